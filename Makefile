@@ -1,0 +1,42 @@
+# rcp: `make test` and `make demo` work on a fresh Debian 12 machine.
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+BUILD := build/cpp
+JOBS  ?= $(shell nproc)
+STAMP := third_party/prefix/.ngtcp2
+
+.PHONY: all bootstrap build cpp python test cpp-test py-test demo bench clean
+
+all: build
+
+bootstrap:
+	bash scripts/bootstrap.sh
+
+$(BUILD)/CMakeCache.txt: CMakeLists.txt | bootstrap
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRCP_BUILD_TESTS=ON >/dev/null
+
+cpp: bootstrap $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j$(JOBS)
+
+python: bootstrap
+	$(PY) -m pip install --no-build-isolation --no-deps --disable-pip-version-check -q .
+
+build: cpp python
+
+cpp-test: cpp
+	ctest --test-dir $(BUILD) --output-on-failure --timeout 300 -j$(JOBS)
+
+py-test: python
+	$(PY) -m pytest -v --durations=10 tests
+
+test: cpp-test py-test
+
+demo: build
+	$(PY) scripts/demo.py
+
+bench: build
+	$(PY) bench/run.py
+
+clean:
+	rm -rf build

@@ -1,0 +1,28 @@
+// Shared by the binding translation units: the only place pybind11 is used.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include "result.h"
+
+namespace rcp::py_bindings {
+
+namespace py = pybind11;
+
+void init_errors(py::module_& m);
+void init_certificate(py::module_& m);
+void init_quic(py::module_& m);
+
+// Raises the Python exception class matching err.code.
+[[noreturn]] void throw_error(const Error& err);
+
+template <typename T>
+T unwrap(Result<T> r) {
+  if (!r) throw_error(r.error());
+  return std::move(r.value());
+}
+inline void unwrap(Result<void> r) {
+  if (!r) throw_error(r.error());
+}
+
+}  // namespace rcp::py_bindings

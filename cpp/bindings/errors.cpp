@@ -1,0 +1,58 @@
+#include "bindings.h"
+
+namespace rcp::py_bindings {
+
+namespace {
+// Set once at import; pybind11 keeps the classes alive with the module.
+struct ErrorClasses {
+  PyObject* base = nullptr;
+  PyObject* pin = nullptr;
+  PyObject* timeout = nullptr;
+  PyObject* protocol = nullptr;
+  PyObject* auth = nullptr;
+  PyObject* closed = nullptr;
+  PyObject* tls = nullptr;
+};
+ErrorClasses& classes() {
+  static ErrorClasses c;  // module state, not configuration
+  return c;
+}
+}  // namespace
+
+void init_errors(py::module_& m) {
+  auto& c = classes();
+  c.base = py::exception<std::runtime_error>(m, "RcpError").ptr();
+  auto sub = [&](const char* name, PyObject* extra = nullptr) {
+    py::tuple bases = extra ? py::make_tuple(py::handle(c.base), py::handle(extra)) : py::make_tuple(py::handle(c.base));
+    py::object cls = py::reinterpret_steal<py::object>(
+        PyErr_NewException((std::string("rcp._core.") + name).c_str(), bases.ptr(), nullptr));
+    m.attr(name) = cls;
+    return cls.release().ptr();
+  };
+  c.pin = sub("PinMismatchError");
+  c.timeout = sub("TimeoutError", PyExc_TimeoutError);
+  c.protocol = sub("ProtocolError");
+  c.auth = sub("AuthenticationError");
+  c.closed = sub("ConnectionClosedError", PyExc_ConnectionError);
+  c.tls = sub("TlsError");
+}
+
+void throw_error(const Error& err) {
+  auto& c = classes();
+  PyObject* cls = c.base;
+  switch (err.code) {
+    case Errc::pin_mismatch: cls = c.pin; break;
+    case Errc::timeout: cls = c.timeout; break;
+    case Errc::protocol:
+    case Errc::too_large: cls = c.protocol; break;
+    case Errc::auth: cls = c.auth; break;
+    case Errc::closed: cls = c.closed; break;
+    case Errc::tls: cls = c.tls; break;
+    case Errc::invalid_argument: throw py::value_error(err.message);
+    default: break;
+  }
+  PyErr_SetString(cls, err.message.c_str());
+  throw py::error_already_set();
+}
+
+}  // namespace rcp::py_bindings

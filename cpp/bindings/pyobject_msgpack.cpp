@@ -1,0 +1,72 @@
+#include "pyobject_msgpack.h"
+
+namespace rcp::py_bindings {
+
+void pack_pyobject(msgpack::packer<msgpack::sbuffer>& pk, py::handle obj, int depth) {
+  if (depth > 16) throw py::value_error("message nested too deeply (max 16)");
+  if (obj.is_none()) {
+    pk.pack_nil();
+  } else if (py::isinstance<py::bool_>(obj)) {
+    obj.cast<bool>() ? pk.pack_true() : pk.pack_false();
+  } else if (py::isinstance<py::int_>(obj)) {
+    if (py::int_(obj) < py::int_(0))
+      pk.pack(obj.cast<int64_t>());
+    else
+      pk.pack(obj.cast<uint64_t>());
+  } else if (py::isinstance<py::float_>(obj)) {
+    pk.pack(obj.cast<double>());
+  } else if (py::isinstance<py::str>(obj)) {
+    pk.pack(obj.cast<std::string>());
+  } else if (py::isinstance<py::bytes>(obj) || py::isinstance<py::bytearray>(obj)) {
+    std::string s = py::isinstance<py::bytes>(obj) ? obj.cast<std::string>()
+                                                    : std::string(py::bytes(py::reinterpret_borrow<py::object>(obj)));
+    pk.pack_bin(static_cast<uint32_t>(s.size()));
+    pk.pack_bin_body(s.data(), static_cast<uint32_t>(s.size()));
+  } else if (py::isinstance<py::list>(obj) || py::isinstance<py::tuple>(obj)) {
+    auto seq = py::reinterpret_borrow<py::sequence>(obj);
+    pk.pack_array(static_cast<uint32_t>(py::len(seq)));
+    for (auto item : seq) pack_pyobject(pk, item, depth + 1);
+  } else if (py::isinstance<py::dict>(obj)) {
+    auto d = py::reinterpret_borrow<py::dict>(obj);
+    pk.pack_map(static_cast<uint32_t>(py::len(d)));
+    for (auto [k, v] : d) {
+      pack_pyobject(pk, k, depth + 1);
+      pack_pyobject(pk, v, depth + 1);
+    }
+  } else {
+    throw py::type_error("cannot send a " + std::string(py::str(obj.get_type().attr("__name__"))) +
+                         " in a message (use None, bool, int, float, str, bytes, list, dict)");
+  }
+}
+
+py::object to_pyobject(const msgpack::object& o) {
+  switch (o.type) {
+    case msgpack::type::NIL: return py::none();
+    case msgpack::type::BOOLEAN: return py::bool_(o.via.boolean);
+    case msgpack::type::POSITIVE_INTEGER: return py::int_(o.via.u64);
+    case msgpack::type::NEGATIVE_INTEGER: return py::int_(o.via.i64);
+    case msgpack::type::FLOAT32:
+    case msgpack::type::FLOAT64: return py::float_(o.via.f64);
+    case msgpack::type::STR: return py::reinterpret_steal<py::object>(
+        PyUnicode_DecodeUTF8(o.via.str.ptr, o.via.str.size, "surrogateescape"));
+    case msgpack::type::BIN: return py::bytes(o.via.bin.ptr, o.via.bin.size);
+    case msgpack::type::ARRAY: {
+      py::list l;
+      for (uint32_t i = 0; i < o.via.array.size; ++i) l.append(to_pyobject(o.via.array.ptr[i]));
+      return l;
+    }
+    case msgpack::type::MAP: {
+      py::dict d;
+      for (uint32_t i = 0; i < o.via.map.size; ++i) {
+        py::object key = to_pyobject(o.via.map.ptr[i].key);
+        if (!py::isinstance<py::str>(key) && !py::isinstance<py::int_>(key) && !py::isinstance<py::bytes>(key))
+          key = py::str(key);  // lists are unhashable; a peer's odd key must not crash us
+        d[key] = to_pyobject(o.via.map.ptr[i].val);
+      }
+      return d;
+    }
+    default: return py::none();  // EXT: not used by rcp
+  }
+}
+
+}  // namespace rcp::py_bindings

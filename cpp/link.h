@@ -1,0 +1,124 @@
+// Link: the application's view of one authenticated QUIC connection, usable
+// from any thread. Blocking calls wait on a condition variable; the work
+// itself is posted to the endpoint's loop thread.
+//
+// Streams: the client opens one bidirectional control stream right after the
+// handshake and both sides exchange a sealed Hello on it (protocol version,
+// role, fingerprint). Data and log streams are unidirectional, opened by the
+// sender. The first byte of a stream is its kind (stream_kind.h).
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <span>
+#include <vector>
+
+#include "control_channel.h"
+#include "frame.h"
+#include "message.h"
+#include "quic_connection.h"
+#include "stream_kind.h"
+
+namespace rcp {
+
+class QuicEndpoint;
+struct EndpointConfig;
+
+class Link : public std::enable_shared_from_this<Link> {
+ public:
+  // The endpoint owns the Link; applications hold handles from
+  // QuicEndpoint::handle_for, which also keep the endpoint alive.
+  Link(QuicEndpoint* endpoint, uint64_t handle, const EndpointConfig& config, bool client);
+  ~Link();
+
+  // --- any thread ---
+  // A msgpack message, sealed with the session key, on the control stream.
+  Result<void> send_message(std::span<const uint8_t> message);
+  Result<std::vector<uint8_t>> recv_message(Nanos timeout);
+  // A frame on this side's log stream (opened on first use); not sealed.
+  Result<void> send_log(std::span<const uint8_t> message);
+  Result<std::vector<uint8_t>> recv_log(Nanos timeout);
+
+  // Bulk data: a new unidirectional stream per transfer.
+  Result<int64_t> open_data();
+  // Blocks while the connection's send buffer is full (bounded memory).
+  Result<void> write(int64_t id, std::span<const uint8_t> data, Nanos timeout);
+  Result<void> finish(int64_t id);
+  Result<int64_t> accept_data(Nanos timeout);
+  // Returns 0 at the end of the stream.
+  Result<size_t> read(int64_t id, std::span<uint8_t> out, Nanos timeout);
+
+  void close(const std::string& reason);
+  bool closed() const;
+  Error error() const;
+  // Waits until the hello exchange completed or the connection failed.
+  Result<void> wait_ready(Nanos timeout);
+  Fingerprint peer_fingerprint() const;
+  Hello peer_hello() const;
+  QuicStats stats();
+
+  // --- loop thread (called by QuicEndpoint) ---
+  void on_handshake_done();
+  void on_stream_data(int64_t id, std::span<const uint8_t> data, bool fin);
+  void on_stream_acked(int64_t id, uint64_t freed);
+  void on_stream_closed(int64_t id, uint64_t app_error);
+  void on_closed(const Error& err);
+
+ private:
+  struct InStream {
+    std::deque<std::vector<uint8_t>> chunks;
+    size_t front_pos = 0;
+    bool fin = false;
+    uint64_t reset_code = 0;
+  };
+  struct Message {
+    std::vector<uint8_t> body;
+    size_t wire_bytes;  // credit to return when the application takes it
+  };
+
+  void post(std::function<void(QuicConnection&)> fn);
+  void protocol_failure(AppError code, const std::string& why);  // loop thread
+  void on_control_frame(std::vector<uint8_t> body, size_t wire_bytes);
+  void on_hello(const std::vector<uint8_t>& message);
+  Result<int64_t> open_stream_sync(StreamKind kind);
+  Error closed_error() const;  // mu_ held
+
+  QuicEndpoint* const endpoint_;
+  const uint64_t handle_;
+  const bool client_;
+  const std::string role_;
+  const size_t send_limit_;
+  const uint32_t max_frame_;
+  const Fingerprint own_fp_;
+
+  // loop-thread state
+  std::map<int64_t, StreamKind> kinds_;
+  std::map<int64_t, FrameDecoder> decoders_;
+  std::set<int64_t> own_data_;  // data streams we opened: their acks return write credit
+  int64_t control_id_ = -1;
+  ControlOpener opener_;
+  bool hello_received_ = false;
+
+  // shared state
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  ControlSealer sealer_;  // under mu_ so seal order is send order
+  bool ready_ = false;
+  bool closed_ = false;
+  Error error_;
+  std::optional<Fingerprint> peer_fp_;
+  Hello peer_hello_;
+  std::deque<Message> messages_;
+  std::deque<Message> logs_;
+  std::map<int64_t, InStream> in_;
+  std::deque<int64_t> new_data_;
+  uint64_t unacked_ = 0;
+  int64_t log_id_ = -1;
+};
+
+}  // namespace rcp

@@ -1,0 +1,62 @@
+// Messages: msgpack arrays [type, field1, field2, ...]. Fields are only ever
+// appended, so a decoder accepts extra trailing fields and the protocol
+// version travels in the first hello. Decoding treats input as hostile:
+// bounded depth and sizes, every field type-checked.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <msgpack.hpp>
+
+#include "result.h"
+
+namespace rcp {
+
+constexpr uint32_t kProtocolVersion = 1;
+
+enum class MsgType : uint32_t {
+  hello = 1,
+  user = 100,  // application payloads exchanged through the Python API
+};
+
+// A decoded message; `fields` points into `handle`'s zone.
+struct Message {
+  uint32_t type = 0;
+  msgpack::object_handle handle;
+  std::span<const msgpack::object> fields;  // elements after the type
+
+  Result<uint64_t> get_uint(size_t i, const char* what) const;
+  Result<std::string> get_str(size_t i, const char* what, size_t max_len = 4096) const;
+  Result<std::vector<uint8_t>> get_bin(size_t i, const char* what, size_t max_len) const;
+};
+
+// Limits: depth <= 8, each container <= 4096 elements, str/bin <= body size.
+// Errc::protocol with a message naming the problem on any violation.
+Result<Message> decode_message(std::span<const uint8_t> body);
+
+// Packs [type, args...] with msgpack-cxx.
+template <typename... Args>
+std::vector<uint8_t> encode_message(MsgType type, const Args&... args) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_array(1 + sizeof...(Args));
+  pk.pack(static_cast<uint32_t>(type));
+  (pk.pack(args), ...);
+  const auto* p = reinterpret_cast<const uint8_t*>(buf.data());
+  return std::vector<uint8_t>(p, p + buf.size());
+}
+
+struct Hello {
+  uint32_t protocol_version = kProtocolVersion;
+  std::string role;         // "master", "source", "destination", "client", "server"
+  std::string fingerprint;  // hex SHA-256 of the sender's certificate
+  std::string software;     // rcp version string
+
+  std::vector<uint8_t> encode() const;
+  static Result<Hello> decode(const Message& m);
+};
+
+}  // namespace rcp

@@ -1,0 +1,28 @@
+#include "result.h"
+
+#include <cstring>
+
+namespace rcp {
+
+const char* errc_name(Errc c) {
+  switch (c) {
+    case Errc::ok: return "ok";
+    case Errc::invalid_argument: return "invalid argument";
+    case Errc::io: return "I/O error";
+    case Errc::tls: return "TLS error";
+    case Errc::quic: return "QUIC error";
+    case Errc::pin_mismatch: return "certificate pin mismatch";
+    case Errc::timeout: return "timeout";
+    case Errc::closed: return "closed";
+    case Errc::protocol: return "protocol error";
+    case Errc::auth: return "authentication failure";
+    case Errc::too_large: return "too large";
+  }
+  return "unknown";
+}
+
+Error errno_error(const std::string& what, int err) {
+  return Error{Errc::io, what + ": " + std::strerror(err)};
+}
+
+}  // namespace rcp

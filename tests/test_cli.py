@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import rcp
+from rcp.daemon import rcpd_path
+
+
+def test_version_reports_rcp_and_rcpd() -> None:
+    out = subprocess.run([sys.executable, "-m", "rcp.cli", "--version"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"rcp {rcp.__version__} (rcpd {rcp.__version__} protocol 1)")
+
+
+def test_console_script_installed() -> None:
+    exe = __import__("shutil").which("rcp", path=str(__import__("pathlib").Path(sys.executable).parent))
+    assert exe, "the rcp console script is not installed in the venv"
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and out.stdout.startswith("rcp ")
+
+
+def test_no_arguments_is_usage_error() -> None:
+    out = subprocess.run([sys.executable, "-m", "rcp.cli"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert "usage" in out.stderr
+
+
+def test_rcpd_is_installed_with_the_package() -> None:
+    assert rcpd_path().is_file()
