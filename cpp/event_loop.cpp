@@ -29,7 +29,6 @@ Result<std::unique_ptr<EventLoop>> EventLoop::create() {
   if (loop->epfd_.get() < 0) return errno_error("epoll_create1", errno);
   loop->wakefd_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (loop->wakefd_.get() < 0) return errno_error("eventfd", errno);
-  loop->owner_ = std::this_thread::get_id();
   EventLoop* raw = loop.get();
   auto r = loop->add(loop->wakefd_.get(), EPOLLIN, [raw](uint32_t) {
     uint64_t v;
