@@ -147,6 +147,15 @@ Result<void> QuicConnection::init(bool server, std::shared_ptr<TlsContext> tls, 
   settings.handshake_timeout = config_.handshake_timeout;
   settings.max_window = config_.max_conn_window;
   settings.max_stream_window = config_.max_stream_window;
+  // PMTUD probes, largest first, up to the configured payload size.
+  pmtud_probes_.clear();
+  for (size_t size : {config_.max_udp_payload, size_t{1452}, size_t{1392}, size_t{1280}})
+    if (size > 1200 && size <= config_.max_udp_payload && size <= 65527 &&
+        std::find(pmtud_probes_.begin(), pmtud_probes_.end(), size) == pmtud_probes_.end())
+      pmtud_probes_.push_back(static_cast<uint16_t>(size));
+  settings.pmtud_probes = pmtud_probes_.data();
+  settings.pmtud_probeslen = pmtud_probes_.size();
+  settings.no_pmtud = pmtud_probes_.empty();
 
   ngtcp2_transport_params params;
   ngtcp2_transport_params_default(&params);
@@ -280,8 +289,11 @@ bool QuicConnection::flush() {
   ngtcp2_path_storage_zero(&ps);
   ngtcp2_pkt_info pi{};
   const ngtcp2_tstamp ts = monotonic_now();
-  const size_t max_pkt = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn_);
-  const size_t max_segs = std::max<size_t>(1, std::min(kMaxSegments, kMaxGsoBytes / max_pkt));
+  // Buffer room for the largest packet ngtcp2 may write (PMTU probes
+  // included); batches are sized by the path's current payload size.
+  const size_t max_pkt = ngtcp2_conn_get_max_tx_udp_payload_size(conn_);
+  const size_t path_pkt = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn_);
+  const size_t max_segs = std::max<size_t>(1, std::min(kMaxSegments, kMaxGsoBytes / path_pkt));
   size_t off = 0, segs = 0, seg_size = 0;
   bool more = false;
   int budget = kPacketBudget;
@@ -323,8 +335,19 @@ bool QuicConnection::flush() {
       return false;
     }
     if (n == 0) break;  // congestion, pacing or nothing to send
-    if (segs == 0) seg_size = static_cast<size_t>(n);
-    off += static_cast<size_t>(n);
+    const size_t len = static_cast<size_t>(n);
+    if (segs > 0 && len > seg_size) {
+      // A larger packet (a PMTU probe) cannot join this batch: send the batch,
+      // then start a new one with this packet.
+      if (!send_batch(txbuf_.data(), off, seg_size)) {
+        arm_timer();  // the probe itself is dropped; ngtcp2 sees it as lost
+        return false;
+      }
+      std::memmove(txbuf_.data(), txbuf_.data() + off, len);
+      off = segs = 0;
+    }
+    if (segs == 0) seg_size = len;
+    off += len;
     ++segs;
     // A GSO batch holds equal-size packets; a shorter one must be its last.
     if (static_cast<size_t>(n) < seg_size || segs == max_segs || off + max_pkt > txbuf_.size()) {

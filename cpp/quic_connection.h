@@ -132,6 +132,7 @@ class QuicConnection {
   std::unordered_set<int64_t> blocked_;  // waiting for the peer's MAX_STREAM_DATA
   std::vector<int64_t> ready_;  // streams with something to send, round robin
   size_t rr_ = 0;
+  std::vector<uint16_t> pmtud_probes_;
   std::vector<uint8_t> txbuf_;
   std::vector<uint8_t> pending_;  // a batch the socket refused (EAGAIN)
   size_t pending_segment_ = 0;
