@@ -414,7 +414,7 @@ void Link::on_hello(const std::vector<uint8_t>& message) {
     ready_ = true;
     cv_.notify_all();
   }
-  if (!client_) endpoint_->link_ready(shared_from_this());
+  if (!client_) endpoint_->link_ready(handle_);
 }
 
 void Link::on_stream_acked(int64_t id, uint64_t freed) {

@@ -29,7 +29,9 @@ namespace rcp {
 class QuicEndpoint;
 struct EndpointConfig;
 
-class Link : public std::enable_shared_from_this<Link> {
+// Not enable_shared_from_this: pybind11 would then prefer the internal
+// owner over the application handle that keeps the endpoint alive.
+class Link {
  public:
   // The endpoint owns the Link; applications hold handles from
   // QuicEndpoint::handle_for, which also keep the endpoint alive.

@@ -258,9 +258,11 @@ Result<std::shared_ptr<Link>> QuicEndpoint::accept(Nanos timeout) {
   return handle_for(std::move(link));
 }
 
-void QuicEndpoint::link_ready(const std::shared_ptr<Link>& link) {
+void QuicEndpoint::link_ready(uint64_t handle) {
+  auto it = conns_.find(handle);
+  if (it == conns_.end()) return;
   std::lock_guard<std::mutex> lk(mu_);
-  ready_.push_back(link);
+  ready_.push_back(it->second.link);
   cv_.notify_all();
 }
 

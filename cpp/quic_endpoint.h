@@ -54,7 +54,7 @@ class QuicEndpoint : public std::enable_shared_from_this<QuicEndpoint> {
   EventLoop& loop() { return thread_->loop(); }
   QuicConnection* connection(uint64_t handle);
   void schedule_flush(uint64_t handle);
-  void link_ready(const std::shared_ptr<Link>& link);
+  void link_ready(uint64_t handle);
   void link_rejected(const std::string& why);
 
  private:

@@ -13,8 +13,14 @@ void init_errors(py::module_& m);
 void init_certificate(py::module_& m);
 void init_quic(py::module_& m);
 
-// Raises the Python exception class matching err.code.
-[[noreturn]] void throw_error(const Error& err);
+// Thrown by unwrap(); a registered translator turns it into the Python
+// exception class matching err.code once the GIL is held again, so it may be
+// thrown from code running with the GIL released.
+struct CoreError {
+  Error error;
+};
+
+[[noreturn]] inline void throw_error(const Error& err) { throw CoreError{err}; }
 
 template <typename T>
 T unwrap(Result<T> r) {

@@ -19,6 +19,8 @@ ErrorClasses& classes() {
 }
 }  // namespace
 
+void translate(const CoreError& e);
+
 void init_errors(py::module_& m) {
   auto& c = classes();
   c.base = py::exception<std::runtime_error>(m, "RcpError").ptr();
@@ -35,9 +37,17 @@ void init_errors(py::module_& m) {
   c.auth = sub("AuthenticationError");
   c.closed = sub("ConnectionClosedError", PyExc_ConnectionError);
   c.tls = sub("TlsError");
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const CoreError& e) {
+      translate(e);
+    }
+  });
 }
 
-void throw_error(const Error& err) {
+void translate(const CoreError& e) {
+  const Error& err = e.error;
   auto& c = classes();
   PyObject* cls = c.base;
   switch (err.code) {
@@ -48,11 +58,10 @@ void throw_error(const Error& err) {
     case Errc::auth: cls = c.auth; break;
     case Errc::closed: cls = c.closed; break;
     case Errc::tls: cls = c.tls; break;
-    case Errc::invalid_argument: throw py::value_error(err.message);
+    case Errc::invalid_argument: cls = PyExc_ValueError; break;
     default: break;
   }
   PyErr_SetString(cls, err.message.c_str());
-  throw py::error_already_set();
 }
 
 }  // namespace rcp::py_bindings

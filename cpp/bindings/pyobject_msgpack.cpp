@@ -9,10 +9,16 @@ void pack_pyobject(msgpack::packer<msgpack::sbuffer>& pk, py::handle obj, int de
   } else if (py::isinstance<py::bool_>(obj)) {
     obj.cast<bool>() ? pk.pack_true() : pk.pack_false();
   } else if (py::isinstance<py::int_>(obj)) {
-    if (py::int_(obj) < py::int_(0))
-      pk.pack(obj.cast<int64_t>());
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(obj.ptr(), &overflow);
+    if (overflow == 0 && v < 0)
+      pk.pack(static_cast<int64_t>(v));
+    else if (overflow == 0)
+      pk.pack(static_cast<uint64_t>(v));
+    else if (overflow > 0)
+      pk.pack(obj.cast<uint64_t>());  // raises if beyond 64 bits
     else
-      pk.pack(obj.cast<uint64_t>());
+      throw py::value_error("integer below -2**63 cannot be sent");
   } else if (py::isinstance<py::float_>(obj)) {
     pk.pack(obj.cast<double>());
   } else if (py::isinstance<py::str>(obj)) {

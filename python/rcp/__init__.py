@@ -13,6 +13,7 @@ from rcp._core import (
     QuicOptions,
     QuicServer,
     RcpError,
+    TimeoutError,  # subclass of the builtin TimeoutError
     TlsError,
     connect,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "QuicOptions",
     "QuicServer",
     "RcpError",
+    "TimeoutError",
     "TlsError",
     "connect",
     "__version__",
