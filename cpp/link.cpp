@@ -79,26 +79,32 @@ Result<std::vector<uint8_t>> Link::recv_message(Nanos timeout) {
   return std::move(m.body);
 }
 
-Result<int64_t> Link::open_stream_sync(StreamKind kind) {
+Result<int64_t> Link::open_stream_sync(bool bidi, std::vector<uint8_t> first, bool fin) {
   std::promise<Result<int64_t>> done;
   auto fut = done.get_future();
   QuicEndpoint* ep = endpoint_;
   uint64_t h = handle_;
-  ep->loop().post([this, ep, h, kind, &done] {
+  ep->loop().post([this, ep, h, bidi, fin, &first, &done] {
     QuicConnection* c = ep->connection(h);
     if (c == nullptr) {
       done.set_value(make_error(Errc::closed, "connection closed"));
       return;
     }
-    auto id = c->open_stream(false);
+    auto id = c->open_stream(bidi);
     if (id) {
-      if (kind == StreamKind::data) own_data_.insert(*id);
-      c->send(*id, {static_cast<uint8_t>(kind)}, false);
+      if (!fin && !first.empty() && first[0] == static_cast<uint8_t>(StreamKind::data)) own_data_.insert(*id);
+      c->send(*id, std::move(first), fin);
     }
     ep->schedule_flush(h);
     done.set_value(std::move(id));
   });
   return fut.get();
+}
+
+Result<void> Link::send_raw(bool bidi, std::span<const uint8_t> bytes) {
+  auto id = open_stream_sync(bidi, std::vector<uint8_t>(bytes.begin(), bytes.end()), true);
+  if (!id) return id.error();
+  return {};
 }
 
 Result<void> Link::send_log(std::span<const uint8_t> message) {
@@ -110,7 +116,7 @@ Result<void> Link::send_log(std::span<const uint8_t> message) {
     id = log_id_;
   }
   if (id < 0) {
-    auto opened = open_stream_sync(StreamKind::log);
+    auto opened = open_stream_sync(false, {static_cast<uint8_t>(StreamKind::log)}, false);
     if (!opened) return opened.error();
     std::lock_guard<std::mutex> lk(mu_);
     if (log_id_ < 0) log_id_ = *opened;
@@ -135,7 +141,7 @@ Result<int64_t> Link::open_data() {
     std::lock_guard<std::mutex> lk(mu_);
     if (closed_) return closed_error();
   }
-  return open_stream_sync(StreamKind::data);
+  return open_stream_sync(false, {static_cast<uint8_t>(StreamKind::data)}, false);
 }
 
 Result<void> Link::write(int64_t id, std::span<const uint8_t> data, Nanos timeout) {

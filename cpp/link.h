@@ -55,6 +55,10 @@ class Link {
   // Returns 0 at the end of the stream.
   Result<size_t> read(int64_t id, std::span<uint8_t> out, Nanos timeout);
 
+  // Writes `bytes` verbatim on a new stream and ends it: no kind byte, framing
+  // or sealing. Only for tests and hostile-peer tools.
+  Result<void> send_raw(bool bidi, std::span<const uint8_t> bytes);
+
   void close(const std::string& reason);
   bool closed() const;
   Error error() const;
@@ -87,7 +91,8 @@ class Link {
   void protocol_failure(AppError code, const std::string& why);  // loop thread
   void on_control_frame(std::vector<uint8_t> body, size_t wire_bytes);
   void on_hello(const std::vector<uint8_t>& message);
-  Result<int64_t> open_stream_sync(StreamKind kind);
+  // Opens a stream on the loop thread; `first` are its first bytes.
+  Result<int64_t> open_stream_sync(bool bidi, std::vector<uint8_t> first, bool fin);
   Error closed_error() const;  // mu_ held
 
   QuicEndpoint* const endpoint_;

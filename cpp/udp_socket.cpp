@@ -45,6 +45,15 @@ Result<void> configure(int fd, const Address& local, const UdpOptions& opts) {
     if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) != 0)
       return errno_error("setsockopt IPV6_V6ONLY", errno);
   }
+  // Don't fragment: QUIC runs its own path-MTU discovery, and an oversized
+  // probe must fail (and count as lost) rather than arrive in fragments.
+  const int probe4 = IP_PMTUDISC_PROBE, probe6 = IPV6_PMTUDISC_PROBE;
+  if (local.family() == AF_INET6) {
+    setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &probe6, sizeof probe6);
+    if (is_wildcard(local)) setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &probe4, sizeof probe4);
+  } else {
+    setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &probe4, sizeof probe4);
+  }
   if (opts.buffer_bytes > 0) {
     if (auto r = set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, opts.buffer_bytes, "SO_RCVBUF"); !r) return r;
     if (auto r = set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, opts.buffer_bytes, "SO_SNDBUF"); !r) return r;

@@ -212,5 +212,41 @@ TEST(QuicLink, PeerCloseIsReported) {
   EXPECT_NE(r.error().message.find("bye"), std::string::npos) << r.error().message;
 }
 
+// A hostile client: the server must close the connection with a clear
+// reason, and both sides report it instead of crashing.
+void expect_refused(std::vector<uint8_t> raw, bool bidi, const std::string& reason) {
+  Pair p;
+  auto c = connect_pair(p);
+  ASSERT_TRUE(c.client_link && c.server_link);
+  ASSERT_TRUE(c.client_link->send_raw(bidi, raw).ok());
+  auto at_client = c.client_link->recv_message(3 * kSeconds);
+  ASSERT_FALSE(at_client.ok());
+  EXPECT_EQ(at_client.error().code, Errc::protocol) << at_client.error().message;
+  EXPECT_NE(at_client.error().message.find(reason), std::string::npos) << at_client.error().message;
+  auto at_server = c.server_link->recv_message(3 * kSeconds);
+  ASSERT_FALSE(at_server.ok());
+  EXPECT_NE(at_server.error().message.find(reason), std::string::npos) << at_server.error().message;
+}
+
+TEST(QuicLinkHostile, UnknownStreamKindClosesConnection) {
+  expect_refused({9, 1, 2, 3}, false, "unknown stream kind 9");
+}
+
+TEST(QuicLinkHostile, OversizeFrameClosesConnection) {
+  expect_refused({static_cast<uint8_t>(StreamKind::log), 0xff, 0xff, 0xff, 0xff, 0}, false, "exceeds the limit");
+}
+
+TEST(QuicLinkHostile, TruncatedFrameClosesConnection) {
+  expect_refused({static_cast<uint8_t>(StreamKind::log), 0, 0, 0, 9, 1}, false, "ended inside a frame");
+}
+
+TEST(QuicLinkHostile, SecondControlStreamRefused) {
+  expect_refused({static_cast<uint8_t>(StreamKind::control), 0, 0, 0, 0}, true, "unexpected control stream");
+}
+
+TEST(QuicLinkHostile, ControlKindOnUnidirectionalStreamRefused) {
+  expect_refused({static_cast<uint8_t>(StreamKind::control)}, false, "unexpected control stream");
+}
+
 }  // namespace
 }  // namespace rcp
