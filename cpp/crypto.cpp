@@ -1,11 +1,13 @@
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/hmac.h>
-#include <wolfssl/wolfcrypt/random.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
 #include "crypto.h"
 
+#include <sys/random.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <new>
 
 namespace rcp {
@@ -57,16 +59,14 @@ bool constant_time_equal(std::span<const uint8_t> a, std::span<const uint8_t> b)
 }
 
 Result<void> random_bytes(std::span<uint8_t> out) {
-  WC_RNG rng;
-  if (wc_InitRng(&rng) != 0) return make_error(Errc::tls, "cannot initialise the random generator");
-  int rc = 0;
-  // wolfCrypt caps one request (RNG_MAX_BLOCK_LEN), so large buffers go in pieces.
-  for (size_t off = 0; off < out.size() && rc == 0; off += 0x8000) {
-    size_t n = std::min<size_t>(0x8000, out.size() - off);
-    rc = wc_RNG_GenerateBlock(&rng, out.data() + off, static_cast<word32>(n));
+  // The kernel CSPRNG directly: no per-call DRBG setup (temp names need this often).
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = getrandom(out.data() + done, out.size() - done, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return make_error(Errc::io, "getrandom failed");
+    done += static_cast<size_t>(n);
   }
-  wc_FreeRng(&rng);
-  if (rc != 0) return make_error(Errc::tls, "random generator failed");
   return {};
 }
 

@@ -12,6 +12,10 @@ namespace rcp {
 namespace {
 
 constexpr size_t kWriteChunk = 256u << 10;  // unit of hand-off from writer threads to the loop
+// Flow-control credit goes back in batches: one loop wakeup per 256 KiB read,
+// far below the stream window so a sender never waits on the batching.
+constexpr uint64_t kCreditBatch = 256u << 10;
+constexpr size_t kRecvBuffer = 64u << 10;
 
 Direction sealing_direction(bool client) {
   return client ? Direction::client_to_server : Direction::server_to_client;
@@ -80,25 +84,39 @@ Result<std::vector<uint8_t>> Link::recv_message(Nanos timeout) {
 }
 
 Result<int64_t> Link::open_stream_sync(bool bidi, std::vector<uint8_t> first, bool fin) {
-  std::promise<Result<int64_t>> done;
-  auto fut = done.get_future();
-  QuicEndpoint* ep = endpoint_;
-  uint64_t h = handle_;
-  ep->loop().post([this, ep, h, bidi, fin, &first, &done] {
-    QuicConnection* c = ep->connection(h);
-    if (c == nullptr) {
-      done.set_value(make_error(Errc::closed, "connection closed"));
-      return;
+  auto deadline = deadline_after(120 * kSeconds);
+  for (;;) {
+    uint64_t credit_seen;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      credit_seen = stream_credit_;
     }
-    auto id = c->open_stream(bidi);
-    if (id) {
-      if (!fin && !first.empty() && first[0] == static_cast<uint8_t>(StreamKind::data)) own_data_.insert(*id);
-      c->send(*id, std::move(first), fin);
-    }
-    ep->schedule_flush(h);
-    done.set_value(std::move(id));
-  });
-  return fut.get();
+    std::promise<Result<int64_t>> done;
+    auto fut = done.get_future();
+    QuicEndpoint* ep = endpoint_;
+    uint64_t h = handle_;
+    ep->loop().post([this, ep, h, bidi, fin, &first, &done] {
+      QuicConnection* c = ep->connection(h);
+      if (c == nullptr) {
+        done.set_value(make_error(Errc::closed, "connection closed"));
+        return;
+      }
+      auto id = c->open_stream(bidi);
+      if (id) {
+        if (!fin && !first.empty() && first[0] == static_cast<uint8_t>(StreamKind::data)) own_data_.insert(*id);
+        c->send(*id, std::move(first), fin);
+      }
+      ep->schedule_flush(h);
+      done.set_value(std::move(id));
+    });
+    auto id = fut.get();
+    if (id || id.error().code != Errc::too_large) return id;
+    // The peer's stream limit is reached: wait until it grants more.
+    std::unique_lock<std::mutex> lk(mu_);
+    if (!cv_.wait_until(lk, deadline, [&] { return closed_ || stream_credit_ != credit_seen; }))
+      return timeout_error("the peer to allow another stream");
+    if (closed_) return closed_error();
+  }
 }
 
 Result<void> Link::send_raw(bool bidi, std::span<const uint8_t> bytes) {
@@ -151,8 +169,10 @@ Result<void> Link::write(int64_t id, std::span<const uint8_t> data, Nanos timeou
     {
       std::unique_lock<std::mutex> lk(mu_);
       // Bounded memory: wait until the peer has acknowledged enough.
-      if (!cv_.wait_until(lk, deadline, [&] { return closed_ || unacked_ + n <= send_limit_; }))
-        return timeout_error("send buffer space (peer not reading?)");
+      ++writers_waiting_;
+      bool ok = credit_cv_.wait_until(lk, deadline, [&] { return closed_ || unacked_ + n <= send_limit_; });
+      --writers_waiting_;
+      if (!ok) return timeout_error("send buffer space (peer not reading?)");
       if (closed_) return closed_error();
       unacked_ += n;
     }
@@ -187,9 +207,11 @@ Result<size_t> Link::read(int64_t id, std::span<uint8_t> out, Nanos timeout) {
   auto it = in_.find(id);
   if (it == in_.end()) return make_error(Errc::invalid_argument, "no such data stream " + std::to_string(id));
   InStream& s = it->second;
-  if (!cv_.wait_until(lk, deadline_after(timeout),
-                      [&] { return !s.chunks.empty() || s.fin || s.reset_code || closed_; }))
-    return timeout_error("stream data");
+  ++s.readers;
+  bool ready = s.cv.wait_until(lk, deadline_after(timeout),
+                               [&] { return !s.chunks.empty() || s.fin || s.reset_code || closed_; });
+  --s.readers;
+  if (!ready) return timeout_error("stream data");
   size_t n = 0;
   while (n < out.size() && !s.chunks.empty()) {
     auto& front = s.chunks.front();
@@ -203,8 +225,15 @@ Result<size_t> Link::read(int64_t id, std::span<uint8_t> out, Nanos timeout) {
     }
   }
   if (n > 0) {
-    lk.unlock();
-    post([id, n](QuicConnection& c) { c.consume(id, n); });
+    s.unconsumed += n;
+    // A drained, finished stream returns its credit at once: small streams
+    // would otherwise starve the connection-level window.
+    if (s.unconsumed >= kCreditBatch || (s.fin && s.chunks.empty())) {
+      uint64_t credit = s.unconsumed;
+      s.unconsumed = 0;
+      lk.unlock();
+      post([id, credit](QuicConnection& c) { c.consume(id, credit); });
+    }
     return n;
   }
   if (s.reset_code) return make_error(Errc::closed, "data stream reset by the peer (code " + std::to_string(s.reset_code) + ")");
@@ -340,9 +369,19 @@ void Link::on_stream_data(int64_t id, std::span<const uint8_t> data, bool fin) {
   if (kind_it->second == StreamKind::data) {
     std::lock_guard<std::mutex> lk(mu_);
     auto& s = in_[id];
-    if (!data.empty()) s.chunks.emplace_back(data.begin(), data.end());
+    if (!data.empty()) {
+      // Packets land in shared buffers that grow with the stream (up to 64 KiB):
+      // bulk streams make one allocation per ~45 packets, small ones stay small.
+      if (s.chunks.empty() || s.chunks.back().capacity() - s.chunks.back().size() < data.size()) {
+        s.received = std::min<uint64_t>(s.received * 2 + data.size(), kRecvBuffer);
+        s.chunks.emplace_back();
+        s.chunks.back().reserve(std::max<size_t>(data.size(), s.received));
+      }
+      s.chunks.back().insert(s.chunks.back().end(), data.begin(), data.end());
+    }
     if (fin) s.fin = true;
-    cv_.notify_all();
+    // Readers are woken once per batch of datagrams (wake_readers), not per packet.
+    if (s.readers && std::find(wake_.begin(), wake_.end(), id) == wake_.end()) wake_.push_back(id);
     return;
   }
 
@@ -427,7 +466,8 @@ void Link::on_stream_acked(int64_t id, uint64_t freed) {
   if (!own_data_.count(id)) return;
   std::lock_guard<std::mutex> lk(mu_);
   unacked_ -= std::min(unacked_, freed);
-  cv_.notify_all();
+  // Wake writers only once a whole hand-off unit fits again.
+  if (writers_waiting_ && unacked_ + kWriteChunk <= send_limit_) credit_cv_.notify_all();
 }
 
 void Link::on_stream_closed(int64_t id, uint64_t app_error) {
@@ -437,6 +477,20 @@ void Link::on_stream_closed(int64_t id, uint64_t app_error) {
   std::lock_guard<std::mutex> lk(mu_);
   auto it = in_.find(id);
   if (it != in_.end() && !it->second.fin) it->second.reset_code = app_error ? app_error : 1;
+  if (it != in_.end()) it->second.cv.notify_all();
+}
+
+void Link::wake_readers() {
+  if (wake_.empty()) return;
+  std::lock_guard<std::mutex> lk(mu_);
+  for (int64_t id : wake_)
+    if (auto it = in_.find(id); it != in_.end()) it->second.cv.notify_one();
+  wake_.clear();
+}
+
+void Link::on_streams_available() {
+  std::lock_guard<std::mutex> lk(mu_);
+  ++stream_credit_;
   cv_.notify_all();
 }
 
@@ -445,6 +499,8 @@ void Link::on_closed(const Error& err) {
   closed_ = true;
   if (error_.code == Errc::ok) error_ = err;
   cv_.notify_all();
+  credit_cv_.notify_all();
+  for (auto& [id, s] : in_) s.cv.notify_all();
 }
 
 }  // namespace rcp

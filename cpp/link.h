@@ -74,6 +74,8 @@ class Link {
   void on_stream_acked(int64_t id, uint64_t freed);
   void on_stream_closed(int64_t id, uint64_t app_error);
   void on_closed(const Error& err);
+  void on_streams_available();
+  void wake_readers();  // end of a datagram batch
 
  private:
   struct InStream {
@@ -81,6 +83,10 @@ class Link {
     size_t front_pos = 0;
     bool fin = false;
     uint64_t reset_code = 0;
+    uint64_t unconsumed = 0;     // read but not yet credited back to the peer
+    uint64_t received = 0;       // sizing hint for the next receive buffer
+    int readers = 0;             // waiting in read(): only then is cv notified
+    std::condition_variable cv;  // per stream, so one packet wakes one reader
   };
   struct Message {
     std::vector<uint8_t> body;
@@ -106,6 +112,7 @@ class Link {
   // loop-thread state
   std::map<int64_t, StreamKind> kinds_;
   std::map<int64_t, FrameDecoder> decoders_;
+  std::vector<int64_t> wake_;   // streams with new data and a waiting reader
   std::set<int64_t> own_data_;  // data streams we opened: their acks return write credit
   int64_t control_id_ = -1;
   ControlOpener opener_;
@@ -125,6 +132,9 @@ class Link {
   std::map<int64_t, InStream> in_;
   std::deque<int64_t> new_data_;
   uint64_t unacked_ = 0;
+  int writers_waiting_ = 0;
+  uint64_t stream_credit_ = 0;  // bumped whenever the peer allows more streams
+  std::condition_variable credit_cv_;  // writers waiting for acknowledgements
   int64_t log_id_ = -1;
 };
 

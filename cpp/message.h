@@ -17,9 +17,31 @@ namespace rcp {
 
 constexpr uint32_t kProtocolVersion = 1;
 
+// Message types; docs/protocol.md gives each one's fields.
 enum class MsgType : uint32_t {
   hello = 1,
-  user = 100,  // application payloads exchanged through the Python API
+  // master -> rcpd
+  expect_peer = 10,   // to source: [destination fingerprint]
+  listening = 11,     // source -> master: [port, [addresses]]
+  connect_peer = 12,  // to destination: [[addresses], port, source fingerprint]
+  peer_connected = 13,
+  send = 14,          // to source: [[paths]]
+  receive = 15,       // to destination: [path, n_sources, trailing_slash, overwrite]
+  abort = 16,         // [reason]
+  // rcpd -> master
+  progress = 20,      // log stream: [bytes_done, files_done, bytes_total, files_total]
+  log = 21,           // log stream: [level, text]
+  error = 22,         // control: [text] fatal for this rcpd
+  result = 23,        // control: [files, bytes, dirs, symlinks, skipped, failed, [[path, error]...]]
+  // source -> destination
+  root = 30,          // [index, name, kind("f","d","l","?"), error]
+  dir = 31,           // [index, relpath, mode, mtime_s, mtime_ns]
+  symlink = 32,       // [index, relpath, target, mtime_s, mtime_ns]
+  source_error = 35,  // [index, relpath, text]
+  done = 36,          // [files, bytes]
+  finished = 37,      // destination -> source: all written
+  chunk = 40,         // data stream header, see ChunkHeader
+  user = 100,         // application payloads exchanged through the Python API
 };
 
 // A decoded message; `fields` points into `handle`'s zone.

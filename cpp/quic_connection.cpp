@@ -50,6 +50,8 @@ int extend_max_stream_data_cb(ngtcp2_conn*, int64_t id, uint64_t, void* ud, void
   return self(ud)->on_extend_max_stream_data(id);
 }
 
+int extend_max_streams_cb(ngtcp2_conn*, uint64_t, void* ud) { return self(ud)->on_extend_max_local_streams(); }
+
 int new_cid_cb(ngtcp2_conn*, ngtcp2_cid* cid, uint8_t* token, size_t cidlen, void* ud) {
   return self(ud)->on_new_cid(cid, token, cidlen);
 }
@@ -136,6 +138,8 @@ Result<void> QuicConnection::init(bool server, std::shared_ptr<TlsContext> tls, 
   cb.acked_stream_data_offset = acked_cb;
   cb.stream_close = stream_close_cb;
   cb.extend_max_stream_data = extend_max_stream_data_cb;
+  cb.extend_max_local_streams_bidi = extend_max_streams_cb;
+  cb.extend_max_local_streams_uni = extend_max_streams_cb;
 
   ngtcp2_settings settings;
   ngtcp2_settings_default(&settings);
@@ -514,6 +518,14 @@ int QuicConnection::on_acked(int64_t id, uint64_t offset, uint64_t len) {
 }
 
 int QuicConnection::on_stream_close(int64_t id, uint64_t app_error) {
+  // ngtcp2 leaves stream credit to the application: a closed peer stream
+  // lets the peer open one more.
+  if (!ngtcp2_conn_is_local_stream(conn_, id)) {
+    if (id & 0x2)
+      ngtcp2_conn_extend_max_streams_uni(conn_, 1);
+    else
+      ngtcp2_conn_extend_max_streams_bidi(conn_, 1);
+  }
   auto it = streams_.find(id);
   if (it != streams_.end()) {
     uint64_t unacked = it->second.unacked();
@@ -527,6 +539,11 @@ int QuicConnection::on_stream_close(int64_t id, uint64_t app_error) {
 
 int QuicConnection::on_extend_max_stream_data(int64_t id) {
   blocked_.erase(id);
+  return 0;
+}
+
+int QuicConnection::on_extend_max_local_streams() {
+  if (events_.streams_available) events_.streams_available();
   return 0;
 }
 

@@ -56,6 +56,7 @@ class QuicConnection {
     std::function<void(int64_t id, std::span<const uint8_t> data, bool fin)> stream_data;
     std::function<void(int64_t id, uint64_t freed)> stream_acked;
     std::function<void(int64_t id, uint64_t app_error)> stream_closed;
+    std::function<void()> streams_available;  // the peer raised our stream limit
     std::function<void()> closed;  // terminal; error() says why
     std::function<void(const ngtcp2_cid& cid, bool added)> cid_changed;  // server demux
   };
@@ -101,6 +102,7 @@ class QuicConnection {
   int on_acked(int64_t id, uint64_t offset, uint64_t len);
   int on_stream_close(int64_t id, uint64_t app_error);
   int on_extend_max_stream_data(int64_t id);
+  int on_extend_max_local_streams();
   int on_new_cid(ngtcp2_cid* cid, uint8_t* token, size_t cidlen);
   int on_remove_cid(const ngtcp2_cid* cid);
   ngtcp2_conn* native() const { return conn_; }

@@ -121,6 +121,9 @@ Result<uint64_t> QuicEndpoint::add_connection(const Address& remote, const ngtcp
   ev.stream_closed = [this, handle](int64_t id, uint64_t code) {
     if (auto it = conns_.find(handle); it != conns_.end()) it->second.link->on_stream_closed(id, code);
   };
+  ev.streams_available = [this, handle] {
+    if (auto it = conns_.find(handle); it != conns_.end()) it->second.link->on_streams_available();
+  };
   ev.closed = [this, handle] {
     // Removal is deferred: we are inside the connection's own call stack.
     loop().post([this, handle] { remove_connection(handle); });
@@ -166,6 +169,7 @@ void QuicEndpoint::on_readable() {
     if (!n || *n == 0) break;
     for (size_t i = 0; i < *n; ++i)
       dispatch({rxbuf_.data() + i * kMaxUdpPayload, dgrams[i].len}, dgrams[i].from);
+    for (auto& [h, e] : conns_) e.link->wake_readers();
   }
   flush_scheduled();
 }

@@ -47,6 +47,8 @@ class QuicEndpoint : public std::enable_shared_from_this<QuicEndpoint> {
   // Handshakes refused so far (pin mismatch, bad hello...), and the last reason.
   uint64_t rejected() const;
   std::string last_rejection() const;
+  // Accept one more peer fingerprint (thread-safe).
+  void add_pin(const Fingerprint& fp) { tls_->add_pin(fp); }
   // Stop accepting new handshakes (a source serves exactly one peer).
   void stop_accepting();
 

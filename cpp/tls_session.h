@@ -27,7 +27,7 @@ inline constexpr char kAlpn[] = "rcp/1";
 struct TlsConfig {
   TlsRole role = TlsRole::client;
   Certificate identity;
-  std::vector<Fingerprint> pinned_peers;  // at least one
+  std::vector<Fingerprint> pinned_peers;  // may start empty on a server and grow with add_pin
   std::string keylog_file;                // SSLKEYLOGFILE; empty = off
 };
 
@@ -39,7 +39,9 @@ class TlsContext {
   TlsContext& operator=(const TlsContext&) = delete;
 
   TlsRole role() const { return role_; }
-  const std::vector<Fingerprint>& pinned_peers() const { return pins_; }
+  // Thread-safe: the master learns each rcpd's fingerprint after it listens.
+  void add_pin(const Fingerprint& fp);
+  bool is_pinned(const Fingerprint& fp) const;
   void* native_handle() const { return ctx_; }
   void write_keylog(const char* line);
 
@@ -47,6 +49,7 @@ class TlsContext {
   TlsContext() = default;
   void* ctx_ = nullptr;  // WOLFSSL_CTX*
   TlsRole role_ = TlsRole::client;
+  mutable std::mutex pins_mu_;
   std::vector<Fingerprint> pins_;
   std::mutex keylog_mu_;
   FILE* keylog_ = nullptr;

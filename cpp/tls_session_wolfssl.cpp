@@ -74,7 +74,8 @@ bool fingerprint_pinned(const Fingerprint& fp, const std::vector<Fingerprint>& p
 }
 
 Result<std::shared_ptr<TlsContext>> TlsContext::create(const TlsConfig& config) {
-  if (config.pinned_peers.empty()) return make_error(Errc::invalid_argument, "no peer fingerprint to pin");
+  if (config.pinned_peers.empty() && config.role == TlsRole::client)
+    return make_error(Errc::invalid_argument, "no peer fingerprint to pin");
   std::shared_ptr<TlsContext> tc(new TlsContext());
   tc->role_ = config.role;
   tc->pins_ = config.pinned_peers;
@@ -105,6 +106,16 @@ Result<std::shared_ptr<TlsContext>> TlsContext::create(const TlsConfig& config) 
     wolfSSL_CTX_set_keylog_callback(ctx, keylog_callback);
   }
   return tc;
+}
+
+void TlsContext::add_pin(const Fingerprint& fp) {
+  std::lock_guard<std::mutex> lk(pins_mu_);
+  pins_.push_back(fp);
+}
+
+bool TlsContext::is_pinned(const Fingerprint& fp) const {
+  std::lock_guard<std::mutex> lk(pins_mu_);
+  return fingerprint_pinned(fp, pins_);
 }
 
 TlsContext::~TlsContext() {
@@ -156,7 +167,7 @@ bool TlsSession::check_leaf(const uint8_t* der, size_t len, int depth) {
     return false;
   }
   Fingerprint fp = fingerprint_of({der, len});
-  if (fingerprint_pinned(fp, ctx_->pinned_peers())) return true;
+  if (ctx_->is_pinned(fp)) return true;
   pin_failure_ = "peer certificate " + to_hex(fp) + " does not match the pinned fingerprint";
   return false;
 }
@@ -170,7 +181,7 @@ Result<Fingerprint> TlsSession::verify_peer() const {
   Result<Fingerprint> out = make_error(Errc::pin_mismatch, "peer certificate unreadable");
   if (der != nullptr && len > 0) {
     Fingerprint fp = fingerprint_of({der, static_cast<size_t>(len)});
-    if (fingerprint_pinned(fp, ctx_->pinned_peers()))
+    if (ctx_->is_pinned(fp))
       out = fp;
     else
       out = make_error(Errc::pin_mismatch, "peer certificate " + to_hex(fp) + " is not pinned");

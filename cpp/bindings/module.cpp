@@ -1,8 +1,10 @@
 #include "bindings.h"
+#include "message.h"
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "rcp core: pinned QUIC links, certificates and framing (C++)";
   m.attr("__version__") = RCP_VERSION;
+  m.attr("PROTOCOL_VERSION") = rcp::kProtocolVersion;
   rcp::py_bindings::init_errors(m);
   rcp::py_bindings::init_certificate(m);
   rcp::py_bindings::init_quic(m);

@@ -64,6 +64,22 @@ py::object unpack_user_message(const std::vector<uint8_t>& body) {
   return to_pyobject(m.fields[0]);
 }
 
+std::string pack_typed(uint32_t type, const py::list& fields) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_array(static_cast<uint32_t>(1 + fields.size()));
+  pk.pack(type);
+  for (auto f : fields) pack_pyobject(pk, f);
+  return std::string(buf.data(), buf.size());
+}
+
+py::tuple unpack_typed(const std::vector<uint8_t>& body) {
+  auto m = unwrap(decode_message(body));
+  py::list fields;
+  for (const auto& f : m.fields) fields.append(to_pyobject(f));
+  return py::make_tuple(m.type, fields);
+}
+
 py::dict stats_dict(const QuicStats& s) {
   py::dict d;
   d["bytes_sent"] = s.bytes_sent;
@@ -114,6 +130,33 @@ void init_quic(py::module_& m) {
              return unpack_user_message(body);
            },
            py::arg("timeout") = 10.0)
+      .def("send",
+           [](Link& l, uint32_t type, const py::list& fields) {
+             std::string b = pack_typed(type, fields);
+             py::gil_scoped_release nogil;
+             unwrap(l.send_message({reinterpret_cast<const uint8_t*>(b.data()), b.size()}));
+           },
+           py::arg("type"), py::arg("fields"), "Send a typed protocol message [type, *fields] (sealed)")
+      .def("recv",
+           [](Link& l, double timeout) {
+             std::vector<uint8_t> body;
+             {
+               py::gil_scoped_release nogil;
+               body = unwrap(l.recv_message(to_nanos(timeout)));
+             }
+             return unpack_typed(body);
+           },
+           py::arg("timeout") = 10.0, "Next control message as (type, [fields])")
+      .def("recv_log",
+           [](Link& l, double timeout) {
+             std::vector<uint8_t> body;
+             {
+               py::gil_scoped_release nogil;
+               body = unwrap(l.recv_log(to_nanos(timeout)));
+             }
+             return unpack_typed(body);
+           },
+           py::arg("timeout") = 10.0, "Next log-stream message as (type, [fields])")
       .def("open_data", [](Link& l) { return unwrap(l.open_data()); }, py::call_guard<py::gil_scoped_release>())
       .def("write",
            [](Link& l, int64_t id, const py::buffer& data, double timeout) {
@@ -160,7 +203,8 @@ void init_quic(py::module_& m) {
            py::arg("timeout") = 10.0, py::call_guard<py::gil_scoped_release>())
       .def_property_readonly("rejected", &QuicEndpoint::rejected)
       .def_property_readonly("last_rejection", &QuicEndpoint::last_rejection)
-      .def("stop_accepting", &QuicEndpoint::stop_accepting);
+      .def("stop_accepting", &QuicEndpoint::stop_accepting)
+      .def("add_pin", [](QuicEndpoint& e, const std::string& fp) { e.add_pin(unwrap(parse_fingerprint(fp))); });
 
   m.def("connect",
         [](const std::string& host, uint16_t port, const Certificate& cert, const std::string& pinned,

@@ -1,9 +1,26 @@
-"""Locating the rcpd executable shipped with this package."""
+"""Starting rcpd: as a local process, or through SSH on a remote host.
+
+Both kinds expose the same small interface to the orchestration: read the
+hello line, hand over the session key on stdin, tell whether the daemon is
+still alive, stop it.
+"""
 
 from __future__ import annotations
 
 import os
+import queue
+import shlex
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
+
+from rcp import _core
+from rcp.errors import ConnectionFailure
+
+HELLO_TIMEOUT = 30.0
 
 
 def rcpd_path() -> Path:
@@ -12,3 +29,153 @@ def rcpd_path() -> Path:
     if override:
         return Path(override)
     return Path(__file__).resolve().parent / "bin" / "rcpd"
+
+
+@dataclass(frozen=True)
+class Hello:
+    protocol: int
+    fingerprint: str
+    version: str
+
+
+def parse_hello(line: str, where: str) -> Hello:
+    parts = line.split()
+    if len(parts) != 4 or parts[0] != "RCPD" or not parts[1].isdigit():
+        raise ConnectionFailure(f"{where}: rcpd did not answer with a hello line (got {line[:120]!r}); "
+                                f"is --rcpd-path right?")
+    hello = Hello(int(parts[1]), parts[2], parts[3])
+    if hello.protocol != _core.PROTOCOL_VERSION:
+        raise ConnectionFailure(f"{where}: rcpd {hello.version} speaks protocol {hello.protocol}, this rcp "
+                                f"{_core.__version__} speaks {_core.PROTOCOL_VERSION}; install the same rcp version "
+                                f"there or point --rcpd-path at a matching rcpd")
+    return hello
+
+
+def daemon_args(binary: str, role: str, masters: list[str], master_fp: str, port_range: str) -> list[str]:
+    args = [binary, "--role", role, "--master", ",".join(masters), "--master-fingerprint", master_fp]
+    if port_range:
+        args += ["--port-range", port_range]
+    return args
+
+
+class Daemon(Protocol):
+    role: str
+    where: str
+
+    def hello(self, timeout: float) -> Hello: ...
+    def send_key(self, key: bytes) -> None: ...
+    def alive(self) -> bool: ...
+    def diagnostics(self) -> str: ...
+    def stop(self, timeout: float = 5.0) -> None: ...
+
+
+class LocalDaemon:
+    """rcpd as a child process of the master."""
+
+    def __init__(self, role: str, args: list[str]) -> None:
+        self.role = role
+        self.where = "local"
+        try:
+            self._proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, start_new_session=True)
+        except OSError as exc:
+            raise ConnectionFailure(f"cannot start {args[0]}: {exc.strerror}") from exc
+        self._stderr: list[str] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, args=(self._proc.stdout, self._lines), daemon=True).start()
+        threading.Thread(target=self._drain_stderr, daemon=True).start()
+
+    @staticmethod
+    def _pump(stream, lines: queue.Queue[str | None]) -> None:
+        for raw in stream:
+            lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
+        lines.put(None)
+
+    def _drain_stderr(self) -> None:
+        assert self._proc.stderr is not None
+        for raw in self._proc.stderr:
+            self._stderr.append(raw.decode("utf-8", "replace").rstrip("\n"))
+            del self._stderr[:-50]
+
+    def hello(self, timeout: float) -> Hello:
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise ConnectionFailure(f"local rcpd ({self.role}) sent no hello within {timeout:.0f} s") from None
+        if line is None:
+            self._proc.wait(timeout=5)
+            raise ConnectionFailure(f"local rcpd ({self.role}) exited: {self.diagnostics()}")
+        return parse_hello(line, "local rcpd")
+
+    def send_key(self, key: bytes) -> None:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(key.hex().encode() + b"\n")
+        self._proc.stdin.flush()
+
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def diagnostics(self) -> str:
+        status = self._proc.poll()
+        tail = "; ".join(self._stderr[-3:])
+        return f"exit status {status}" + (f", stderr: {tail}" if tail else "") if status is not None else tail
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._proc.stdin and not self._proc.stdin.closed:
+            try:
+                self._proc.stdin.close()  # rcpd exits when its stdin closes
+            except OSError:
+                pass
+        try:
+            self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(timeout=5)
+
+
+class RemoteDaemon:
+    """rcpd started through an SSH exec channel; its stdin is the channel's."""
+
+    def __init__(self, role: str, ssh: "_core.SshSession", where: str, args: list[str]) -> None:
+        self.role = role
+        self.where = where
+        self._ssh = ssh
+        command = " ".join(shlex.quote(a) for a in args)
+        self._channel = ssh.exec(command)
+        self._stopped = False
+
+    def hello(self, timeout: float) -> Hello:
+        deadline = time.monotonic() + timeout
+        try:
+            line = self._channel.read_line(timeout=max(0.1, deadline - time.monotonic()))
+        except _core.RcpError as exc:
+            raise ConnectionFailure(f"{self.where}: rcpd did not start ({exc}); {self.diagnostics()}") from exc
+        return parse_hello(line, self.where)
+
+    def send_key(self, key: bytes) -> None:
+        self._channel.write(key.hex().encode() + b"\n")
+
+    def alive(self) -> bool:
+        return self._channel.exit_status() is None and not self._channel.eof()
+
+    def diagnostics(self) -> str:
+        try:
+            err = self._channel.read_stderr()
+        except _core.RcpError:
+            err = ""
+        status = self._channel.exit_status()
+        text = f"exit status {status}" if status is not None else ""
+        return f"{text}, stderr: {err.strip()}" if err.strip() else text
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            self._channel.close_stdin()
+            deadline = time.monotonic() + timeout
+            while self._channel.exit_status() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self._channel.close()
+        except _core.RcpError:
+            pass

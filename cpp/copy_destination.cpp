@@ -1,0 +1,414 @@
+#include "copy_destination.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "frame.h"
+#include "path_validator.h"
+
+namespace rcp {
+
+namespace {
+
+constexpr size_t kBlock = 1u << 20;
+constexpr Nanos kReadTimeout = 120 * kSeconds;
+// Never recreate setuid/setgid bits from a peer's say-so.
+constexpr uint32_t kFileModeMask = 0777;
+constexpr uint32_t kDirModeMask = 01777;
+
+Result<void> read_exact(Link& link, int64_t id, std::span<uint8_t> out) {
+  size_t got = 0;
+  while (got < out.size()) {
+    auto n = link.read(id, out.subspan(got), kReadTimeout);
+    if (!n) return n.error();
+    if (*n == 0) return make_error(Errc::protocol, "data stream ended early (truncated chunk)");
+    got += *n;
+  }
+  return {};
+}
+
+timespec to_ts(int64_t s, uint32_t ns) { return timespec{static_cast<time_t>(s), static_cast<long>(ns)}; }
+
+}  // namespace
+
+CopyDestination::CopyDestination(std::shared_ptr<Link> peer, std::unique_ptr<DestTree> tree,
+                                 const DestinationOptions& options, const Logger& logger, TransferCounters& counters)
+    : peer_(std::move(peer)), tree_(std::move(tree)), options_(options), logger_(logger), counters_(counters) {}
+
+CopyDestination::~CopyDestination() { tree_->remove_temps(); }
+
+void CopyDestination::record_error(const std::string& path, const std::string& what) {
+  logger_.warn(path + ": " + what);
+  summary_.errors.emplace_back(path, what);
+}
+
+Result<CopySummary> CopyDestination::run() {
+  std::vector<std::thread> workers;
+  for (size_t i = 0; i < options_.workers; ++i) workers.emplace_back([this] { worker(); });
+  Result<void> status;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      if (expected_files_ >= 0) {
+        // All entries announced: wait for every file to settle.
+        cv_.wait(lk, [&] { return settled_ >= static_cast<uint64_t>(expected_files_) || fatal_.code != Errc::ok; });
+        break;
+      }
+    }
+    auto msg = peer_->recv_message(3600 * kSeconds);
+    if (!msg) {
+      status = msg.error();
+      break;
+    }
+    if (auto r = on_control(*msg); !r) {
+      status = r;
+      break;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+    if (status && fatal_.code != Errc::ok) status = fatal_;
+  }
+  cv_.notify_all();
+  for (auto& t : workers) t.join();
+  if (!status) {
+    tree_->remove_temps();
+    return status.error();
+  }
+  apply_dir_meta();
+  (void)peer_->send_message(encode_message(MsgType::finished));
+  // The source hangs up once it has read "finished"; closing first could drop it.
+  for (int i = 0; i < 100 && !peer_->closed(); ++i) (void)peer_->recv_message(100 * kMillis);
+  std::lock_guard<std::mutex> lk(mu_);
+  return summary_;
+}
+
+Result<void> CopyDestination::on_control(const std::vector<uint8_t>& body) {
+  auto m = decode_message(body);
+  if (!m) return m.error();
+  auto type = static_cast<MsgType>(m->type);
+  auto root = m->get_uint(0, "root");
+  if (type == MsgType::done) {
+    auto files = m->get_uint(0, "files");
+    if (!files) return files.error();
+    std::lock_guard<std::mutex> lk(mu_);
+    expected_files_ = static_cast<int64_t>(std::min<uint64_t>(*files, INT64_MAX));
+    cv_.notify_all();
+    return {};
+  }
+  if (!root || *root > UINT32_MAX) return make_error(Errc::protocol, "control message without a valid source index");
+  const uint32_t index = static_cast<uint32_t>(*root);
+  switch (type) {
+    case MsgType::root: {
+      auto name = m->get_str(1, "name", kMaxNameBytes);
+      auto kind = m->get_str(2, "kind", 1);
+      auto err = m->get_str(3, "error", 4096);
+      if (!name || !kind || !err) return make_error(Errc::protocol, "malformed root message");
+      if (!err->empty()) {
+        std::lock_guard<std::mutex> lk(mu_);
+        ++summary_.failed;
+        record_error(*name, *err);
+        return {};
+      }
+      auto r = tree_->set_root(index, *name, kind->empty() ? '?' : (*kind)[0]);
+      if (!r) return r;  // a hostile root (bad name, unrequested index) ends the copy
+      cv_.notify_all();
+      return {};
+    }
+    case MsgType::dir: {
+      auto rel = m->get_str(1, "relpath", kMaxPathBytes);
+      auto mode = m->get_uint(2, "mode");
+      if (!rel || !mode) return make_error(Errc::protocol, "malformed dir message");
+      auto dir = tree_->directory(index, *rel);
+      std::lock_guard<std::mutex> lk(mu_);
+      if (!dir) {
+        if (dir.error().code == Errc::protocol) return dir.error();
+        ++summary_.failed;
+        record_error(tree_->display(index, *rel), dir.error().message);
+        return {};
+      }
+      const auto& t = m->fields.size() > 3 ? m->fields[3] : msgpack::object();
+      int64_t mt = t.type == msgpack::type::NEGATIVE_INTEGER ? t.via.i64 : static_cast<int64_t>(t.via.u64);
+      auto ns = m->get_uint(4, "mtime_ns");
+      dir_meta_.push_back({index, *rel, static_cast<uint32_t>(*mode) & kDirModeMask, mt,
+                           static_cast<uint32_t>(ns ? std::min<uint64_t>(*ns, 999999999) : 0)});
+      ++summary_.dirs;
+      return {};
+    }
+    case MsgType::symlink: {
+      auto rel = m->get_str(1, "relpath", kMaxPathBytes);
+      auto target = m->get_str(2, "target", kMaxPathBytes);
+      if (!rel || !target) return make_error(Errc::protocol, "malformed symlink message");
+      auto parent = tree_->parent_of(index, *rel);
+      if (!parent) {
+        if (parent.error().code == Errc::protocol) return parent.error();
+        std::lock_guard<std::mutex> lk(mu_);
+        ++summary_.failed;
+        record_error(tree_->display(index, *rel), parent.error().message);
+        return {};
+      }
+      auto& [dir, name] = *parent;
+      std::string tmp;
+      Result<bool> committed = make_error(Errc::io, "");
+      if (!tree_->overwrite() && tree_->exists(dir, name)) {
+        committed = false;
+      } else if (auto r = tree_->create_temp_symlink(dir, *target, tmp); !r) {
+        committed = r.error();
+      } else {
+        // The link itself gets the mtime; its target is never touched.
+        auto ns = m->get_uint(4, "mtime_ns");
+        const auto& t = m->fields.size() > 3 ? m->fields[3] : msgpack::object();
+        timespec times[2] = {{0, UTIME_OMIT},
+                             to_ts(t.type == msgpack::type::NEGATIVE_INTEGER ? t.via.i64 : static_cast<int64_t>(t.via.u64),
+                                   static_cast<uint32_t>(ns ? std::min<uint64_t>(*ns, 999999999) : 0))};
+        utimensat(dir->get(), tmp.c_str(), times, AT_SYMLINK_NOFOLLOW);
+        committed = tree_->commit(dir, tmp, name);
+      }
+      std::lock_guard<std::mutex> lk(mu_);
+      if (!committed) {
+        ++summary_.failed;
+        record_error(tree_->display(index, *rel), committed.error().message);
+      } else if (!*committed) {
+        ++summary_.skipped;
+        logger_.warn(tree_->display(index, *rel) + ": exists; not replaced (use --overwrite)");
+      } else {
+        ++summary_.symlinks;
+      }
+      return {};
+    }
+    case MsgType::source_error: {
+      auto rel = m->get_str(1, "relpath", kMaxPathBytes);
+      auto text = m->get_str(2, "text", 4096);
+      if (!rel || !text) return make_error(Errc::protocol, "malformed source_error message");
+      std::lock_guard<std::mutex> lk(mu_);
+      std::string path = tree_->display(index, *rel);
+      source_failed_.insert(path);
+      record_error(path, "source: " + *text);
+      return {};
+    }
+    default:
+      return make_error(Errc::protocol, "unexpected control message type " + std::to_string(m->type));
+  }
+}
+
+void CopyDestination::worker() {
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (stop_) return;
+    }
+    auto id = peer_->accept_data(200 * kMillis);
+    if (!id) {
+      if (id.error().code == Errc::timeout) continue;
+      std::lock_guard<std::mutex> lk(mu_);
+      if (fatal_.code == Errc::ok && !stop_) fatal_ = id.error();
+      cv_.notify_all();
+      return;
+    }
+    if (auto r = receive_chunk(*id); !r) {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (fatal_.code == Errc::ok) fatal_ = r.error();
+      cv_.notify_all();
+      peer_->close(r.error().message);
+      return;
+    }
+  }
+}
+
+CopyDestination::FileState* CopyDestination::begin_chunk(const ChunkHeader& h, std::string& err) {
+  auto it = files_.find(h.file_id);
+  if (it == files_.end()) {
+    FileState f;
+    f.root = h.root;
+    f.rel = h.relpath;
+    f.size = h.size;
+    f.mode = h.mode & kFileModeMask;
+    f.mtime_s = h.mtime_s;
+    f.mtime_ns = h.mtime_ns;
+    f.nchunks = h.nchunks;
+    f.seen.assign(h.nchunks, false);
+    it = files_.emplace(h.file_id, std::move(f)).first;
+    FileState& nf = it->second;
+    auto parent = tree_->parent_of(h.root, h.relpath);
+    if (!parent) {
+      nf.failed = true;
+      nf.error = parent.error().message;
+    } else {
+      nf.dir = parent->first;
+      nf.name = parent->second;
+      if (!tree_->overwrite() && tree_->exists(nf.dir, nf.name)) {
+        nf.skipped = true;  // decided now, so no temp file is written for nothing
+      } else if (auto tmp = tree_->create_temp(nf.dir); !tmp) {
+        nf.failed = true;
+        nf.error = tmp.error().message;
+      } else {
+        nf.tmp = tmp->second;
+        nf.fd = std::make_shared<UniqueFd>(std::move(tmp->first));
+        if (h.size > 0 && ftruncate(nf.fd->get(), static_cast<off_t>(h.size)) != 0) {
+          nf.failed = true;
+          nf.error = std::string("cannot size the file: ") + std::strerror(errno);
+        }
+      }
+    }
+  }
+  FileState& f = it->second;
+  if (f.root != h.root || f.rel != h.relpath || f.size != h.size || f.nchunks != h.nchunks) {
+    err = "chunks of one file disagree about its path or size";
+    return nullptr;
+  }
+  if (f.seen[h.chunk]) {
+    err = "duplicate chunk " + std::to_string(h.chunk) + " of " + h.relpath;
+    return nullptr;
+  }
+  f.seen[h.chunk] = true;
+  return &f;
+}
+
+Result<void> CopyDestination::receive_chunk(int64_t stream) {
+  uint8_t len_be[4];
+  if (auto r = read_exact(*peer_, stream, len_be); !r) return r;
+  uint32_t len = static_cast<uint32_t>(len_be[0]) << 24 | static_cast<uint32_t>(len_be[1]) << 16 |
+                 static_cast<uint32_t>(len_be[2]) << 8 | len_be[3];
+  if (len > kMaxChunkHeader) return make_error(Errc::protocol, "chunk header of " + std::to_string(len) + " bytes is too large");
+  std::vector<uint8_t> body(len);
+  if (auto r = read_exact(*peer_, stream, body); !r) return r;
+  auto h = ChunkHeader::decode(body);
+  if (!h) return h.error();
+  if (auto r = split_relative_path(h->relpath); !r) return r.error();
+
+  std::shared_ptr<UniqueFd> fd;
+  bool write_it = false;
+  {
+    std::unique_lock<std::mutex> lk(mu_);
+    // Chunks and root announcements travel on different streams.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(options_.root_wait);
+    if (!cv_.wait_until(lk, deadline, [&] { return tree_->has_root(h->root) || stop_; }))
+      return make_error(Errc::protocol, "chunk for source " + std::to_string(h->root) + " that was never announced");
+    if (stop_) return {};
+    std::string err;
+    FileState* f = begin_chunk(*h, err);
+    if (f == nullptr) return make_error(Errc::protocol, err);
+    write_it = !f->failed && !f->skipped;
+    fd = f->fd;
+  }
+
+  Xxh128 hash;
+  std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(kBlock, std::max<uint64_t>(h->length, 1))));
+  uint64_t done = 0;
+  std::string io_error;
+  while (done < h->length) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), h->length - done));
+    auto n = peer_->read(stream, {buf.data(), want}, kReadTimeout);
+    if (!n) return n.error();
+    if (*n == 0) {
+      io_error = "the source sent fewer bytes than it declared";
+      break;
+    }
+    std::span<const uint8_t> data(buf.data(), *n);
+    hash.update(data);
+    if (write_it && io_error.empty()) {
+      if (pwrite(fd->get(), data.data(), data.size(), static_cast<off_t>(h->offset + done)) != static_cast<ssize_t>(data.size()))
+        io_error = std::string("write failed: ") + std::strerror(errno ? errno : ENOSPC);
+    }
+    done += *n;
+    counters_.bytes_done += *n;
+  }
+  if (io_error.empty()) {
+    Digest128 theirs;
+    if (auto r = read_exact(*peer_, stream, theirs); !r) {
+      io_error = "chunk ended without its checksum";
+    } else if (hash.digest() != theirs) {
+      io_error = "checksum mismatch (xxh3-128): data corrupted in transit or changed at the source";
+    } else {
+      uint8_t extra;
+      auto n = peer_->read(stream, {&extra, 1}, kReadTimeout);
+      if (!n) return n.error();
+      if (*n != 0) return make_error(Errc::protocol, "bytes after a chunk's checksum");
+    }
+  } else {
+    // Drain what is left so the stream's flow-control credit returns.
+    for (int guard = 0; guard < 1 << 20; ++guard) {
+      auto n = peer_->read(stream, buf, kReadTimeout);
+      if (!n || *n == 0) break;
+    }
+  }
+  end_chunk(h->file_id, done, io_error);
+  return {};
+}
+
+void CopyDestination::end_chunk(uint64_t file_id, uint64_t bytes, const std::string& err) {
+  std::lock_guard<std::mutex> lk(mu_);
+  FileState& f = files_.at(file_id);
+  f.bytes += bytes;
+  if (!err.empty() && !f.failed) {
+    f.failed = true;
+    f.error = err;
+  }
+  if (++f.ended == f.nchunks) settle(f);
+}
+
+void CopyDestination::settle(FileState& f) {
+  const std::string path = tree_->display(f.root, f.rel);
+  if (!f.failed && !f.skipped && f.bytes != f.size) {
+    f.failed = true;
+    f.error = "received " + std::to_string(f.bytes) + " bytes, the source declared " + std::to_string(f.size);
+  }
+  if (f.skipped) {
+    ++summary_.skipped;
+    logger_.warn(path + ": exists; not replaced (use --overwrite)");
+  } else if (!f.failed) {
+    timespec times[2] = {{0, UTIME_OMIT}, to_ts(f.mtime_s, f.mtime_ns)};
+    if (fchmod(f.fd->get(), f.mode) != 0 || futimens(f.fd->get(), times) != 0) {
+      f.failed = true;
+      f.error = std::string("cannot set mode/mtime: ") + std::strerror(errno);
+    }
+  }
+  f.fd.reset();  // close before rename: nothing else writes to it
+  if (!f.skipped && !f.failed) {
+    auto committed = tree_->commit(f.dir, f.tmp, f.name);
+    if (!committed) {
+      f.failed = true;
+      f.error = committed.error().message;
+    } else if (!*committed) {
+      ++summary_.skipped;
+      logger_.warn(path + ": exists; not replaced (use --overwrite)");
+    } else {
+      ++summary_.files;
+      summary_.bytes += f.size;
+      counters_.files_done += 1;
+    }
+  }
+  if (f.failed) {
+    if (!f.tmp.empty() && f.dir) tree_->discard(f.dir, f.tmp);
+    ++summary_.failed;
+    if (!source_failed_.count(path)) record_error(path, f.error);
+  }
+  ++settled_;
+  f.seen.clear();
+  f.seen.shrink_to_fit();
+  cv_.notify_all();
+}
+
+void CopyDestination::apply_dir_meta() {
+  // Deepest first, so setting a child's mtime doesn't disturb its parent's.
+  std::sort(dir_meta_.begin(), dir_meta_.end(), [](const DirMeta& a, const DirMeta& b) {
+    return std::count(a.rel.begin(), a.rel.end(), '/') + !a.rel.empty() >
+           std::count(b.rel.begin(), b.rel.end(), '/') + !b.rel.empty();
+  });
+  for (const auto& d : dir_meta_) {
+    auto dir = tree_->directory(d.root, d.rel);
+    if (!dir) continue;
+    timespec times[2] = {{0, UTIME_OMIT}, to_ts(d.mtime_s, d.mtime_ns)};
+    fchmod((*dir)->get(), d.mode);
+    futimens((*dir)->get(), times);
+  }
+}
+
+}  // namespace rcp

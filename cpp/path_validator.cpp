@@ -1,0 +1,38 @@
+#include "path_validator.h"
+
+namespace rcp {
+
+namespace {
+Error bad(std::string_view what, std::string_view why) {
+  return make_error(Errc::protocol, "refused peer path '" + std::string(what.substr(0, 200)) + "': " + std::string(why));
+}
+}  // namespace
+
+Result<void> validate_name(std::string_view name) {
+  if (name.empty()) return bad(name, "empty name");
+  if (name == "." || name == "..") return bad(name, "'.' and '..' are not names");
+  if (name.size() > kMaxNameBytes) return bad(name, "name longer than 255 bytes");
+  if (name.find('/') != std::string_view::npos) return bad(name, "'/' inside a name");
+  if (name.find('\0') != std::string_view::npos) return bad(name, "NUL inside a name");
+  return {};
+}
+
+Result<std::vector<std::string>> split_relative_path(std::string_view path) {
+  std::vector<std::string> parts;
+  if (path.empty()) return parts;
+  if (path.size() > kMaxPathBytes) return bad(path, "path longer than 4096 bytes");
+  if (path.front() == '/') return bad(path, "absolute path");
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string_view::npos) slash = path.size();
+    std::string_view part = path.substr(start, slash - start);
+    if (auto r = validate_name(part); !r) return bad(path, r.error().message);
+    parts.emplace_back(part);
+    if (parts.size() > kMaxPathDepth) return bad(path, "path deeper than 256 levels");
+    start = slash + 1;
+  }
+  return parts;
+}
+
+}  // namespace rcp

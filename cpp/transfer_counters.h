@@ -1,0 +1,31 @@
+// Progress counters shared between a copy's worker threads and the reporter
+// that streams them to the master.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace rcp {
+
+struct TransferCounters {
+  std::atomic<uint64_t> bytes_done{0};
+  std::atomic<uint64_t> files_done{0};
+  std::atomic<uint64_t> bytes_total{0};  // known to the source once its walk ends
+  std::atomic<uint64_t> files_total{0};
+};
+
+// What one side reports when it is done.
+struct CopySummary {
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+  uint64_t dirs = 0;
+  uint64_t symlinks = 0;
+  uint64_t skipped = 0;
+  uint64_t failed = 0;
+  std::vector<std::pair<std::string, std::string>> errors;  // (path, message)
+};
+
+}  // namespace rcp

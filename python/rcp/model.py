@@ -1,0 +1,60 @@
+"""Plain data shared by the API, the orchestration, the CLI and the progress view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One side of a copy: a local path, or [user@]host[:port]:path."""
+
+    path: str
+    host: str | None = None  # None = local
+    user: str | None = None
+    port: int | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.host is None
+
+
+@dataclass
+class CopyOptions:
+    overwrite: bool = False
+    recursive: bool = True
+    ssh_config: str | None = None
+    identity_files: list[str] = field(default_factory=list)
+    accept_new_host_keys: bool = False
+    rcpd_path: str | None = None  # remote rcpd binary; local default is the packaged one
+    port_range: str = ""  # the source's QUIC listener ports
+    connect_timeout: float = 15.0
+    verbose: int = 0
+
+
+@dataclass
+class Progress:
+    """One update from one side, as the rcpds report it."""
+
+    role: str  # "source" or "destination"
+    bytes_done: int
+    files_done: int
+    bytes_total: int  # source's totals once its walk is done, else 0
+    files_total: int
+    elapsed: float  # seconds since the copy started (master clock)
+
+
+@dataclass
+class CopyResult:
+    files_copied: int = 0
+    bytes_copied: int = 0
+    dirs_created: int = 0
+    symlinks_copied: int = 0
+    skipped: int = 0  # existed and --overwrite not given
+    failed: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and not self.errors

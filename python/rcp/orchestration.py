@@ -1,0 +1,256 @@
+"""The master's side of a copy: start both rcpds, wire them together, relay
+progress and logs, and collect the result.
+
+Flow (docs/architecture.md): both rcpds start in parallel and connect back
+to the master's pinned QUIC server; the master tells the source which
+destination fingerprint to pin, the source reports where it listens, the
+destination connects straight to it, and then the master hands out the job.
+File data never passes through here.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from rcp import _core
+from rcp.daemon import Daemon, LocalDaemon, RemoteDaemon, daemon_args, rcpd_path
+from rcp.errors import ConnectionFailure, UsageError
+from rcp.model import CopyOptions, CopyResult, Endpoint, Progress
+from rcp.progress import NullProgress, ProgressSink
+from rcp.protocol import Msg
+from rcp.sanitize import printable
+
+SETUP_TIMEOUT = 30.0
+POLL = 0.1
+
+
+@dataclass
+class Side:
+    role: str
+    endpoint: Endpoint
+    daemon: Daemon | None = None
+    ssh: object | None = None  # _core.SshSession for remote sides
+    master_host: str = "127.0.0.1"  # how this side's rcpd reaches the master
+    link: _core.Link | None = None
+    fingerprint: str = ""
+    result: list | None = None
+    error: str | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+def _label(ep: Endpoint) -> str:
+    if ep.is_local:
+        return "local"
+    return f"{ep.user + '@' if ep.user else ''}{ep.host}{':' + str(ep.port) if ep.port else ''}"
+
+
+def _connect_ssh(ep: Endpoint, options: CopyOptions):
+    try:
+        return _core.SshSession.connect(
+            host=ep.host, port=ep.port, user=ep.user, config_file=options.ssh_config or "",
+            identity_files=list(options.identity_files), accept_new_host_key=options.accept_new_host_keys,
+            connect_timeout=options.connect_timeout)
+    except _core.RcpError as exc:
+        raise ConnectionFailure(str(exc)) from exc
+
+
+def _start(side: Side, options: CopyOptions, master_port: int, master_fp: str) -> None:
+    ep = side.endpoint
+    if ep.is_local:
+        args = daemon_args(str(rcpd_path()), side.role, [f"127.0.0.1:{master_port}", f"[::1]:{master_port}"],
+                           master_fp, options.port_range if side.role == "source" else "")
+        side.daemon = LocalDaemon(side.role, args)
+        return
+    side.ssh = _connect_ssh(ep, options)
+    side.master_host = side.ssh.local_address
+    host = side.master_host
+    master = f"[{host}]:{master_port}" if ":" in host else f"{host}:{master_port}"
+    args = daemon_args(options.rcpd_path or "rcpd", side.role, [master], master_fp,
+                       options.port_range if side.role == "source" else "")
+    side.daemon = RemoteDaemon(side.role, side.ssh, _label(ep), args)
+
+
+def _source_addresses(source: Side, destination: Side, advertised: list[str]) -> list[str]:
+    """Where the destination should try to reach the source, best first."""
+    first: list[str] = []
+    if source.endpoint.is_local:
+        # The destination reached the master (this host) at master_host.
+        first.append(destination.master_host if not destination.endpoint.is_local else "127.0.0.1")
+    else:
+        assert source.ssh is not None
+        first.append(source.ssh.remote_address)
+    seen: list[str] = []
+    for a in first + advertised:
+        if a and a not in seen:
+            seen.append(a)
+    return seen
+
+
+class _Relay:
+    """Reads one rcpd's log stream and feeds the progress sink."""
+
+    def __init__(self, side: Side, sink: ProgressSink, start: float) -> None:
+        self.side, self.sink, self.start = side, sink, start
+        self.thread = threading.Thread(target=self._run, daemon=True, name=f"relay-{side.role}")
+        self.thread.start()
+
+    def _run(self) -> None:
+        link = self.side.link
+        assert link is not None
+        while True:
+            try:
+                kind, fields = link.recv_log(timeout=0.5)
+            except _core.TimeoutError:
+                if self.side.done.is_set():
+                    return
+                continue
+            except _core.RcpError:
+                return
+            if kind == Msg.PROGRESS and len(fields) >= 4:
+                self.sink.update(Progress(self.side.role, *[int(f) for f in fields[:4]],
+                                          elapsed=time.monotonic() - self.start))
+            elif kind == Msg.LOG and len(fields) >= 2:
+                self.sink.log(self.side.role, printable(str(fields[0])), printable(str(fields[1])))
+
+
+def _expect(side: Side, want: Msg, timeout: float) -> list:
+    assert side.link is not None
+    deadline = time.monotonic() + timeout
+    while True:
+        if side.daemon is not None and not side.daemon.alive():
+            raise ConnectionFailure(f"{side.role} rcpd ({side.daemon.where}) exited: {side.daemon.diagnostics()}")
+        try:
+            kind, fields = side.link.recv(timeout=min(POLL * 5, max(0.01, deadline - time.monotonic())))
+        except _core.TimeoutError:
+            if time.monotonic() >= deadline:
+                raise ConnectionFailure(f"{side.role} rcpd did not answer within {timeout:.0f} s") from None
+            continue
+        except _core.RcpError as exc:
+            raise ConnectionFailure(f"{side.role} rcpd: {exc}") from exc
+        if kind == Msg.ERROR:
+            raise ConnectionFailure(f"{side.role} rcpd: {printable(str(fields[0]) if fields else 'error')}")
+        if kind != want:
+            raise ConnectionFailure(f"{side.role} rcpd sent message {kind}, expected {want.name}")
+        return fields
+
+
+def _wait_result(side: Side) -> None:
+    """Blocks until `side` reports its result or fails; fills side.result / side.error."""
+    assert side.link is not None and side.daemon is not None
+    while True:
+        try:
+            kind, fields = side.link.recv(timeout=POLL * 3)
+        except _core.TimeoutError:
+            if not side.daemon.alive():
+                side.error = f"{side.role} rcpd ({side.daemon.where}) died: {side.daemon.diagnostics()}"
+                break
+            continue
+        except _core.RcpError as exc:
+            side.error = f"{side.role} rcpd: {exc}"
+            break
+        if kind == Msg.RESULT:
+            side.result = fields
+            break
+        if kind == Msg.ERROR:
+            side.error = printable(str(fields[0]) if fields else "error")
+            break
+    side.done.set()
+
+
+def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOptions,
+             sink: ProgressSink | None = None) -> CopyResult:
+    sink = sink or NullProgress()
+    if not sources:
+        raise UsageError("no source given")
+    started = time.monotonic()
+    src = Side("source", sources[0])
+    dst = Side("destination", destination)
+    sides = [src, dst]
+    cert = _core.Certificate.generate()
+    key = os.urandom(32)
+    qopts = _core.QuicOptions()
+    qopts.handshake_timeout = min(options.connect_timeout, 30.0)
+    server = _core.QuicServer(cert, [], key, host="::", options=qopts, role="master")
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for f in [pool.submit(_start, s, options, server.port, cert.fingerprint) for s in sides]:
+                f.result()
+        by_fp: dict[str, Side] = {}
+        for s in sides:
+            assert s.daemon is not None
+            hello = s.daemon.hello(SETUP_TIMEOUT)
+            s.fingerprint = hello.fingerprint
+            by_fp[hello.fingerprint] = s
+            server.add_pin(hello.fingerprint)  # pinned before it can connect: it waits for the key
+            s.daemon.send_key(key)
+        for _ in sides:
+            try:
+                link = server.accept(timeout=SETUP_TIMEOUT)
+            except _core.RcpError as exc:
+                dead = [f"{s.role} ({s.daemon.where}): {s.daemon.diagnostics()}" for s in sides
+                        if s.daemon and not s.daemon.alive()]
+                raise ConnectionFailure(f"rcpd did not connect back to the master: {exc}"
+                                        + (f"; {'; '.join(dead)}" if dead else "")) from exc
+            by_fp[link.peer_fingerprint].link = link
+        sink.start()
+        relays = [_Relay(s, sink, started) for s in sides]
+
+        src.link.send(Msg.EXPECT_PEER, [dst.fingerprint])
+        port, advertised = _expect(src, Msg.LISTENING, SETUP_TIMEOUT)
+        dst.link.send(Msg.CONNECT_PEER, [_source_addresses(src, dst, list(advertised)), int(port), src.fingerprint])
+        _expect(dst, Msg.PEER_CONNECTED, SETUP_TIMEOUT + 10)
+
+        src.link.send(Msg.SEND, [[s.path for s in sources]])
+        dst.link.send(Msg.RECEIVE, [destination.path, len(sources), destination.path.endswith("/"),
+                                    bool(options.overwrite)])
+        waiters = [threading.Thread(target=_wait_result, args=(s,), daemon=True) for s in sides]
+        for t in waiters:
+            t.start()
+        while not all(s.done.is_set() for s in sides):
+            # One side failing usually stalls the other: stop waiting for it.
+            if any(s.done.is_set() and s.error for s in sides):
+                for s in sides:
+                    if not s.done.wait(timeout=3.0):
+                        s.error = s.error or f"{s.role} rcpd stopped after the other side failed"
+                        s.done.set()
+                break
+            time.sleep(POLL)
+        for r in relays:
+            r.thread.join(timeout=2.0)
+        result = _build_result(src, dst, time.monotonic() - started)
+        sink.finish(result)
+        return result
+    finally:
+        for s in sides:
+            if s.link is not None:
+                s.link.close("copy over")
+        for s in sides:
+            if s.daemon is not None:
+                s.daemon.stop()
+
+
+def _build_result(src: Side, dst: Side, duration: float) -> CopyResult:
+    result = CopyResult(duration=duration)
+    if dst.result is not None:
+        files, nbytes, dirs, links, skipped, failed, errors = (dst.result + [0] * 7)[:7]
+        result.files_copied, result.bytes_copied = int(files), int(nbytes)
+        result.dirs_created, result.symlinks_copied = int(dirs), int(links)
+        result.skipped, result.failed = int(skipped), int(failed)
+        result.errors = [(printable(str(p)), printable(str(m))) for p, m in (errors or [])]
+    for side in (src, dst):
+        if side.error:
+            result.failed += 1
+            result.errors.append((side.role, side.error))
+    if src.result is not None and dst.result is not None:
+        # Source-side errors the destination never heard of (e.g. unreadable directories).
+        src_errors = src.result[6] if len(src.result) > 6 else []
+        known = {m for _, m in result.errors}
+        for p, m in src_errors or []:
+            if not any(str(m) in k for k in known):
+                result.errors.append((printable(str(p)), printable(str(m))))
+    return result
