@@ -101,9 +101,11 @@ fetch_source() { # name suite version -> prints extracted dir
 WOLFSSL_FLAGS="--disable-shared --enable-static --with-pic
   --enable-quic --enable-certgen --enable-keygen --enable-aesni --enable-intelasm
   --enable-ecc --enable-ed25519 --enable-curve25519 --enable-sha3 --enable-opensslextra
-  --enable-keylog-export --enable-session-ticket --disable-examples --disable-crypttests --disable-benchmark"
+  --enable-session-ticket --disable-examples --disable-crypttests --disable-benchmark"
 # The pinning verify callback must run for every certificate, not only on chain errors.
-WOLFSSL_CFLAGS="-DWOLFSSL_ALWAYS_VERIFY_CB"
+# HAVE_SECRET_CALLBACK gives the keylog callback (SSLKEYLOGFILE on demand) without
+# --enable-keylog-export, which would write every session's secrets to ./sslkeylog.log.
+WOLFSSL_CFLAGS="-DWOLFSSL_ALWAYS_VERIFY_CB -DHAVE_SECRET_CALLBACK"
 NGTCP2_FLAGS="--with-wolfssl --enable-lib-only --disable-shared --enable-static --with-pic"
 
 # A stamp records version and flags, so a change of either rebuilds.
