@@ -1,0 +1,96 @@
+"""End-to-end copies between local paths: both rcpds are local processes,
+talking real QUIC over loopback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import rcp
+from rcp.errors import UsageError
+from treeutil import assert_same_tree, leftovers, make_tree
+
+
+def test_tree_into_existing_directory(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    (tmp_path / "dst").mkdir()
+    result = rcp.copy(str(src), str(tmp_path / "dst"))
+    assert result.ok, result.errors
+    assert_same_tree(src, tmp_path / "dst" / "src")
+    assert result.files_copied == 6 + 5
+    assert result.symlinks_copied == 3
+    assert not leftovers(tmp_path / "dst")
+
+
+def test_tree_as_new_name_and_trailing_slash(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    assert rcp.copy(str(src), str(tmp_path / "copy")).ok
+    assert_same_tree(src, tmp_path / "copy")
+    result = rcp.copy(str(src), str(tmp_path / "missing") + "/")
+    assert not result.ok
+    assert "does not exist" in " ".join(m for _, m in result.errors)
+
+
+def test_single_files_and_several_sources(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_bytes(b"alpha")
+    b.write_bytes(b"beta")
+    assert rcp.copy(str(a), str(tmp_path / "renamed.txt")).ok
+    assert (tmp_path / "renamed.txt").read_bytes() == b"alpha"
+    (tmp_path / "d").mkdir()
+    assert rcp.copy([str(a), str(b)], str(tmp_path / "d")).ok
+    assert (tmp_path / "d" / "b.txt").read_bytes() == b"beta"
+    result = rcp.copy([str(a), str(b)], str(tmp_path / "not-a-dir"))
+    assert not result.ok
+
+
+def test_existing_files_need_overwrite(tmp_path: Path) -> None:
+    src = tmp_path / "f"
+    src.write_bytes(b"new")
+    dst = tmp_path / "out"
+    dst.write_bytes(b"old")
+    result = rcp.copy(str(src), str(dst))
+    assert result.skipped == 1 and result.files_copied == 0
+    assert dst.read_bytes() == b"old"
+    result = rcp.copy(str(src), str(dst), overwrite=True)
+    assert result.ok and result.files_copied == 1
+    assert dst.read_bytes() == b"new"
+
+
+def test_missing_source_is_reported(tmp_path: Path) -> None:
+    result = rcp.copy(str(tmp_path / "nope"), str(tmp_path / "x"))
+    assert not result.ok
+    assert any("No such file" in m for _, m in result.errors), result.errors
+    assert not (tmp_path / "x").exists()
+
+
+def test_64mib_file(tmp_path: Path) -> None:
+    src = tmp_path / "big"
+    with open(src, "wb") as f:
+        f.write(os.urandom(64 << 20))
+    result = rcp.copy(str(src), str(tmp_path / "big.copy"))
+    assert result.ok and result.bytes_copied == 64 << 20
+    assert (tmp_path / "big.copy").read_bytes() == src.read_bytes()
+
+
+def test_unknown_option_is_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError):
+        rcp.copy(str(tmp_path), str(tmp_path / "x"), colour="blue")
+
+
+def test_cli_copy_and_exit_codes(tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    run = lambda *args: subprocess.run([sys.executable, "-m", "rcp.cli", *args], capture_output=True, text=True,
+                                       timeout=120)
+    out = run("--summary", str(src), str(tmp_path / "dst"))
+    assert out.returncode == 0, out.stderr
+    assert_same_tree(src, tmp_path / "dst")
+    out = run(str(tmp_path / "missing"), str(tmp_path / "dst2"))
+    assert out.returncode == 1
+    assert "missing" in out.stderr
+    out = run(str(src))
+    assert out.returncode == 2

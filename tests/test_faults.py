@@ -1,0 +1,76 @@
+"""Killing an rcpd mid-copy: the master must fail fast, leave no rcpd
+running and no partial file under a final name."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import rcp
+from rcp.model import Progress
+from treeutil import leftovers
+
+
+class Watch:
+    """A progress sink that records when bytes started to flow."""
+
+    def __init__(self) -> None:
+        self.flowing = threading.Event()
+
+    def start(self) -> None: ...
+    def log(self, role: str, level: str, text: str) -> None: ...
+    def finish(self, result) -> None: ...
+
+    def update(self, p: Progress) -> None:
+        if p.bytes_done > 0:
+            self.flowing.set()
+
+
+def rcpd_pids(role: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", f"rcpd --role {role}"], capture_output=True, text=True)
+    return [int(x) for x in out.stdout.split()]
+
+
+@pytest.mark.parametrize("victim", ["destination", "source"])
+def test_killed_rcpd_fails_fast_and_cleanly(tmp_path: Path, victim: str) -> None:
+    assert not rcpd_pids("source") and not rcpd_pids("destination"), "stray rcpd from an earlier test"
+    src = tmp_path / "big"
+    with open(src, "wb") as f:
+        block = os.urandom(1 << 20)
+        for _ in range(768):
+            f.write(block)
+    dst = tmp_path / "out"
+    watch = Watch()
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = rcp.copy(str(src), str(dst), progress=watch)
+        except rcp.RcpError as exc:
+            outcome["error"] = exc
+
+    t = threading.Thread(target=run)
+    t.start()
+    assert watch.flowing.wait(timeout=30), "the copy never started"
+    pids = rcpd_pids(victim)
+    assert len(pids) == 1, pids
+    os.kill(pids[0], signal.SIGKILL)
+    killed_at = time.monotonic()
+    t.join(timeout=30)
+    assert not t.is_alive(), "master still running 30 s after the kill"
+    assert time.monotonic() - killed_at < 15
+    result = outcome.get("result")
+    assert "error" in outcome or (result is not None and not result.ok), outcome
+    assert not dst.exists(), "partial file under its final name"
+    deadline = time.monotonic() + 10
+    while (rcpd_pids("source") or rcpd_pids("destination")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not rcpd_pids("source") and not rcpd_pids("destination"), "an rcpd outlived the copy"
+    if victim == "source":
+        assert not leftovers(tmp_path), "the surviving destination left temporary files"

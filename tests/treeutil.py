@@ -1,0 +1,63 @@
+"""Building sample trees and comparing copies, for the end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+SIZES = [0, 1, 1199, 1200, 1201, (1 << 20) + 1]
+NAMES = ["plain.txt", "with space.bin", "ünïcødé-名前.dat", "-leading-dash", "--also"]
+
+
+def make_tree(root: Path, big: int = 0) -> Path:
+    """A tree with every size of interest, odd names, empty dirs and symlinks."""
+    root.mkdir(parents=True)
+    for i, size in enumerate(SIZES):
+        (root / f"size-{size}").write_bytes(os.urandom(size))
+        os.chmod(root / f"size-{size}", 0o640 if i % 2 else 0o755)
+    sub = root / "sub dir" / "deeper"
+    sub.mkdir(parents=True)
+    for name in NAMES:
+        (sub / name).write_bytes(os.urandom(3000))
+    (root / "empty").mkdir()
+    (root / "sub dir" / "empty too").mkdir()
+    os.symlink("size-1", root / "link-to-file")
+    os.symlink("../outside/nowhere", root / "dangling-link")
+    os.symlink("sub dir", root / "link-to-dir")
+    if big:
+        with open(root / "big.bin", "wb") as f:
+            block = os.urandom(1 << 20)
+            for _ in range(big >> 20):
+                f.write(block)
+    # Distinct, old mtimes (ns precision) so preservation is visible.
+    for n, p in enumerate(sorted(root.rglob("*"), key=lambda p: len(p.parts), reverse=True)):
+        os.utime(p, ns=(1_500_000_000_123_456_789 + n * 1_000_000_007,) * 2, follow_symlinks=False)
+    return root
+
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    """Relative path -> (kind, mode, mtime_ns, content or link target)."""
+    out: dict[str, tuple] = {}
+    for p in [root, *root.rglob("*")]:
+        st = p.lstat()
+        rel = str(p.relative_to(root))
+        if stat.S_ISLNK(st.st_mode):
+            out[rel] = ("link", os.readlink(p), st.st_mtime_ns)
+        elif stat.S_ISDIR(st.st_mode):
+            out[rel] = ("dir", stat.S_IMODE(st.st_mode), st.st_mtime_ns)
+        else:
+            out[rel] = ("file", stat.S_IMODE(st.st_mode), st.st_mtime_ns, p.read_bytes())
+    return out
+
+
+def assert_same_tree(src: Path, dst: Path) -> None:
+    a, b = snapshot(src), snapshot(dst)
+    assert sorted(a) == sorted(b), f"entries differ: only in src {sorted(set(a) - set(b))[:5]}, " \
+                                   f"only in dst {sorted(set(b) - set(a))[:5]}"
+    for rel in a:
+        assert a[rel] == b[rel], f"{rel}: {a[rel][:3]} != {b[rel][:3]}"
+
+
+def leftovers(root: Path) -> list[str]:
+    return [str(p) for p in root.rglob(".rcp-*.tmp")]
