@@ -1,9 +1,25 @@
 #include "frame.h"
 
 #include <algorithm>
+#include <string>
 
 namespace rcp {
 
+namespace {
+
+// Reserve at most this much for a body up front, however large the declared
+// length: a peer that sends only a header then stalls pins little memory, and
+// a genuinely large body still grows geometrically.
+constexpr size_t kMaxInitialReserve = 64 * 1024;
+
+uint32_t read_be32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) << 24 | static_cast<uint32_t>(p[1]) << 16 | static_cast<uint32_t>(p[2]) << 8 |
+         static_cast<uint32_t>(p[3]);
+}
+
+}  // namespace
+
+// Precondition: body.size() fits 32 bits (every body is far below the decoder limit).
 void append_frame(std::vector<uint8_t>& out, std::span<const uint8_t> body) {
   const auto n = static_cast<uint32_t>(body.size());
   const uint8_t header[kFrameHeaderSize] = {static_cast<uint8_t>(n >> 24), static_cast<uint8_t>(n >> 16),
@@ -23,33 +39,33 @@ Result<void> FrameDecoder::feed(std::span<const uint8_t> bytes) {
   if (failed_) return error_;
   while (!bytes.empty()) {
     if (!in_body_) {
-      size_t take = std::min(bytes.size(), kFrameHeaderSize - header_have_);
+      // Header: collect 4 bytes, possibly across several feeds.
+      const size_t take = std::min(bytes.size(), kFrameHeaderSize - header_have_);
       std::copy_n(bytes.begin(), take, header_ + header_have_);
       header_have_ += take;
       bytes = bytes.subspan(take);
       if (header_have_ < kFrameHeaderSize) break;
-      const uint32_t len = static_cast<uint32_t>(header_[0]) << 24 | static_cast<uint32_t>(header_[1]) << 16 |
-                           static_cast<uint32_t>(header_[2]) << 8 | header_[3];
       header_have_ = 0;
-      // Checked before any allocation: a hostile length costs nothing.
+      const uint32_t len = read_be32(header_);
+      // Checked before anything is allocated: a hostile length costs nothing.
       if (len > max_body_) {
         failed_ = true;
-        error_ = make_error(Errc::too_large, "frame of " + std::to_string(len) + " bytes exceeds the limit of " +
+        error_ = make_error(Errc::too_large, "frame body of " + std::to_string(len) + " bytes exceeds the limit of " +
                                                  std::to_string(max_body_));
         return error_;
       }
-      body_.clear();
-      body_need_ = len;
-      in_body_ = true;
-      if (len == 0) {
-        ready_.push_back({});
-        in_body_ = false;
+      if (len == 0) {  // an empty body is complete at once
+        ready_.emplace_back();
         continue;
       }
-      body_.reserve(len);
+      body_.clear();
+      body_.reserve(std::min<size_t>(len, kMaxInitialReserve));
+      body_need_ = len;
+      in_body_ = true;
     }
-    size_t take = std::min(bytes.size(), body_need_ - body_.size());
-    body_.insert(body_.end(), bytes.begin(), bytes.begin() + static_cast<long>(take));
+    // Body: copy what is there, up to the declared length.
+    const size_t take = std::min(bytes.size(), body_need_ - body_.size());
+    body_.insert(body_.end(), bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(take));
     bytes = bytes.subspan(take);
     if (body_.size() == body_need_) {
       ready_.push_back(std::move(body_));

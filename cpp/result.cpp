@@ -17,6 +17,9 @@ const char* errc_name(Errc c) {
     case Errc::protocol: return "protocol error";
     case Errc::auth: return "authentication failure";
     case Errc::too_large: return "too large";
+    case Errc::ssh_connect: return "SSH connection failure";
+    case Errc::ssh_host_key: return "SSH host key verification failed";
+    case Errc::ssh_auth: return "SSH authentication failure";
   }
   return "unknown";
 }

@@ -21,6 +21,9 @@ enum class Errc : int {
   protocol,        // malformed frame or message from the peer
   auth,            // HMAC check failed
   too_large,       // a length over its limit
+  ssh_connect,     // SSH connection or session failure
+  ssh_host_key,    // SSH host key unknown or changed
+  ssh_auth,        // SSH authentication failed
 };
 
 const char* errc_name(Errc c);

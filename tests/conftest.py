@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 
 import rcp
+from sshd import sshd  # noqa: F401  (fixture: a throwaway OpenSSH server)
 
 
 @dataclass

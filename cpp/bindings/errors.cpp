@@ -12,6 +12,9 @@ struct ErrorClasses {
   PyObject* auth = nullptr;
   PyObject* closed = nullptr;
   PyObject* tls = nullptr;
+  PyObject* ssh = nullptr;
+  PyObject* host_key = nullptr;
+  PyObject* ssh_auth = nullptr;
 };
 ErrorClasses& classes() {
   static ErrorClasses c;  // module state, not configuration
@@ -24,8 +27,9 @@ void translate(const CoreError& e);
 void init_errors(py::module_& m) {
   auto& c = classes();
   c.base = py::exception<std::runtime_error>(m, "RcpError").ptr();
-  auto sub = [&](const char* name, PyObject* extra = nullptr) {
-    py::tuple bases = extra ? py::make_tuple(py::handle(c.base), py::handle(extra)) : py::make_tuple(py::handle(c.base));
+  auto sub = [&](const char* name, PyObject* extra = nullptr, PyObject* parent = nullptr) {
+    PyObject* first = parent ? parent : c.base;
+    py::tuple bases = extra ? py::make_tuple(py::handle(first), py::handle(extra)) : py::make_tuple(py::handle(first));
     py::object cls = py::reinterpret_steal<py::object>(
         PyErr_NewException((std::string("rcp._core.") + name).c_str(), bases.ptr(), nullptr));
     m.attr(name) = cls;
@@ -37,6 +41,9 @@ void init_errors(py::module_& m) {
   c.auth = sub("AuthenticationError");
   c.closed = sub("ConnectionClosedError", PyExc_ConnectionError);
   c.tls = sub("TlsError");
+  c.ssh = sub("SshError");
+  c.host_key = sub("HostKeyError", nullptr, c.ssh);
+  c.ssh_auth = sub("SshAuthError", nullptr, c.ssh);
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
@@ -58,6 +65,9 @@ void translate(const CoreError& e) {
     case Errc::auth: cls = c.auth; break;
     case Errc::closed: cls = c.closed; break;
     case Errc::tls: cls = c.tls; break;
+    case Errc::ssh_connect: cls = c.ssh; break;
+    case Errc::ssh_host_key: cls = c.host_key; break;
+    case Errc::ssh_auth: cls = c.ssh_auth; break;
     case Errc::invalid_argument: cls = PyExc_ValueError; break;
     default: break;
   }

@@ -8,4 +8,5 @@ PYBIND11_MODULE(_core, m) {
   rcp::py_bindings::init_errors(m);
   rcp::py_bindings::init_certificate(m);
   rcp::py_bindings::init_quic(m);
+  rcp::py_bindings::init_ssh(m);
 }

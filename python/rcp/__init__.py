@@ -7,16 +7,25 @@ from rcp._core import (
     AuthenticationError,
     Certificate,
     ConnectionClosedError,
+    HostKeyError,
     Link,
     PinMismatchError,
     ProtocolError,
     QuicOptions,
     QuicServer,
     RcpError,
+    SshAuthError,
+    SshError,
+    SshSession,
     TimeoutError,  # subclass of the builtin TimeoutError
     TlsError,
     connect,
+    shell_quote,
 )
+from rcp.api import copy
+from rcp.errors import ConnectionFailure, UsageError
+from rcp.model import CopyOptions, CopyResult, Endpoint, Progress
+from rcp.progress import NotebookProgress, NullProgress, ProgressSink, TerminalProgress, make_progress
 
 __version__: str = _core.__version__
 
@@ -24,14 +33,31 @@ __all__ = [
     "AuthenticationError",
     "Certificate",
     "ConnectionClosedError",
+    "ConnectionFailure",
+    "CopyOptions",
+    "CopyResult",
+    "Endpoint",
+    "HostKeyError",
     "Link",
+    "NotebookProgress",
+    "NullProgress",
     "PinMismatchError",
+    "Progress",
+    "ProgressSink",
     "ProtocolError",
     "QuicOptions",
     "QuicServer",
     "RcpError",
+    "SshAuthError",
+    "SshError",
+    "SshSession",
+    "TerminalProgress",
     "TimeoutError",
     "TlsError",
+    "UsageError",
     "connect",
+    "copy",
+    "make_progress",
+    "shell_quote",
     "__version__",
 ]

@@ -1,16 +1,41 @@
-"""The `rcp` command line."""
+"""The `rcp` command line: `rcp [OPTIONS] SRC... DST`."""
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import re
 import subprocess
 import sys
+from dataclasses import asdict, dataclass
+from typing import IO, NamedTuple
 
 from rcp import __version__
 from rcp.daemon import rcpd_path
+from rcp.errors import EXIT_CONNECTION, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, ConnectionFailure, UsageError
+from rcp.model import CopyOptions, CopyResult
+from rcp.operands import resolve_plan
+from rcp.progress import QUIET, TerminalProgress, error_lines
+from rcp.sanitize import printable
 
-EXIT_OK = 0
-EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+
+_PORT_RANGE = re.compile(r"^\d+(-\d+)?$")
+
+EPILOG = """\
+operands (as for scp):
+  path                     a local path ('./a:b' for a local name with ':')
+  [user@]host:path         a remote path; 'host:' is the remote home
+  [user@]host:port:path    through SSH port `port`
+  [user@][ipv6]:path       an IPv6 address in brackets ([ipv6]:port:path too)
+
+All sources must be on one host. DST is a directory to copy into when it
+exists or ends in '/', else the new name of the single source.
+
+exit status: 0 all copied, 1 some entries failed, 2 usage error,
+3 could not connect (SSH, host key, authentication, rcpd), 130 interrupted.
+"""
 
 
 def _rcpd_version() -> str:
@@ -21,23 +46,199 @@ def _rcpd_version() -> str:
     return out.stdout.strip() or f"rcpd exited {out.returncode}"
 
 
+def port_range(text: str) -> str:
+    """Validates '8000-8999,9100' style port lists (empty = any port)."""
+    text = text.strip()
+    if not text:
+        return ""
+    for part in text.split(","):
+        part = part.strip()
+        if not _PORT_RANGE.match(part):
+            raise argparse.ArgumentTypeError(f"bad port range {text!r}: expected ports or ranges like 8000-8999,9100")
+        lo, _, hi = part.partition("-")
+        low, high = int(lo), int(hi or lo)
+        if not (1 <= low <= 65535 and 1 <= high <= 65535) or low > high:
+            raise argparse.ArgumentTypeError(f"bad port range {part!r} in {text!r}: ports are 1..65535, low to high")
+    return ",".join(p.strip() for p in text.split(","))
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rcp",
+        usage="%(prog)s [OPTIONS] SRC... DST",
         description="Copy files and directory trees between machines over pinned QUIC, set up through SSH.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
+    parser.add_argument("operands", nargs="*", metavar="SRC... DST",
+                        help="one or more sources, then the destination (use -- before operands starting with '-')")
     parser.add_argument("--version", action="store_true", help="print the versions of rcp and rcpd, then exit")
+
+    copying = parser.add_argument_group("copying")
+    copying.add_argument("--overwrite", action="store_true", help="replace existing files (default: skip them)")
+
+    output = parser.add_argument_group("output")
+    output.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show a live view of both sides (default: when stderr is a terminal and not -q)")
+    output.add_argument("--summary", action="store_true", help="print totals and errors at the end")
+    loud = output.add_mutually_exclusive_group()
+    loud.add_argument("-v", "--verbose", action="count", default=0,
+                      help="show info log lines (-vv: debug, -vvv: trace)")
+    loud.add_argument("-q", "--quiet", action="store_true", help="show errors only, and no live view by default")
+
+    ssh = parser.add_argument_group("connecting")
+    ssh.add_argument("--ssh-config", metavar="FILE", help="read this ssh_config file instead of ~/.ssh/config")
+    ssh.add_argument("-i", "--identity", metavar="FILE", action="append", dest="identity_files", default=[],
+                     help="private key for SSH authentication (repeatable)")
+    ssh.add_argument("--accept-new-host-keys", action="store_true",
+                     help="trust and remember hosts not yet in known_hosts (changed keys are still refused)")
+    ssh.add_argument("--rcpd-path", metavar="PATH", help="rcpd on the remote hosts (default: 'rcpd' on their PATH)")
+    ssh.add_argument("--port-range", metavar="SPEC", type=port_range, default="",
+                     help="UDP ports for the source's QUIC listener, e.g. 8000-8999,9100 (default: any)")
+    ssh.add_argument("--connect-timeout", metavar="SECONDS", type=seconds, default=CopyOptions.connect_timeout,
+                     help=f"SSH connection timeout (default: {CopyOptions.connect_timeout:g})")
     return parser
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parses a command line; options and operands may be interleaved, and
+    everything after `--` is an operand. Exits via SystemExit on errors."""
+    return _parse(build_parser(), list(argv))
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    # parse_intermixed_args mishandles '--' (Python 3.11), so split there ourselves.
+    rest: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, rest = argv[:cut], argv[cut + 1:]
+    args = parser.parse_intermixed_args(argv)
+    args.operands = list(args.operands) + rest
+    return args
+
+
+@dataclass(frozen=True)
+class ViewOptions:
+    """How the terminal shows the copy."""
+
+    live: bool  # live progress view
+    verbosity: int  # -1 errors only, 0 warnings, 1 info, 2 debug, 3 trace
+    summary: bool
+
+
+class Invocation(NamedTuple):
+    sources: list[str]
+    destination: str
+    options: CopyOptions
+    view: ViewOptions
+
+
+def _existing_file(path: str, what: str) -> str:
+    expanded = os.path.expanduser(path)
+    if not os.path.exists(expanded) or os.path.isdir(expanded):  # /dev/null is fine
+        raise UsageError(f"{what} {path!r} does not exist or is a directory")
+    return expanded
+
+
+def options_from_args(args: argparse.Namespace, *, stderr_is_tty: bool | None = None) -> Invocation:
+    """Turns parsed arguments into what `rcp.api.copy` takes and how to show
+    it, without starting anything. Raises UsageError."""
+    operands = list(args.operands)
+    resolve_plan(operands)  # operand syntax and the one-source-host rule, before anything starts
+    if stderr_is_tty is None:
+        stderr_is_tty = _isatty(sys.stderr)
+    options = CopyOptions(
+        overwrite=args.overwrite,
+        ssh_config=_existing_file(args.ssh_config, "ssh config file") if args.ssh_config else None,
+        identity_files=[_existing_file(p, "identity file") for p in args.identity_files],
+        accept_new_host_keys=args.accept_new_host_keys,
+        rcpd_path=args.rcpd_path or None,
+        port_range=args.port_range,
+        connect_timeout=args.connect_timeout,
+        verbose=args.verbose,
+    )
+    live = args.progress if args.progress is not None else (stderr_is_tty and not args.quiet)
+    view = ViewOptions(live=bool(live), verbosity=QUIET if args.quiet else args.verbose, summary=args.summary)
+    return Invocation(operands[:-1], operands[-1], options, view)
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _error(message: str) -> None:
+    print(f"rcp: {message}", file=sys.stderr, flush=True)
+
+
+def report(result: CopyResult, view: ViewOptions) -> int:
+    """Exit status of a finished copy; prints its errors unless the summary did."""
+    if not result.ok and not view.summary:
+        for line in error_lines(result):
+            _error(line)
+    return EXIT_OK if result.ok else EXIT_PARTIAL
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = _parse(parser, sys.argv[1:] if argv is None else list(argv))
+    except SystemExit as exc:  # --help, or argparse's own usage errors
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     if args.version:
         print(f"rcp {__version__} ({_rcpd_version()})")
         return EXIT_OK
-    parser.print_usage(sys.stderr)
-    return EXIT_USAGE
+    if not args.operands:
+        parser.print_usage(sys.stderr)
+        _error("missing SRC and DST operands (see rcp --help)")
+        return EXIT_USAGE
+    try:
+        invocation = options_from_args(args)
+    except UsageError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+
+    view = invocation.view
+    sink = TerminalProgress(sys.stderr, live=view.live, verbosity=view.verbosity, summary=view.summary)
+    try:
+        from rcp.api import copy
+
+        result = copy(invocation.sources, invocation.destination, progress=sink, **asdict(invocation.options))
+    except KeyboardInterrupt:
+        sink.finish(None)
+        _error("interrupted; the destination keeps only files that were completely copied")
+        return EXIT_INTERRUPTED
+    except UsageError as exc:
+        sink.finish(None)
+        _error(printable(exc))
+        return EXIT_USAGE
+    except ConnectionFailure as exc:
+        sink.finish(None)
+        _error(printable(exc))
+        return EXIT_CONNECTION
+    except Exception as exc:
+        sink.finish(None)
+        from rcp import RcpError
+
+        if isinstance(exc, (RcpError, OSError)):  # the link or a daemon failed outside the usual paths
+            _error(printable(exc))
+            return EXIT_CONNECTION
+        raise
+    sink.finish(result)  # a no-op when the copy already finished it
+    return report(result, view)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ def _label(ep: Endpoint) -> str:
 def _connect_ssh(ep: Endpoint, options: CopyOptions):
     try:
         return _core.SshSession.connect(
-            host=ep.host, port=ep.port, user=ep.user, config_file=options.ssh_config or "",
+            host=ep.host, port=ep.port, user=ep.user, config_file=options.ssh_config or None,
             identity_files=list(options.identity_files), accept_new_host_key=options.accept_new_host_keys,
             connect_timeout=options.connect_timeout)
     except _core.RcpError as exc:

@@ -1,0 +1,120 @@
+#include <pybind11/stl.h>
+
+#include <cmath>
+
+#include "bindings.h"
+#include "shell_quote.h"
+#include "ssh_session.h"
+
+namespace rcp::py_bindings {
+
+namespace {
+
+Nanos to_nanos(double seconds) {
+  if (!(seconds >= 0)) throw py::value_error("timeout must be >= 0 seconds");
+  return static_cast<Nanos>(std::min(seconds, 1e9) * 1e9);
+}
+
+// Remote output is not guaranteed UTF-8; never fail on it.
+py::str decode(const std::string& s) {
+  return py::reinterpret_steal<py::str>(PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "replace"));
+}
+
+SshOptions make_options(const std::string& host, std::optional<int> port, const std::optional<std::string>& user,
+                        const std::optional<std::string>& config_file, const std::vector<std::string>& identity_files,
+                        const std::optional<std::string>& known_hosts_file, bool accept_new, double timeout) {
+  SshOptions o;
+  o.host = host;
+  if (port && *port != 0) {  // None or 0: from the config, else 22
+    if (*port < 1 || *port > 65535) throw py::value_error("port must be 1..65535");
+    o.port = static_cast<uint16_t>(*port);
+  }
+  o.user = user.value_or("");
+  o.config_file = config_file.value_or("");
+  o.identity_files = identity_files;
+  o.known_hosts_file = known_hosts_file.value_or("");
+  o.accept_new_host_key = accept_new;
+  if (!(timeout > 0)) throw py::value_error("connect_timeout must be > 0 seconds");
+  o.connect_timeout_seconds = static_cast<int>(std::ceil(std::min(timeout, 86400.0)));
+  return o;
+}
+
+}  // namespace
+
+void init_ssh(py::module_& m) {
+  py::class_<SshChannel>(m, "SshChannel", "A remote command started by SshSession.exec (stdin, stdout, stderr)")
+      .def("write",
+           [](SshChannel& c, const py::buffer& data, double timeout) {
+             py::buffer_info info = data.request();
+             std::span<const uint8_t> s(static_cast<const uint8_t*>(info.ptr),
+                                        static_cast<size_t>(info.size * info.itemsize));
+             py::gil_scoped_release nogil;  // `data` stays referenced by the caller during the call
+             unwrap(c.write_stdin(s, to_nanos(timeout)));
+           },
+           py::arg("data"), py::arg("timeout") = 30.0, "Write bytes to the command's stdin")
+      .def("close_stdin", [](SshChannel& c) { unwrap(c.close_stdin()); }, py::call_guard<py::gil_scoped_release>(),
+           "Send EOF on the command's stdin")
+      .def("read_line",
+           [](SshChannel& c, double timeout) {
+             std::string line;
+             {
+               py::gil_scoped_release nogil;
+               line = unwrap(c.read_line(to_nanos(timeout)));
+             }
+             return decode(line);
+           },
+           py::arg("timeout") = 10.0,
+           "Next stdout line without '\\n'; ConnectionClosedError at the end, TimeoutError when none comes")
+      .def("read_stderr",
+           [](SshChannel& c, double timeout) {
+             std::string text;
+             {
+               py::gil_scoped_release nogil;
+               text = unwrap(c.read_stderr(to_nanos(timeout)));
+             }
+             return decode(text);
+           },
+           py::arg("timeout") = 0.0, "Stderr received so far, waiting up to `timeout` for some; '' if none")
+      .def("eof", &SshChannel::eof, py::call_guard<py::gil_scoped_release>(),
+           "True once the command closed stdout and all of it was read")
+      .def("exit_status", [](SshChannel& c, double timeout) { return c.exit_status(to_nanos(timeout)); },
+           py::arg("timeout") = 0.0, py::call_guard<py::gil_scoped_release>(),
+           "The exit status, waiting up to `timeout` for it; None while unknown")
+      .def("close", &SshChannel::close, py::call_guard<py::gil_scoped_release>());
+
+  py::class_<SshSession>(m, "SshSession", "An authenticated SSH connection (libssh), host key checked strictly")
+      .def_static(
+          "connect",
+          [](const std::string& host, std::optional<int> port, const std::optional<std::string>& user,
+             const std::optional<std::string>& config_file, const std::vector<std::string>& identity_files,
+             const std::optional<std::string>& known_hosts_file, bool accept_new_host_key, double connect_timeout) {
+            SshOptions o = make_options(host, port, user, config_file, identity_files, known_hosts_file,
+                                        accept_new_host_key, connect_timeout);
+            py::gil_scoped_release nogil;
+            return unwrap(SshSession::connect(o));
+          },
+          py::arg("host"), py::kw_only(), py::arg("port") = py::none(), py::arg("user") = py::none(),
+          py::arg("config_file") = py::none(), py::arg("identity_files") = std::vector<std::string>{},
+          py::arg("known_hosts_file") = py::none(), py::arg("accept_new_host_key") = false,
+          py::arg("connect_timeout") = 10.0,
+          "Connect, verify the host key (HostKeyError) and authenticate with public keys (SshAuthError)")
+      .def_property_readonly("local_address",
+                             [](const SshSession& s) { return unwrap(s.local_address()).host_string(); },
+                             "This end's IP address of the SSH connection (where the remote host reached us)")
+      .def_property_readonly("remote_address",
+                             [](const SshSession& s) { return unwrap(s.remote_address()).host_string(); })
+      .def_property_readonly("host", &SshSession::host)
+      .def_property_readonly("port", &SshSession::port)
+      .def_property_readonly("user", &SshSession::user)
+      .def("exec", [](SshSession& s, const std::string& command) { return unwrap(s.exec(command)); },
+           py::arg("command"), py::call_guard<py::gil_scoped_release>(),
+           "Run a shell command line (quote operands with shell_quote); returns an SshChannel")
+      .def("close", &SshSession::close, py::call_guard<py::gil_scoped_release>());
+
+  m.def("shell_quote", [](std::string_view s) { return shell_quote(s); }, py::arg("s"),
+        "POSIX shell quoting for one word of a remote command line");
+  m.def("check_host_operand", [](std::string_view host) { unwrap(check_host_operand(host)); }, py::arg("host"),
+        "ValueError for an empty host, one starting with '-', or one with whitespace/control characters");
+}
+
+}  // namespace rcp::py_bindings

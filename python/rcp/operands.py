@@ -1,0 +1,131 @@
+"""Command-line operands, written as for scp.
+
+    path                       a local path
+    [user@]host:path           a path on host ("" means the remote home)
+    [user@]host:port:path      the same through SSH port `port`
+    [user@][ipv6]:path         an IPv6 literal in brackets
+    [user@][ipv6]:port:path
+
+An operand is local when it starts with '/', './' or '../', or when no ':'
+comes before its first '/'; so `./a:b`, `dir/a:b` and `/tmp/x:y` are local
+files, and a local file called `a:b` is written `./a:b`.
+"""
+
+from __future__ import annotations
+
+from rcp.errors import UsageError
+from rcp.model import Endpoint
+
+REMOTE_HOME = "."
+
+
+def _is_local(text: str) -> bool:
+    if text.startswith(("/", "./", "../")):
+        return True
+    colon = text.find(":")
+    if colon < 0:
+        return True
+    slash = text.find("/")
+    return 0 <= slash < colon
+
+
+def _hint(text: str) -> str:
+    return f"; if {text!r} is a local file, write it as './{text}'"
+
+
+def _split_user(head: str, text: str) -> tuple[str | None, str]:
+    """Splits `user@host` at the last '@' (as scp does)."""
+    if "@" not in head:
+        return None, head
+    user, host = head.rsplit("@", 1)
+    if not user:
+        raise UsageError(f"empty user name before '@' in {text!r}")
+    if user.startswith("-"):
+        raise UsageError(f"user name may not start with '-' in {text!r}")
+    return user, host
+
+
+def _check_host(host: str, text: str) -> None:
+    if not host:
+        raise UsageError(f"empty host name in {text!r}{_hint(text)}")
+    if host.startswith("-"):
+        raise UsageError(f"host name may not start with '-' in {text!r}{_hint(text)}")
+    bad = sorted({c for c in host if c.isspace() or c in "[]@/" or ord(c) < 0x20 or ord(c) == 0x7F})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        raise UsageError(f"invalid character(s) {shown} in host name of {text!r}{_hint(text)}")
+
+
+def _split_port(rest: str, text: str) -> tuple[int | None, str]:
+    """`port:path` when the part before the next ':' is all digits, else just `path`."""
+    middle, sep, path = rest.partition(":")
+    if not sep or not middle or not (middle.isascii() and middle.isdigit()):
+        return None, rest
+    port = int(middle)
+    if not 1 <= port <= 65535:
+        prefix = text[:len(text) - len(rest)]
+        raise UsageError(f"bad port {middle} in {text!r} (must be 1..65535); "
+                         f"for a remote file named {rest!r} write '{prefix}./{rest}'")
+    return port, path
+
+
+def parse_operand(text: str) -> Endpoint:
+    """Parses one operand into an Endpoint (host None = local). Raises UsageError."""
+    if not isinstance(text, str):
+        raise UsageError(f"operand must be a string, not {type(text).__name__}")
+    if not text:
+        raise UsageError("empty operand")
+    if "\0" in text:
+        raise UsageError(f"NUL character in operand {text!r}")
+    if _is_local(text):
+        return Endpoint(path=text)
+
+    colon = text.index(":")
+    head = text[:colon]
+    bracket = head.find("[")
+    if bracket >= 0 and (bracket == 0 or head[bracket - 1] == "@"):
+        # [ipv6]:path, user@[ipv6]:path: the first ':' is inside the brackets.
+        user = _split_user(head[:bracket], text)[0] if bracket else None
+        close = text.find("]", bracket)
+        slash = text.find("/", bracket)
+        if close < 0 or 0 <= slash < close:
+            raise UsageError(f"unclosed '[' in {text!r}{_hint(text)}")
+        if text[close + 1:close + 2] != ":":
+            raise UsageError(f"expected ':' after ']' in {text!r}{_hint(text)}")
+        host = text[bracket + 1:close]
+        rest = text[close + 2:]
+    else:
+        user, host = _split_user(head, text)
+        rest = text[colon + 1:]
+    _check_host(host, text)
+    port, path = _split_port(rest, text)
+    return Endpoint(path=path or REMOTE_HOME, host=host, user=user, port=port)
+
+
+def _where(ep: Endpoint) -> str:
+    if ep.is_local:
+        return "the local host"
+    host = f"[{ep.host}]" if ep.host and ":" in ep.host else ep.host
+    return f"{ep.user + '@' if ep.user else ''}{host}{':' + str(ep.port) if ep.port else ''}"
+
+
+def _host_key(ep: Endpoint) -> tuple[str | None, str | None, int | None]:
+    return (ep.host.lower() if ep.host else None, ep.user, ep.port)
+
+
+def resolve_plan(operands: list[str]) -> tuple[list[Endpoint], Endpoint]:
+    """Parses SRC... DST; checks there is at least one source and that all
+    sources are on one host (same user and port too). Raises UsageError."""
+    if isinstance(operands, str):
+        raise UsageError("operands must be a list of strings")
+    if len(operands) < 2:
+        raise UsageError("need at least one SRC and a DST" if operands else "missing SRC and DST operands")
+    endpoints = [parse_operand(op) for op in operands]
+    sources, destination = endpoints[:-1], endpoints[-1]
+    first = sources[0]
+    for text, other in zip(operands[1:-1], sources[1:]):
+        if _host_key(other) != _host_key(first):
+            raise UsageError(f"all sources must be on one host, but {operands[0]!r} is on {_where(first)} and "
+                             f"{text!r} on {_where(other)}; "
+                             f"rcp copies from one source host at a time: run it once per source host")
+    return sources, destination

@@ -1,0 +1,190 @@
+"""Operand parsing: scp's rules for local paths, [user@]host[:port]:path and [ipv6] forms."""
+
+from __future__ import annotations
+
+import pytest
+
+from rcp.errors import UsageError
+from rcp.model import Endpoint
+from rcp.operands import parse_operand, resolve_plan
+
+
+def local(path: str) -> Endpoint:
+    return Endpoint(path=path)
+
+
+def remote(host: str, path: str, user: str | None = None, port: int | None = None) -> Endpoint:
+    return Endpoint(path=path, host=host, user=user, port=port)
+
+
+@pytest.mark.parametrize("text, expected", [
+    # local paths
+    ("file.txt", local("file.txt")),
+    ("/abs/path", local("/abs/path")),
+    ("dir/", local("dir/")),
+    (".", local(".")),
+    ("..", local("..")),
+    ("./a:b", local("./a:b")),
+    ("../x:y", local("../x:y")),
+    ("/tmp/x:y", local("/tmp/x:y")),
+    ("dir/a:b", local("dir/a:b")),  # a '/' before the first ':'
+    ("dir/sub/c:d:e", local("dir/sub/c:d:e")),
+    ("./-x", local("./-x")),
+    ("-x", local("-x")),  # no ':' at all: a local name (the CLI needs '--' before it)
+    ("my file", local("my file")),
+    ("héllo wörld/日本語.txt", local("héllo wörld/日本語.txt")),
+    ("[abc", local("[abc")),  # no ':' anywhere: just a strange local name
+    ("[abc/x:y", local("[abc/x:y")),  # '/' before the first ':'
+    ("a@b", local("a@b")),
+    # host:path
+    ("host:path", remote("host", "path")),
+    ("host:", remote("host", ".")),  # remote home
+    ("host:/abs", remote("host", "/abs")),
+    ("host:dir/", remote("host", "dir/")),
+    ("host:-x", remote("host", "-x")),  # a leading '-' in a path is fine
+    ("host:a:b", remote("host", "a:b")),
+    ("host:/p/with:colons:x", remote("host", "/p/with:colons:x")),
+    ("host::x", remote("host", ":x")),
+    ("host:file with spaces", remote("host", "file with spaces")),
+    ("host:日本語/ファイル", remote("host", "日本語/ファイル")),
+    ("example.com:~/x", remote("example.com", "~/x")),
+    ("häst.example:x", remote("häst.example", "x")),
+    ("10.0.0.1:/data", remote("10.0.0.1", "/data")),
+    # user@
+    ("alice@host:path", remote("host", "path", user="alice")),
+    ("alice@host:", remote("host", ".", user="alice")),
+    ("a@b@host:x", remote("host", "x", user="a@b")),  # the last '@' splits, as in scp
+    ("first.last@host:x", remote("host", "x", user="first.last")),
+    # port
+    ("host:2222:path", remote("host", "path", port=2222)),
+    ("host:22:", remote("host", ".", port=22)),
+    ("bob@host:65535:/x", remote("host", "/x", user="bob", port=65535)),
+    ("host:1:x", remote("host", "x", port=1)),
+    ("host:22", remote("host", "22")),  # no second ':': a file named 22
+    ("host:22a:x", remote("host", "22a:x")),  # not all digits: part of the path
+    ("host:/22:x", remote("host", "/22:x")),
+    ("host:٣:x", remote("host", "٣:x")),  # non-ASCII digits are not a port
+    # IPv6
+    ("[::1]:path", remote("::1", "path")),
+    ("[::1]:", remote("::1", ".")),
+    ("[2001:db8::5]:/srv/a:b", remote("2001:db8::5", "/srv/a:b")),
+    ("[fe80::1%eth0]:x", remote("fe80::1%eth0", "x")),
+    ("[::1]:2222:path", remote("::1", "path", port=2222)),
+    ("carol@[::1]:path", remote("::1", "path", user="carol")),
+    ("carol@[2001:db8::1]:443:/x", remote("2001:db8::1", "/x", user="carol", port=443)),
+    ("[myhost]:x", remote("myhost", "x")),
+])
+def test_parse(text: str, expected: Endpoint) -> None:
+    assert parse_operand(text) == expected
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "empty operand"),
+    ("a\0b", "NUL"),
+    ("host:a\0", "NUL"),
+    (":path", "empty host"),
+    ("user@:path", "empty host"),
+    ("@host:path", "empty user"),
+    ("-oProxyCommand=evil:x", "may not start with '-'"),
+    ("-host:x", "may not start with '-'"),
+    ("user@-host:x", "may not start with '-'"),
+    ("-user@host:x", "user name may not start with '-'"),
+    ("[-x]:y", "may not start with '-'"),
+    ("host:0:x", "bad port 0"),
+    ("host:65536:x", "bad port 65536"),
+    ("host:99999999999999999999:x", "bad port"),
+    ("[::1", "unclosed '['"),
+    ("[::1:x", "unclosed '['"),
+    ("user@[::1:x", "unclosed '['"),
+    ("[::1/x", "unclosed '['"),
+    ("[::1]", "expected ':' after ']'"),
+    ("[::1]x:y", "expected ':' after ']'"),
+    ("[]:x", "empty host"),
+    ("host name:x", "invalid character"),
+    ("ho[st:x", "invalid character"),
+    ("ho\x1bst:x", "invalid character"),
+])
+def test_refused(text: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message.replace("[", r"\[")):
+        parse_operand(text)
+
+
+def test_refusal_suggests_dot_slash_for_local_names() -> None:
+    with pytest.raises(UsageError, match=r"\./-x:y"):
+        parse_operand("-x:y")
+    with pytest.raises(UsageError, match=r"h:\./0:x"):
+        parse_operand("h:0:x")
+
+
+def test_usage_error_is_an_rcp_error_with_exit_2() -> None:
+    import rcp
+    from rcp.errors import EXIT_USAGE
+
+    assert issubclass(UsageError, rcp.RcpError)
+    assert EXIT_USAGE == 2
+
+
+def test_endpoint_is_local() -> None:
+    assert parse_operand("a").is_local
+    assert not parse_operand("h:a").is_local
+
+
+# -- resolve_plan
+
+
+def test_plan_one_source() -> None:
+    sources, dst = resolve_plan(["a", "host:b/"])
+    assert sources == [local("a")]
+    assert dst == remote("host", "b/")
+
+
+def test_plan_several_sources_on_one_host() -> None:
+    sources, dst = resolve_plan(["u@h:a", "u@h:b c", "u@h:", "/tmp/out/"])
+    assert [s.path for s in sources] == ["a", "b c", "."]
+    assert {(s.host, s.user, s.port) for s in sources} == {("h", "u", None)}
+    assert dst == local("/tmp/out/")
+
+
+def test_plan_host_names_compare_case_insensitively() -> None:
+    sources, _ = resolve_plan(["Host:a", "host:b", "dst"])
+    assert len(sources) == 2
+
+
+def test_plan_local_sources_together() -> None:
+    sources, dst = resolve_plan(["a", "./b", "/c", "h:d"])
+    assert all(s.is_local for s in sources) and not dst.is_local
+
+
+@pytest.mark.parametrize("operands", [
+    ["h1:a", "h2:b", "dst"],
+    ["a", "h:b", "dst"],
+    ["h:a", "b", "dst"],
+    ["u@h:a", "v@h:b", "dst"],
+    ["h:a", "h:22:b", "dst"],
+    ["[::1]:a", "[::2]:b", "dst"],
+])
+def test_plan_refuses_sources_on_different_hosts(operands: list[str]) -> None:
+    with pytest.raises(UsageError, match="one source host at a time"):
+        resolve_plan(operands)
+
+
+def test_plan_error_names_both_hosts() -> None:
+    with pytest.raises(UsageError) as info:
+        resolve_plan(["alpha:x", "alpha:y", "bob@beta:2200:z", "dst"])
+    assert "alpha" in str(info.value) and "bob@beta:2200" in str(info.value)
+
+
+@pytest.mark.parametrize("operands, message", [
+    ([], "missing SRC and DST"),
+    (["only"], "at least one SRC and a DST"),
+    (["a", ""], "empty operand"),
+    (["-h:x", "dst"], "may not start with '-'"),
+])
+def test_plan_usage_errors(operands: list[str], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        resolve_plan(operands)
+
+
+def test_plan_refuses_a_bare_string() -> None:
+    with pytest.raises(UsageError):
+        resolve_plan("ab")  # type: ignore[arg-type]

@@ -1,0 +1,513 @@
+"""Progress views, formatters and the sanitiser, driven by a fake clock and a StringIO."""
+
+from __future__ import annotations
+
+import io
+import sys
+import threading
+import unicodedata
+
+import pytest
+
+from rcp.errors import UsageError
+from rcp.model import CopyResult, Progress
+from rcp.progress import (
+    Aggregator,
+    NotebookProgress,
+    NullProgress,
+    ProgressSink,
+    RateMeter,
+    TerminalProgress,
+    format_bytes,
+    format_duration,
+    format_eta,
+    format_rate,
+    make_progress,
+    shown,
+    summary_line,
+)
+from rcp.sanitize import printable
+
+MiB = 1 << 20
+
+
+class FakeClock:
+    def __init__(self, t: float = 100.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, dt: float) -> None:
+        self.t += dt
+
+
+def prog(role: str, done: int, files: int = 0, total: int = 0, files_total: int = 0, elapsed: float = 0.0) -> Progress:
+    return Progress(role, done, files, total, files_total, elapsed)
+
+
+# -- sanitize
+
+
+@pytest.mark.parametrize("raw, safe", [
+    ("plain name.txt", "plain name.txt"),
+    ("héllo 日本語 🙂", "héllo 日本語 🙂"),
+    ("evil\x1b[2Jname", "evil\\x1b[2Jname"),
+    ("\x1b]0;title\x07", "\\x1b]0;title\\x07"),
+    ("line1\nline2", "line1\\x0aline2"),
+    ("tab\there", "tab\\x09here"),
+    ("cr\rover", "cr\\x0dover"),
+    ("del\x7f", "del\\x7f"),
+    ("c1\x9bcsi\x85nel", "c1\\x9bcsi\\x85nel"),
+    ("nul\x00", "nul\\x00"),
+    ("abc\u202etxt.exe", "abc\\u202etxt.exe"),  # right-to-left override
+    ("x\u2066y\u2069", "x\\u2066y\\u2069"),
+    ("sep\u2028x", "sep\\u2028x"),
+    ("bad\udcffbyte", "bad\\xffbyte"),  # os.fsdecode of a non-UTF-8 byte
+    ("lone\ud800", "lone\\ud800"),
+    ("back\\slash", "back\\slash"),
+    ("", ""),
+])
+def test_printable(raw: str, safe: str) -> None:
+    assert printable(raw) == safe
+
+
+def test_printable_output_is_plain_and_stable() -> None:
+    raw = "".join(chr(c) for c in range(0, 0x200)) + "\u202e\udc80"
+    safe = printable(raw)
+    assert all(unicodedata.category(ch) not in ("Cc", "Cs") for ch in safe)
+    assert "\u202e" not in safe
+    assert "\u00a0" in safe and "\u00e9" in safe  # ordinary non-ASCII text stays
+    assert printable(safe) == safe
+    safe.encode("utf-8")  # no lone surrogates left
+
+
+def test_printable_accepts_bytes_and_objects() -> None:
+    assert printable(b"a\x1b\xff") == "a\\x1b\\xff"
+    assert printable(ValueError("x\ny")) == "x\\x0ay"
+
+
+# -- formatters
+
+
+@pytest.mark.parametrize("n, text", [
+    (0, "0 B"),
+    (1, "1 B"),
+    (1023, "1023 B"),
+    (1024, "1.0 KiB"),
+    (1536, "1.5 KiB"),
+    (10 * 1024, "10.0 KiB"),
+    (100 * 1024, "100 KiB"),
+    (1023 * 1024, "1023 KiB"),
+    (1024 * 1024 - 1, "1.0 MiB"),  # rounds up into the next unit, never "1024 KiB"
+    (5 * MiB + MiB // 2, "5.5 MiB"),
+    (123456789, "118 MiB"),
+    (3 << 30, "3.0 GiB"),
+    (5 << 40, "5.0 TiB"),
+    (1 << 70, "1024 EiB"),
+    (-2048, "-2.0 KiB"),
+    (float("nan"), "?"),
+])
+def test_format_bytes(n: float, text: str) -> None:
+    assert format_bytes(n) == text
+
+
+@pytest.mark.parametrize("rate, text", [
+    (None, "--"),
+    (-1.0, "--"),
+    (float("inf"), "--"),
+    (0.0, "0 B/s"),
+    (512.0, "512 B/s"),
+    (12.34 * MiB, "12.3 MiB/s"),
+])
+def test_format_rate(rate: float | None, text: str) -> None:
+    assert format_rate(rate) == text
+
+
+@pytest.mark.parametrize("s, text", [
+    (None, "--"),
+    (-1, "--"),
+    (float("inf"), "--"),
+    (0, "0.0s"),
+    (0.42, "0.4s"),
+    (9.9, "9.9s"),
+    (9.96, "10s"),
+    (42, "42s"),
+    (59.4, "59s"),
+    (59.6, "1m00s"),
+    (62, "1m02s"),
+    (3599, "59m59s"),
+    (3723, "1h02m"),
+    (90000, "25h00m"),
+])
+def test_format_duration(s: float | None, text: str) -> None:
+    assert format_duration(s) == text
+
+
+@pytest.mark.parametrize("remaining, rate, text", [
+    (100 * MiB, 10 * MiB, "10s"),
+    (100 * MiB, 1 * MiB, "1m40s"),
+    (1, 10 * MiB, "1.0s"),  # rounds up: never claims 0 while bytes remain
+    (0, 10 * MiB, "0.0s"),
+    (100, 0.0, "--"),
+    (100, None, "--"),
+    (None, 5.0, "--"),
+])
+def test_format_eta(remaining: float | None, rate: float | None, text: str) -> None:
+    assert format_eta(remaining, rate) == text
+
+
+# -- rate and aggregation
+
+
+def test_rate_meter_moving_average() -> None:
+    m = RateMeter(window=5.0)
+    assert m.rate() is None
+    m.add(0.0, 0)
+    assert m.rate() is None
+    m.add(1.0, 10 * MiB)
+    assert m.rate() == pytest.approx(10 * MiB)
+    for t in range(2, 11):  # 10 MiB/s for 10 s
+        m.add(float(t), t * 10 * MiB)
+    for t in range(11, 21):  # then 2 MiB/s
+        m.add(float(t), 100 * MiB + (t - 10) * 2 * MiB)
+    # Only the last ~5 s count.
+    assert m.rate() == pytest.approx(2 * MiB, rel=0.01)
+
+
+def test_rate_meter_restarts_when_counter_goes_back() -> None:
+    m = RateMeter()
+    m.add(0.0, 100)
+    m.add(1.0, 200)
+    m.add(2.0, 50)
+    assert m.rate() is None
+    m.add(3.0, 150)
+    assert m.rate() == pytest.approx(100)
+
+
+def test_aggregator_takes_totals_from_the_source() -> None:
+    clock = FakeClock(0.0)
+    agg = Aggregator(clock)
+    agg.add(prog("destination", 0))
+    agg.add(prog("source", 0, 0, 0, 0))
+    clock.advance(1.0)
+    agg.add(prog("destination", 10 * MiB, 1, 0, 0))
+    agg.add(prog("source", 20 * MiB, 2, 100 * MiB, 10))
+    src, dst = agg.sides()
+    assert (src.role, dst.role) == ("source", "destination")
+    assert (src.bytes_total, src.files_total) == (100 * MiB, 10)
+    assert (dst.bytes_total, dst.files_total) == (100 * MiB, 10)  # from the source
+    assert src.rate == pytest.approx(20 * MiB) and dst.rate == pytest.approx(10 * MiB)
+    assert src.eta == pytest.approx(4.0) and dst.eta == pytest.approx(9.0)
+    assert dst.fraction == pytest.approx(0.1)
+
+
+def test_aggregator_prefers_source_totals_over_destination_ones() -> None:
+    agg = Aggregator(FakeClock())
+    agg.add(prog("destination", 5, 1, 999, 99))
+    assert agg.totals() == (999, 99)  # until the source knows better
+    agg.add(prog("source", 5, 1, 0, 0))
+    assert agg.totals() == (999, 99)  # the source's walk is not done yet
+    agg.add(prog("source", 6, 1, 100, 10))
+    assert agg.totals() == (100, 10)
+
+
+def test_aggregator_keeps_latest_update_per_role() -> None:
+    agg = Aggregator(FakeClock())
+    agg.add(prog("source", 5, 1, 50, 5))
+    agg.add(prog("source", 7, 2, 50, 5))
+    [src] = agg.sides()
+    assert (src.bytes_done, src.files_done) == (7, 2)
+    assert src.rate is None and src.eta is None  # same instant: no rate yet
+
+
+def test_verbosity_levels() -> None:
+    assert shown("error", -1) and not shown("warn", -1)
+    assert shown("warn", 0) and not shown("info", 0)
+    assert shown("info", 1) and not shown("debug", 1)
+    assert shown("debug", 2) and not shown("trace", 2)
+    assert shown("trace", 3)
+    assert shown("WARNING", 0)
+
+
+# -- TerminalProgress
+
+
+def term(live: bool = True, **kw: object) -> tuple[TerminalProgress, io.StringIO, FakeClock]:
+    out, clock = io.StringIO(), FakeClock()
+    return TerminalProgress(out, live=live, clock=clock, **kw), out, clock  # type: ignore[arg-type]
+
+
+def test_sinks_follow_the_protocol() -> None:
+    for sink in (NullProgress(), term()[0], NotebookProgress(display=lambda *a, **k: None)):
+        assert isinstance(sink, ProgressSink)
+
+
+def test_live_line_shows_both_sides() -> None:
+    t, out, clock = term()
+    t.start()
+    t.update(prog("source", 0, 0, 100 * MiB, 10))
+    clock.advance(2.0)
+    t.update(prog("source", 40 * MiB, 4, 100 * MiB, 10))
+    clock.advance(0.5)
+    t.update(prog("destination", 30 * MiB, 3))
+    text = out.getvalue()
+    assert "\x1b" not in text  # plain mode: no escape sequences
+    last = text.split("\r")[-1]
+    assert "source 40.0 MiB/100 MiB (40%), 4/10 files, 20.0 MiB/s, ETA 3.0s" in last
+    assert "destination 30.0 MiB/100 MiB (30%), 3/10 files" in last
+    assert " | " in last
+
+
+def test_live_line_is_throttled_to_ten_per_second() -> None:
+    t, out, clock = term()
+    t.start()
+    for i in range(100):  # 100 updates within 1 s
+        t.update(prog("source", i * 1000, 0, 10**6, 1))
+        clock.advance(0.01)
+    assert 9 <= t.renders <= 11
+    assert out.getvalue().count("\r") == t.renders
+
+
+def test_shorter_line_overwrites_longer_one() -> None:
+    t, out, clock = term()
+    t.update(prog("source", 123456789, 12345, 999999999, 99999))
+    long = out.getvalue().split("\r")[-1]
+    t.agg.latest.clear()
+    t.agg.meters.clear()
+    clock.advance(1)
+    t.update(prog("source", 1, 1, 2, 2))
+    short = out.getvalue().split("\r")[-1]
+    assert short.startswith("source 1 B/2 B (50%), 1/2 files, --, ETA --  ")
+    assert len(short) == len(long)  # padded with spaces over the old text
+
+
+def test_log_lines_go_above_the_live_line_tagged_and_sanitised() -> None:
+    t, out, clock = term()
+    t.update(prog("source", 10, 1, 100, 2))
+    t.log("destination", "warn", "cannot write x\x1b[31m\n[source] fake")
+    text = out.getvalue()
+    assert "[destination] warn: cannot write x\\x1b[31m\\x0a[source] fake\n" in text
+    before, after = text.split("[destination]")
+    # The live line was cleared before the log line and redrawn after it.
+    assert before.endswith("\r")
+    assert after.split("\n", 1)[1].startswith("\rsource 10 B/100 B")
+    assert "\x1b" not in text
+
+
+def test_verbosity_filters_log_lines() -> None:
+    def logged(verbosity: int) -> str:
+        t, out, _ = term(live=False, verbosity=verbosity)
+        for level in ("error", "warn", "info", "debug", "trace"):
+            t.log("source", level, f"{level} message")
+        return out.getvalue()
+
+    quiet, default, v, vv = logged(-1), logged(0), logged(1), logged(2)
+    assert quiet == "[source] error: error message\n"
+    assert "warn message" in default and "info message" not in default
+    assert "info message" in v and "debug message" not in v
+    assert "debug message" in vv and "trace message" not in vv
+
+
+def test_not_live_prints_no_progress() -> None:
+    t, out, clock = term(live=False)
+    t.start()
+    for i in range(5):
+        t.update(prog("source", i, 0, 10, 1))
+        clock.advance(1)
+    t.finish(CopyResult(files_copied=1, bytes_copied=10, duration=1.0))
+    assert out.getvalue() == ""
+    assert t.renders == 0
+
+
+def result_with_errors() -> CopyResult:
+    return CopyResult(files_copied=3, bytes_copied=3 * MiB, dirs_created=1, skipped=2, failed=1,
+                      errors=[("a/b\x1b[2J", "Permission denied")], duration=2.0)
+
+
+def test_finish_clears_the_line_and_prints_the_summary() -> None:
+    t, out, clock = term(summary=True)
+    t.update(prog("source", 5, 1, 10, 2))
+    t.finish(result_with_errors())
+    text = out.getvalue()
+    live, rest = text.rsplit("\r", 1)[0], text.rsplit("\r", 1)[1]
+    assert live.split("\r")[-1].strip() == ""  # the line was blanked out
+    assert rest.splitlines() == [
+        "rcp: 3 files (+1 dir), 3.0 MiB in 2.0s (1.5 MiB/s), 2 skipped, 1 failed",
+        "rcp: error: a/b\\x1b[2J: Permission denied",
+    ]
+
+
+def test_finish_without_summary_prints_nothing_and_is_idempotent() -> None:
+    t, out, clock = term(summary=False)
+    t.finish(result_with_errors())
+    t.finish(result_with_errors())
+    t.update(prog("source", 5, 1, 10, 2))  # late updates are ignored
+    assert out.getvalue() == ""
+
+
+def test_finish_none_only_clears() -> None:
+    t, out, _ = term(summary=True)
+    t.update(prog("source", 5))
+    t.finish(None)
+    assert out.getvalue().endswith("\r")
+    assert "rcp:" not in out.getvalue()
+
+
+def test_summary_line() -> None:
+    r = CopyResult(files_copied=1, bytes_copied=1024, symlinks_copied=2, duration=0.5)
+    assert summary_line(r) == "1 file (+2 symlinks), 1.0 KiB in 0.5s (2.0 KiB/s), 0 skipped, 0 failed"
+    assert "(--)" in summary_line(CopyResult(duration=0.0))
+
+
+def test_summary_lists_at_most_100_errors() -> None:
+    t, out, _ = term(live=False, summary=True)
+    t.finish(CopyResult(failed=150, errors=[(f"f{i}", "bad") for i in range(150)]))
+    lines = out.getvalue().splitlines()
+    assert lines[1] == "rcp: error: f0: bad"
+    assert lines[-1] == "rcp: error: ... and 50 more error(s)"
+    assert len(lines) == 1 + 100 + 1
+
+
+def test_width_truncates_the_live_line() -> None:
+    t, out, _ = term(width=40)
+    t.update(prog("source", 123456, 7, 999999, 10))
+    assert len(out.getvalue().lstrip("\r")) == 39
+
+
+def test_concurrent_updates_from_two_relays() -> None:
+    out = io.StringIO()
+    t = TerminalProgress(out, live=True, min_interval=0.0)
+
+    def relay(role: str) -> None:
+        for i in range(300):
+            t.update(prog(role, i, 0, 300, 1))
+            if i % 50 == 0:
+                t.log(role, "warn", f"line {i}")
+
+    threads = [threading.Thread(target=relay, args=(r,)) for r in ("source", "destination")]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    t.finish(None)
+    lines = [ln.split("\r")[-1] for ln in out.getvalue().split("\n")]
+    logs = [ln for ln in lines if ln.startswith("[")]
+    assert len(logs) == 12  # each log line whole, on its own line
+
+
+def test_rich_live_view_when_forced() -> None:
+    pytest.importorskip("rich")
+    out, clock = io.StringIO(), FakeClock()
+    t = TerminalProgress(out, live=True, clock=clock, use_rich=True, width=120, summary=True)
+    t.start()
+    t.update(prog("source", 0, 0, 100 * MiB, 10))
+    clock.advance(1)
+    t.update(prog("source", 50 * MiB, 5, 100 * MiB, 10))
+    t.log("source", "warn", "[bold]not markup[/bold] \x1b[31m")
+    t.finish(CopyResult(files_copied=10, bytes_copied=100 * MiB, duration=4.0))
+    text = out.getvalue()
+    assert t.renders >= 1
+    assert "50.0 MiB/100 MiB" in text and "5/10 files" in text and "50.0 MiB/s" in text
+    assert "[source] warn: [bold]not markup[/bold] \\x1b[31m" in text  # rich markup not interpreted
+    assert text.rstrip().endswith("rcp: 10 files, 100 MiB in 4.0s (25.0 MiB/s), 0 skipped, 0 failed")
+
+
+def test_rich_is_not_used_for_a_non_tty_stream() -> None:
+    t, out, _ = term()
+    t.start()
+    t.update(prog("source", 1))
+    assert t._live is None and "\x1b" not in out.getvalue()
+
+
+def test_plain_fallback_without_rich(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "rich", None)  # import rich -> ImportError
+    monkeypatch.setitem(sys.modules, "rich.console", None)
+    out = io.StringIO()
+    t = TerminalProgress(out, live=True, use_rich=True, clock=FakeClock())
+    t.start()
+    t.update(prog("source", 2048, 1, 4096, 2))
+    assert out.getvalue().startswith("\rsource 2.0 KiB/4.0 KiB (50%)")
+
+
+# -- NotebookProgress
+
+
+class FakeHandle:
+    def __init__(self, shown: list) -> None:
+        self.shown = shown
+
+    def update(self, obj: object) -> None:
+        self.shown.append(obj)
+
+
+class FakeDisplay:
+    def __init__(self) -> None:
+        self.calls = 0
+        self.shown: list = []
+
+    def __call__(self, obj: object, display_id: bool = False) -> FakeHandle:
+        assert display_id is True
+        self.calls += 1
+        self.shown.append(obj)
+        return FakeHandle(self.shown)
+
+
+def test_notebook_updates_one_display_in_place() -> None:
+    display, clock = FakeDisplay(), FakeClock()
+    nb = NotebookProgress(display=display, clock=clock)
+    nb.start()
+    for i in range(30):  # 16 updates per second
+        nb.update(prog("source", i * MiB, i, 30 * MiB, 30))
+        clock.advance(0.0625)
+    nb.log("destination", "warn", "<script>alert(1)</script>\x1b")
+    nb.log("destination", "debug", "hidden")
+    nb.finish(CopyResult(files_copied=30, bytes_copied=30 * MiB, duration=1.5))
+    assert display.calls == 1  # one display, then updates in place
+    assert len(display.shown) == 1 + 14 + 2  # start, every other update (>= 0.1 s apart), log, finish
+    final = display.shown[-1]
+    page = final._repr_html_()
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "\\x1b" in page and "hidden" not in page
+    assert '<progress value="' in page
+    assert "30 files, 30.0 MiB in 1.5s" in repr(final)
+
+
+def test_notebook_without_ipython_falls_back_to_plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "IPython", None)
+    monkeypatch.setitem(sys.modules, "IPython.display", None)
+    out = io.StringIO()
+    nb = NotebookProgress(stream=out, clock=FakeClock())
+    assert nb.fallback is not None and nb.fallback.live is False
+    nb.start()
+    nb.update(prog("source", 1, 0, 2, 1))
+    nb.log("source", "error", "boom")
+    nb.finish(CopyResult(files_copied=1, bytes_copied=2, duration=1.0))
+    assert out.getvalue().splitlines() == ["[source] error: boom",
+                                           "rcp: 1 file, 2 B in 1.0s (2 B/s), 0 skipped, 0 failed"]
+
+
+# -- make_progress
+
+
+def test_make_progress_kinds() -> None:
+    assert isinstance(make_progress(None), NullProgress)
+    assert isinstance(make_progress(False), NullProgress)
+    assert isinstance(make_progress("none"), NullProgress)
+    out = io.StringIO()
+    live = make_progress("terminal", stream=out, verbosity=2, summary=True)
+    assert isinstance(live, TerminalProgress) and live.live and live.verbosity == 2 and live.summary
+    plain = make_progress("plain", stream=out)
+    assert isinstance(plain, TerminalProgress) and not plain.live
+    auto = make_progress(True, stream=out)
+    assert isinstance(auto, TerminalProgress) and auto.live  # not inside a Jupyter kernel
+    assert isinstance(make_progress("notebook", stream=out), NotebookProgress)
+    sink = NullProgress()
+    assert make_progress(sink) is sink
+
+
+def test_make_progress_refuses_unknown_kinds() -> None:
+    with pytest.raises(UsageError, match="unknown progress kind"):
+        make_progress("fancy")
+    with pytest.raises(UsageError):
+        make_progress(42)  # type: ignore[arg-type]
