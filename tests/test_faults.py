@@ -32,9 +32,27 @@ class Watch:
             self.flowing.set()
 
 
-def rcpd_pids(role: str) -> list[int]:
+def _parent(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def rcpd_pids(role: str, ancestors: set[int] | None = None) -> list[int]:
+    """rcpds of `role` descending from this test process (or from `ancestors`,
+    e.g. the test's sshd), so other rcp runs on the machine don't count."""
+    roots = {os.getpid()} | (ancestors or set())
     out = subprocess.run(["pgrep", "-f", f"rcpd --role {role}"], capture_output=True, text=True)
-    return [int(x) for x in out.stdout.split()]
+    mine = []
+    for pid in (int(x) for x in out.stdout.split()):
+        p, hops = pid, 0
+        while p > 1 and p not in roots and hops < 64:
+            p, hops = _parent(p), hops + 1
+        if p in roots:
+            mine.append(pid)
+    return mine
 
 
 @pytest.mark.parametrize("victim", ["destination", "source"])

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -159,10 +160,13 @@ struct Daemon {
     auto any = Address::parse("::", 0);
     auto listener = QuicEndpoint::listen(cfg, *any);
     if (!listener) return listener.error();
-    (void)master->send_message(encode_message(MsgType::listening, (*listener)->local_address().port(), local_addresses()));
+    const auto port = (*listener)->local_address().port();
+    (void)master->send_message(encode_message(MsgType::listening, port, local_addresses()));
+    logger.info("listening on UDP port " + std::to_string(port) + " for the destination");
     auto peer = (*listener)->accept(60 * kSeconds);
     (*listener)->stop_accepting();  // exactly one peer: the pinned destination
     if (!peer) return peer.error();
+    logger.info("destination connected (pinned)");
     auto job = expect(*master, MsgType::send, 60 * kSeconds);
     if (!job) return job.error();
     Error err;
@@ -189,7 +193,10 @@ struct Daemon {
       auto resolved = Address::resolve(host, static_cast<uint16_t>(*port));
       if (!resolved || resolved->empty()) continue;
       peer = QuicEndpoint::connect(cfg, resolved->front());
-      if (peer) break;
+      if (peer) {
+        logger.info("connected to the source at " + resolved->front().to_string() + " (pinned)");
+        break;
+      }
       logger.info("source not reachable at " + host + ": " + peer.error().message);
       if (peer.error().code == Errc::pin_mismatch || peer.error().code == Errc::auth) break;  // not a routing problem
     }
@@ -314,8 +321,18 @@ int main(int argc, char** argv) {
     }
   });
 
+  const auto started = std::chrono::steady_clock::now();
   auto result = d.args.role == "source" ? d.run_source() : d.run_destination();
   reporting = false;
+  if (result) {
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    char line[160];
+    std::snprintf(line, sizeof line, "%s %llu files, %llu bytes in %.2f s (%.1f MB/s)",
+                  d.args.role == "source" ? "sent" : "wrote", static_cast<unsigned long long>(d.counters.files_done.load()),
+                  static_cast<unsigned long long>(d.counters.bytes_done.load()), secs,
+                  secs > 0 ? static_cast<double>(d.counters.bytes_done.load()) / secs / 1e6 : 0.0);
+    d.logger.info(line);
+  }
   reporter.join();
   (void)d.master->send_log(encode_message(MsgType::progress, d.counters.bytes_done.load(), d.counters.files_done.load(),
                                           d.counters.bytes_total.load(), d.counters.files_total.load()));

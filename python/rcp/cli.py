@@ -33,8 +33,8 @@ operands (as for scp):
 All sources must be on one host. DST is a directory to copy into when it
 exists or ends in '/', else the new name of the single source.
 
-exit status: 0 all copied, 1 some entries failed, 2 usage error,
-3 could not connect (SSH, host key, authentication, rcpd), 130 interrupted.
+exit status: 0 all copied, 1 some entries failed or were skipped (they exist:
+see --overwrite), 2 usage error, 3 could not connect (SSH, host key, authentication, rcpd), 130 interrupted.
 """
 
 
@@ -189,7 +189,7 @@ def report(result: CopyResult, view: ViewOptions) -> int:
     if not result.ok and not view.summary:
         for line in error_lines(result):
             _error(line)
-    return EXIT_OK if result.ok else EXIT_PARTIAL
+    return EXIT_OK if result.ok and not result.skipped else EXIT_PARTIAL
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,224 @@
+"""End-to-end copies through a real OpenSSH server on 127.0.0.1: rcpds started
+over SSH (libssh), QUIC back to the master, data straight source→destination."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import rcp
+import rcp.daemon
+from rcp.errors import EXIT_CONNECTION, EXIT_OK, EXIT_PARTIAL
+from sshd import Sshd
+from test_faults import Watch, rcpd_pids
+from treeutil import assert_same_tree, leftovers, make_tree
+
+RCPD = str(rcp.daemon.rcpd_path())
+
+
+def opts(sshd: Sshd, **extra: object) -> dict[str, object]:
+    return {"ssh_config": str(sshd.config), "rcpd_path": RCPD, **extra}
+
+
+def rcp_cli(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
+    return subprocess.run([sys.executable, "-m", "rcp.cli", *argv], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def wait_no_rcpd(sshd: Sshd, timeout: float = 10.0) -> list[int]:
+    mine = {sshd.proc.pid}
+    deadline = time.monotonic() + timeout
+    while (left := rcpd_pids("source", mine) + rcpd_pids("destination", mine)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    return make_tree(tmp_path / "src tree")
+
+
+@pytest.mark.parametrize("direction", ["local->remote", "remote->local", "remote->remote"])
+def test_every_direction(sshd: Sshd, tree: Path, tmp_path: Path, direction: str) -> None:
+    into = tmp_path / "into"
+    into.mkdir()
+    remote = f"{sshd.alias}:"
+    src = (remote if direction.startswith("remote") else "") + str(tree)
+    dst = (remote if direction.endswith("remote") else "") + str(into)
+    result = rcp.copy(src, dst, **opts(sshd))
+    assert result.ok, result.errors
+    assert result.files_copied == 11 and result.symlinks_copied == 3
+    assert_same_tree(tree, into / tree.name)
+    assert not leftovers(into)
+    assert not wait_no_rcpd(sshd), "an rcpd outlived the copy"
+
+
+def test_large_file_remote_to_remote_as_new_name(sshd: Sshd, tmp_path: Path) -> None:
+    src = tmp_path / "big.bin"
+    with open(src, "wb") as f:
+        for _ in range(64):
+            f.write(os.urandom(1 << 20))
+    os.utime(src, ns=(1_600_000_000_000_000_001,) * 2)
+    result = rcp.copy(f"{sshd.alias}:{src}", f"{sshd.alias}:{tmp_path / 'copy.bin'}", **opts(sshd))
+    assert result.ok and result.bytes_copied == 64 << 20, result.errors
+    assert (tmp_path / "copy.bin").read_bytes() == src.read_bytes()
+    assert (tmp_path / "copy.bin").stat().st_mtime_ns == 1_600_000_000_000_000_001
+
+
+def test_user_at_host_port_operand(sshd: Sshd, tmp_path: Path) -> None:
+    """The scp form `user@host:port:path`, with keys and known_hosts from the config's `Host *`."""
+    config = tmp_path / "config"
+    config.write_text(f"Host *\n  IdentityFile {sshd.key}\n  UserKnownHostsFile {sshd.known_hosts}\n"
+                      "  StrictHostKeyChecking yes\n")
+    (tmp_path / "f").write_bytes(b"x" * 5000)
+    result = rcp.copy(f"{sshd.user}@{sshd.host}:{sshd.port}:{tmp_path / 'f'}", str(tmp_path / "g"),
+                      ssh_config=str(config), rcpd_path=RCPD)
+    assert result.ok, result.errors
+    assert (tmp_path / "g").read_bytes() == b"x" * 5000
+
+
+def test_cli_progress_summary_and_remote_logs(sshd: Sshd, tree: Path, tmp_path: Path) -> None:
+    out = rcp_cli("--progress", "--summary", "-v", "--ssh-config", str(sshd.config), "--rcpd-path", RCPD,
+                  str(tree), f"{sshd.alias}:{tmp_path / 'copy'}")
+    assert out.returncode == EXIT_OK, out.stderr
+    assert_same_tree(tree, tmp_path / "copy")
+    assert "rcp: 11 files" in out.stderr, out.stderr
+    # -v shows the remote rcpds' own log lines, tagged with their role.
+    assert "[destination]" in out.stderr or "destination:" in out.stderr, out.stderr
+
+
+def test_existing_files_are_kept_without_overwrite(sshd: Sshd, tmp_path: Path) -> None:
+    (tmp_path / "new").write_bytes(b"new")
+    (tmp_path / "old").write_bytes(b"old")
+    out = rcp_cli("--no-progress", "--ssh-config", str(sshd.config), "--rcpd-path", RCPD,
+                  str(tmp_path / "new"), f"{sshd.alias}:{tmp_path / 'old'}")
+    assert out.returncode == EXIT_PARTIAL, out.stderr
+    assert (tmp_path / "old").read_bytes() == b"old"
+    out = rcp_cli("--no-progress", "--overwrite", "--ssh-config", str(sshd.config), "--rcpd-path", RCPD,
+                  str(tmp_path / "new"), f"{sshd.alias}:{tmp_path / 'old'}")
+    assert out.returncode == EXIT_OK, out.stderr
+    assert (tmp_path / "old").read_bytes() == b"new"
+
+
+def test_missing_remote_source_is_reported(sshd: Sshd, tmp_path: Path) -> None:
+    out = rcp_cli("--no-progress", "--ssh-config", str(sshd.config), "--rcpd-path", RCPD,
+                  f"{sshd.alias}:{tmp_path / 'missing'}", str(tmp_path / "dst"))
+    assert out.returncode == EXIT_PARTIAL, out.stderr
+    assert "missing" in out.stderr and "No such file or directory" in out.stderr
+    assert not (tmp_path / "dst").exists()
+
+
+def test_unknown_host_key_exits_3(sshd: Sshd, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    config = tmp_path / "config"
+    config.write_text(sshd.config.read_text().replace(str(sshd.known_hosts), str(empty)))
+    out = rcp_cli("--no-progress", "--ssh-config", str(config), "--rcpd-path", RCPD,
+                  str(tmp_path / "nothing"), f"{sshd.alias}:{tmp_path / 'dst'}")
+    assert out.returncode == EXIT_CONNECTION, out.stderr
+    assert sshd.host in out.stderr and "known_hosts" in out.stderr, out.stderr
+    assert empty.read_text() == ""  # nothing accepted silently
+    # The explicit flag records the key, and the copy then goes through.
+    (tmp_path / "nothing").write_text("now something")
+    out = rcp_cli("--no-progress", "--accept-new-host-keys", "--ssh-config", str(config), "--rcpd-path", RCPD,
+                  str(tmp_path / "nothing"), f"{sshd.alias}:{tmp_path / 'dst'}")
+    assert out.returncode == EXIT_OK, out.stderr
+    assert (tmp_path / "dst").read_text() == "now something"
+    assert empty.read_text().strip()
+
+
+def test_changed_host_key_exits_3(sshd: Sshd, tmp_path: Path) -> None:
+    forged = tmp_path / "known_hosts"
+    other = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")],
+                           capture_output=True, check=True)
+    assert other.returncode == 0
+    forged.write_text(f"[{sshd.host}]:{sshd.port} {(tmp_path / 'k.pub').read_text().split(maxsplit=2)[0]} "
+                      f"{(tmp_path / 'k.pub').read_text().split()[1]}\n")
+    config = tmp_path / "config"
+    config.write_text(sshd.config.read_text().replace(str(sshd.known_hosts), str(forged)))
+    (tmp_path / "f").write_text("x")
+    out = rcp_cli("--no-progress", "--accept-new-host-keys", "--ssh-config", str(config), "--rcpd-path", RCPD,
+                  str(tmp_path / "f"), f"{sshd.alias}:{tmp_path / 'dst'}")
+    assert out.returncode == EXIT_CONNECTION, out.stderr
+    assert "changed" in out.stderr.lower(), out.stderr
+    assert not (tmp_path / "dst").exists()
+
+
+def test_wrong_rcpd_version_is_refused(sshd: Sshd, tmp_path: Path) -> None:
+    fake = tmp_path / "old-rcpd"
+    fake.write_text("#!/bin/sh\necho 'RCPD 999 " + "ab" * 32 + " 9.9.9'\nsleep 30\n")
+    fake.chmod(0o755)
+    (tmp_path / "f").write_text("x")
+    started = time.monotonic()
+    out = rcp_cli("--no-progress", "--ssh-config", str(sshd.config), "--rcpd-path", str(fake),
+                  str(tmp_path / "f"), f"{sshd.alias}:{tmp_path / 'dst'}")
+    assert out.returncode == EXIT_CONNECTION, out.stderr
+    assert "protocol" in out.stderr.lower() and "999" in out.stderr, out.stderr
+    assert time.monotonic() - started < 25
+    assert not (tmp_path / "dst").exists()
+
+
+def test_missing_remote_rcpd_is_a_clear_error(sshd: Sshd, tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    out = rcp_cli("--no-progress", "--ssh-config", str(sshd.config), "--rcpd-path", "/nonexistent/rcpd",
+                  str(tmp_path / "f"), f"{sshd.alias}:{tmp_path / 'dst'}")
+    assert out.returncode == EXIT_CONNECTION, out.stderr
+    assert "/nonexistent/rcpd" in out.stderr, out.stderr
+
+
+def test_shell_metacharacters_in_remote_paths_stay_literal(sshd: Sshd, tmp_path: Path) -> None:
+    # A remote shell would run these in the login directory.
+    name = f"rcp-pwned-{os.getpid()}"
+    marker = Path.home() / name
+    odd = tmp_path / f"a; touch {name}; $(touch {name}) `touch {name}` 'q\" b"
+    odd.mkdir()
+    (odd / "f").write_text("literal")
+    result = rcp.copy(f"{sshd.alias}:{odd}", f"{sshd.alias}:{tmp_path / 'out'}", **opts(sshd))
+    assert result.ok, result.errors
+    assert (tmp_path / "out" / "f").read_text() == "literal"
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("victim", ["destination", "source"])
+def test_killed_remote_rcpd_fails_fast_and_cleanly(sshd: Sshd, tmp_path: Path, victim: str) -> None:
+    assert not wait_no_rcpd(sshd), "stray rcpd from an earlier test"
+    src = tmp_path / "big"
+    with open(src, "wb") as f:
+        block = os.urandom(1 << 20)
+        for _ in range(768):
+            f.write(block)
+    dst = tmp_path / "out"
+    watch = Watch()
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = rcp.copy(f"{sshd.alias}:{src}", f"{sshd.alias}:{dst}", progress=watch,
+                                         **opts(sshd))
+        except rcp.RcpError as exc:
+            outcome["error"] = exc
+
+    t = threading.Thread(target=run)
+    t.start()
+    assert watch.flowing.wait(timeout=60), "the copy never started"
+    pids = rcpd_pids(victim, {sshd.proc.pid})
+    assert len(pids) == 1, pids
+    os.kill(pids[0], signal.SIGKILL)
+    killed_at = time.monotonic()
+    t.join(timeout=60)
+    assert not t.is_alive(), "master still running 60 s after the kill"
+    assert time.monotonic() - killed_at < 20
+    result = outcome.get("result")
+    assert "error" in outcome or (result is not None and not result.ok), outcome
+    assert not dst.exists(), "partial file under its final name"
+    assert not wait_no_rcpd(sshd), "an rcpd outlived the copy"
+    if victim == "source":
+        assert not leftovers(tmp_path), "the surviving destination left temporary files"
