@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     ssh.add_argument("--rcpd-path", metavar="PATH", help="rcpd on the remote hosts (default: 'rcpd' on their PATH)")
     ssh.add_argument("--port-range", metavar="SPEC", type=port_range, default="",
                      help="UDP ports for the source's QUIC listener, e.g. 8000-8999,9100 (default: any)")
+    ssh.add_argument("--source-address", metavar="ADDR", action="append", dest="source_addresses", default=[],
+                     help="address the destination uses to reach the source (repeatable, tried in order; "
+                          "default: the source's SSH address, then the addresses it advertises)")
     ssh.add_argument("--connect-timeout", metavar="SECONDS", type=seconds, default=CopyOptions.connect_timeout,
                      help=f"SSH connection timeout (default: {CopyOptions.connect_timeout:g})")
     return parser
@@ -165,6 +168,7 @@ def options_from_args(args: argparse.Namespace, *, stderr_is_tty: bool | None = 
         accept_new_host_keys=args.accept_new_host_keys,
         rcpd_path=args.rcpd_path or None,
         port_range=args.port_range,
+        source_addresses=list(args.source_addresses),
         connect_timeout=args.connect_timeout,
         verbose=args.verbose,
     )

@@ -28,6 +28,9 @@ class CopyOptions:
     accept_new_host_keys: bool = False
     rcpd_path: str | None = None  # remote rcpd binary; local default is the packaged one
     port_range: str = ""  # the source's QUIC listener ports
+    # Where the destination reaches the source (hosts with several addresses),
+    # tried in order; empty = the source's SSH address, then what it advertises.
+    source_addresses: list[str] = field(default_factory=list)
     connect_timeout: float = 15.0
     verbose: int = 0
 

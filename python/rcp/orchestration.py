@@ -75,8 +75,11 @@ def _start(side: Side, options: CopyOptions, master_port: int, master_fp: str) -
     side.daemon = RemoteDaemon(side.role, side.ssh, _label(ep), args)
 
 
-def _source_addresses(source: Side, destination: Side, advertised: list[str]) -> list[str]:
+def _source_addresses(source: Side, destination: Side, advertised: list[str],
+                      explicit: list[str] | None = None) -> list[str]:
     """Where the destination should try to reach the source, best first."""
+    if explicit:
+        return [a.strip("[]") for a in explicit]  # the user knows the topology: only these
     first: list[str] = []
     if source.endpoint.is_local:
         # The destination reached the master (this host) at master_host.
@@ -202,7 +205,8 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
 
         src.link.send(Msg.EXPECT_PEER, [dst.fingerprint])
         port, advertised = _expect(src, Msg.LISTENING, SETUP_TIMEOUT)
-        dst.link.send(Msg.CONNECT_PEER, [_source_addresses(src, dst, list(advertised)), int(port), src.fingerprint])
+        dst.link.send(Msg.CONNECT_PEER, [_source_addresses(src, dst, list(advertised), options.source_addresses),
+                                         int(port), src.fingerprint])
         _expect(dst, Msg.PEER_CONNECTED, SETUP_TIMEOUT + 10)
 
         src.link.send(Msg.SEND, [[s.path for s in sources]])
