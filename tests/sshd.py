@@ -106,9 +106,12 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=5)
 
 
-def start_sshd(directory: Path, listen: str = "127.0.0.1") -> Sshd:
+def start_sshd(directory: Path, listen: str = "127.0.0.1", *, netns: str | None = None,
+               alias: str = ALIAS) -> Sshd:
     """Starts sshd on `listen` (127.0.0.1 or ::1) with everything under `directory`;
-    the caller stops it with `stop_sshd`."""
+    the caller stops it with `stop_sshd`. With `netns` it runs inside that
+    network namespace (`ip netns exec`) on port 2222 of `listen`, an address of
+    the namespace that this (root) namespace can reach."""
     if not os.access(SSHD, os.X_OK) or shutil.which("ssh-keygen") is None:
         pytest.skip("OpenSSH server (/usr/sbin/sshd) and ssh-keygen are required")
     user = pwd.getpwuid(os.getuid()).pw_name
@@ -121,7 +124,8 @@ def start_sshd(directory: Path, listen: str = "127.0.0.1") -> Sshd:
 
     last_error = ""
     for _ in range(3):  # the free port may be taken between probing and binding
-        port = _free_port(listen)
+        # A fresh namespace has every port free; ours can only probe its own addresses.
+        port = 2222 if netns else _free_port(listen)
         config = directory / "sshd_config"
         config.write_text("\n".join([
             f"ListenAddress {listen}",
@@ -141,7 +145,8 @@ def start_sshd(directory: Path, listen: str = "127.0.0.1") -> Sshd:
         ]))
         log_file = directory / "sshd.log"
         with open(log_file, "wb") as log:
-            proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
+            prefix = ["ip", "netns", "exec", netns] if netns else []  # ip execs sshd: proc is sshd
+            proc = subprocess.Popen(prefix + [SSHD, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
                                     stdout=log, stderr=subprocess.STDOUT)
         if _wait_listening(proc, listen, port, time.monotonic() + START_TIMEOUT):
             break
@@ -154,7 +159,7 @@ def start_sshd(directory: Path, listen: str = "127.0.0.1") -> Sshd:
     known_hosts.write_text(f"[{listen}]:{port} {public_key(host_key)}\n")
     ssh_config = directory / "ssh_config"
     ssh_config.write_text("\n".join([
-        f"Host {ALIAS}",
+        f"Host {alias}",
         f"  HostName {listen}",
         f"  Port {port}",
         f"  User {user}",
@@ -167,7 +172,7 @@ def start_sshd(directory: Path, listen: str = "127.0.0.1") -> Sshd:
         "",
     ]))
     return Sshd(host=listen, port=port, user=user, key=key, host_key=host_key, known_hosts=known_hosts,
-                config=ssh_config, alias=ALIAS, dir=directory, log_file=log_file, proc=proc)
+                config=ssh_config, alias=alias, dir=directory, log_file=log_file, proc=proc)
 
 
 def stop_sshd(server: Sshd) -> None:
