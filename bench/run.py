@@ -21,7 +21,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--bytes", type=int, default=1 << 30)
-    parser.add_argument("--payload", type=int, nargs="*", default=[1452])
+    parser.add_argument("--payload", type=int, nargs="*", default=[1452, 8952])
     parser.add_argument("--cc", default="cubic")
     args = parser.parse_args()
     exe = ROOT / "build" / "cpp" / "rcp-quic-bench"

@@ -54,12 +54,18 @@ Result<ChunkHeader> ChunkHeader::decode(std::span<const uint8_t> body) {
 Xxh128::Xxh128() : state_(XXH3_createState()) { XXH3_128bits_reset(state_); }
 Xxh128::~Xxh128() { XXH3_freeState(state_); }
 void Xxh128::update(std::span<const uint8_t> data) { XXH3_128bits_update(state_, data.data(), data.size()); }
-Digest128 Xxh128::digest() const {
+namespace {
+Digest128 canonical(XXH128_hash_t h) {
   XXH128_canonical_t c;
-  XXH128_canonicalFromHash(&c, XXH3_128bits_digest(state_));
+  XXH128_canonicalFromHash(&c, h);
   Digest128 d;
   std::memcpy(d.data(), c.digest, d.size());
   return d;
 }
+}  // namespace
+
+Digest128 Xxh128::digest() const { return canonical(XXH3_128bits_digest(state_)); }
+
+Digest128 Xxh128::of(std::span<const uint8_t> data) { return canonical(XXH3_128bits(data.data(), data.size())); }
 
 }  // namespace rcp

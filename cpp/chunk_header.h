@@ -51,6 +51,7 @@ class Xxh128 {
   Xxh128& operator=(const Xxh128&) = delete;
   void update(std::span<const uint8_t> data);
   Digest128 digest() const;  // canonical (big-endian) bytes
+  static Digest128 of(std::span<const uint8_t> data);  // one-shot, same result
 
  private:
   XXH3_state_t* state_;

@@ -17,6 +17,15 @@ namespace rcp {
 namespace {
 
 constexpr size_t kBlock = 1u << 20;
+
+// fallocate where the file system supports it, else just the size; false
+// with errno set on failure.
+bool reserve(int fd, uint64_t size) {
+  if (fallocate(fd, 0, 0, static_cast<off_t>(size)) == 0) return true;
+  if (errno != EOPNOTSUPP && errno != ENOSYS) return false;
+  return ftruncate(fd, static_cast<off_t>(size)) == 0;
+}
+
 constexpr Nanos kReadTimeout = 120 * kSeconds;
 // Never recreate setuid/setgid bits from a peer's say-so.
 constexpr uint32_t kFileModeMask = 0777;
@@ -45,7 +54,7 @@ CopyDestination::~CopyDestination() { tree_->remove_temps(); }
 
 void CopyDestination::record_error(const std::string& path, const std::string& what) {
   logger_.warn(path + ": " + what);
-  summary_.errors.emplace_back(path, what);
+  summary_.add_error(path, what);
 }
 
 Result<CopySummary> CopyDestination::run() {
@@ -77,6 +86,7 @@ Result<CopySummary> CopyDestination::run() {
     if (status && fatal_.code != Errc::ok) status = fatal_;
   }
   cv_.notify_all();
+  peer_->stop_accepting_data();
   for (auto& t : workers) t.join();
   if (!status) {
     tree_->remove_temps();
@@ -212,7 +222,7 @@ void CopyDestination::worker() {
       cv_.notify_all();
       return;
     }
-    if (auto r = receive_chunk(*id); !r) {
+    if (auto r = receive_stream(*id); !r) {
       std::lock_guard<std::mutex> lk(mu_);
       if (fatal_.code == Errc::ok) fatal_ = r.error();
       cv_.notify_all();
@@ -222,7 +232,7 @@ void CopyDestination::worker() {
   }
 }
 
-CopyDestination::FileState* CopyDestination::begin_chunk(const ChunkHeader& h, std::string& err) {
+CopyDestination::FileState* CopyDestination::begin_chunk(const ChunkHeader& h, std::string& err, bool& must_open) {
   auto it = files_.find(h.file_id);
   if (it == files_.end()) {
     FileState f;
@@ -235,84 +245,123 @@ CopyDestination::FileState* CopyDestination::begin_chunk(const ChunkHeader& h, s
     f.nchunks = h.nchunks;
     f.seen.assign(h.nchunks, false);
     it = files_.emplace(h.file_id, std::move(f)).first;
-    FileState& nf = it->second;
-    auto parent = tree_->parent_of(h.root, h.relpath);
-    if (!parent) {
-      nf.failed = true;
-      nf.error = parent.error().message;
-    } else {
-      nf.dir = parent->first;
-      nf.name = parent->second;
-      if (!tree_->overwrite() && tree_->exists(nf.dir, nf.name)) {
-        nf.skipped = true;  // decided now, so no temp file is written for nothing
-      } else if (auto tmp = tree_->create_temp(nf.dir); !tmp) {
-        nf.failed = true;
-        nf.error = tmp.error().message;
-      } else {
-        nf.tmp = tmp->second;
-        nf.fd = std::make_shared<UniqueFd>(std::move(tmp->first));
-        if (h.size > 0 && ftruncate(nf.fd->get(), static_cast<off_t>(h.size)) != 0) {
-          nf.failed = true;
-          nf.error = std::string("cannot size the file: ") + std::strerror(errno);
-        }
-      }
-    }
   }
   FileState& f = it->second;
   if (f.root != h.root || f.rel != h.relpath || f.size != h.size || f.nchunks != h.nchunks) {
     err = "chunks of one file disagree about its path or size";
     return nullptr;
   }
-  if (f.seen[h.chunk]) {
+  if (h.chunk >= f.seen.size() || f.seen[h.chunk]) {
     err = "duplicate chunk " + std::to_string(h.chunk) + " of " + h.relpath;
     return nullptr;
   }
   f.seen[h.chunk] = true;
+  must_open = !f.opening;
+  f.opening = true;
   return &f;
 }
 
-Result<void> CopyDestination::receive_chunk(int64_t stream) {
-  uint8_t len_be[4];
-  if (auto r = read_exact(*peer_, stream, len_be); !r) return r;
+void CopyDestination::open_file(FileState& f) {
+  // Runs without mu_: creating inodes is the slow part of small files, and
+  // other workers' files must not wait for it. Only this thread writes these
+  // fields until `opened` is published under mu_.
+  auto parent = tree_->parent_of(f.root, f.rel);
+  if (!parent) {
+    f.failed = true;
+    f.error = parent.error().message;
+  } else {
+    f.dir = parent->first;
+    f.name = parent->second;
+    if (!tree_->overwrite() && tree_->exists(f.dir, f.name)) {
+      f.skipped = true;  // decided now, so no temp file is written for nothing
+    } else if (auto tmp = tree_->create_temp(f.dir); !tmp) {
+      f.failed = true;
+      f.error = tmp.error().message;
+    } else {
+      f.tmp = tmp->second;
+      f.fd = std::make_shared<UniqueFd>(std::move(tmp->first));
+      // Chunks of a large file land out of order: reserve its blocks first, so
+      // a full disk shows now rather than after gigabytes. A one-chunk file
+      // is written in one go and needs neither.
+      if (f.nchunks > 1 && !reserve(f.fd->get(), f.size)) {
+        f.failed = true;
+        f.error = std::string("cannot reserve space for the file: ") + std::strerror(errno);
+      }
+    }
+  }
+  std::lock_guard<std::mutex> lk(mu_);
+  f.opened = true;
+  cv_.notify_all();
+}
+
+Result<void> CopyDestination::receive_stream(int64_t stream) {
+  // One or more chunk records back to back: the source bundles small files.
+  for (bool first = true;; first = false) {
+    uint8_t len_be[4];
+    auto n = peer_->read(stream, {len_be, 1}, kReadTimeout);  // a record, or the stream's end
+    if (!n) return n.error();
+    if (*n == 0) {
+      if (first) return make_error(Errc::protocol, "empty data stream");
+      return {};
+    }
+    if (auto r = read_exact(*peer_, stream, {len_be + 1, 3}); !r) return r;
+    auto aligned = receive_record(stream, len_be);
+    if (!aligned) return aligned.error();
+    if (!*aligned) return {};  // the stream ended inside the record
+  }
+}
+
+Result<bool> CopyDestination::receive_record(int64_t stream, const uint8_t (&len_be)[4]) {
   uint32_t len = static_cast<uint32_t>(len_be[0]) << 24 | static_cast<uint32_t>(len_be[1]) << 16 |
                  static_cast<uint32_t>(len_be[2]) << 8 | len_be[3];
   if (len > kMaxChunkHeader) return make_error(Errc::protocol, "chunk header of " + std::to_string(len) + " bytes is too large");
   std::vector<uint8_t> body(len);
-  if (auto r = read_exact(*peer_, stream, body); !r) return r;
+  if (auto r = read_exact(*peer_, stream, body); !r) return r.error();
   auto h = ChunkHeader::decode(body);
   if (!h) return h.error();
   if (auto r = split_relative_path(h->relpath); !r) return r.error();
 
   std::shared_ptr<UniqueFd> fd;
   bool write_it = false;
+  FileState* file = nullptr;
   {
     std::unique_lock<std::mutex> lk(mu_);
     // Chunks and root announcements travel on different streams.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(options_.root_wait);
     if (!cv_.wait_until(lk, deadline, [&] { return tree_->has_root(h->root) || stop_; }))
       return make_error(Errc::protocol, "chunk for source " + std::to_string(h->root) + " that was never announced");
-    if (stop_) return {};
+    if (stop_) return false;
     std::string err;
-    FileState* f = begin_chunk(*h, err);
-    if (f == nullptr) return make_error(Errc::protocol, err);
-    write_it = !f->failed && !f->skipped;
-    fd = f->fd;
+    bool must_open = false;
+    file = begin_chunk(*h, err, must_open);
+    if (file == nullptr) return make_error(Errc::protocol, err);
+    if (must_open) {
+      lk.unlock();
+      open_file(*file);
+      lk.lock();
+    }
+    cv_.wait(lk, [&] { return file->opened; });  // another chunk of this file may be creating it
+    write_it = !file->failed && !file->skipped;
+    fd = file->fd;
   }
 
   Xxh128 hash;
   std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(kBlock, std::max<uint64_t>(h->length, 1))));
   uint64_t done = 0;
   std::string io_error;
+  bool truncated = false;
   while (done < h->length) {
     size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), h->length - done));
     auto n = peer_->read(stream, {buf.data(), want}, kReadTimeout);
     if (!n) return n.error();
     if (*n == 0) {
       io_error = "the source sent fewer bytes than it declared";
+      truncated = true;
       break;
     }
     std::span<const uint8_t> data(buf.data(), *n);
     hash.update(data);
+    // After a failed write the bytes are still read: the next record follows.
     if (write_it && io_error.empty()) {
       if (pwrite(fd->get(), data.data(), data.size(), static_cast<off_t>(h->offset + done)) != static_cast<ssize_t>(data.size()))
         io_error = std::string("write failed: ") + std::strerror(errno ? errno : ENOSPC);
@@ -320,50 +369,58 @@ Result<void> CopyDestination::receive_chunk(int64_t stream) {
     done += *n;
     counters_.bytes_done += *n;
   }
-  if (io_error.empty()) {
+  if (!truncated) {
     Digest128 theirs;
     if (auto r = read_exact(*peer_, stream, theirs); !r) {
-      io_error = "chunk ended without its checksum";
-    } else if (hash.digest() != theirs) {
+      if (io_error.empty()) io_error = "chunk ended without its checksum";
+      truncated = true;
+    } else if (io_error.empty() && hash.digest() != theirs) {
       io_error = "checksum mismatch (xxh3-128): data corrupted in transit or changed at the source";
-    } else {
-      uint8_t extra;
-      auto n = peer_->read(stream, {&extra, 1}, kReadTimeout);
-      if (!n) return n.error();
-      if (*n != 0) return make_error(Errc::protocol, "bytes after a chunk's checksum");
-    }
-  } else {
-    // Drain what is left so the stream's flow-control credit returns.
-    for (int guard = 0; guard < 1 << 20; ++guard) {
-      auto n = peer_->read(stream, buf, kReadTimeout);
-      if (!n || *n == 0) break;
     }
   }
-  end_chunk(h->file_id, done, io_error);
-  return {};
+  end_chunk(*file, done, io_error);
+  return !truncated;
 }
 
-void CopyDestination::end_chunk(uint64_t file_id, uint64_t bytes, const std::string& err) {
+void CopyDestination::end_chunk(FileState& f, uint64_t bytes, const std::string& err) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    f.bytes += bytes;
+    if (!err.empty() && !f.failed) {
+      f.failed = true;
+      f.error = err;
+    }
+    if (++f.ended != f.nchunks) return;
+  }
+  // The last chunk is in: no other thread touches `f` any more (a late
+  // duplicate chunk is refused under mu_ from `seen`), so the file-system
+  // calls run without the lock.
+  const bool committed = settle(f);
   std::lock_guard<std::mutex> lk(mu_);
-  FileState& f = files_.at(file_id);
-  f.bytes += bytes;
-  if (!err.empty() && !f.failed) {
-    f.failed = true;
-    f.error = err;
+  const std::string path = tree_->display(f.root, f.rel);
+  if (f.failed) {
+    ++summary_.failed;
+    if (!source_failed_.count(path)) record_error(path, f.error);
+  } else if (!committed) {
+    ++summary_.skipped;
+    logger_.warn(path + ": exists; not replaced (use --overwrite)");
+  } else {
+    ++summary_.files;
+    summary_.bytes += f.size;
+    counters_.files_done += 1;
   }
-  if (++f.ended == f.nchunks) settle(f);
+  ++settled_;
+  f.fd.reset();
+  f.error.clear();
+  cv_.notify_all();
 }
 
-void CopyDestination::settle(FileState& f) {
-  const std::string path = tree_->display(f.root, f.rel);
+bool CopyDestination::settle(FileState& f) {
   if (!f.failed && !f.skipped && f.bytes != f.size) {
     f.failed = true;
     f.error = "received " + std::to_string(f.bytes) + " bytes, the source declared " + std::to_string(f.size);
   }
-  if (f.skipped) {
-    ++summary_.skipped;
-    logger_.warn(path + ": exists; not replaced (use --overwrite)");
-  } else if (!f.failed) {
+  if (!f.failed && !f.skipped) {
     timespec times[2] = {{0, UTIME_OMIT}, to_ts(f.mtime_s, f.mtime_ns)};
     if (fchmod(f.fd->get(), f.mode) != 0 || futimens(f.fd->get(), times) != 0) {
       f.failed = true;
@@ -371,29 +428,19 @@ void CopyDestination::settle(FileState& f) {
     }
   }
   f.fd.reset();  // close before rename: nothing else writes to it
+  bool committed = false;
   if (!f.skipped && !f.failed) {
-    auto committed = tree_->commit(f.dir, f.tmp, f.name);
-    if (!committed) {
+    auto r = tree_->commit(f.dir, f.tmp, f.name);
+    if (!r) {
       f.failed = true;
-      f.error = committed.error().message;
-    } else if (!*committed) {
-      ++summary_.skipped;
-      logger_.warn(path + ": exists; not replaced (use --overwrite)");
+      f.error = r.error().message;
     } else {
-      ++summary_.files;
-      summary_.bytes += f.size;
-      counters_.files_done += 1;
+      committed = *r;
     }
   }
-  if (f.failed) {
-    if (!f.tmp.empty() && f.dir) tree_->discard(f.dir, f.tmp);
-    ++summary_.failed;
-    if (!source_failed_.count(path)) record_error(path, f.error);
-  }
-  ++settled_;
-  f.seen.clear();
-  f.seen.shrink_to_fit();
-  cv_.notify_all();
+  if (f.failed && !f.tmp.empty() && f.dir) tree_->discard(f.dir, f.tmp);
+  f.dir.reset();  // a settled file holds no directory fd
+  return committed;
 }
 
 void CopyDestination::apply_dir_meta() {

@@ -21,7 +21,7 @@
 namespace rcp {
 
 struct DestinationOptions {
-  size_t workers = 8;
+  size_t workers = 16;
   Nanos root_wait = 60 * 1000000000ull;  // a chunk may arrive before its root announcement
 };
 
@@ -44,6 +44,8 @@ class CopyDestination {
     uint32_t mtime_ns = 0;
     uint32_t nchunks = 0;
     std::vector<bool> seen;
+    bool opening = false;  // a worker is creating the temporary file
+    bool opened = false;   // ...and has finished (fields below are set)
     uint32_t ended = 0;
     uint64_t bytes = 0;
     bool failed = false;
@@ -63,10 +65,15 @@ class CopyDestination {
   };
 
   void worker();
-  Result<void> receive_chunk(int64_t stream);
-  FileState* begin_chunk(const ChunkHeader& h, std::string& err);  // mu_ held
-  void end_chunk(uint64_t file_id, uint64_t bytes, const std::string& err);
-  void settle(FileState& f);  // mu_ held
+  Result<void> receive_stream(int64_t stream);
+  // One record: frame(ChunkHeader) | bytes | xxh3-128. False when the stream
+  // ended inside it (nothing more to read).
+  Result<bool> receive_record(int64_t stream, const uint8_t (&len_be)[4]);
+  // mu_ held. `must_open`: this caller creates the file (open_file), others wait.
+  FileState* begin_chunk(const ChunkHeader& h, std::string& err, bool& must_open);
+  void open_file(FileState& f);  // mu_ not held
+  void end_chunk(FileState& f, uint64_t bytes, const std::string& err);
+  bool settle(FileState& f);  // mu_ not held; true when renamed into place
   Result<void> on_control(const std::vector<uint8_t>& body);
   void apply_dir_meta();
   void record_error(const std::string& path, const std::string& what);  // mu_ held

@@ -14,7 +14,7 @@
 namespace rcp {
 
 struct SourceOptions {
-  size_t workers = 8;
+  size_t workers = 16;
   uint64_t chunk_bytes = 64ull << 20;
   Nanos finish_timeout = 600 * 1000000000ull;  // wait for the destination's "finished"
 };
@@ -29,7 +29,12 @@ class CopySource {
  private:
   struct Job;
   class Walker;
-  Result<void> send_chunk(const Job& job);
+  // Whole small chunks, as records of one data stream; a result per job.
+  std::vector<Result<void>> send_bundle(const std::vector<std::shared_ptr<Job>>& jobs);
+  // Appends job's record (read now); false when the file can't be read.
+  bool append_record(const Job& job, std::vector<uint8_t>& body);
+  // One chunk on its own stream, read and sent piece by piece.
+  Result<void> send_chunk_streamed(const Job& job);
 
   std::shared_ptr<Link> peer_;
   SourceOptions options_;

@@ -83,7 +83,7 @@ Result<std::vector<uint8_t>> Link::recv_message(Nanos timeout) {
   return std::move(m.body);
 }
 
-Result<int64_t> Link::open_stream_sync(bool bidi, std::vector<uint8_t> first, bool fin) {
+Result<int64_t> Link::open_stream_sync(bool bidi, std::vector<uint8_t> first, bool fin, bool counted) {
   auto deadline = deadline_after(120 * kSeconds);
   for (;;) {
     uint64_t credit_seen;
@@ -95,7 +95,7 @@ Result<int64_t> Link::open_stream_sync(bool bidi, std::vector<uint8_t> first, bo
     auto fut = done.get_future();
     QuicEndpoint* ep = endpoint_;
     uint64_t h = handle_;
-    ep->loop().post([this, ep, h, bidi, fin, &first, &done] {
+    ep->loop().post([this, ep, h, bidi, fin, counted, &first, &done] {
       QuicConnection* c = ep->connection(h);
       if (c == nullptr) {
         done.set_value(make_error(Errc::closed, "connection closed"));
@@ -103,7 +103,7 @@ Result<int64_t> Link::open_stream_sync(bool bidi, std::vector<uint8_t> first, bo
       }
       auto id = c->open_stream(bidi);
       if (id) {
-        if (!fin && !first.empty() && first[0] == static_cast<uint8_t>(StreamKind::data)) own_data_.insert(*id);
+        if (counted) own_data_.insert(*id);
         c->send(*id, std::move(first), fin);
       }
       ep->schedule_flush(h);
@@ -120,7 +120,7 @@ Result<int64_t> Link::open_stream_sync(bool bidi, std::vector<uint8_t> first, bo
 }
 
 Result<void> Link::send_raw(bool bidi, std::span<const uint8_t> bytes) {
-  auto id = open_stream_sync(bidi, std::vector<uint8_t>(bytes.begin(), bytes.end()), true);
+  auto id = open_stream_sync(bidi, std::vector<uint8_t>(bytes.begin(), bytes.end()), true, false);
   if (!id) return id.error();
   return {};
 }
@@ -134,7 +134,7 @@ Result<void> Link::send_log(std::span<const uint8_t> message) {
     id = log_id_;
   }
   if (id < 0) {
-    auto opened = open_stream_sync(false, {static_cast<uint8_t>(StreamKind::log)}, false);
+    auto opened = open_stream_sync(false, {static_cast<uint8_t>(StreamKind::log)}, false, false);
     if (!opened) return opened.error();
     std::lock_guard<std::mutex> lk(mu_);
     if (log_id_ < 0) log_id_ = *opened;
@@ -159,23 +159,42 @@ Result<int64_t> Link::open_data() {
     std::lock_guard<std::mutex> lk(mu_);
     if (closed_) return closed_error();
   }
-  return open_stream_sync(false, {static_cast<uint8_t>(StreamKind::data)}, false);
+  return open_stream_sync(false, {static_cast<uint8_t>(StreamKind::data)}, false, true);
+}
+
+Result<void> Link::send_data_stream(std::span<const uint8_t> body, Nanos timeout) {
+  if (body.size() > kWriteChunk) return make_error(Errc::too_large, "send_data_stream: body over 256 KiB");
+  if (auto r = reserve_send(body.size(), deadline_after(timeout)); !r) return r;
+  std::vector<uint8_t> bytes;
+  bytes.reserve(body.size() + 1);
+  bytes.push_back(static_cast<uint8_t>(StreamKind::data));
+  bytes.insert(bytes.end(), body.begin(), body.end());
+  auto id = open_stream_sync(false, std::move(bytes), true, true);
+  if (!id) {
+    std::lock_guard<std::mutex> lk(mu_);
+    unacked_ -= std::min<uint64_t>(unacked_, body.size());
+    return id.error();
+  }
+  return {};
+}
+
+Result<void> Link::reserve_send(size_t n, std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock<std::mutex> lk(mu_);
+  // Bounded memory: wait until the peer has acknowledged enough.
+  ++writers_waiting_;
+  bool ok = credit_cv_.wait_until(lk, deadline, [&] { return closed_ || unacked_ + n <= send_limit_; });
+  --writers_waiting_;
+  if (!ok) return timeout_error("send buffer space (peer not reading?)");
+  if (closed_) return closed_error();
+  unacked_ += n;
+  return {};
 }
 
 Result<void> Link::write(int64_t id, std::span<const uint8_t> data, Nanos timeout) {
   auto deadline = deadline_after(timeout);
   while (!data.empty()) {
     size_t n = std::min(data.size(), kWriteChunk);
-    {
-      std::unique_lock<std::mutex> lk(mu_);
-      // Bounded memory: wait until the peer has acknowledged enough.
-      ++writers_waiting_;
-      bool ok = credit_cv_.wait_until(lk, deadline, [&] { return closed_ || unacked_ + n <= send_limit_; });
-      --writers_waiting_;
-      if (!ok) return timeout_error("send buffer space (peer not reading?)");
-      if (closed_) return closed_error();
-      unacked_ += n;
-    }
+    if (auto r = reserve_send(n, deadline); !r) return r;
     std::vector<uint8_t> chunk(data.begin(), data.begin() + static_cast<long>(n));
     post([id, chunk = std::move(chunk)](QuicConnection& c) mutable { c.send(id, std::move(chunk), false); });
     data = data.subspan(n);
@@ -194,12 +213,22 @@ Result<void> Link::finish(int64_t id) {
 
 Result<int64_t> Link::accept_data(Nanos timeout) {
   std::unique_lock<std::mutex> lk(mu_);
-  if (!cv_.wait_until(lk, deadline_after(timeout), [&] { return !new_data_.empty() || closed_; }))
+  if (!cv_.wait_until(lk, deadline_after(timeout),
+                      [&] { return !new_data_.empty() || closed_ || data_accept_stopped_; }) ||
+      (new_data_.empty() && data_accept_stopped_ && !closed_))
     return timeout_error("a data stream");
   if (new_data_.empty()) return closed_error();
   int64_t id = new_data_.front();
   new_data_.pop_front();
   return id;
+}
+
+void Link::stop_accepting_data() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    data_accept_stopped_ = true;
+  }
+  cv_.notify_all();
 }
 
 Result<size_t> Link::read(int64_t id, std::span<uint8_t> out, Nanos timeout) {

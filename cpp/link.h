@@ -52,6 +52,12 @@ class Link {
   Result<void> write(int64_t id, std::span<const uint8_t> data, Nanos timeout);
   Result<void> finish(int64_t id);
   Result<int64_t> accept_data(Nanos timeout);
+  // Wakes every accept_data() waiter, now and later, with a timeout error:
+  // a receiver that has all it needs lets its workers go without waiting.
+  void stop_accepting_data();
+  // A whole data stream in one hand-off: opens it, writes `body` and ends it.
+  // For small pieces (at most 256 KiB), where per-call overhead dominates.
+  Result<void> send_data_stream(std::span<const uint8_t> body, Nanos timeout);
   // Returns 0 at the end of the stream.
   Result<size_t> read(int64_t id, std::span<uint8_t> out, Nanos timeout);
 
@@ -98,7 +104,11 @@ class Link {
   void on_control_frame(std::vector<uint8_t> body, size_t wire_bytes);
   void on_hello(const std::vector<uint8_t>& message);
   // Opens a stream on the loop thread; `first` are its first bytes.
-  Result<int64_t> open_stream_sync(bool bidi, std::vector<uint8_t> first, bool fin);
+  // `counted`: the bytes after the kind byte count against the send limit
+  // until acknowledged (data streams).
+  Result<int64_t> open_stream_sync(bool bidi, std::vector<uint8_t> first, bool fin, bool counted);
+  // Blocks until `n` more unacknowledged bytes fit under the send limit.
+  Result<void> reserve_send(size_t n, std::chrono::steady_clock::time_point deadline);
   Error closed_error() const;  // mu_ held
 
   QuicEndpoint* const endpoint_;
@@ -124,6 +134,7 @@ class Link {
   ControlSealer sealer_;  // under mu_ so seal order is send order
   bool ready_ = false;
   bool closed_ = false;
+  bool data_accept_stopped_ = false;
   Error error_;
   std::optional<Fingerprint> peer_fp_;
   Hello peer_hello_;

@@ -385,11 +385,15 @@ Result<void> SshChannel::wait_until(Nanos timeout, Ready ready, const char* what
     if (now >= deadline) return make_error(Errc::timeout, std::string("ssh: timed out waiting for ") + what);
     // Wait without the lock, in slices: another thread may process the packet
     // we wait for, after which the socket stays quiet though our buffers changed.
-    const Nanos slice = std::min<Nanos>(deadline - now, 100'000'000);
+    Nanos slice = std::min<Nanos>(deadline - now, 100'000'000);
     pollfd p{fd, POLLIN, 0};
-    // After a channel's EOF libssh stops reading packets for it (later ones
-    // are for other channels or after our status): never spin on those.
-    if (busy > 4) p.fd = -1;  // then just sleep the slice
+    // libssh may leave bytes in the socket that it will not consume yet (after
+    // a channel's EOF, or a packet still incomplete): poll would then spin.
+    // Sleep in short steps instead, so a line that arrives is seen within 2 ms.
+    if (busy > 4) {
+      p.fd = -1;
+      slice = std::min<Nanos>(slice, 2'000'000);
+    }
     busy = ::poll(&p, 1, static_cast<int>((slice + 999'999) / 1'000'000)) > 0 ? busy + 1 : 0;
   }
 }

@@ -25,7 +25,14 @@ struct CopySummary {
   uint64_t symlinks = 0;
   uint64_t skipped = 0;
   uint64_t failed = 0;
-  std::vector<std::pair<std::string, std::string>> errors;  // (path, message)
+  std::vector<std::pair<std::string, std::string>> errors;  // (path, message), the first kMaxErrors
+
+  // Bounded: the result message and memory stay small however many entries
+  // fail; `failed` keeps the full count.
+  static constexpr size_t kMaxErrors = 100;
+  void add_error(std::string path, std::string message) {
+    if (errors.size() < kMaxErrors) errors.emplace_back(std::move(path), std::move(message));
+  }
 };
 
 }  // namespace rcp

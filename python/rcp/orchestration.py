@@ -107,7 +107,8 @@ class _Relay:
         assert link is not None
         while True:
             try:
-                kind, fields = link.recv_log(timeout=0.5)
+                # Short waits: once the side is done, what is left is drained quickly.
+                kind, fields = link.recv_log(timeout=0.05 if self.side.done.is_set() else POLL)
             except _core.TimeoutError:
                 if self.side.done.is_set():
                     return
@@ -142,7 +143,7 @@ def _expect(side: Side, want: Msg, timeout: float) -> list:
         return fields
 
 
-def _wait_result(side: Side) -> None:
+def _wait_result(side: Side, changed: threading.Event) -> None:
     """Blocks until `side` reports its result or fails; fills side.result / side.error."""
     assert side.link is not None and side.daemon is not None
     while True:
@@ -163,6 +164,7 @@ def _wait_result(side: Side) -> None:
             side.error = printable(str(fields[0]) if fields else "error")
             break
     side.done.set()
+    changed.set()
 
 
 def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOptions,
@@ -212,7 +214,8 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
         src.link.send(Msg.SEND, [[s.path for s in sources]])
         dst.link.send(Msg.RECEIVE, [destination.path, len(sources), destination.path.endswith("/"),
                                     bool(options.overwrite)])
-        waiters = [threading.Thread(target=_wait_result, args=(s,), daemon=True) for s in sides]
+        changed = threading.Event()
+        waiters = [threading.Thread(target=_wait_result, args=(s, changed), daemon=True) for s in sides]
         for t in waiters:
             t.start()
         while not all(s.done.is_set() for s in sides):
@@ -223,7 +226,8 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
                         s.error = s.error or f"{s.role} rcpd stopped after the other side failed"
                         s.done.set()
                 break
-            time.sleep(POLL)
+            changed.wait(timeout=POLL)
+            changed.clear()
         for r in relays:
             r.thread.join(timeout=2.0)
         result = _build_result(src, dst, time.monotonic() - started)

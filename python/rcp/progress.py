@@ -232,8 +232,10 @@ def summary_line(result: CopyResult) -> str:
 
 def error_lines(result: CopyResult, limit: int = MAX_ERRORS_SHOWN) -> list[str]:
     lines = [f"{printable(path)}: {printable(message)}" for path, message in result.errors[:limit]]
-    if len(result.errors) > limit:
-        lines.append(f"... and {len(result.errors) - limit} more error(s)")
+    # rcpds report only their first errors; `failed` counts them all.
+    more = max(len(result.errors), result.failed) - len(lines)
+    if more > 0:
+        lines.append(f"... and {more} more error(s)")
     return lines
 
 

@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""rcp against scp, rsync -e ssh and cp, all through one private sshd on loopback.
+
+Datasets: one 1 GiB file, and 10,000 files of 4 KiB in 100 directories.
+Each run copies local -> `alias:<fresh dir>` (cp: a local copy), tools take
+turns within a run so the page cache and the disk treat them alike, and every
+copy is checked (sizes and a sample of contents) before its time counts.
+Prints each time, the medians, and each tool's median over rcp's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+import rcp.daemon  # noqa: E402
+from sshd import Sshd, env_without_agent, start_sshd, stop_sshd  # noqa: E402
+
+
+@dataclass
+class Dataset:
+    name: str
+    path: Path
+    files: int
+    nbytes: int
+    times: dict[str, list[float]] = field(default_factory=dict)
+
+
+def make_big(path: Path, mib: int) -> Dataset:
+    with open(path, "wb") as f:
+        for _ in range(mib):
+            f.write(os.urandom(1 << 20))
+    return Dataset(f"{mib} MiB file", path, 1, mib << 20)
+
+
+def make_small(root: Path, dirs: int, per_dir: int, size: int) -> Dataset:
+    for d in range(dirs):
+        sub = root / f"d{d:03d}"
+        sub.mkdir(parents=True)
+        for i in range(per_dir):
+            (sub / f"f{i:04d}").write_bytes(os.urandom(size))
+    return Dataset(f"{dirs * per_dir} x {size // 1024} KiB", root, dirs * per_dir, dirs * per_dir * size)
+
+
+def commands(tool: str, server: Sshd, src: Path, dst: Path) -> list[str]:
+    remote = f"{server.alias}:{dst}"
+    ssh = f"ssh -F {server.config}"
+    if tool == "rcp":
+        return [sys.executable, "-m", "rcp.cli", "--no-progress", "--ssh-config", str(server.config),
+                "--rcpd-path", str(rcp.daemon.rcpd_path()), str(src), remote]
+    if tool == "scp":
+        return ["scp", "-q", "-r", "-p", "-F", str(server.config), str(src), remote]
+    if tool == "rsync":
+        return ["rsync", "-a", "-e", ssh, str(src), remote]
+    if tool == "cp":
+        return ["cp", "-a", str(src), str(dst)]
+    raise ValueError(tool)
+
+
+def check_copy(ds: Dataset, dst: Path) -> None:
+    """The copy is complete: same number of files and bytes, first and last file equal."""
+    if ds.path.is_file():
+        got = [dst]
+        want = [ds.path]
+    else:
+        got = sorted(p for p in dst.rglob("*") if p.is_file())
+        want = sorted(p for p in ds.path.rglob("*") if p.is_file())
+    if len(got) != ds.files or sum(p.stat().st_size for p in got) != ds.nbytes:
+        raise SystemExit(f"bench: incomplete copy in {dst}")
+    for a, b in ((want[0], got[0]), (want[-1], got[-1])):
+        if a.read_bytes() != b.read_bytes():
+            raise SystemExit(f"bench: {b} differs from {a}")
+
+
+def run_once(tool: str, server: Sshd, ds: Dataset, out: Path) -> float:
+    dst = out / f"{tool}-{time.monotonic_ns()}"
+    subprocess.run(["sync"], check=True)
+    started = time.perf_counter()
+    proc = subprocess.run(commands(tool, server, ds.path, dst), capture_output=True, text=True,
+                          env=env_without_agent(), timeout=900)
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: {tool} failed ({proc.returncode}): {proc.stderr.strip()}")
+    check_copy(ds, dst)
+    # Small-file trees stay until the end: deleting 10,000 inodes makes the
+    # next run's inode allocation slower (ext4), which would tax whoever is next.
+    if dst.is_file():
+        dst.unlink()
+    return elapsed
+
+
+def report(ds: Dataset, tools: list[str]) -> None:
+    print(f"\n{ds.name}: {ds.files} files, {ds.nbytes / 1e6:.0f} MB")
+    base = statistics.median(ds.times["rcp"])
+    print(f"  {'tool':<6} {'median s':>9} {'MB/s':>8} {'vs rcp':>8}   runs")
+    for tool in tools:
+        med = statistics.median(ds.times[tool])
+        runs = " ".join(f"{t:.2f}" for t in ds.times[tool])
+        print(f"  {tool:<6} {med:9.2f} {ds.nbytes / med / 1e6:8.0f} {med / base:7.2f}x   {runs}")
+    print("  (vs rcp = the tool's median time over rcp's: above 1 means rcp is faster)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--big-mib", type=int, default=1024)
+    parser.add_argument("--small-files", type=int, default=10_000, help="spread over 100 directories")
+    parser.add_argument("--tools", nargs="*", default=["rcp", "scp", "rsync", "cp"])
+    parser.add_argument("--only", choices=["big", "small"], help="run one dataset only")
+    parser.add_argument("--dir", help="where to put the data (default: a fresh ext4 file system when root, "
+                                      "else a temporary dir under /tmp)")
+    args = parser.parse_args()
+    if "rcp" not in args.tools:
+        parser.error("--tools must include rcp (ratios are against it)")
+    missing = [t for t in args.tools if t != "rcp" and shutil.which(t) is None]
+    if missing:
+        parser.error(f"not installed: {', '.join(missing)}")
+
+    os.environ.pop("SSH_AUTH_SOCK", None)
+    with contextlib.ExitStack() as stack:
+        where = args.dir
+        if where is None and os.geteuid() == 0:
+            where = stack.enter_context(fresh_ext4(args.big_mib))
+        return run(args, where)
+
+
+@contextlib.contextmanager
+def fresh_ext4(big_mib: int) -> Iterator[str]:
+    """A new loop-mounted ext4: a file system full of recently deleted inodes
+    (a test machine's /tmp) makes every inode allocation scan, and how much
+    depends on luck, not on the tool."""
+    image = Path(tempfile.mkdtemp(prefix="rcp-bench-fs-", dir="/var/tmp"))
+    size_mib = 4 * big_mib + 2048
+    subprocess.run(["truncate", "-s", f"{size_mib}M", str(image / "fs.img")], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image / "fs.img")], check=True)
+    mnt = image / "mnt"
+    mnt.mkdir()
+    subprocess.run(["mount", "-o", "loop", str(image / "fs.img"), str(mnt)], check=True)
+    try:
+        yield str(mnt)
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+        shutil.rmtree(image, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, where: str | None) -> int:
+    work = Path(tempfile.mkdtemp(prefix="rcp-bench-", dir=where))
+    server = start_sshd(Path(tempfile.mkdtemp(prefix="rcp-bench-sshd-")))
+    try:
+        datasets = []
+        if args.only in (None, "big"):
+            datasets.append(make_big(work / "big.bin", args.big_mib))
+        if args.only in (None, "small"):
+            datasets.append(make_small(work / "small", 100, max(1, args.small_files // 100), 4096))
+        out = work / "out"
+        out.mkdir()
+        print(f"data in {work}; sshd on 127.0.0.1:{server.port}; {args.runs} runs per tool; {os.cpu_count()} CPUs; "
+              f"scp: {subprocess.run(['ssh', '-V'], capture_output=True, text=True).stderr.strip()}")
+        for ds in datasets:
+            for tool in args.tools:
+                ds.times[tool] = []
+            for run in range(args.runs):
+                for tool in args.tools:
+                    ds.times[tool].append(run_once(tool, server, ds, out))
+                print(f"  {ds.name} run {run + 1}: " +
+                      ", ".join(f"{t} {ds.times[t][-1]:.2f}s" for t in args.tools), flush=True)
+        for ds in datasets:
+            report(ds, args.tools)
+        return 0
+    finally:
+        stop_sshd(server)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
