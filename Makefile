@@ -37,6 +37,7 @@ demo: build
 
 bench: build
 	$(PY) bench/run.py
+	$(PY) bench/copy_bench.py
 
 clean:
 	rm -rf build
