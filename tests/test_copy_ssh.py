@@ -174,6 +174,23 @@ def test_missing_remote_rcpd_is_a_clear_error(sshd: Sshd, tmp_path: Path) -> Non
     assert "/nonexistent/rcpd" in out.stderr, out.stderr
 
 
+def test_master_address_override(sshd: Sshd, tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("via ::1")
+    result = rcp.copy(str(tmp_path / "f"), f"{sshd.alias}:{tmp_path / 'g'}", **opts(sshd, master_address="::1"))
+    assert result.ok, result.errors
+    assert (tmp_path / "g").read_text() == "via ::1"
+    # An address where no master listens: the remote rcpd can't connect back,
+    # and the master says so well before its setup timeout.
+    started = time.monotonic()
+    out = rcp_cli("--no-progress", "--ssh-config", str(sshd.config), "--rcpd-path", RCPD,
+                  "--master-address", "192.0.2.1",
+                  str(tmp_path / "f"), f"{sshd.alias}:{tmp_path / 'h'}")
+    assert out.returncode == EXIT_CONNECTION, out.stderr
+    assert "did not connect back" in out.stderr and "master" in out.stderr, out.stderr
+    assert time.monotonic() - started < 25
+    assert not (tmp_path / "h").exists()
+
+
 def test_shell_metacharacters_in_remote_paths_stay_literal(sshd: Sshd, tmp_path: Path) -> None:
     # A remote shell would run these in the login directory.
     name = f"rcp-pwned-{os.getpid()}"

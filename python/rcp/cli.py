@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     ssh.add_argument("--source-address", metavar="ADDR", action="append", dest="source_addresses", default=[],
                      help="address the destination uses to reach the source (repeatable, tried in order; "
                           "default: the source's SSH address, then the addresses it advertises)")
+    ssh.add_argument("--master-address", metavar="ADDR",
+                     help="address remote rcpds use to reach this master (default: the local address "
+                          "of the SSH connection to each host)")
     ssh.add_argument("--connect-timeout", metavar="SECONDS", type=seconds, default=CopyOptions.connect_timeout,
                      help=f"SSH connection timeout (default: {CopyOptions.connect_timeout:g})")
     return parser
@@ -169,6 +172,7 @@ def options_from_args(args: argparse.Namespace, *, stderr_is_tty: bool | None = 
         rcpd_path=args.rcpd_path or None,
         port_range=args.port_range,
         source_addresses=list(args.source_addresses),
+        master_address=args.master_address or None,
         connect_timeout=args.connect_timeout,
         verbose=args.verbose,
     )

@@ -31,6 +31,9 @@ class CopyOptions:
     # Where the destination reaches the source (hosts with several addresses),
     # tried in order; empty = the source's SSH address, then what it advertises.
     source_addresses: list[str] = field(default_factory=list)
+    # Where remote rcpds reach the master; None = the local address of the
+    # master's SSH connection to each host (behind NAT, say, set it).
+    master_address: str | None = None
     connect_timeout: float = 15.0
     verbose: int = 0
 

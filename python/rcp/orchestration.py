@@ -67,7 +67,7 @@ def _start(side: Side, options: CopyOptions, master_port: int, master_fp: str) -
         side.daemon = LocalDaemon(side.role, args)
         return
     side.ssh = _connect_ssh(ep, options)
-    side.master_host = side.ssh.local_address
+    side.master_host = options.master_address or side.ssh.local_address
     host = side.master_host
     master = f"[{host}]:{master_port}" if ":" in host else f"{host}:{master_port}"
     args = daemon_args(options.rcpd_path or "rcpd", side.role, [master], master_fp,
@@ -143,6 +143,24 @@ def _expect(side: Side, want: Msg, timeout: float) -> list:
         return fields
 
 
+def _accept(server: "_core.QuicServer", sides: list[Side]) -> "_core.Link":
+    """The next rcpd connecting back; fails as soon as an rcpd has died
+    (e.g. it cannot reach the master) rather than at the timeout."""
+    deadline = time.monotonic() + SETUP_TIMEOUT
+    while True:
+        try:
+            return server.accept(timeout=min(POLL * 5, max(0.01, deadline - time.monotonic())))
+        except _core.TimeoutError as exc:
+            dead = [f"{s.role} rcpd ({s.daemon.where}): {s.daemon.diagnostics()}" for s in sides
+                    if s.daemon and s.link is None and not s.daemon.alive()]
+            if dead or time.monotonic() >= deadline:
+                raise ConnectionFailure("rcpd did not connect back to the master"
+                                        + (f": {'; '.join(dead)}" if dead else f" within {SETUP_TIMEOUT:.0f} s")
+                                        ) from exc
+        except _core.RcpError as exc:
+            raise ConnectionFailure(f"rcpd did not connect back to the master: {exc}") from exc
+
+
 def _wait_result(side: Side, changed: threading.Event) -> None:
     """Blocks until `side` reports its result or fails; fills side.result / side.error."""
     assert side.link is not None and side.daemon is not None
@@ -194,13 +212,7 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
             server.add_pin(hello.fingerprint)  # pinned before it can connect: it waits for the key
             s.daemon.send_key(key)
         for _ in sides:
-            try:
-                link = server.accept(timeout=SETUP_TIMEOUT)
-            except _core.RcpError as exc:
-                dead = [f"{s.role} ({s.daemon.where}): {s.daemon.diagnostics()}" for s in sides
-                        if s.daemon and not s.daemon.alive()]
-                raise ConnectionFailure(f"rcpd did not connect back to the master: {exc}"
-                                        + (f"; {'; '.join(dead)}" if dead else "")) from exc
+            link = _accept(server, sides)
             by_fp[link.peer_fingerprint].link = link
         sink.start()
         relays = [_Relay(s, sink, started) for s in sides]
