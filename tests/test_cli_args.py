@@ -47,6 +47,11 @@ def test_all_options(tmp_path: Path) -> None:
     assert inv.view == ViewOptions(live=False, verbosity=2, summary=True)
 
 
+def test_scp_recursive_flag_is_accepted() -> None:
+    assert plan("-r", "a", "b").options == plan("a", "b").options
+    assert plan("-R", "a", "b").options == plan("--recursive", "a", "b").options
+
+
 def test_options_and_operands_interleave() -> None:
     inv = plan("a", "--overwrite", "b", "-v", "c")
     assert (inv.sources, inv.destination) == (["a", "b"], "c")

@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     copying = parser.add_argument_group("copying")
     copying.add_argument("--overwrite", action="store_true", help="replace existing files (default: skip them)")
+    # scp's habit: accepted and ignored, directories always copy recursively.
+    copying.add_argument("-r", "-R", "--recursive", action="store_true", help="accepted for scp compatibility; "
+                         "directories are always copied recursively")
 
     output = parser.add_argument_group("output")
     output.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
