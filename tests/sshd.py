@@ -113,7 +113,7 @@ def start_sshd(directory: Path, listen: str = "127.0.0.1", *, netns: str | None 
     network namespace (`ip netns exec`) on port 2222 of `listen`, an address of
     the namespace that this (root) namespace can reach."""
     if not os.access(SSHD, os.X_OK) or shutil.which("ssh-keygen") is None:
-        pytest.skip("OpenSSH server (/usr/sbin/sshd) and ssh-keygen are required")
+        raise RuntimeError("OpenSSH server (/usr/sbin/sshd) and ssh-keygen are required: run scripts/bootstrap.sh")
     user = pwd.getpwuid(os.getuid()).pw_name
     host_key = keygen(directory / "ssh_host_ed25519_key", "rcp-test-host")
     key = keygen(directory / "id_ed25519", "rcp-test-user")
