@@ -9,6 +9,7 @@
 // master over pinned QUIC and does what the master asks. It exits when stdin
 // closes or the master link is lost, so no rcpd outlives its master.
 #include <ifaddrs.h>
+#include <malloc.h>
 #include <net/if.h>
 #include <unistd.h>
 
@@ -229,6 +230,12 @@ struct Daemon {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Buffers of 256 KiB-1 MiB come and go for every chunk: served by mmap they
+  // would be fresh pages each time (a page fault and a zeroing per 4 KiB).
+  // Kept in the heap they are reused; the total stays bounded by the link's
+  // send limit and the workers' buffers.
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
   Daemon d;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
