@@ -4,10 +4,8 @@ over SSH (libssh), QUIC back to the master, data straight source→destination."
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import rcp
 import rcp.daemon
 from rcp.errors import EXIT_CONNECTION, EXIT_OK, EXIT_PARTIAL
 from sshd import Sshd
-from test_faults import Watch, rcpd_pids
+from test_faults import kill_mid_copy, rcpd_pids
 from treeutil import assert_same_tree, leftovers, make_tree
 
 RCPD = str(rcp.daemon.rcpd_path())
@@ -206,36 +204,4 @@ def test_shell_metacharacters_in_remote_paths_stay_literal(sshd: Sshd, tmp_path:
 
 @pytest.mark.parametrize("victim", ["destination", "source"])
 def test_killed_remote_rcpd_fails_fast_and_cleanly(sshd: Sshd, tmp_path: Path, victim: str) -> None:
-    assert not wait_no_rcpd(sshd), "stray rcpd from an earlier test"
-    src = tmp_path / "big"
-    with open(src, "wb") as f:
-        block = os.urandom(1 << 20)
-        for _ in range(768):
-            f.write(block)
-    dst = tmp_path / "out"
-    watch = Watch()
-    outcome: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            outcome["result"] = rcp.copy(f"{sshd.alias}:{src}", f"{sshd.alias}:{dst}", progress=watch,
-                                         **opts(sshd))
-        except rcp.RcpError as exc:
-            outcome["error"] = exc
-
-    t = threading.Thread(target=run)
-    t.start()
-    assert watch.flowing.wait(timeout=60), "the copy never started"
-    pids = rcpd_pids(victim, {sshd.proc.pid})
-    assert len(pids) == 1, pids
-    os.kill(pids[0], signal.SIGKILL)
-    killed_at = time.monotonic()
-    t.join(timeout=60)
-    assert not t.is_alive(), "master still running 60 s after the kill"
-    assert time.monotonic() - killed_at < 20
-    result = outcome.get("result")
-    assert "error" in outcome or (result is not None and not result.ok), outcome
-    assert not dst.exists(), "partial file under its final name"
-    assert not wait_no_rcpd(sshd), "an rcpd outlived the copy"
-    if victim == "source":
-        assert not leftovers(tmp_path), "the surviving destination left temporary files"
+    kill_mid_copy(tmp_path, victim, wrap=lambda p: f"{sshd.alias}:{p}", ancestors={sshd.proc.pid}, **opts(sshd))
