@@ -397,7 +397,9 @@ def test_concurrent_updates_from_two_relays() -> None:
 
 
 def test_rich_live_view_when_forced() -> None:
-    import rich  # noqa: F401  (python3-rich is installed by bootstrap; a missing one must fail)
+    import rich  # python3-rich is installed by bootstrap: a missing one must fail, not skip
+
+    assert rich.__name__ == "rich"
     out, clock = io.StringIO(), FakeClock()
     t = TerminalProgress(out, live=True, clock=clock, use_rich=True, width=120, summary=True)
     t.start()

@@ -11,7 +11,6 @@ File data never passes through here.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
