@@ -188,3 +188,21 @@ def test_plan_usage_errors(operands: list[str], message: str) -> None:
 def test_plan_refuses_a_bare_string() -> None:
     with pytest.raises(UsageError):
         resolve_plan("ab")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("operands", [
+    ["d", "d/sub"], ["d", "d/"], ["d/", "d/sub/"], ["./d", "d/x/../sub"], ["f", "f"],
+    ["h:/data", "h:/data/backup"], ["u@h:2222:/data", "u@h:2222:/data/"],
+])
+def test_copy_into_itself_is_refused(operands: list[str], tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    with pytest.raises(UsageError, match="into itself"):
+        resolve_plan(operands)
+
+
+@pytest.mark.parametrize("operands", [["d", "dd"], ["d", "e/d"], ["h:/data", "g:/data/x"], ["h:/data", "/data/x"],
+                                      ["h:/data", "h:2222:/data/x"]])
+def test_similar_paths_elsewhere_are_fine(operands: list[str], tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    resolve_plan(operands)

@@ -13,6 +13,9 @@ files, and a local file called `a:b` is written `./a:b`.
 
 from __future__ import annotations
 
+import os
+import posixpath
+
 from rcp.errors import UsageError
 from rcp.model import Endpoint
 
@@ -128,4 +131,16 @@ def resolve_plan(operands: list[str]) -> tuple[list[Endpoint], Endpoint]:
             raise UsageError(f"all sources must be on one host, but {operands[0]!r} is on {_where(first)} and "
                              f"{text!r} on {_where(other)}; "
                              f"rcp copies from one source host at a time: run it once per source host")
+    for text, src in zip(operands[:-1], sources):
+        if _host_key(src) == _host_key(destination) and _inside(destination.path, src.path, src.is_local):
+            raise UsageError(f"cannot copy {text!r} into itself or onto itself ({operands[-1]!r})")
     return sources, destination
+
+
+def _inside(dst: str, src: str, local: bool) -> bool:
+    """DST is SRC or below it on the same host: the copy would feed on itself
+    (or replace a file by itself). Local paths are resolved (symlinks, ..);
+    remote ones compared as written."""
+    norm = os.path.realpath if local else posixpath.normpath
+    d, s = norm(os.path.expanduser(dst) if local else dst), norm(os.path.expanduser(src) if local else src)
+    return d == s or (s != "/" and d.startswith(s.rstrip("/") + "/"))

@@ -261,10 +261,14 @@ def _build_result(src: Side, dst: Side, duration: float) -> CopyResult:
         result.dirs_created, result.symlinks_copied = int(dirs), int(links)
         result.skipped, result.failed = int(skipped), int(failed)
         result.errors = [(printable(str(p)), printable(str(m))) for p, m in (errors or [])]
-    for side in (src, dst):
-        if side.error:
-            result.failed += 1
-            result.errors.append((side.role, side.error))
+    failures = [(side.role, side.error) for side in (src, dst) if side.error]
+    if len(failures) == 2:
+        # One side failing closes the link, and the other reports that: show the cause.
+        echoes = [f for f in failures if "closed the connection" in f[1]]
+        if len(echoes) == 1:
+            failures.remove(echoes[0])
+    result.failed += len(failures)
+    result.errors.extend(failures)
     if src.result is not None and dst.result is not None:
         # Source-side errors the destination never heard of (e.g. unreadable directories).
         src_errors = src.result[6] if len(src.result) > 6 else []
