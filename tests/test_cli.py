@@ -28,3 +28,15 @@ def test_no_arguments_is_usage_error() -> None:
 
 def test_rcpd_is_installed_with_the_package() -> None:
     assert rcpd_path().is_file()
+
+
+def test_rcpd_refuses_bad_arguments() -> None:
+    fp = "ab" * 32
+    for args, message in [(["--role", "source", "--master", "127.0.0.1:1", "--master-fingerprint", fp, "--cc", "vegas"],
+                           "vegas"),
+                          (["--role", "sink", "--master", "127.0.0.1:1", "--master-fingerprint", fp], "--role"),
+                          (["--role", "source", "--master-fingerprint", fp], "--master")]:
+        out = subprocess.run([str(rcpd_path()), *args], capture_output=True, text=True, timeout=30,
+                             stdin=subprocess.DEVNULL)
+        assert out.returncode == 2, (args, out.stderr)
+        assert message in out.stderr and out.stdout == "", (args, out.stderr)

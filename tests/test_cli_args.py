@@ -39,11 +39,11 @@ def test_all_options(tmp_path: Path) -> None:
         f.write_text("x")
     inv = plan("--overwrite", "--summary", "-vv", "--ssh-config", str(cfg), "-i", str(k1), "--identity", str(k2),
                "--accept-new-host-keys", "--rcpd-path", "/opt/rcp/bin/rcpd", "--port-range", "8000-8999, 9100",
-               "--connect-timeout", "2.5", "--master-address", "10.1.2.3", "h:src", "dst")
+               "--connect-timeout", "2.5", "--master-address", "10.1.2.3", "--cc", "cubic", "h:src", "dst")
     assert inv.options == CopyOptions(overwrite=True, ssh_config=str(cfg), identity_files=[str(k1), str(k2)],
                                       accept_new_host_keys=True, rcpd_path="/opt/rcp/bin/rcpd",
                                       port_range="8000-8999,9100", master_address="10.1.2.3",
-                                      connect_timeout=2.5, verbose=2)
+                                      congestion_control="cubic", connect_timeout=2.5, verbose=2)
     assert inv.view == ViewOptions(live=False, verbosity=2, summary=True)
 
 

@@ -45,6 +45,7 @@ struct Args {
   std::string master_fp;
   std::string port_range;
   size_t max_udp_payload = 0;
+  std::string cc;
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -251,6 +252,8 @@ int main(int argc, char** argv) {
       d.args.master_fp = value();
     } else if (a == "--port-range") {
       d.args.port_range = value();
+    } else if (a == "--cc") {
+      d.args.cc = value();
     } else if (a == "--max-udp-payload") {
       d.args.max_udp_payload = static_cast<size_t>(std::strtoul(value().c_str(), nullptr, 10));
     } else {
@@ -266,6 +269,11 @@ int main(int argc, char** argv) {
   d.logger = Logger::from_env(d.args.role, LogLevel::info);
   d.quic.logger = d.logger;
   if (d.args.max_udp_payload) d.quic.max_udp_payload = d.args.max_udp_payload;
+  if (!d.args.cc.empty()) {
+    auto cc = parse_congestion_control(d.args.cc);
+    if (!cc) return usage(cc.error().message.c_str());
+    d.quic.cc = *cc;
+  }
   if (const char* env = std::getenv("SSLKEYLOGFILE")) d.quic.keylog_file = env;
   auto cert = Certificate::generate(d.args.role);
   if (!cert) {

@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     ssh.add_argument("--master-address", metavar="ADDR",
                      help="address remote rcpds use to reach this master (default: the local address "
                           "of the SSH connection to each host)")
+    ssh.add_argument("--cc", dest="congestion_control", choices=["bbr", "cubic", "reno"],
+                     default=CopyOptions.congestion_control,
+                     help=f"congestion control of the QUIC links (default: {CopyOptions.congestion_control})")
     ssh.add_argument("--connect-timeout", metavar="SECONDS", type=seconds, default=CopyOptions.connect_timeout,
                      help=f"SSH connection timeout (default: {CopyOptions.connect_timeout:g})")
     return parser
@@ -176,6 +179,7 @@ def options_from_args(args: argparse.Namespace, *, stderr_is_tty: bool | None = 
         port_range=args.port_range,
         source_addresses=list(args.source_addresses),
         master_address=args.master_address or None,
+        congestion_control=args.congestion_control,
         connect_timeout=args.connect_timeout,
         verbose=args.verbose,
     )

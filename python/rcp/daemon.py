@@ -51,10 +51,13 @@ def parse_hello(line: str, where: str) -> Hello:
     return hello
 
 
-def daemon_args(binary: str, role: str, masters: list[str], master_fp: str, port_range: str) -> list[str]:
+def daemon_args(binary: str, role: str, masters: list[str], master_fp: str, port_range: str,
+                congestion_control: str = "") -> list[str]:
     args = [binary, "--role", role, "--master", ",".join(masters), "--master-fingerprint", master_fp]
     if port_range:
         args += ["--port-range", port_range]
+    if congestion_control:
+        args += ["--cc", congestion_control]
     return args
 
 

@@ -34,6 +34,9 @@ class CopyOptions:
     # Where remote rcpds reach the master; None = the local address of the
     # master's SSH connection to each host (behind NAT, say, set it).
     master_address: str | None = None
+    # Of the QUIC links: "bbr" keeps a long, lossy path full where loss-based
+    # "cubic" and "reno" back off at every random loss.
+    congestion_control: str = "bbr"
     connect_timeout: float = 15.0
     verbose: int = 0
 
