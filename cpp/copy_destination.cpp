@@ -52,8 +52,11 @@ CopyDestination::CopyDestination(std::shared_ptr<Link> peer, std::unique_ptr<Des
 
 CopyDestination::~CopyDestination() { tree_->remove_temps(); }
 
-void CopyDestination::record_error(const std::string& path, const std::string& what) {
-  logger_.warn(path + ": " + what);
+void CopyDestination::fail_entry(const std::string& path, const std::string& what, bool log) {
+  // Once per path: a file the source failed to read also fails here.
+  if (!failed_paths_.insert(path).second) return;
+  ++summary_.failed;
+  if (log) logger_.warn(path + ": " + what);
   summary_.add_error(path, what);
 }
 
@@ -123,8 +126,7 @@ Result<void> CopyDestination::on_control(const std::vector<uint8_t>& body) {
       if (!name || !kind || !err) return make_error(Errc::protocol, "malformed root message");
       if (!err->empty()) {
         std::lock_guard<std::mutex> lk(mu_);
-        ++summary_.failed;
-        record_error(*name, *err);
+        fail_entry(*name, *err, false);  // the source has logged it
         return {};
       }
       auto r = tree_->set_root(index, *name, kind->empty() ? '?' : (*kind)[0]);
@@ -140,8 +142,7 @@ Result<void> CopyDestination::on_control(const std::vector<uint8_t>& body) {
       std::lock_guard<std::mutex> lk(mu_);
       if (!dir) {
         if (dir.error().code == Errc::protocol) return dir.error();
-        ++summary_.failed;
-        record_error(tree_->display(index, *rel), dir.error().message);
+        fail_entry(tree_->display(index, *rel), dir.error().message, true);
         return {};
       }
       const auto& t = m->fields.size() > 3 ? m->fields[3] : msgpack::object();
@@ -160,8 +161,7 @@ Result<void> CopyDestination::on_control(const std::vector<uint8_t>& body) {
       if (!parent) {
         if (parent.error().code == Errc::protocol) return parent.error();
         std::lock_guard<std::mutex> lk(mu_);
-        ++summary_.failed;
-        record_error(tree_->display(index, *rel), parent.error().message);
+        fail_entry(tree_->display(index, *rel), parent.error().message, true);
         return {};
       }
       auto& [dir, name] = *parent;
@@ -183,8 +183,7 @@ Result<void> CopyDestination::on_control(const std::vector<uint8_t>& body) {
       }
       std::lock_guard<std::mutex> lk(mu_);
       if (!committed) {
-        ++summary_.failed;
-        record_error(tree_->display(index, *rel), committed.error().message);
+        fail_entry(tree_->display(index, *rel), committed.error().message, true);
       } else if (!*committed) {
         ++summary_.skipped;
         logger_.warn(tree_->display(index, *rel) + ": exists; not replaced (use --overwrite)");
@@ -199,8 +198,7 @@ Result<void> CopyDestination::on_control(const std::vector<uint8_t>& body) {
       if (!rel || !text) return make_error(Errc::protocol, "malformed source_error message");
       std::lock_guard<std::mutex> lk(mu_);
       std::string path = tree_->display(index, *rel);
-      source_failed_.insert(path);
-      record_error(path, "source: " + *text);
+      fail_entry(path, "source: " + *text, false);  // the source has logged it
       return {};
     }
     default:
@@ -399,8 +397,7 @@ void CopyDestination::end_chunk(FileState& f, uint64_t bytes, const std::string&
   std::lock_guard<std::mutex> lk(mu_);
   const std::string path = tree_->display(f.root, f.rel);
   if (f.failed) {
-    ++summary_.failed;
-    if (!source_failed_.count(path)) record_error(path, f.error);
+    fail_entry(path, f.error, true);
   } else if (!committed) {
     ++summary_.skipped;
     logger_.warn(path + ": exists; not replaced (use --overwrite)");

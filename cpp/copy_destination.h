@@ -76,7 +76,8 @@ class CopyDestination {
   bool settle(FileState& f);  // mu_ not held; true when renamed into place
   Result<void> on_control(const std::vector<uint8_t>& body);
   void apply_dir_meta();
-  void record_error(const std::string& path, const std::string& what);  // mu_ held
+  // mu_ held: counts a failed entry (once per path) and keeps its message.
+  void fail_entry(const std::string& path, const std::string& what, bool log);
 
   std::shared_ptr<Link> peer_;
   std::unique_ptr<DestTree> tree_;
@@ -93,7 +94,7 @@ class CopyDestination {
   Error fatal_;
   CopySummary summary_;
   std::vector<DirMeta> dir_meta_;
-  std::set<std::string> source_failed_;  // paths the source already reported
+  std::set<std::string> failed_paths_;  // counted in summary_.failed
 };
 
 }  // namespace rcp

@@ -94,3 +94,15 @@ def test_cli_copy_and_exit_codes(tmp_path: Path) -> None:
     assert "missing" in out.stderr
     out = run(str(src))
     assert out.returncode == 2
+
+
+def test_special_files_fail_once_and_the_rest_is_copied(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    os.mkfifo(src / "fifo")
+    (src / "plain").write_text("kept")
+    result = rcp.copy(str(src), str(tmp_path / "dst"))
+    assert result.files_copied == 1 and result.failed == 1, result
+    assert len(result.errors) == 1 and "not a regular file" in result.errors[0][1]
+    assert (tmp_path / "dst" / "plain").read_text() == "kept"
+    assert not (tmp_path / "dst" / "fifo").exists()

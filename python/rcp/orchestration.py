@@ -276,5 +276,6 @@ def _build_result(src: Side, dst: Side, duration: float) -> CopyResult:
         known = {m for _, m in result.errors}
         for p, m in src_errors or []:
             if not any(str(m) in k for k in known):
+                result.failed += 1
                 result.errors.append((printable(str(p)), printable(str(m))))
     return result
