@@ -164,6 +164,26 @@ def test_wrong_rcpd_version_is_refused(sshd: Sshd, tmp_path: Path) -> None:
     assert not (tmp_path / "dst").exists()
 
 
+def test_banner_before_the_hello_is_skipped(sshd: Sshd, tmp_path: Path) -> None:
+    chatty = tmp_path / "chatty-rcpd"
+    chatty.write_text(f"#!/bin/sh\necho 'Welcome to the cluster'\necho\nexec {RCPD} \"$@\"\n")
+    chatty.chmod(0o755)
+    (tmp_path / "f").write_text("through the banner")
+    result = rcp.copy(str(tmp_path / "f"), f"{sshd.alias}:{tmp_path / 'g'}", ssh_config=str(sshd.config),
+                      rcpd_path=str(chatty))
+    assert result.ok, result.errors
+    assert (tmp_path / "g").read_text() == "through the banner"
+
+
+def test_not_an_rcpd_is_a_clear_error(sshd: Sshd, tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    out = rcp_cli("--no-progress", "--ssh-config", str(sshd.config), "--rcpd-path", "/bin/echo",
+                  str(tmp_path / "f"), f"{sshd.alias}:{tmp_path / 'dst'}")
+    assert out.returncode == EXIT_CONNECTION, out.stderr
+    assert "--role" in out.stderr and "rcpd" in out.stderr, out.stderr  # echo printed its arguments
+    assert not (tmp_path / "dst").exists()
+
+
 def test_missing_remote_rcpd_is_a_clear_error(sshd: Sshd, tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x")
     out = rcp_cli("--no-progress", "--ssh-config", str(sshd.config), "--rcpd-path", "/nonexistent/rcpd",

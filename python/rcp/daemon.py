@@ -38,6 +38,9 @@ class Hello:
     version: str
 
 
+MAX_BANNER_LINES = 100
+
+
 def parse_hello(line: str, where: str) -> Hello:
     parts = line.split()
     if len(parts) != 4 or parts[0] != "RCPD" or not parts[1].isdigit():
@@ -149,11 +152,22 @@ class RemoteDaemon:
 
     def hello(self, timeout: float) -> Hello:
         deadline = time.monotonic() + timeout
-        try:
-            line = self._channel.read_line(timeout=max(0.1, deadline - time.monotonic()))
-        except _core.RcpError as exc:
-            raise ConnectionFailure(f"{self.where}: rcpd did not start ({exc}); {self.diagnostics()}") from exc
-        return parse_hello(line, self.where)
+        first = None
+        # A login shell may print a banner first (an "unclean" shell, as rsync
+        # calls it): skip a bounded number of lines that can't be the hello.
+        for _ in range(MAX_BANNER_LINES):
+            try:
+                line = self._channel.read_line(timeout=max(0.1, deadline - time.monotonic()))
+            except _core.RcpError as exc:
+                seen = f"; it printed {first[:120]!r}" if first is not None else ""
+                raise ConnectionFailure(f"{self.where}: rcpd did not start ({exc}){seen}; "
+                                        f"{self.diagnostics()}") from exc
+            if line.startswith("RCPD "):
+                return parse_hello(line, self.where)
+            first = line if first is None else first
+        raise ConnectionFailure(f"{self.where}: no rcpd hello in the first {MAX_BANNER_LINES} lines (the first "
+                                f"was {first!r:.120}); is --rcpd-path right, and does the login shell print "
+                                f"nothing on non-interactive logins?")
 
     def send_key(self, key: bytes) -> None:
         self._channel.write(key.hex().encode() + b"\n")
