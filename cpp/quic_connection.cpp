@@ -13,6 +13,8 @@ constexpr size_t kCidLen = kQuicCidLen;
 constexpr size_t kMaxGsoBytes = 65000;  // a GSO batch must fit one UDP datagram's length field
 constexpr size_t kMaxSegments = 64;
 constexpr int kPacketBudget = 1024;     // per flush, so incoming ACKs get read
+constexpr size_t kPacingQuanta = 4;
+constexpr size_t kMaxBurst = 256u << 10;
 
 QuicConnection* self(void* user_data) { return static_cast<QuicConnection*>(user_data); }
 
@@ -300,7 +302,14 @@ bool QuicConnection::flush() {
   const size_t max_segs = std::max<size_t>(1, std::min(kMaxSegments, kMaxGsoBytes / path_pkt));
   size_t off = 0, segs = 0, seg_size = 0;
   bool more = false;
-  int budget = kPacketBudget;
+  // Pacing: a few send quanta per flush (at most 256 KiB), then ngtcp2
+  // refuses to write until its pacing time, which arm_timer() waits for.
+  // Bursts of a whole window would overflow the shallow queues of real
+  // paths; bursts of a few quanta keep GSO batches full and wakeups rare.
+  const size_t quantum =
+      std::max<size_t>(1, std::min<size_t>(kPacingQuanta * ngtcp2_conn_get_send_quantum(conn_), kMaxBurst) / path_pkt);
+  int budget = static_cast<int>(std::min<size_t>(kPacketBudget, quantum));
+  const bool paced = quantum < static_cast<size_t>(kPacketBudget);
 
   for (;;) {
     SendBuffer* sb = next_stream_with_data();
@@ -362,7 +371,7 @@ bool QuicConnection::flush() {
       off = segs = 0;
     }
     if (--budget == 0) {
-      more = true;
+      more = !paced;  // paced: the timer resumes at the pacing time
       break;
     }
   }
