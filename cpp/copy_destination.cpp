@@ -405,6 +405,7 @@ void CopyDestination::end_chunk(FileState& f, uint64_t bytes, const std::string&
     ++summary_.files;
     summary_.bytes += f.size;
     counters_.files_done += 1;
+    if (logger_.enabled(LogLevel::debug)) logger_.debug(path + ": " + std::to_string(f.size) + " bytes verified");
   }
   ++settled_;
   f.fd.reset();

@@ -90,7 +90,12 @@ def test_cli_progress_summary_and_remote_logs(sshd: Sshd, tree: Path, tmp_path: 
     assert_same_tree(tree, tmp_path / "copy")
     assert "rcp: 11 files" in out.stderr, out.stderr
     # -v shows the remote rcpds' own log lines, tagged with their role.
-    assert "[destination]" in out.stderr or "destination:" in out.stderr, out.stderr
+    assert "[destination] info: connected to the source" in out.stderr, out.stderr
+    assert "bytes verified" not in out.stderr
+    out = rcp_cli("--no-progress", "-vv", "--ssh-config", str(sshd.config), "--rcpd-path", RCPD,
+                  str(tree), f"{sshd.alias}:{tmp_path / 'again'}")
+    assert out.returncode == EXIT_OK, out.stderr
+    assert "[destination] debug: " in out.stderr and "size-1201: 1201 bytes verified" in out.stderr, out.stderr
 
 
 def test_existing_files_are_kept_without_overwrite(sshd: Sshd, tmp_path: Path) -> None:

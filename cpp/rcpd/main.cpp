@@ -46,6 +46,7 @@ struct Args {
   std::string port_range;
   size_t max_udp_payload = 0;
   std::string cc;
+  std::string log_level;
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -252,6 +253,8 @@ int main(int argc, char** argv) {
       d.args.master_fp = value();
     } else if (a == "--port-range") {
       d.args.port_range = value();
+    } else if (a == "--log-level") {
+      d.args.log_level = value();
     } else if (a == "--cc") {
       d.args.cc = value();
     } else if (a == "--max-udp-payload") {
@@ -267,6 +270,9 @@ int main(int argc, char** argv) {
   if (auto r = PortRange::parse(d.args.port_range); !r) return usage(r.error().message.c_str());
 
   d.logger = Logger::from_env(d.args.role, LogLevel::info);
+  // The master's -vv/-vvv: more detail than RCP_LOG on the remote host asks for.
+  if (!d.args.log_level.empty() && !parse_log_level(d.args.log_level, d.logger.level))
+    return usage("--log-level must be error, warn, info, debug or trace");
   d.quic.logger = d.logger;
   if (d.args.max_udp_payload) d.quic.max_udp_payload = d.args.max_udp_payload;
   if (!d.args.cc.empty()) {

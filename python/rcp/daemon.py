@@ -55,8 +55,10 @@ def parse_hello(line: str, where: str) -> Hello:
 
 
 def daemon_args(binary: str, role: str, masters: list[str], master_fp: str, port_range: str,
-                congestion_control: str = "") -> list[str]:
+                congestion_control: str = "", verbose: int = 0) -> list[str]:
     args = [binary, "--role", role, "--master", ",".join(masters), "--master-fingerprint", master_fp]
+    if verbose >= 2:
+        args += ["--log-level", "trace" if verbose >= 3 else "debug"]
     if port_range:
         args += ["--port-range", port_range]
     if congestion_control:

@@ -22,7 +22,6 @@ class Endpoint:
 @dataclass
 class CopyOptions:
     overwrite: bool = False
-    recursive: bool = True
     ssh_config: str | None = None
     identity_files: list[str] = field(default_factory=list)
     accept_new_host_keys: bool = False
@@ -38,7 +37,7 @@ class CopyOptions:
     # "cubic" and "reno" back off at every random loss.
     congestion_control: str = "bbr"
     connect_timeout: float = 15.0
-    verbose: int = 0
+    verbose: int = 0  # 2+: the rcpds log at debug (3: trace) level too
 
 
 @dataclass

@@ -63,7 +63,7 @@ def _start(side: Side, options: CopyOptions, master_port: int, master_fp: str) -
     if ep.is_local:
         args = daemon_args(str(rcpd_path()), side.role, [f"127.0.0.1:{master_port}", f"[::1]:{master_port}"],
                            master_fp, options.port_range if side.role == "source" else "",
-                           options.congestion_control)
+                           options.congestion_control, options.verbose)
         side.daemon = LocalDaemon(side.role, args)
         return
     side.ssh = _connect_ssh(ep, options)
@@ -71,7 +71,8 @@ def _start(side: Side, options: CopyOptions, master_port: int, master_fp: str) -
     host = side.master_host
     master = f"[{host}]:{master_port}" if ":" in host else f"{host}:{master_port}"
     args = daemon_args(options.rcpd_path or "rcpd", side.role, [master], master_fp,
-                       options.port_range if side.role == "source" else "", options.congestion_control)
+                       options.port_range if side.role == "source" else "", options.congestion_control,
+                       options.verbose)
     side.daemon = RemoteDaemon(side.role, side.ssh, _label(ep), args)
 
 
