@@ -6,7 +6,7 @@ BUILD := build/cpp
 JOBS  ?= $(shell nproc)
 STAMP := third_party/prefix/.ngtcp2
 
-.PHONY: all bootstrap build cpp python test cpp-test py-test demo bench clean
+.PHONY: all bootstrap build cpp python test cpp-test py-test fuzz fuzz-smoke demo bench clean
 
 all: build
 
@@ -30,7 +30,14 @@ cpp-test: cpp
 py-test: python
 	$(PY) -m pytest -v --durations=10 tests
 
-test: cpp-test py-test
+# CI runs each fuzz target briefly; `make fuzz` runs them longer (FUZZ_SECONDS).
+fuzz: bootstrap
+	bash scripts/fuzz.sh
+
+fuzz-smoke: bootstrap
+	FUZZ_SECONDS=20 bash scripts/fuzz.sh
+
+test: cpp-test py-test fuzz-smoke
 
 demo: build
 	$(PY) scripts/demo.py
