@@ -1,43 +1,20 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora in fuzz/corpus/ (checked in; rerun to regenerate).
-
-A minimal msgpack encoder keeps this free of dependencies: the seeds only need
-to be well-formed protocol messages for the fuzzers to start from."""
+"""Writes the seed corpora in fuzz/corpus/ (checked in; rerun to regenerate
+with the venv's python, as it uses tests/wire.py): well-formed protocol
+messages and hostile ones for the fuzzers to start from."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import struct
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
 
-
-def pack(v: object) -> bytes:
-    if isinstance(v, bool):
-        return b"\xc3" if v else b"\xc2"
-    if isinstance(v, int):
-        if 0 <= v < 128:
-            return bytes([v])
-        if 0 <= v < 1 << 32:
-            return b"\xce" + struct.pack(">I", v)
-        if v >= 0:
-            return b"\xcf" + struct.pack(">Q", v)
-        return b"\xd3" + struct.pack(">q", v)
-    if isinstance(v, str):
-        b = v.encode()
-        return (bytes([0xA0 | len(b)]) if len(b) < 32 else b"\xd9" + bytes([len(b)])) + b
-    if isinstance(v, bytes):
-        return b"\xc4" + bytes([len(v)]) + v
-    if isinstance(v, list):
-        assert len(v) < 16
-        return bytes([0x90 | len(v)]) + b"".join(pack(x) for x in v)
-    raise TypeError(type(v))
-
-
-def frame(body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + body
+from wire import frame, pack  # noqa: E402
 
 
 FP = "ab" * 32

@@ -9,4 +9,5 @@ PYBIND11_MODULE(_core, m) {
   rcp::py_bindings::init_certificate(m);
   rcp::py_bindings::init_quic(m);
   rcp::py_bindings::init_ssh(m);
+  rcp::py_bindings::init_hash(m);
 }

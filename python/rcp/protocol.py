@@ -17,3 +17,11 @@ class Msg(IntEnum):
     LOG = 21
     ERROR = 22
     RESULT = 23
+    # source <-> destination
+    ROOT = 30
+    DIR = 31
+    SYMLINK = 32
+    SOURCE_ERROR = 35
+    DONE = 36
+    FINISHED = 37
+    CHUNK = 40

@@ -1,0 +1,303 @@
+"""A malicious source host against a real destination rcpd.
+
+The test plays the master (it starts `rcpd --role destination` and pins it)
+and the source: a correctly pinned, correctly keyed peer that then lies.
+Passing means nothing is created or changed outside the destination, the
+rcpd carries on or stops with a clear error, and its memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rcp import _core
+from rcp.daemon import LocalDaemon, daemon_args, rcpd_path
+from rcp.protocol import Msg
+from treeutil import snapshot
+from wire import frame, pack, record
+
+TIMEOUT = 15.0
+MAX_RSS_KIB = 256 * 1024  # a hostile length must never turn into an allocation
+
+
+class HostileSource:
+    def __init__(self) -> None:
+        self.key = os.urandom(32)
+        master_cert, self.cert = _core.Certificate.generate(), _core.Certificate.generate()
+        opts = _core.QuicOptions()
+        opts.handshake_timeout, opts.idle_timeout = 5.0, 10.0
+        self.master = _core.QuicServer(master_cert, [], self.key, host="127.0.0.1", options=opts, role="master")
+        self.daemon = LocalDaemon("destination", daemon_args(
+            str(rcpd_path()), "destination", [f"127.0.0.1:{self.master.port}"], master_cert.fingerprint, ""))
+        hello = self.daemon.hello(TIMEOUT)
+        self.master.add_pin(hello.fingerprint)
+        self.daemon.send_key(self.key)
+        self.ctl = self.master.accept(timeout=TIMEOUT)
+        # Our listener, pinned to the destination, exactly as a real source's.
+        self.listener = _core.QuicServer(self.cert, [hello.fingerprint], self.key, host="127.0.0.1", options=opts,
+                                         role="source")
+        self.ctl.send(Msg.CONNECT_PEER, [["127.0.0.1"], self.listener.port, self.cert.fingerprint])
+        self.peer = self.listener.accept(timeout=TIMEOUT)
+        kind, _ = self.ctl.recv(timeout=TIMEOUT)
+        assert kind == Msg.PEER_CONNECTED
+
+    def receive(self, dest: Path, sources: int = 1, overwrite: bool = False) -> None:
+        self.ctl.send(Msg.RECEIVE, [str(dest), sources, False, overwrite])
+
+    def send(self, kind: Msg, fields: list) -> None:
+        self.peer.send(int(kind), fields)
+
+    def stream(self, data: bytes) -> None:
+        sid = self.peer.open_data()
+        self.peer.write(sid, data)
+        self.peer.finish(sid)
+
+    def outcome(self) -> tuple[str, list]:
+        """("result", fields) or ("error", [text]) from the destination, or
+        ("exited", [...]) when it stopped without a word."""
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            self._hang_up_when_finished()
+            try:
+                kind, fields = self.ctl.recv(timeout=0.2)
+            except _core.TimeoutError:
+                if not self.daemon.alive():
+                    return "exited", [self.daemon.diagnostics()]
+                continue
+            except _core.RcpError as exc:
+                return "exited", [str(exc)]
+            if kind == Msg.RESULT:
+                return "result", fields
+            if kind == Msg.ERROR:
+                return "error", fields
+        raise AssertionError("the destination neither answered nor exited")
+
+    def _hang_up_when_finished(self) -> None:
+        """A real source hangs up after `finished`; the destination waits for that."""
+        try:
+            kind, _ = self.peer.recv(timeout=0.05)
+        except _core.RcpError:
+            return
+        if kind == Msg.FINISHED:
+            self.peer.close("finished")
+
+    def peak_rss_kib(self) -> int:
+        pid = self.daemon._proc.pid  # noqa: SLF001 - the test owns this process
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    def close(self) -> None:
+        rss = self.peak_rss_kib()
+        for link in (self.peer, self.ctl):
+            link.close("test over")
+        self.daemon.stop()
+        assert rss < MAX_RSS_KIB, f"destination rcpd peaked at {rss} KiB"
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """(destination dir, a sentinel tree outside it that must stay as it is)."""
+    outside = tmp_path / "outside"
+    (outside / "victim").mkdir(parents=True)
+    (outside / "victim" / "keep").write_text("original")
+    (tmp_path / "dest").mkdir()
+    before = snapshot(tmp_path / "outside")
+    yield tmp_path / "dest", outside
+    assert snapshot(outside) == before, "something outside the destination changed"
+    stray = [p for p in tmp_path.iterdir() if p.name not in ("dest", "outside")]
+    assert not stray, f"created outside the destination: {stray}"
+
+
+@pytest.fixture
+def hostile() -> Iterator[HostileSource]:
+    h = HostileSource()
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+def errors_of(outcome: tuple[str, list]) -> str:
+    kind, fields = outcome
+    if kind == "result":
+        return " | ".join(f"{p}: {m}" for p, m in (fields[6] if len(fields) > 6 else []))
+    return " ".join(str(f) for f in fields)
+
+
+@pytest.mark.parametrize("name", ["../x", "/etc/x", "", ".", "..", "a/b", "a\0b", "../outside/victim"])
+def test_bad_root_names_are_refused(world, hostile: HostileSource, name: str) -> None:
+    dest, _ = world
+    hostile.receive(dest)
+    hostile.send(Msg.ROOT, [0, name, "d", ""])
+    hostile.send(Msg.DIR, [0, "sub", 0o755, 1_600_000_000, 0])
+    hostile.send(Msg.DONE, [0, 0])
+    kind, fields = outcome = hostile.outcome()
+    assert kind in ("error", "result", "exited"), outcome
+    assert kind != "result" or fields[5] >= 1, outcome  # never a clean success
+    assert list(dest.iterdir()) == [], list(dest.iterdir())
+
+
+@pytest.mark.parametrize("rel", ["../x", "a/../../x", "/etc/x", "a//b", "a/./b", "a/\0/b", "..", "sub/../../x"])
+def test_bad_relative_paths_never_escape(world, hostile: HostileSource, rel: str) -> None:
+    dest, _ = world
+    hostile.receive(dest)
+    hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+    hostile.send(Msg.DIR, [0, rel, 0o755, 1_600_000_000, 0])
+    hostile.stream(record(rel, b"payload"))
+    hostile.send(Msg.DONE, [1, 7])
+    kind, fields = outcome = hostile.outcome()
+    assert kind != "result" or fields[5] >= 1, outcome
+    names = {str(p.relative_to(dest)) for p in dest.rglob("*")}
+    assert names <= {"tree"}, names
+
+
+def test_entry_never_requested_is_refused(world, hostile: HostileSource) -> None:
+    dest, _ = world
+    hostile.receive(dest, sources=1)
+    hostile.send(Msg.ROOT, [0, "ok", "d", ""])
+    hostile.send(Msg.ROOT, [7, "extra", "d", ""])  # only one source was asked for
+    hostile.send(Msg.DONE, [0, 0])
+    outcome = hostile.outcome()
+    assert outcome[0] in ("error", "exited"), outcome
+    assert "never requested" in errors_of(outcome) or outcome[0] == "exited", outcome
+    assert not (dest / "extra").exists()
+
+
+def test_file_through_a_symlink_it_just_sent(world, hostile: HostileSource) -> None:
+    dest, outside = world
+    hostile.receive(dest)
+    hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+    hostile.send(Msg.SYMLINK, [0, "link", str(outside / "victim"), 1_600_000_000, 0])
+    time.sleep(0.5)  # control and data streams race; let the link land first
+    hostile.stream(record("link/keep", b"overwritten!", file_id=1))
+    hostile.stream(record("link/new", b"planted", file_id=2))
+    hostile.send(Msg.DONE, [2, 19])
+    outcome = hostile.outcome()
+    assert outcome[0] != "result" or outcome[1][5] >= 2, outcome
+    assert os.readlink(dest / "tree" / "link") == str(outside / "victim")  # a link is copied as a link
+
+
+def test_existing_symlinked_dir_at_the_destination_is_not_followed(world, hostile: HostileSource) -> None:
+    dest, outside = world
+    (dest / "tree").mkdir()
+    os.symlink(outside / "victim", dest / "tree" / "dir")
+    hostile.receive(dest)
+    hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+    hostile.send(Msg.DIR, [0, "dir", 0o755, 1_600_000_000, 0])
+    hostile.stream(record("dir/keep", b"overwritten!"))
+    hostile.send(Msg.DONE, [1, 12])
+    outcome = hostile.outcome()
+    assert outcome[0] != "result" or outcome[1][5] >= 1, outcome
+    assert "not a directory" in errors_of(outcome) or outcome[0] != "result", outcome
+
+
+def test_duplicate_chunk_is_a_protocol_error(world, hostile: HostileSource) -> None:
+    dest, _ = world
+    hostile.receive(dest)
+    hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+    rec = record("f", b"x" * 100, nchunks=2, size=200)
+    hostile.stream(rec + rec)  # the same chunk twice in one stream
+    hostile.send(Msg.DONE, [1, 200])
+    outcome = hostile.outcome()
+    assert outcome[0] in ("error", "exited"), outcome
+    assert not (dest / "tree" / "f").exists()
+
+
+def test_root_announced_twice_is_a_protocol_error(world, hostile: HostileSource) -> None:
+    dest, _ = world
+    hostile.receive(dest)
+    hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+    hostile.send(Msg.ROOT, [0, "again", "d", ""])
+    hostile.send(Msg.DONE, [0, 0])
+    outcome = hostile.outcome()
+    assert outcome[0] in ("error", "exited"), outcome
+    assert not (dest / "again").exists()
+
+
+@pytest.mark.parametrize("declared, sent", [(100, 50), (10, 50)])
+def test_declared_size_differs_from_bytes_sent(world, hostile: HostileSource, declared: int, sent: int) -> None:
+    dest, _ = world
+    hostile.receive(dest)
+    hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+    payload = os.urandom(sent)
+    hostile.stream(frame(pack([40, 1, 0, "f", declared, 0o644, 1_600_000_000, 0, 0, 1, 0, declared])) + payload)
+    hostile.send(Msg.DONE, [1, declared])
+    outcome = hostile.outcome()
+    assert outcome[0] != "result" or outcome[1][5] >= 1, outcome
+    assert not (dest / "tree" / "f").exists(), "a short or long file under its final name"
+    assert not list((dest / "tree").glob(".rcp-*.tmp")) if (dest / "tree").exists() else True
+
+
+@pytest.mark.parametrize("length", [(1 << 32) - 1, (1 << 64) - 1])
+def test_huge_declared_lengths_allocate_nothing(world, hostile: HostileSource, length: int) -> None:
+    dest, _ = world
+    hostile.receive(dest)
+    hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+    hostile.stream(frame(pack([40, 1, 0, "f", length, 0o644, 1_600_000_000, 0, 0, 1, 0, length])) + b"tiny")
+    hostile.send(Msg.DONE, [1, length])
+    outcome = hostile.outcome()
+    assert outcome[0] != "result" or outcome[1][5] >= 1, outcome
+    assert not (dest / "tree" / "f").exists()
+
+
+@pytest.mark.parametrize("header_len", [0xFFFFFFFF, 1 << 20])
+def test_oversize_frames_are_refused(world, hostile: HostileSource, header_len: int) -> None:
+    dest, _ = world
+    hostile.receive(dest)
+    hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+    hostile.stream(header_len.to_bytes(4, "big") + b"\x00" * 64)
+    hostile.send(Msg.DONE, [1, 0])
+    outcome = hostile.outcome()
+    assert outcome[0] in ("error", "exited"), outcome
+    assert "too large" in errors_of(outcome) or outcome[0] == "exited", outcome
+
+
+def test_setuid_mode_is_not_recreated(world, hostile: HostileSource) -> None:
+    dest, _ = world
+    hostile.receive(dest)
+    hostile.send(Msg.ROOT, [0, "prog", "f", ""])
+    hostile.stream(record("", b"#!/bin/sh\n", mode=0o6755))
+    hostile.send(Msg.DONE, [1, 10])
+    kind, fields = outcome = hostile.outcome()
+    assert kind == "result" and fields[0] == 1, outcome
+    mode = (dest / "prog").stat().st_mode & 0o7777
+    assert mode == 0o755, oct(mode)
+
+
+def test_bad_checksum_leaves_no_file(world, hostile: HostileSource) -> None:
+    dest, _ = world
+    hostile.receive(dest)
+    hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+    hostile.stream(record("f", b"the real bytes", digest=b"\x00" * 16))
+    hostile.stream(record("g", b"fine", file_id=2))
+    hostile.send(Msg.DONE, [2, 18])
+    kind, fields = outcome = hostile.outcome()
+    assert kind == "result" and fields[0] == 1 and fields[5] == 1, outcome
+    assert "checksum mismatch" in errors_of(outcome)
+    assert not (dest / "tree" / "f").exists() and (dest / "tree" / "g").read_bytes() == b"fine"
+    assert not list((dest / "tree").glob(".rcp-*.tmp"))
+
+
+def test_escape_sequences_arrive_verbatim_for_the_master_to_sanitise(world, hostile: HostileSource) -> None:
+    """The destination reports what the peer said; the master's printable()
+    is what keeps it off the terminal (tests/test_progress.py checks that)."""
+    dest, _ = world
+    hostile.receive(dest)
+    hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+    hostile.send(Msg.SOURCE_ERROR, [0, "evil\x1b]0;owned\x07", "\x1b[2J\x1b[31mdisk on fire"])
+    hostile.send(Msg.DONE, [0, 0])
+    kind, fields = outcome = hostile.outcome()
+    assert kind == "result" and fields[5] == 1, outcome
+    from rcp.sanitize import printable
+    shown = printable(errors_of(outcome))
+    assert "\x1b" not in shown and "\x07" not in shown and "disk on fire" in shown
