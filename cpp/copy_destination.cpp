@@ -68,8 +68,9 @@ Result<CopySummary> CopyDestination::run() {
     {
       std::unique_lock<std::mutex> lk(mu_);
       if (expected_files_ >= 0) {
-        // All entries announced: wait for every file to settle.
-        cv_.wait(lk, [&] { return settled_ >= static_cast<uint64_t>(expected_files_) || fatal_.code != Errc::ok; });
+        // All entries announced: wait for every file to settle, as long as
+        // bytes keep coming (a source may announce files it never sends).
+        wait_settled(lk);
         break;
       }
     }
@@ -101,6 +102,25 @@ Result<CopySummary> CopyDestination::run() {
   for (int i = 0; i < 100 && !peer_->closed(); ++i) (void)peer_->recv_message(100 * kMillis);
   std::lock_guard<std::mutex> lk(mu_);
   return summary_;
+}
+
+void CopyDestination::wait_settled(std::unique_lock<std::mutex>& lk) {
+  const auto expected = static_cast<uint64_t>(expected_files_);
+  uint64_t bytes = counters_.bytes_done.load(), settled = settled_;
+  auto quiet_since = std::chrono::steady_clock::now();
+  while (settled_ < expected && fatal_.code == Errc::ok) {
+    cv_.wait_for(lk, std::chrono::milliseconds(200));
+    const auto now = std::chrono::steady_clock::now();
+    if (counters_.bytes_done.load() != bytes || settled_ != settled) {
+      bytes = counters_.bytes_done.load();
+      settled = settled_;
+      quiet_since = now;
+    } else if (now - quiet_since > std::chrono::nanoseconds(options_.stall_timeout)) {
+      fatal_ = make_error(Errc::protocol, "the source announced " + std::to_string(expected) + " files but " +
+                                              std::to_string(settled_) + " arrived, and nothing more for " +
+                                              std::to_string(options_.stall_timeout / kSeconds) + " s");
+    }
+  }
 }
 
 Result<void> CopyDestination::on_control(const std::vector<uint8_t>& body) {

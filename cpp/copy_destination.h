@@ -23,6 +23,7 @@ namespace rcp {
 struct DestinationOptions {
   size_t workers = 16;
   Nanos root_wait = 60 * 1000000000ull;  // a chunk may arrive before its root announcement
+  Nanos stall_timeout = 60 * 1000000000ull;  // after "done": longest silence while files are missing
 };
 
 class CopyDestination {
@@ -73,7 +74,8 @@ class CopyDestination {
   FileState* begin_chunk(const ChunkHeader& h, std::string& err, bool& must_open);
   void open_file(FileState& f);  // mu_ not held
   void end_chunk(FileState& f, uint64_t bytes, const std::string& err);
-  bool settle(FileState& f);  // mu_ not held; true when renamed into place
+  bool settle(FileState& f);
+  void wait_settled(std::unique_lock<std::mutex>& lk);  // mu_ held  // mu_ not held; true when renamed into place
   Result<void> on_control(const std::vector<uint8_t>& body);
   void apply_dir_meta();
   // mu_ held: counts a failed entry (once per path) and keeps its message.

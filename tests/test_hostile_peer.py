@@ -26,14 +26,15 @@ MAX_RSS_KIB = 256 * 1024  # a hostile length must never turn into an allocation
 
 
 class HostileSource:
-    def __init__(self) -> None:
+    def __init__(self, extra_args: list[str] | None = None) -> None:
         self.key = os.urandom(32)
         master_cert, self.cert = _core.Certificate.generate(), _core.Certificate.generate()
         opts = _core.QuicOptions()
         opts.handshake_timeout, opts.idle_timeout = 5.0, 10.0
         self.master = _core.QuicServer(master_cert, [], self.key, host="127.0.0.1", options=opts, role="master")
         self.daemon = LocalDaemon("destination", daemon_args(
-            str(rcpd_path()), "destination", [f"127.0.0.1:{self.master.port}"], master_cert.fingerprint, ""))
+            str(rcpd_path()), "destination", [f"127.0.0.1:{self.master.port}"], master_cert.fingerprint, "")
+            + (extra_args or []))
         hello = self.daemon.hello(TIMEOUT)
         self.master.add_pin(hello.fingerprint)
         self.daemon.send_key(self.key)
@@ -301,3 +302,21 @@ def test_escape_sequences_arrive_verbatim_for_the_master_to_sanitise(world, host
     from rcp.sanitize import printable
     shown = printable(errors_of(outcome))
     assert "\x1b" not in shown and "\x07" not in shown and "disk on fire" in shown
+
+
+def test_files_announced_but_never_sent_end_in_an_error(world) -> None:
+    dest, _ = world
+    hostile = HostileSource(["--stall-timeout", "2"])
+    try:
+        hostile.receive(dest)
+        hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+        hostile.stream(record("one", b"1"))
+        hostile.send(Msg.DONE, [5, 5])  # four files will never come
+        started = time.monotonic()
+        outcome = hostile.outcome()
+        assert outcome[0] in ("error", "exited"), outcome
+        assert "announced 5 files but 1 arrived" in errors_of(outcome), outcome
+        assert time.monotonic() - started < 10
+        assert not list((dest / "tree").glob(".rcp-*.tmp"))
+    finally:
+        hostile.close()

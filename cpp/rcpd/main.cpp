@@ -47,6 +47,7 @@ struct Args {
   size_t max_udp_payload = 0;
   std::string cc;
   std::string log_level;
+  unsigned stall_timeout_s = 0;
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -217,7 +218,9 @@ struct Daemon {
       (*peer)->close("destination unusable");
       return tree.error();
     }
-    CopyDestination dest(*peer, std::move(tree.value()), DestinationOptions{}, logger, counters);
+    DestinationOptions opts;
+    if (args.stall_timeout_s) opts.stall_timeout = args.stall_timeout_s * kSeconds;
+    CopyDestination dest(*peer, std::move(tree.value()), opts, logger, counters);
     {
       std::lock_guard<std::mutex> lk(cleanup_mu);
       cleanup = [&dest] { dest.abort_cleanup(); };
@@ -253,6 +256,8 @@ int main(int argc, char** argv) {
       d.args.master_fp = value();
     } else if (a == "--port-range") {
       d.args.port_range = value();
+    } else if (a == "--stall-timeout") {  // seconds; tests shorten it
+      d.args.stall_timeout_s = static_cast<unsigned>(std::strtoul(value().c_str(), nullptr, 10));
     } else if (a == "--log-level") {
       d.args.log_level = value();
     } else if (a == "--cc") {
