@@ -50,13 +50,21 @@ class HostileSource:
     def receive(self, dest: Path, sources: int = 1, overwrite: bool = False) -> None:
         self.ctl.send(Msg.RECEIVE, [str(dest), sources, False, overwrite])
 
+    # The destination may hang up on us mid-script (that is a pass, judged
+    # by outcome()): sends after that are dropped.
     def send(self, kind: Msg, fields: list) -> None:
-        self.peer.send(int(kind), fields)
+        try:
+            self.peer.send(int(kind), fields)
+        except _core.ConnectionClosedError:
+            pass
 
     def stream(self, data: bytes) -> None:
-        sid = self.peer.open_data()
-        self.peer.write(sid, data)
-        self.peer.finish(sid)
+        try:
+            sid = self.peer.open_data()
+            self.peer.write(sid, data)
+            self.peer.finish(sid)
+        except _core.ConnectionClosedError:
+            pass
 
     def outcome(self) -> tuple[str, list]:
         """("result", fields) or ("error", [text]) from the destination, or
