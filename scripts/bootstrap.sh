@@ -16,7 +16,8 @@ PACKAGES=(cmake g++ make autoconf automake libtool pkg-config dpkg-dev
   libssh-dev libmsgpack-cxx-dev libxxhash-dev pybind11-dev python3-dev python3-venv
   python3-pytest python3-rich googletest openssh-server openssh-client
   iproute2 procps psmisc rsync
-  clang libclang-rt-14-dev)  # libFuzzer with ASan/UBSan for scripts/fuzz.sh
+  clang libclang-rt-14-dev  # libFuzzer with ASan/UBSan for scripts/fuzz.sh
+  tcpdump)  # the wire check in tests/test_wire.py
 BACKPORTS_PACKAGES=(python3-scikit-build-core)
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
