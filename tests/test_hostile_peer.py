@@ -26,7 +26,11 @@ MAX_RSS_KIB = 256 * 1024  # a hostile length must never turn into an allocation
 
 
 class HostileSource:
-    def __init__(self, extra_args: list[str] | None = None) -> None:
+    def __init__(self, extra_args: list[str] | None = None, *, tell_fingerprint: str | None = None,
+                 pin_destination: bool = True, peer_key: bytes | None = None) -> None:
+        """The keyword arguments make the source link wrong on purpose: the
+        fingerprint the master tells the destination, whether our listener
+        pins the real destination, and the session key our listener uses."""
         self.key = os.urandom(32)
         master_cert, self.cert = _core.Certificate.generate(), _core.Certificate.generate()
         opts = _core.QuicOptions()
@@ -40,12 +44,15 @@ class HostileSource:
         self.daemon.send_key(self.key)
         self.ctl = self.master.accept(timeout=TIMEOUT)
         # Our listener, pinned to the destination, exactly as a real source's.
-        self.listener = _core.QuicServer(self.cert, [hello.fingerprint], self.key, host="127.0.0.1", options=opts,
+        pin = hello.fingerprint if pin_destination else _core.Certificate.generate().fingerprint
+        self.listener = _core.QuicServer(self.cert, [pin], peer_key or self.key, host="127.0.0.1", options=opts,
                                          role="source")
-        self.ctl.send(Msg.CONNECT_PEER, [["127.0.0.1"], self.listener.port, self.cert.fingerprint])
-        self.peer = self.listener.accept(timeout=TIMEOUT)
-        kind, _ = self.ctl.recv(timeout=TIMEOUT)
-        assert kind == Msg.PEER_CONNECTED
+        self.ctl.send(Msg.CONNECT_PEER, [["127.0.0.1"], self.listener.port, tell_fingerprint or self.cert.fingerprint])
+        self.peer: _core.Link | None = None
+        if tell_fingerprint is None and pin_destination and peer_key is None:
+            self.peer = self.listener.accept(timeout=TIMEOUT)
+            kind, _ = self.ctl.recv(timeout=TIMEOUT)
+            assert kind == Msg.PEER_CONNECTED
 
     def receive(self, dest: Path, sources: int = 1, overwrite: bool = False) -> None:
         self.ctl.send(Msg.RECEIVE, [str(dest), sources, False, overwrite])
@@ -88,6 +95,8 @@ class HostileSource:
 
     def _hang_up_when_finished(self) -> None:
         """A real source hangs up after `finished`; the destination waits for that."""
+        if self.peer is None:
+            return
         try:
             kind, _ = self.peer.recv(timeout=0.05)
         except _core.RcpError:
@@ -108,7 +117,8 @@ class HostileSource:
     def close(self) -> None:
         rss = self.peak_rss_kib()
         for link in (self.peer, self.ctl):
-            link.close("test over")
+            if link is not None:
+                link.close("test over")
         self.daemon.stop()
         assert rss < MAX_RSS_KIB, f"destination rcpd peaked at {rss} KiB"
 
@@ -328,3 +338,60 @@ def test_files_announced_but_never_sent_end_in_an_error(world) -> None:
         assert not list((dest / "tree").glob(".rcp-*.tmp"))
     finally:
         hostile.close()
+
+
+@pytest.mark.parametrize("wrong", ["fingerprint told to the destination", "listener pins another destination",
+                                   "listener has another session key"])
+def test_wrong_credentials_on_the_source_link_are_refused(world, wrong: str) -> None:
+    """source<->destination: each side pins the other and proves the session
+    key; any mismatch ends the link before a single entry is accepted."""
+    args: dict = {"fingerprint told to the destination": {"tell_fingerprint": "ab" * 32},
+                  "listener pins another destination": {"pin_destination": False},
+                  "listener has another session key": {"peer_key": os.urandom(32)}}[wrong]
+    dest, _ = world
+    hostile = HostileSource(**args)
+    try:
+        try:
+            rogue = hostile.listener.accept(timeout=3.0)  # a link must not come up
+        except _core.RcpError:
+            rogue = None
+        assert rogue is None or not _link_usable(rogue), f"{wrong}: the link came up"
+        kind, fields = outcome = hostile.outcome()
+        assert kind in ("error", "exited"), outcome
+        text = errors_of(outcome).lower()
+        assert any(w in text for w in ("pin", "fingerprint", "certificate", "hmac", "hello")), outcome
+        assert list(dest.iterdir()) == []
+    finally:
+        hostile.close()
+
+
+def _link_usable(link: _core.Link) -> bool:
+    try:
+        link.send(int(Msg.ROOT), [0, "x", "d", ""])
+        link.recv(timeout=1.0)
+        return True
+    except _core.RcpError:
+        return False
+
+
+def test_rcpd_refuses_a_master_with_another_certificate(tmp_path: Path) -> None:
+    """master<->rcpd: the rcpd pins the fingerprint it was started with."""
+    key = os.urandom(32)
+    real, impostor = _core.Certificate.generate(), _core.Certificate.generate()
+    opts = _core.QuicOptions()
+    opts.handshake_timeout = 3.0
+    server = _core.QuicServer(impostor, [], key, host="127.0.0.1", options=opts, role="master")
+    daemon = LocalDaemon("destination", daemon_args(str(rcpd_path()), "destination",
+                                                    [f"127.0.0.1:{server.port}"], real.fingerprint, ""))
+    try:
+        server.add_pin(daemon.hello(TIMEOUT).fingerprint)
+        daemon.send_key(key)
+        with pytest.raises(_core.RcpError):
+            server.accept(timeout=8.0)
+        deadline = time.monotonic() + 15
+        while daemon.alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not daemon.alive(), "rcpd kept running without its master"
+        assert "does not match" in daemon.diagnostics() or "pin" in daemon.diagnostics(), daemon.diagnostics()
+    finally:
+        daemon.stop()
