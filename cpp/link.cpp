@@ -414,7 +414,12 @@ void Link::on_stream_data(int64_t id, std::span<const uint8_t> data, bool fin) {
     return;
   }
 
-  FrameDecoder& dec = decoders_.at(id);
+  auto dec_it = decoders_.find(id);
+  if (dec_it == decoders_.end()) {  // every framed stream gets one when its kind is known
+    protocol_failure(AppError::internal, "no frame decoder for stream " + std::to_string(id));
+    return;
+  }
+  FrameDecoder& dec = dec_it->second;
   auto fed = dec.feed(data);
   if (!fed) {
     protocol_failure(AppError::protocol, stream_kind_name(kind_it->second) + std::string(" stream: ") + fed.error().message);
