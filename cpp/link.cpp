@@ -265,9 +265,13 @@ Result<size_t> Link::read(int64_t id, std::span<uint8_t> out, Nanos timeout) {
     }
     return n;
   }
-  if (s.reset_code) return make_error(Errc::closed, "data stream reset by the peer (code " + std::to_string(s.reset_code) + ")");
-  if (s.fin) {
+  if (s.reset_code || s.fin) {
+    // Read to its end (or reset): the peer may open another stream.
+    const uint64_t reset = s.reset_code;
     in_.erase(it);
+    lk.unlock();
+    post([](QuicConnection& c) { c.grant_peer_uni_stream(); });
+    if (reset) return make_error(Errc::closed, "data stream reset by the peer (code " + std::to_string(reset) + ")");
     return size_t{0};
   }
   return closed_error();
@@ -506,6 +510,10 @@ void Link::on_stream_acked(int64_t id, uint64_t freed) {
 
 void Link::on_stream_closed(int64_t id, uint64_t app_error) {
   own_data_.erase(id);
+  // A peer's log (or unknown) unidirectional stream needs no reader: its
+  // credit returns now. Data streams return it when read (Link::read).
+  if (auto k = kinds_.find(id); (id & 0x2) && !is_local_stream(id) && (k == kinds_.end() || k->second != StreamKind::data))
+    post([](QuicConnection& c) { c.grant_peer_uni_stream(); });  // not from inside ngtcp2's callback
   kinds_.erase(id);
   decoders_.erase(id);
   std::lock_guard<std::mutex> lk(mu_);

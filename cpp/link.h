@@ -114,6 +114,7 @@ class Link {
   QuicEndpoint* const endpoint_;
   const uint64_t handle_;
   const bool client_;
+  bool is_local_stream(int64_t id) const { return ((id & 1) == 0) == client_; }
   const std::string role_;
   const size_t send_limit_;
   const uint32_t max_frame_;

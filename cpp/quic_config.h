@@ -34,6 +34,12 @@ struct QuicConfig {
   uint64_t max_stream_window = 64u << 20;  // auto-tuning ceiling
   uint64_t max_conn_window = 256u << 20;
   uint64_t max_streams = 1024;             // concurrent bidi streams the peer may open
+  // Unidirectional streams the peer may have open. A data stream's credit
+  // comes back only once the application has read it to the end (Link), so
+  // a receiver with N readers sets this to N (+ its log stream): then every
+  // stream holding connection window has a reader, and streams queued behind
+  // busy readers can never starve the ones being read.
+  uint64_t max_uni_streams = 1024;
   uint32_t max_frame_body = 1u << 20;      // control/log frame size limit
   size_t send_buffer = 32u << 20;          // unacknowledged bytes per connection before writers block
   std::string port_range;                  // listener ports, e.g. "8000-8999,9100"

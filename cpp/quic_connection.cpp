@@ -170,7 +170,7 @@ Result<void> QuicConnection::init(bool server, std::shared_ptr<TlsContext> tls, 
   params.initial_max_stream_data_uni = config_.stream_window;
   params.initial_max_data = config_.conn_window;
   params.initial_max_streams_bidi = config_.max_streams;
-  params.initial_max_streams_uni = config_.max_streams;
+  params.initial_max_streams_uni = config_.max_uni_streams;
   params.max_udp_payload_size = kMaxUdpPayload;  // our receive slots take any datagram
   params.max_idle_timeout = config_.idle_timeout;
   params.active_connection_id_limit = 4;
@@ -409,6 +409,10 @@ void QuicConnection::consume(int64_t id, uint64_t n) {
   ngtcp2_conn_extend_max_offset(conn_, n);
 }
 
+void QuicConnection::grant_peer_uni_stream() {
+  if (!closed_) ngtcp2_conn_extend_max_streams_uni(conn_, 1);
+}
+
 void QuicConnection::reset_stream(int64_t id, AppError code) {
   if (closed_) return;
   ngtcp2_conn_shutdown_stream(conn_, 0, id, static_cast<uint64_t>(code));
@@ -527,14 +531,10 @@ int QuicConnection::on_acked(int64_t id, uint64_t offset, uint64_t len) {
 }
 
 int QuicConnection::on_stream_close(int64_t id, uint64_t app_error) {
-  // ngtcp2 leaves stream credit to the application: a closed peer stream
-  // lets the peer open one more.
-  if (!ngtcp2_conn_is_local_stream(conn_, id)) {
-    if (id & 0x2)
-      ngtcp2_conn_extend_max_streams_uni(conn_, 1);
-    else
-      ngtcp2_conn_extend_max_streams_bidi(conn_, 1);
-  }
+  // ngtcp2 leaves stream credit to the application: a closed peer bidi
+  // stream lets the peer open one more; unidirectional credit is the Link's
+  // (grant_peer_uni_stream), given when the stream has been read.
+  if (!ngtcp2_conn_is_local_stream(conn_, id) && !(id & 0x2)) ngtcp2_conn_extend_max_streams_bidi(conn_, 1);
   auto it = streams_.find(id);
   if (it != streams_.end()) {
     uint64_t unacked = it->second.unacked();

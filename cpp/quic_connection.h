@@ -84,6 +84,9 @@ class QuicConnection {
   void send(int64_t id, std::vector<uint8_t> data, bool fin);
   // The application consumed n bytes of stream `id`: grant the peer more credit.
   void consume(int64_t id, uint64_t n);
+  // Lets the peer open one more unidirectional stream (one of its streams has
+  // been read to the end, or was never going to be).
+  void grant_peer_uni_stream();
   void reset_stream(int64_t id, AppError code);
   // Sends CONNECTION_CLOSE with an application error and becomes closed.
   void close(AppError code, const std::string& reason);

@@ -129,3 +129,48 @@ def test_keylog_file_written(peers, tmp_path) -> None:
     text = keylog.read_text()
     assert "CLIENT_HANDSHAKE_TRAFFIC_SECRET" in text
     assert "CLIENT_TRAFFIC_SECRET_0" in text
+
+
+def test_streams_queued_behind_a_busy_reader_cannot_starve_it(peers) -> None:
+    """Eight writers fill eight streams at once through a 2 MiB window while a
+    single reader takes the streams one by one. With max_uni_streams = 1 the
+    next stream opens only when the previous one has been read, so the window
+    never fills with data nobody is reading (the head-of-line deadlock)."""
+    opts = peers.options()
+    opts.stream_window = opts.max_stream_window = 1 << 20
+    opts.conn_window = opts.max_conn_window = 2 << 20
+    opts.max_uni_streams = 1
+    server = rcp.QuicServer(peers.server_cert, [peers.client_cert.fingerprint], peers.key, host="127.0.0.1",
+                            options=opts)
+    accepted: dict[str, rcp.Link] = {}
+    t = threading.Thread(target=lambda: accepted.setdefault("link", server.accept(timeout=5.0)))
+    t.start()
+    client = peers.connect(server)
+    t.join(timeout=10)
+    receiver = accepted["link"]
+    payloads = [bytes([i]) * (768 << 10) for i in range(8)]
+    errors: list[BaseException] = []
+
+    def write(data: bytes) -> None:
+        try:
+            sid = client.open_data()
+            for off in range(0, len(data), 64 << 10):
+                client.write(sid, data[off:off + (64 << 10)])
+            client.finish(sid)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    writers = [threading.Thread(target=write, args=(p,)) for p in payloads]
+    for w in writers:
+        w.start()
+    got = []
+    for _ in payloads:
+        sid = receiver.accept_data(timeout=10.0)
+        chunks = []
+        while (piece := receiver.read(sid, 1 << 20, timeout=10.0)):
+            chunks.append(piece)
+        got.append(b"".join(chunks))
+    for w in writers:
+        w.join(timeout=10)
+    assert not errors, errors
+    assert sorted(got) == sorted(payloads)

@@ -110,7 +110,12 @@ void init_quic(py::module_& m) {
       .def_readwrite("max_udp_payload", &QuicConfig::max_udp_payload)
       .def_readwrite("port_range", &QuicConfig::port_range)
       .def_readwrite("keylog_file", &QuicConfig::keylog_file)
-      .def_readwrite("max_frame_body", &QuicConfig::max_frame_body);
+      .def_readwrite("max_frame_body", &QuicConfig::max_frame_body)
+      .def_readwrite("stream_window", &QuicConfig::stream_window)
+      .def_readwrite("conn_window", &QuicConfig::conn_window)
+      .def_readwrite("max_stream_window", &QuicConfig::max_stream_window)
+      .def_readwrite("max_conn_window", &QuicConfig::max_conn_window)
+      .def_readwrite("max_uni_streams", &QuicConfig::max_uni_streams);
 
   py::class_<Link, std::shared_ptr<Link>>(m, "Link", "An authenticated QUIC connection (thread-safe)")
       .def("send_message",

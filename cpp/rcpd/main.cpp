@@ -192,6 +192,8 @@ struct Daemon {
     auto fp = parse_fingerprint(*fp_hex);
     if (!fp) return fp.error();
     EndpointConfig cfg{quic, {TlsRole::client, cert, {*fp}, quic.keylog_file}, key, "destination"};
+    // One open data stream per worker at most: see QuicConfig::max_uni_streams.
+    cfg.quic.max_uni_streams = DestinationOptions{}.workers + 1;
     Result<std::shared_ptr<Link>> peer = make_error(Errc::invalid_argument, "the source advertised no address");
     for (const auto& host : addrs) {
       auto resolved = Address::resolve(host, static_cast<uint16_t>(*port));
