@@ -84,10 +84,18 @@ def _free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def _wait_listening(proc: subprocess.Popen, host: str, port: int, deadline: float) -> bool:
+def _wait_listening(proc: subprocess.Popen, host: str, port: int, deadline: float,
+                    netns: str | None = None) -> bool:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return False
+        if netns:  # the address may be reachable only from inside the namespace
+            out = subprocess.run(["ip", "netns", "exec", netns, "ss", "-Hltn", f"sport = :{port}"],
+                                 capture_output=True, text=True, timeout=5)
+            if out.stdout.strip():
+                return True
+            time.sleep(0.05)
+            continue
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return True
@@ -148,7 +156,7 @@ def start_sshd(directory: Path, listen: str = "127.0.0.1", *, netns: str | None 
             prefix = ["ip", "netns", "exec", netns] if netns else []  # ip execs sshd: proc is sshd
             proc = subprocess.Popen(prefix + [SSHD, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
                                     stdout=log, stderr=subprocess.STDOUT)
-        if _wait_listening(proc, listen, port, time.monotonic() + START_TIMEOUT):
+        if _wait_listening(proc, listen, port, time.monotonic() + START_TIMEOUT, netns):
             break
         _stop(proc)
         last_error = log_file.read_text(errors="replace")
