@@ -6,7 +6,7 @@ BUILD := build/cpp
 JOBS  ?= $(shell nproc)
 STAMP := third_party/prefix/.ngtcp2
 
-.PHONY: all bootstrap build cpp python test cpp-test py-test fuzz fuzz-smoke demo bench clean
+.PHONY: all bootstrap build cpp python test cpp-test py-test fuzz fuzz-smoke demo bench bench-wan clean
 
 all: build
 
@@ -45,6 +45,10 @@ demo: build
 bench: build
 	$(PY) bench/run.py
 	$(PY) bench/copy_bench.py
+
+# As root: the lab's emulated WAN (tests/lab.py).
+bench-wan: build
+	$(PY) bench/wan_bench.py
 
 clean:
 	rm -rf build
