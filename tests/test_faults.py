@@ -40,6 +40,17 @@ def _parent(pid: int) -> int:
         return 0
 
 
+def status_kib(pid: int, field: str) -> int:
+    """A memory figure of /proc/<pid>/status (VmRSS, VmHWM), in KiB; 0 once gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def rcpd_pids(role: str, ancestors: set[int] | None = None) -> list[int]:
     """rcpds of `role` descending from this test process (or from `ancestors`,
     e.g. the test's sshd), so other rcp runs on the machine don't count."""

@@ -18,6 +18,7 @@ import pytest
 from rcp import _core
 from rcp.daemon import LocalDaemon, daemon_args, rcpd_path
 from rcp.protocol import Msg
+from test_faults import status_kib
 from treeutil import snapshot
 from wire import frame, pack, record
 
@@ -105,14 +106,7 @@ class HostileSource:
             self.peer.close("finished")
 
     def peak_rss_kib(self) -> int:
-        pid = self.daemon._proc.pid  # noqa: SLF001 - the test owns this process
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
+        return status_kib(self.daemon._proc.pid, "VmHWM")  # noqa: SLF001 - the test owns this process
 
     def close(self) -> None:
         rss = self.peak_rss_kib()

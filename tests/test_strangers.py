@@ -15,20 +15,10 @@ from pathlib import Path
 
 import rcp
 from rcp import _core
-from test_faults import rcpd_pids
+from test_faults import rcpd_pids, status_kib
 
 PORT = 31911  # below Linux's ephemeral range, so no client socket of the test machine holds it
 FLOOD_SECONDS = 20.0
-
-
-def rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 class Flood:
@@ -98,7 +88,7 @@ def test_copy_survives_garbage_floods_and_rogue_clients(tmp_path: Path) -> None:
     def watch_memory() -> None:
         while not done.is_set():
             for pid in rcpd_pids("source") + rcpd_pids("destination"):
-                peaks[pid] = max(peaks.get(pid, 0), rss_kib(pid))
+                peaks[pid] = max(peaks.get(pid, 0), status_kib(pid, "VmRSS"))
             time.sleep(0.1)
 
     watcher = threading.Thread(target=watch_memory, daemon=True)
