@@ -389,3 +389,85 @@ def test_rcpd_refuses_a_master_with_another_certificate(tmp_path: Path) -> None:
         assert "does not match" in daemon.diagnostics() or "pin" in daemon.diagnostics(), daemon.diagnostics()
     finally:
         daemon.stop()
+
+
+class HostileDestination:
+    """The other direction: the test plays the master and a lying destination
+    against a real `rcpd --role source`."""
+
+    def __init__(self) -> None:
+        self.key = os.urandom(32)
+        master_cert, self.cert = _core.Certificate.generate(), _core.Certificate.generate()
+        opts = _core.QuicOptions()
+        opts.handshake_timeout, opts.idle_timeout = 5.0, 10.0
+        self.master = _core.QuicServer(master_cert, [], self.key, host="127.0.0.1", options=opts, role="master")
+        self.daemon = LocalDaemon("source", daemon_args(
+            str(rcpd_path()), "source", [f"127.0.0.1:{self.master.port}"], master_cert.fingerprint, ""))
+        hello = self.daemon.hello(TIMEOUT)
+        self.master.add_pin(hello.fingerprint)
+        self.daemon.send_key(self.key)
+        self.ctl = self.master.accept(timeout=TIMEOUT)
+        self.ctl.send(Msg.EXPECT_PEER, [self.cert.fingerprint])
+        kind, fields = self.ctl.recv(timeout=TIMEOUT)
+        assert kind == Msg.LISTENING, (kind, fields)
+        self.peer = _core.connect("127.0.0.1", int(fields[0]), self.cert, hello.fingerprint, self.key, options=opts)
+
+    def outcome(self) -> tuple[str, list]:
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                kind, fields = self.ctl.recv(timeout=0.2)
+            except _core.TimeoutError:
+                if not self.daemon.alive():
+                    return "exited", [self.daemon.diagnostics()]
+                continue
+            except _core.RcpError as exc:
+                return "exited", [str(exc)]
+            if kind in (Msg.RESULT, Msg.ERROR):
+                return ("result" if kind == Msg.RESULT else "error"), fields
+        raise AssertionError("the source neither answered nor exited")
+
+    def close(self) -> None:
+        for link in (self.peer, self.ctl):
+            link.close("test over")
+        self.daemon.stop()
+
+
+@pytest.mark.parametrize("lie", ["unexpected message", "finished too early", "oversize frame on a data stream"])
+def test_hostile_destination_cannot_hurt_the_source(tmp_path: Path, lie: str) -> None:
+    src = tmp_path / "data"
+    (src / "sub").mkdir(parents=True)
+    for i in range(20):
+        (src / "sub" / f"f{i}").write_bytes(os.urandom(3000))
+    before = snapshot(tmp_path)
+    hostile = HostileDestination()
+    try:
+        hostile.ctl.send(Msg.SEND, [[str(src)]])
+        if lie == "unexpected message":
+            hostile.peer.send(int(Msg.ROOT), [0, "../../etc", "d", ""])
+        elif lie == "finished too early":
+            hostile.peer.send(int(Msg.FINISHED), [])
+        else:
+            sid = hostile.peer.open_data()
+            hostile.peer.write(sid, (0xFFFFFFFF).to_bytes(4, "big") + b"\x00" * 64)
+            hostile.peer.finish(sid)
+            time.sleep(0.5)
+            hostile.peer.close("hanging up")  # and then it never answers
+        kind, fields = outcome = hostile.outcome()
+        if lie == "unexpected message":
+            assert kind == "error" and "finished" in errors_of(outcome), outcome
+        elif lie == "finished too early":
+            # The source takes the destination at its word; the master judges by the
+            # destination's own result, so this costs nothing but a wrong "done".
+            assert kind == "result", outcome
+        else:
+            assert kind == "error", outcome
+        deadline = time.monotonic() + 10
+        while hostile.daemon.alive() and time.monotonic() < deadline:
+            hostile.ctl.close("master done")
+            time.sleep(0.1)
+        status = hostile.daemon._proc.returncode  # noqa: SLF001
+        assert status is not None and status >= 0, f"source rcpd ended by signal {status}"
+    finally:
+        hostile.close()
+    assert snapshot(tmp_path) == before, "the source tree changed"
