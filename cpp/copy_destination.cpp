@@ -18,6 +18,20 @@ namespace {
 
 constexpr size_t kBlock = 1u << 20;
 
+// pwrite until all is written; 0, or the errno (a write that makes no
+// progress is a full disk: it sets no errno of its own).
+int write_all(int fd, std::span<const uint8_t> data, uint64_t offset) {
+  while (!data.empty()) {
+    ssize_t n = pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) return ENOSPC;
+    data = data.subspan(static_cast<size_t>(n));
+    offset += static_cast<uint64_t>(n);
+  }
+  return 0;
+}
+
 // fallocate where the file system supports it, else just the size; false
 // with errno set on failure.
 bool reserve(int fd, uint64_t size) {
@@ -381,8 +395,8 @@ Result<bool> CopyDestination::receive_record(int64_t stream, const uint8_t (&len
     hash.update(data);
     // After a failed write the bytes are still read: the next record follows.
     if (write_it && io_error.empty()) {
-      if (pwrite(fd->get(), data.data(), data.size(), static_cast<off_t>(h->offset + done)) != static_cast<ssize_t>(data.size()))
-        io_error = std::string("write failed: ") + std::strerror(errno ? errno : ENOSPC);
+      if (int err = write_all(fd->get(), data, h->offset + done); err != 0)
+        io_error = std::string("write failed: ") + std::strerror(err);
     }
     done += *n;
     counters_.bytes_done += *n;

@@ -289,4 +289,6 @@ def test_full_destination_disk_fails_cleanly(lab: Lab) -> None:
     out = copy(lab, str(src / "f.bin"), str(dst) + "/")
     assert_clean_failure(out, dst / "f.bin", dst)
     assert out.result is None or out.result.failed or out.result.errors
+    said = " ".join(m for _, m in out.result.errors) if out.result else str(out.error)
+    assert "No space left on device" in said, said  # the cause, not a stale errno
     assert_no_rcpd_left(lab)
