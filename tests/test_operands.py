@@ -6,7 +6,7 @@ import pytest
 
 from rcp.errors import UsageError
 from rcp.model import Endpoint
-from rcp.operands import parse_operand, resolve_plan
+from rcp.operands import parse_operand, resolve_plan, root_rule
 
 
 def local(path: str) -> Endpoint:
@@ -206,3 +206,21 @@ def test_copy_into_itself_is_refused(operands: list[str], tmp_path, monkeypatch)
 def test_similar_paths_elsewhere_are_fine(operands: list[str], tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     resolve_plan(operands)
+
+
+@pytest.mark.parametrize("path, rule", [
+    ("report.pdf", ("name", "report.pdf")),
+    ("/data/run-42/", ("name", "run-42")),
+    ("dir//", ("name", "dir")),
+    ("logs/*.txt", ("glob", "*.txt")),
+    ("a/b[0-9]", ("glob", "b[0-9]")),
+    (".", ("any", "")),
+    ("", ("any", "")),
+    ("/", ("any", "")),
+    ("~", ("any", "")),
+    ("~alice", ("any", "")),
+    ("a/..", ("any", "")),
+    ("~/notes", ("name", "notes")),
+])
+def test_root_rule_is_what_the_operand_names(path: str, rule: tuple[str, str]) -> None:
+    assert root_rule(path) == rule

@@ -215,7 +215,17 @@ struct Daemon {
     if (!path || !n || *n == 0 || *n > 100000) return make_error(Errc::protocol, "malformed receive");
     bool slash = job->fields.size() > 2 && job->fields[2].type == msgpack::type::BOOLEAN && job->fields[2].via.boolean;
     bool overwrite = job->fields.size() > 3 && job->fields[3].type == msgpack::type::BOOLEAN && job->fields[3].via.boolean;
-    auto tree = DestTree::open(DestSpec{*path, static_cast<uint32_t>(*n), slash, overwrite});
+    DestSpec spec{*path, static_cast<uint32_t>(*n), slash, overwrite, {}};
+    // What each operand lets the source name its root: [kind, text] pairs, flat.
+    auto rules = string_list(*job, 4, "root_rules", err);
+    if (err.code != Errc::ok) return err;
+    if (rules.size() != 2 * spec.sources) return make_error(Errc::protocol, "receive: one root rule per source");
+    for (size_t i = 0; i < rules.size(); i += 2) {
+      auto rule = parse_root_rule(rules[i], rules[i + 1]);
+      if (!rule) return rule.error();
+      spec.rules.push_back(std::move(*rule));
+    }
+    auto tree = DestTree::open(spec);
     if (!tree) {
       (*peer)->close("destination unusable");
       return tree.error();

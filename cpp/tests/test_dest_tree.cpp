@@ -26,7 +26,7 @@ class DestTreeTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(root_); }
   std::unique_ptr<DestTree> tree(uint32_t sources = 1, bool overwrite = false, std::string path = "") {
-    auto t = DestTree::open(DestSpec{path.empty() ? (root_ / "dst").string() : path, sources, false, overwrite});
+    auto t = DestTree::open(DestSpec{path.empty() ? (root_ / "dst").string() : path, sources, false, overwrite, {}});
     EXPECT_TRUE(t.ok()) << (t.ok() ? "" : t.error().message);
     return t.ok() ? std::move(t.value()) : nullptr;
   }
@@ -113,9 +113,9 @@ TEST_F(DestTreeTest, TemporariesRemovedOnAbort) {
 }
 
 TEST_F(DestTreeTest, DestinationErrors) {
-  EXPECT_FALSE(DestTree::open(DestSpec{(root_ / "missing/x").string(), 1, false, false}).ok());
-  EXPECT_FALSE(DestTree::open(DestSpec{(root_ / "nodir").string(), 1, true, false}).ok());  // trailing '/'
-  EXPECT_FALSE(DestTree::open(DestSpec{(root_ / "nodir").string(), 2, false, false}).ok());  // several sources
+  EXPECT_FALSE(DestTree::open(DestSpec{(root_ / "missing/x").string(), 1, false, false, {}}).ok());
+  EXPECT_FALSE(DestTree::open(DestSpec{(root_ / "nodir").string(), 1, true, false, {}}).ok());  // trailing '/'
+  EXPECT_FALSE(DestTree::open(DestSpec{(root_ / "nodir").string(), 2, false, false, {}}).ok());  // several sources
 }
 
 }  // namespace

@@ -36,5 +36,31 @@ TEST(PathValidator, BoundsLengthAndDepth) {
   EXPECT_FALSE(split_relative_path(std::string(5000, 'a')).ok());
 }
 
+TEST(PathValidator, RootRules) {
+  auto exact = parse_root_rule("name", "report.pdf");
+  ASSERT_TRUE(exact.ok());
+  EXPECT_TRUE(check_root_name(*exact, "report.pdf").ok());
+  EXPECT_FALSE(check_root_name(*exact, ".ssh").ok());
+  EXPECT_FALSE(check_root_name(*exact, "report.pdf2").ok());
+
+  auto glob = parse_root_rule("glob", "*.pdf");
+  ASSERT_TRUE(glob.ok());
+  EXPECT_TRUE(check_root_name(*glob, "a.pdf").ok());
+  EXPECT_FALSE(check_root_name(*glob, ".pdf").ok());  // a leading '.' must be matched literally
+  EXPECT_FALSE(check_root_name(*glob, "a.sh").ok());
+  EXPECT_FALSE(check_root_name(*glob, "x/a.pdf").ok());
+
+  auto any = parse_root_rule("any", "");
+  ASSERT_TRUE(any.ok());
+  EXPECT_TRUE(check_root_name(*any, "data").ok());
+  EXPECT_FALSE(check_root_name(*any, ".ssh").ok());
+  EXPECT_FALSE(check_root_name(*any, "..").ok());
+  EXPECT_FALSE(check_root_name(*any, "").ok());
+
+  EXPECT_FALSE(parse_root_rule("regex", ".*").ok());
+  EXPECT_FALSE(parse_root_rule("name", "a/b").ok());
+  EXPECT_FALSE(parse_root_rule("name", "").ok());
+}
+
 }  // namespace
 }  // namespace rcp

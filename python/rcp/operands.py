@@ -105,6 +105,22 @@ def parse_operand(text: str) -> Endpoint:
     return Endpoint(path=path or REMOTE_HOME, host=host, user=user, port=port)
 
 
+_GLOB_CHARS = frozenset("*?[")
+
+
+def root_rule(path: str) -> tuple[str, str]:
+    """What the destination lets the source call the root of `path`
+    (docs/security.md, scp's CVE-2019-6111): ("name", last component),
+    ("glob", pattern) when that component is a wildcard, or ("any", "")
+    when the operand names no component (`host:`, `host:.`, `host:~`, `/`)."""
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    if last in ("", ".", "..") or last.startswith("~") and "/" not in path.rstrip("/"):
+        return "any", ""
+    if any(c in _GLOB_CHARS for c in last):
+        return "glob", last
+    return "name", last
+
+
 def _where(ep: Endpoint) -> str:
     if ep.is_local:
         return "the local host"

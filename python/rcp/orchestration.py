@@ -20,6 +20,7 @@ from rcp import _core
 from rcp.daemon import Daemon, LocalDaemon, RemoteDaemon, daemon_args, rcpd_path
 from rcp.errors import ConnectionFailure, UsageError
 from rcp.model import CopyOptions, CopyResult, Endpoint, Progress
+from rcp.operands import root_rule
 from rcp.progress import NullProgress, ProgressSink
 from rcp.protocol import Msg
 from rcp.sanitize import printable
@@ -225,8 +226,9 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
         _expect(dst, Msg.PEER_CONNECTED, SETUP_TIMEOUT + 10)
 
         src.link.send(Msg.SEND, [[s.path for s in sources]])
+        rules = [part for s in sources for part in root_rule(s.path)]
         dst.link.send(Msg.RECEIVE, [destination.path, len(sources), destination.path.endswith("/"),
-                                    bool(options.overwrite)])
+                                    bool(options.overwrite), rules])
         changed = threading.Event()
         waiters = [threading.Thread(target=_wait_result, args=(s, changed), daemon=True) for s in sides]
         for t in waiters:
