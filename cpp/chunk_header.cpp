@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "path_validator.h"
+
 namespace rcp {
 
 std::vector<uint8_t> ChunkHeader::encode() const {
@@ -24,7 +26,7 @@ Result<ChunkHeader> ChunkHeader::decode(std::span<const uint8_t> body) {
   };
   if (auto r = u(0, "file_id", UINT64_MAX, h.file_id); !r) return r.error();
   if (auto r = u(1, "root", UINT32_MAX, h.root); !r) return r.error();
-  auto rel = m->get_str(2, "relpath", 4096);
+  auto rel = m->get_str(2, "relpath", kMaxPathBytes);
   if (!rel) return rel.error();
   h.relpath = std::move(*rel);
   if (auto r = u(3, "size", UINT64_MAX, h.size); !r) return r.error();
@@ -46,9 +48,25 @@ Result<ChunkHeader> ChunkHeader::decode(std::span<const uint8_t> body) {
   if (h.nchunks == 0 || h.chunk >= h.nchunks) return make_error(Errc::protocol, "chunk index out of range");
   if (h.length > h.size || h.offset > h.size - h.length)
     return make_error(Errc::protocol, "chunk extends past the declared file size");
-  // Every chunk but the last carries at least one byte, so nchunks <= size (+1 for empty files).
-  if (h.nchunks > h.size + 1) return make_error(Errc::protocol, "more chunks than bytes");
+  if (h.nchunks == 1) {
+    if (h.offset != 0 || h.length != h.size) return make_error(Errc::protocol, "a single chunk must hold the whole file");
+    return h;
+  }
+  // Several chunks of one length C: their number follows from the size, so a
+  // peer cannot make the receiver track more chunks than its bytes justify.
+  const bool last = h.chunk == h.nchunks - 1;
+  if (last && h.offset % (h.nchunks - 1) != 0) return make_error(Errc::protocol, "chunk offset off the chunk grid");
+  const uint64_t c = h.chunk_bytes();
+  if (c < kMinChunkBytes) return make_error(Errc::protocol, "chunks shorter than the protocol's minimum");
+  if (h.size / c + (h.size % c != 0) != h.nchunks) return make_error(Errc::protocol, "chunk count does not fit the file size");
+  if (h.offset != static_cast<uint64_t>(h.chunk) * c || (last ? h.length != h.size - h.offset : h.length != c))
+    return make_error(Errc::protocol, "chunk offset or length off the chunk grid");
   return h;
+}
+
+uint64_t ChunkHeader::chunk_bytes() const {
+  if (nchunks <= 1) return size;
+  return chunk == nchunks - 1 ? offset / (nchunks - 1) : length;
 }
 
 Xxh128::Xxh128() : state_(XXH3_createState()) { XXH3_128bits_reset(state_); }

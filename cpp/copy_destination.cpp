@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -66,9 +67,15 @@ CopyDestination::CopyDestination(std::shared_ptr<Link> peer, std::unique_ptr<Des
 
 CopyDestination::~CopyDestination() { tree_->remove_temps(); }
 
-void CopyDestination::fail_entry(const std::string& path, const std::string& what, bool log) {
-  // Once per path: a file the source failed to read also fails here.
-  if (!failed_paths_.insert(path).second) return;
+void CopyDestination::fail_entry(const std::string& path, const std::string& what, bool log, bool cause) {
+  // Once per path: a file the source failed to read also fails here, and
+  // whichever stream told first, the source's own reason is the one kept.
+  if (!failed_paths_.insert(path).second) {
+    if (!cause) return;
+    for (auto& [p, message] : summary_.errors)
+      if (p == path) message = what;
+    return;
+  }
   ++summary_.failed;
   if (log) logger_.warn(path + ": " + what);
   summary_.add_error(path, what);
@@ -156,7 +163,7 @@ Result<void> CopyDestination::on_control(const std::vector<uint8_t>& body) {
     case MsgType::root: {
       auto name = m->get_str(1, "name", kMaxNameBytes);
       auto kind = m->get_str(2, "kind", 1);
-      auto err = m->get_str(3, "error", 4096);
+      auto err = m->get_str(3, "error", kMaxErrorText);
       if (!name || !kind || !err) return make_error(Errc::protocol, "malformed root message");
       if (!err->empty()) {
         std::lock_guard<std::mutex> lk(mu_);
@@ -190,7 +197,7 @@ Result<void> CopyDestination::on_control(const std::vector<uint8_t>& body) {
     }
     case MsgType::symlink: {
       auto rel = m->get_str(1, "relpath", kMaxPathBytes);
-      auto target = m->get_str(2, "target", kMaxPathBytes);
+      auto target = m->get_str(2, "target", kMaxLinkTarget);
       if (!rel || !target) return make_error(Errc::protocol, "malformed symlink message");
       auto parent = tree_->parent_of(index, *rel);
       if (!parent) {
@@ -229,11 +236,11 @@ Result<void> CopyDestination::on_control(const std::vector<uint8_t>& body) {
     }
     case MsgType::source_error: {
       auto rel = m->get_str(1, "relpath", kMaxPathBytes);
-      auto text = m->get_str(2, "text", 4096);
+      auto text = m->get_str(2, "text", kMaxErrorText);
       if (!rel || !text) return make_error(Errc::protocol, "malformed source_error message");
       std::lock_guard<std::mutex> lk(mu_);
       std::string path = tree_->display(index, *rel);
-      fail_entry(path, "source: " + *text, false);  // the source has logged it
+      fail_entry(path, "source: " + *text, false, true);  // the source has logged it
       return {};
     }
     default:
@@ -266,29 +273,34 @@ void CopyDestination::worker() {
 }
 
 CopyDestination::FileState* CopyDestination::begin_chunk(const ChunkHeader& h, std::string& err, bool& must_open) {
+  if (settled_ids_.contains(h.file_id)) {
+    err = "chunk for a file already settled: " + h.relpath.substr(0, 200);
+    return nullptr;
+  }
   auto it = files_.find(h.file_id);
   if (it == files_.end()) {
     FileState f;
     f.root = h.root;
     f.rel = h.relpath;
     f.size = h.size;
+    f.chunk_bytes = h.chunk_bytes();
     f.mode = h.mode & kFileModeMask;
     f.mtime_s = h.mtime_s;
     f.mtime_ns = h.mtime_ns;
     f.nchunks = h.nchunks;
-    f.seen.assign(h.nchunks, false);
     it = files_.emplace(h.file_id, std::move(f)).first;
   }
   FileState& f = it->second;
-  if (f.root != h.root || f.rel != h.relpath || f.size != h.size || f.nchunks != h.nchunks) {
-    err = "chunks of one file disagree about its path or size";
+  if (f.root != h.root || f.rel != h.relpath || f.size != h.size || f.nchunks != h.nchunks ||
+      f.chunk_bytes != h.chunk_bytes()) {
+    err = "chunks of one file disagree about its path, size or chunk length";
     return nullptr;
   }
-  if (h.chunk >= f.seen.size() || f.seen[h.chunk]) {
-    err = "duplicate chunk " + std::to_string(h.chunk) + " of " + h.relpath;
+  // Only chunks that arrived are remembered: memory follows the bytes received.
+  if (!f.seen.insert(h.chunk).second) {
+    err = "duplicate chunk " + std::to_string(h.chunk) + " of " + h.relpath.substr(0, 200);
     return nullptr;
   }
-  f.seen[h.chunk] = true;
   must_open = !f.opening;
   f.opening = true;
   return &f;
@@ -402,20 +414,26 @@ Result<bool> CopyDestination::receive_record(int64_t stream, const uint8_t (&len
     done += *n;
     counters_.bytes_done += *n;
   }
+  ChunkVerdict verdict = ChunkVerdict::keep;
   if (!truncated) {
-    Digest128 theirs;
-    if (auto r = read_exact(*peer_, stream, theirs); !r) {
+    std::array<uint8_t, kTrailerSize> trailer;
+    if (auto r = read_exact(*peer_, stream, trailer); !r) {
       if (io_error.empty()) io_error = "chunk ended without its checksum";
       truncated = true;
-    } else if (io_error.empty() && hash.digest() != theirs) {
-      io_error = "checksum mismatch (xxh3-128): data corrupted in transit or changed at the source";
+    } else if (trailer[kDigestSize] > static_cast<uint8_t>(ChunkVerdict::void_attempt)) {
+      return make_error(Errc::protocol, "unknown chunk verdict " + std::to_string(trailer[kDigestSize]));
+    } else {
+      verdict = static_cast<ChunkVerdict>(trailer[kDigestSize]);
+      if (io_error.empty() && !std::equal(trailer.begin(), trailer.begin() + kDigestSize, hash.digest().begin()))
+        io_error = "checksum mismatch (xxh3-128): data corrupted in transit or changed at the source";
     }
   }
-  end_chunk(*file, done, io_error);
+  end_chunk(h->file_id, *file, done, io_error, verdict);
   return !truncated;
 }
 
-void CopyDestination::end_chunk(FileState& f, uint64_t bytes, const std::string& err) {
+void CopyDestination::end_chunk(uint64_t id, FileState& f, uint64_t bytes, const std::string& err,
+                                ChunkVerdict verdict) {
   {
     std::lock_guard<std::mutex> lk(mu_);
     f.bytes += bytes;
@@ -423,6 +441,7 @@ void CopyDestination::end_chunk(FileState& f, uint64_t bytes, const std::string&
       f.failed = true;
       f.error = err;
     }
+    if (verdict == ChunkVerdict::void_attempt) f.voided = true;
     if (++f.ended != f.nchunks) return;
   }
   // The last chunk is in: no other thread touches `f` any more (a late
@@ -431,7 +450,11 @@ void CopyDestination::end_chunk(FileState& f, uint64_t bytes, const std::string&
   const bool committed = settle(f);
   std::lock_guard<std::mutex> lk(mu_);
   const std::string path = tree_->display(f.root, f.rel);
-  if (f.failed) {
+  if (f.voided) {
+    // The source saw the file change while reading it: this attempt is gone,
+    // and the source sends another or reports the file failed.
+    logger_.debug(path + ": discarded an attempt the source saw change");
+  } else if (f.failed) {
     fail_entry(path, f.error, true);
   } else if (!committed) {
     ++summary_.skipped;
@@ -443,12 +466,17 @@ void CopyDestination::end_chunk(FileState& f, uint64_t bytes, const std::string&
     if (logger_.enabled(LogLevel::debug)) logger_.debug(path + ": " + std::to_string(f.size) + " bytes verified");
   }
   ++settled_;
-  f.fd.reset();
-  f.error.clear();
+  // A settled file costs nothing more than its id in an interval set.
+  settled_ids_.insert(id);
+  files_.erase(id);
   cv_.notify_all();
 }
 
 bool CopyDestination::settle(FileState& f) {
+  if (f.voided && !f.failed) {
+    f.failed = true;
+    f.error = "voided by the source";
+  }
   if (!f.failed && !f.skipped && f.bytes != f.size) {
     f.failed = true;
     f.error = "received " + std::to_string(f.bytes) + " bytes, the source declared " + std::to_string(f.size);

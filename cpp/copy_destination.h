@@ -14,6 +14,7 @@
 
 #include "chunk_header.h"
 #include "dest_tree.h"
+#include "interval_set.h"
 #include "link.h"
 #include "logger.h"
 #include "transfer_counters.h"
@@ -43,8 +44,10 @@ class CopyDestination {
     uint32_t mode = 0;
     int64_t mtime_s = 0;
     uint32_t mtime_ns = 0;
+    uint64_t chunk_bytes = 0;
     uint32_t nchunks = 0;
-    std::vector<bool> seen;
+    std::set<uint32_t> seen;  // chunks arrived (never more than the bytes received justify)
+    bool voided = false;      // the source saw the file change: discard this attempt
     bool opening = false;  // a worker is creating the temporary file
     bool opened = false;   // ...and has finished (fields below are set)
     uint32_t ended = 0;
@@ -73,13 +76,14 @@ class CopyDestination {
   // mu_ held. `must_open`: this caller creates the file (open_file), others wait.
   FileState* begin_chunk(const ChunkHeader& h, std::string& err, bool& must_open);
   void open_file(FileState& f);  // mu_ not held
-  void end_chunk(FileState& f, uint64_t bytes, const std::string& err);
+  void end_chunk(uint64_t id, FileState& f, uint64_t bytes, const std::string& err, ChunkVerdict verdict);
   bool settle(FileState& f);
   void wait_settled(std::unique_lock<std::mutex>& lk);  // mu_ held  // mu_ not held; true when renamed into place
   Result<void> on_control(const std::vector<uint8_t>& body);
   void apply_dir_meta();
-  // mu_ held: counts a failed entry (once per path) and keeps its message.
-  void fail_entry(const std::string& path, const std::string& what, bool log);
+  // mu_ held: counts a failed entry (once per path) and keeps its message;
+  // a `cause` (the source's reason) replaces an earlier message for the path.
+  void fail_entry(const std::string& path, const std::string& what, bool log, bool cause = false);
 
   std::shared_ptr<Link> peer_;
   std::unique_ptr<DestTree> tree_;
@@ -89,7 +93,8 @@ class CopyDestination {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::map<uint64_t, FileState> files_;
+  std::map<uint64_t, FileState> files_;  // files with chunks still to come
+  IntervalSet settled_ids_;
   uint64_t settled_ = 0;
   int64_t expected_files_ = -1;  // from "done"
   bool stop_ = false;

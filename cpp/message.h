@@ -15,7 +15,10 @@
 
 namespace rcp {
 
-constexpr uint32_t kProtocolVersion = 1;
+// 2: receive carries root rules; data records end in a verdict byte.
+constexpr uint32_t kProtocolVersion = 2;
+// Error texts in messages (a path and why); senders cut longer ones.
+constexpr size_t kMaxErrorText = 8192;
 
 // Message types; docs/protocol.md gives each one's fields.
 enum class MsgType : uint32_t {

@@ -55,7 +55,7 @@ Result<void> check_root_name(const RootRule& rule, std::string_view name) {
 Result<std::vector<std::string>> split_relative_path(std::string_view path) {
   std::vector<std::string> parts;
   if (path.empty()) return parts;
-  if (path.size() > kMaxPathBytes) return bad(path, "path longer than 4096 bytes");
+  if (path.size() > kMaxPathBytes) return bad(path, "path longer than " + std::to_string(kMaxPathBytes) + " bytes");
   if (path.front() == '/') return bad(path, "absolute path");
   size_t start = 0;
   while (start <= path.size()) {
@@ -64,7 +64,7 @@ Result<std::vector<std::string>> split_relative_path(std::string_view path) {
     std::string_view part = path.substr(start, slash - start);
     if (auto r = validate_name(part); !r) return bad(path, r.error().message);
     parts.emplace_back(part);
-    if (parts.size() > kMaxPathDepth) return bad(path, "path deeper than 256 levels");
+    if (parts.size() > kMaxPathDepth) return bad(path, "path deeper than " + std::to_string(kMaxPathDepth) + " levels");
     start = slash + 1;
   }
   return parts;

@@ -12,8 +12,11 @@
 namespace rcp {
 
 constexpr size_t kMaxNameBytes = 255;
-constexpr size_t kMaxPathBytes = 4096;
-constexpr size_t kMaxPathDepth = 256;
+// A relative path on the wire: no PATH_MAX, since both sides reach every
+// entry one name at a time from a directory fd.
+constexpr size_t kMaxPathBytes = 64 * 1024;
+constexpr size_t kMaxPathDepth = 1024;
+constexpr size_t kMaxLinkTarget = 4096;  // the kernel's own limit for a symlink's target
 
 // One path component: not empty, not "." or "..", no '/', no NUL, <= 255 bytes.
 Result<void> validate_name(std::string_view name);
@@ -32,7 +35,7 @@ Result<void> check_root_name(const RootRule& rule, std::string_view name);
 
 // "a/b/c" -> {"a","b","c"}; "" -> {} (the root itself). Refuses absolute
 // paths, empty components ("a//b", trailing '/'), ".", "..", NUL, and
-// over-long or over-deep paths.
+// paths over kMaxPathBytes or kMaxPathDepth components.
 Result<std::vector<std::string>> split_relative_path(std::string_view path);
 
 }  // namespace rcp

@@ -37,10 +37,10 @@ def frame(body: bytes) -> bytes:
 
 def record(relpath: str, payload: bytes, *, file_id: int = 1, root: int = 0, size: int | None = None,
            mode: int = 0o644, mtime: int = 1_600_000_000, chunk: int = 0, nchunks: int = 1, offset: int = 0,
-           length: int | None = None, digest: bytes | None = None) -> bytes:
-    """One data-stream record: frame(chunk header) | payload | xxh3-128, with
-    every field overridable to lie."""
+           length: int | None = None, digest: bytes | None = None, verdict: int = 0) -> bytes:
+    """One data-stream record: frame(chunk header) | payload | xxh3-128 | verdict,
+    with every field overridable to lie."""
     size = len(payload) if size is None else size
     length = len(payload) if length is None else length
     header = pack([40, file_id, root, relpath, size, mode, mtime, 0, chunk, nchunks, offset, length])
-    return frame(header) + payload + (_core.xxh3_128(payload) if digest is None else digest)
+    return frame(header) + payload + (_core.xxh3_128(payload) if digest is None else digest) + bytes([verdict])

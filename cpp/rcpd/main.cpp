@@ -11,6 +11,7 @@
 #include <ifaddrs.h>
 #include <malloc.h>
 #include <net/if.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -210,7 +211,7 @@ struct Daemon {
     (void)master->send_message(encode_message(MsgType::peer_connected));
     auto job = expect(*master, MsgType::receive, 60 * kSeconds);
     if (!job) return job.error();
-    auto path = job->get_str(0, "path", 4096);
+    auto path = job->get_str(0, "path", kMaxPathBytes);
     auto n = job->get_uint(1, "sources");
     if (!path || !n || *n == 0 || *n > 100000) return make_error(Errc::protocol, "malformed receive");
     bool slash = job->fields.size() > 2 && job->fields[2].type == msgpack::type::BOOLEAN && job->fields[2].via.boolean;
@@ -253,6 +254,12 @@ int main(int argc, char** argv) {
   // send limit and the workers' buffers.
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  // The walk holds a directory fd per level and per queued file's directory:
+  // take what the hard limit allows rather than fail at 1024.
+  if (rlimit nofile{}; getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   Daemon d;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];

@@ -31,9 +31,16 @@ TEST(PathValidator, RefusesEscapes) {
 
 TEST(PathValidator, BoundsLengthAndDepth) {
   std::string deep;
-  for (int i = 0; i < 300; ++i) deep += (i ? "/d" : "d");
+  for (size_t i = 0; i < kMaxPathDepth + 1; ++i) deep += (i ? "/d" : "d");
   EXPECT_FALSE(split_relative_path(deep).ok());
-  EXPECT_FALSE(split_relative_path(std::string(5000, 'a')).ok());
+  // Well past PATH_MAX is fine (25 levels of 200-byte names); past the wire limit is not.
+  std::string long_path;
+  for (int i = 0; i < 25; ++i) long_path += (i ? "/" : "") + std::string(200, 'a' + i % 26);
+  EXPECT_TRUE(split_relative_path(long_path).ok());
+  std::string too_long;
+  while (too_long.size() <= kMaxPathBytes) too_long += std::string(250, 'x') + "/";
+  too_long += "x";
+  EXPECT_FALSE(split_relative_path(too_long).ok());
 }
 
 TEST(PathValidator, RootRules) {
