@@ -151,6 +151,12 @@ Result<std::vector<uint8_t>> Link::recv_log(Nanos timeout) {
   if (logs_.empty()) return closed_error();
   Message m = std::move(logs_.front());
   logs_.pop_front();
+  // Credit goes back only now that the reader has the frame: a flooding peer
+  // waits on flow control instead of filling this process.
+  int64_t id = m.stream;
+  size_t credit = m.wire_bytes;
+  lk.unlock();
+  post([id, credit](QuicConnection& c) { c.consume(id, credit); });
   return std::move(m.body);
 }
 
@@ -435,9 +441,8 @@ void Link::on_stream_data(int64_t id, std::span<const uint8_t> data, bool fin) {
     if (kind_it->second == StreamKind::control) {
       on_control_frame(std::move(body), wire);
     } else {
-      c->consume(id, wire);  // log frames are small and drained by the master's reader
       std::lock_guard<std::mutex> lk(mu_);
-      logs_.push_back({std::move(body), wire});
+      logs_.push_back({std::move(body), wire, id});  // credit returns in recv_log
       cv_.notify_all();
     }
     if (c->closed()) return;

@@ -97,6 +97,7 @@ class Link {
   struct Message {
     std::vector<uint8_t> body;
     size_t wire_bytes;  // credit to return when the application takes it
+    int64_t stream = -1;  // where that credit goes (log frames; control is control_id_)
   };
 
   void post(std::function<void(QuicConnection&)> fn);

@@ -347,6 +347,31 @@ def test_huge_declared_lengths_allocate_nothing(world, hostile: HostileSource, l
     assert not (dest / "tree" / "f").exists()
 
 
+C = 1 << 20  # the protocol's minimum chunk length
+
+
+@pytest.mark.parametrize("size, nchunks", [
+    ((2**32 - 1) * C, 2**32 - 1),  # a consistent 4 PiB file: tracked by what arrives, not by what is declared
+    (2**32, 2**32 - 1),            # more chunks than the size holds: refused outright
+])
+def test_declared_chunk_counts_cost_no_memory(world, size: int, nchunks: int) -> None:
+    """The review's attack: records declaring 2^32-1 chunks made the destination
+    allocate 512 MiB each. Four of them must leave it small (close() checks the peak)."""
+    dest, _ = world
+    hostile = HostileSource(["--stall-timeout", "2"])
+    try:
+        hostile.receive(dest)
+        hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+        for i in range(4):
+            hostile.stream(record(f"f{i}", b"x" * C, file_id=i, size=size, nchunks=nchunks))
+        hostile.send(Msg.DONE, [4, 4 * C])
+        outcome = hostile.outcome()
+        assert outcome[0] != "result" or outcome[1][5] >= 4, outcome
+        assert [p.name for p in dest.rglob("*") if p.name != "tree"] == []
+    finally:
+        hostile.close()
+
+
 @pytest.mark.parametrize("header_len", [0xFFFFFFFF, 1 << 20])
 def test_oversize_frames_are_refused(world, hostile: HostileSource, header_len: int) -> None:
     dest, _ = world

@@ -152,6 +152,13 @@ void init_quic(py::module_& m) {
              return unpack_typed(body);
            },
            py::arg("timeout") = 10.0, "Next control message as (type, [fields])")
+      .def("send_log",
+           [](Link& l, uint32_t type, const py::list& fields) {
+             std::string b = pack_typed(type, fields);
+             py::gil_scoped_release nogil;
+             unwrap(l.send_log({reinterpret_cast<const uint8_t*>(b.data()), b.size()}));
+           },
+           py::arg("type"), py::arg("fields"), "Send a typed message on this side's log stream (not sealed)")
       .def("recv_log",
            [](Link& l, double timeout) {
              std::vector<uint8_t> body;

@@ -62,6 +62,7 @@ class CopyResult:
     failed: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
     duration: float = 0.0
+    protocol_errors: int = 0  # malformed messages the rcpds sent (logged, then ignored)
 
     @property
     def ok(self) -> bool:

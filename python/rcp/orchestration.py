@@ -10,6 +10,7 @@ File data never passes through here.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -27,6 +28,9 @@ from rcp.sanitize import printable
 
 SETUP_TIMEOUT = 30.0
 POLL = 0.1
+MAX_LOG_LINE = 4096  # characters of one rcpd log line shown; the rest is cut
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,6 +44,7 @@ class Side:
     fingerprint: str = ""
     result: list | None = None
     error: str | None = None
+    protocol_errors: int = 0  # malformed messages from this side's rcpd
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -96,8 +101,38 @@ def _source_addresses(source: Side, destination: Side, advertised: list[str],
     return seen
 
 
+def _count(value: object) -> int:
+    """A non-negative integer field, or ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"expected a count, got {type(value).__name__}")
+    return value
+
+
+def _progress(side: Side, fields: list, elapsed: float) -> Progress:
+    if len(fields) < 4:
+        raise ValueError(f"{len(fields)} fields, expected 4")
+    done, files, total, files_total = (_count(f) for f in fields[:4])
+    return Progress(side.role, done, files, total, files_total, elapsed=elapsed)
+
+
+def _log_line(fields: list) -> tuple[str, str]:
+    if len(fields) < 2:
+        raise ValueError(f"{len(fields)} fields, expected 2")
+    level, text = str(fields[0])[:16], str(fields[1])
+    if len(text) > MAX_LOG_LINE:
+        text = text[:MAX_LOG_LINE] + " [cut]"
+    return printable(level), printable(text)
+
+
+def _protocol_error(side: Side, what: str, exc: Exception) -> None:
+    side.protocol_errors += 1
+    log.warning("%s rcpd sent a malformed %s message (%s); ignored", side.role, what, exc)
+
+
 class _Relay:
-    """Reads one rcpd's log stream and feeds the progress sink."""
+    """Reads one rcpd's log stream and feeds the progress sink. A malformed
+    message is logged and counted, never the end of the relay: a dead relay
+    would leave the rcpd's later lines piling up unread."""
 
     def __init__(self, side: Side, sink: ProgressSink, start: float) -> None:
         self.side, self.sink, self.start = side, sink, start
@@ -117,11 +152,15 @@ class _Relay:
                 continue
             except _core.RcpError:
                 return
-            if kind == Msg.PROGRESS and len(fields) >= 4:
-                self.sink.update(Progress(self.side.role, *[int(f) for f in fields[:4]],
-                                          elapsed=time.monotonic() - self.start))
-            elif kind == Msg.LOG and len(fields) >= 2:
-                self.sink.log(self.side.role, printable(str(fields[0])), printable(str(fields[1])))
+            try:
+                if kind == Msg.PROGRESS:
+                    self.sink.update(_progress(self.side, fields, time.monotonic() - self.start))
+                elif kind == Msg.LOG:
+                    self.sink.log(self.side.role, *_log_line(fields))
+                else:
+                    raise ValueError(f"type {kind} on the log stream")
+            except (ValueError, TypeError) as exc:
+                _protocol_error(self.side, "log-stream", exc)
 
 
 def _expect(side: Side, want: Msg, timeout: float) -> list:
@@ -143,6 +182,14 @@ def _expect(side: Side, want: Msg, timeout: float) -> list:
         if kind != want:
             raise ConnectionFailure(f"{side.role} rcpd sent message {kind}, expected {want.name}")
         return fields
+
+
+def _listening(fields: list) -> tuple[int, list[str]]:
+    """The source's [port, [addresses]], checked."""
+    if (len(fields) < 2 or not isinstance(fields[0], int) or not 0 < fields[0] < 65536
+            or not isinstance(fields[1], list) or not all(isinstance(a, str) for a in fields[1])):
+        raise ConnectionFailure("source rcpd sent a malformed 'listening' message")
+    return fields[0], fields[1]
 
 
 def _accept(server: "_core.QuicServer", sides: list[Side]) -> "_core.Link":
@@ -178,13 +225,30 @@ def _wait_result(side: Side, changed: threading.Event) -> None:
             side.error = f"{side.role} rcpd: {exc}"
             break
         if kind == Msg.RESULT:
-            side.result = fields
+            try:
+                side.result = _result_fields(fields)
+            except (ValueError, TypeError) as exc:
+                _protocol_error(side, "result", exc)
+                side.error = f"{side.role} rcpd sent a malformed result"
             break
         if kind == Msg.ERROR:
             side.error = printable(str(fields[0]) if fields else "error")
             break
     side.done.set()
     changed.set()
+
+
+def _result_fields(fields: list) -> list:
+    """[files, bytes, dirs, symlinks, skipped, failed, [[path, error]...]], checked."""
+    if len(fields) < 7 or not isinstance(fields[6], list):
+        raise ValueError("expected six counts and a list of errors")
+    counts = [_count(f) for f in fields[:6]]
+    errors = []
+    for entry in fields[6]:
+        if not isinstance(entry, list) or len(entry) < 2:
+            raise ValueError("an error entry is not [path, message]")
+        errors.append([printable(str(entry[0])), printable(str(entry[1]))])
+    return counts + [errors]
 
 
 def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOptions,
@@ -220,9 +284,9 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
         relays = [_Relay(s, sink, started) for s in sides]
 
         src.link.send(Msg.EXPECT_PEER, [dst.fingerprint])
-        port, advertised = _expect(src, Msg.LISTENING, SETUP_TIMEOUT)
-        dst.link.send(Msg.CONNECT_PEER, [_source_addresses(src, dst, list(advertised), options.source_addresses),
-                                         int(port), src.fingerprint])
+        port, advertised = _listening(_expect(src, Msg.LISTENING, SETUP_TIMEOUT))
+        dst.link.send(Msg.CONNECT_PEER, [_source_addresses(src, dst, advertised, options.source_addresses),
+                                         port, src.fingerprint])
         _expect(dst, Msg.PEER_CONNECTED, SETUP_TIMEOUT + 10)
 
         src.link.send(Msg.SEND, [[s.path for s in sources]])
@@ -260,11 +324,11 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
 def _build_result(src: Side, dst: Side, duration: float) -> CopyResult:
     result = CopyResult(duration=duration)
     if dst.result is not None:
-        files, nbytes, dirs, links, skipped, failed, errors = (dst.result + [0] * 7)[:7]
-        result.files_copied, result.bytes_copied = int(files), int(nbytes)
-        result.dirs_created, result.symlinks_copied = int(dirs), int(links)
-        result.skipped, result.failed = int(skipped), int(failed)
-        result.errors = [(printable(str(p)), printable(str(m))) for p, m in (errors or [])]
+        files, nbytes, dirs, links, skipped, failed, errors = dst.result
+        result.files_copied, result.bytes_copied = files, nbytes
+        result.dirs_created, result.symlinks_copied = dirs, links
+        result.skipped, result.failed = skipped, failed
+        result.errors = [(p, m) for p, m in errors]
     failures = [(side.role, side.error) for side in (src, dst) if side.error]
     if len(failures) == 2:
         # One side failing closes the link, and the other reports that: show the cause.
@@ -275,10 +339,10 @@ def _build_result(src: Side, dst: Side, duration: float) -> CopyResult:
     result.errors.extend(failures)
     if src.result is not None and dst.result is not None:
         # Source-side errors the destination never heard of (e.g. unreadable directories).
-        src_errors = src.result[6] if len(src.result) > 6 else []
         known = {m for _, m in result.errors}
-        for p, m in src_errors or []:
-            if not any(str(m) in k for k in known):
+        for p, m in src.result[6]:
+            if not any(m in k for k in known):
                 result.failed += 1
-                result.errors.append((printable(str(p)), printable(str(m))))
+                result.errors.append((p, m))
+    result.protocol_errors = src.protocol_errors + dst.protocol_errors
     return result
