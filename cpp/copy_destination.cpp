@@ -486,6 +486,10 @@ bool CopyDestination::settle(FileState& f) {
     if (fchmod(f.fd->get(), f.mode) != 0 || futimens(f.fd->get(), times) != 0) {
       f.failed = true;
       f.error = std::string("cannot set mode/mtime: ") + std::strerror(errno);
+    } else if (tree_->fsync() && ::fsync(f.fd->get()) != 0) {
+      // Before the rename: the name never points at data still in the page cache.
+      f.failed = true;
+      f.error = std::string("fsync failed: ") + std::strerror(errno);
     }
   }
   f.fd.reset();  // close before rename: nothing else writes to it
@@ -504,6 +508,13 @@ bool CopyDestination::settle(FileState& f) {
   return committed;
 }
 
+void CopyDestination::sync_dir(const UniqueFd& dir, uint32_t root, const std::string& rel) {
+  if (::fsync(dir.get()) == 0) return;
+  const int err = errno;
+  std::lock_guard<std::mutex> lk(mu_);
+  fail_entry(tree_->display(root, rel), std::string("fsync of the directory failed: ") + std::strerror(err), true);
+}
+
 void CopyDestination::apply_dir_meta() {
   // Deepest first, so setting a child's mtime doesn't disturb its parent's.
   std::sort(dir_meta_.begin(), dir_meta_.end(), [](const DirMeta& a, const DirMeta& b) {
@@ -517,15 +528,21 @@ void CopyDestination::apply_dir_meta() {
     // only with --overwrite, and its mode only ever narrows (a source must not
     // open up an existing ~/.ssh).
     uint32_t mode = d.mode;
-    if (!tree_->created(*dir)) {
+    bool ours = tree_->created(*dir);
+    if (!ours && tree_->overwrite()) {
       struct stat st{};
-      if (!tree_->overwrite() || fstat((*dir)->get(), &st) != 0) continue;
+      ours = fstat((*dir)->get(), &st) == 0;
       mode &= st.st_mode & kDirModeMask;
     }
-    timespec times[2] = {{0, UTIME_OMIT}, to_ts(d.mtime_s, d.mtime_ns)};
-    fchmod((*dir)->get(), mode);
-    futimens((*dir)->get(), times);
+    if (ours) {
+      timespec times[2] = {{0, UTIME_OMIT}, to_ts(d.mtime_s, d.mtime_ns)};
+      fchmod((*dir)->get(), mode);
+      futimens((*dir)->get(), times);
+    }
+    if (tree_->fsync()) sync_dir(**dir, d.root, d.rel);
   }
+  // The roots' own names live in the base directory.
+  if (tree_->fsync()) sync_dir(*tree_->base(), 0, "");
 }
 
 }  // namespace rcp

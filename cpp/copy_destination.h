@@ -80,7 +80,9 @@ class CopyDestination {
   bool settle(FileState& f);
   void wait_settled(std::unique_lock<std::mutex>& lk);  // mu_ held  // mu_ not held; true when renamed into place
   Result<void> on_control(const std::vector<uint8_t>& body);
+  // Sets directory modes and mtimes deepest first (and with --fsync flushes each).
   void apply_dir_meta();
+  void sync_dir(const UniqueFd& dir, uint32_t root, const std::string& rel);
   // mu_ held: counts a failed entry (once per path) and keeps its message;
   // a `cause` (the source's reason) replaces an earlier message for the path.
   void fail_entry(const std::string& path, const std::string& what, bool log, bool cause = false);

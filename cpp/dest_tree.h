@@ -28,6 +28,7 @@ struct DestSpec {
   bool trailing_slash = false;
   bool overwrite = false;
   std::vector<RootRule> rules;  // per source operand; a missing one is RootRule{} (any visible name)
+  bool fsync = false;           // files before their rename, directories after their entries
 };
 
 class DestTree {
@@ -59,6 +60,9 @@ class DestTree {
 
   std::string display(uint32_t root, const std::string& rel) const;
   bool overwrite() const { return spec_.overwrite; }
+  bool fsync() const { return spec_.fsync; }
+  // The directory that holds the roots (fsync'd last).
+  const DirFd& base() const { return base_; }
 
  private:
   explicit DestTree(const DestSpec& spec) : spec_(spec) {}

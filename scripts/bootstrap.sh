@@ -17,7 +17,8 @@ PACKAGES=(cmake g++ make autoconf automake libtool pkg-config dpkg-dev
   python3-pytest python3-rich googletest openssh-server openssh-client
   iproute2 procps psmisc rsync
   clang libclang-rt-14-dev  # libFuzzer with ASan/UBSan for scripts/fuzz.sh
-  tcpdump)  # the wire check in tests/test_wire.py
+  tcpdump  # the wire check in tests/test_wire.py
+  strace)  # the --fsync check in tests/test_copy_local.py
 BACKPORTS_PACKAGES=(python3-scikit-build-core)
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }

@@ -4,6 +4,7 @@ talking real QUIC over loopback."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,42 @@ def test_special_files_fail_once_and_the_rest_is_copied(tmp_path: Path) -> None:
     assert len(result.errors) == 1 and "not a regular file" in result.errors[0][1]
     assert (tmp_path / "dst" / "plain").read_text() == "kept"
     assert not (tmp_path / "dst" / "fifo").exists()
+
+
+def _traced_copy(tmp_path: Path, *flags: str) -> tuple[Path, list[str]]:
+    """A CLI copy of a small tree under strace (rcpds included): the destination
+    and the trace's lines about fsync and rename."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    (src / "a" / "b").mkdir(parents=True)
+    for rel in ("top", "a/x", "a/b/y", "a/b/z"):
+        (src / rel).write_text(rel)
+    dst.mkdir()
+    trace = tmp_path / "trace"
+    out = subprocess.run(["strace", "-f", "-qq", "-y", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2",
+                          "-o", str(trace), sys.executable, "-m", "rcp.cli", *flags, str(src), str(dst) + "/"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return dst / "src", [line for line in trace.read_text().splitlines() if str(dst) in line]
+
+
+def test_fsync_flushes_each_file_before_its_rename_and_each_directory_after_its_entries(tmp_path: Path) -> None:
+    dst, lines = _traced_copy(tmp_path, "--fsync")
+    fsynced = [(i, m.group(1)) for i, line in enumerate(lines)
+               if (m := re.search(r"\bfsync\(\d+<([^>]+)>", line))]
+    renames = [(i, m.group(1), m.group(2)) for i, line in enumerate(lines)
+               if (m := re.search(r"renameat2?\(\d+<([^>]+)>, \"(\.rcp-[0-9a-f]+\.tmp)\"", line))]
+    assert len(renames) == 4, lines
+    for at, directory, tmp in renames:
+        # The temporary file's data reached the disk before its name did...
+        assert any(i < at and path == f"{directory}/{tmp}" for i, path in fsynced), (directory, tmp, lines)
+        # ...and its directory was flushed after the rename.
+        assert any(i > at and path == directory for i, path in fsynced), (directory, lines)
+    for rel in ("", "a", "a/b"):
+        assert any(path == str(dst / rel).rstrip("/") for _, path in fsynced), rel
+    assert (dst / "a" / "b" / "y").read_text() == "a/b/y"
+
+
+def test_without_fsync_nothing_waits_for_the_disk(tmp_path: Path) -> None:
+    dst, lines = _traced_copy(tmp_path)
+    assert not [line for line in lines if "fsync(" in line or "fdatasync(" in line], lines
+    assert (dst / "a" / "b" / "z").read_text() == "a/b/z"

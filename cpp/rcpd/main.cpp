@@ -216,7 +216,8 @@ struct Daemon {
     if (!path || !n || *n == 0 || *n > 100000) return make_error(Errc::protocol, "malformed receive");
     bool slash = job->fields.size() > 2 && job->fields[2].type == msgpack::type::BOOLEAN && job->fields[2].via.boolean;
     bool overwrite = job->fields.size() > 3 && job->fields[3].type == msgpack::type::BOOLEAN && job->fields[3].via.boolean;
-    DestSpec spec{*path, static_cast<uint32_t>(*n), slash, overwrite, {}};
+    bool fsync = job->fields.size() > 5 && job->fields[5].type == msgpack::type::BOOLEAN && job->fields[5].via.boolean;
+    DestSpec spec{*path, static_cast<uint32_t>(*n), slash, overwrite, {}, fsync};
     // What each operand lets the source name its root: [kind, text] pairs, flat.
     auto rules = string_list(*job, 4, "root_rules", err);
     if (err.code != Errc::ok) return err;

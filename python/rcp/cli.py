@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     copying = parser.add_argument_group("copying")
     copying.add_argument("--overwrite", action="store_true", help="replace existing files (default: skip them)")
+    copying.add_argument("--fsync", action="store_true", help="flush each file and directory to disk before "
+                         "finishing (durable after a power cut; slower, most of all for many small files)")
     # scp's habit: accepted and ignored, directories always copy recursively.
     copying.add_argument("-r", "-R", "--recursive", action="store_true", help="accepted for scp compatibility; "
                          "directories are always copied recursively")
@@ -172,6 +174,7 @@ def options_from_args(args: argparse.Namespace, *, stderr_is_tty: bool | None = 
         stderr_is_tty = _isatty(sys.stderr)
     options = CopyOptions(
         overwrite=args.overwrite,
+        fsync=args.fsync,
         ssh_config=_existing_file(args.ssh_config, "ssh config file") if args.ssh_config else None,
         identity_files=[_existing_file(p, "identity file") for p in args.identity_files],
         accept_new_host_keys=args.accept_new_host_keys,

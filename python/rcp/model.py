@@ -22,6 +22,10 @@ class Endpoint:
 @dataclass
 class CopyOptions:
     overwrite: bool = False
+    # fsync each file before its rename and each directory after its entries:
+    # the copy survives a power cut once rcp returns, at the cost of waiting
+    # for the disk (much slower for many small files).
+    fsync: bool = False
     ssh_config: str | None = None
     identity_files: list[str] = field(default_factory=list)
     accept_new_host_keys: bool = False

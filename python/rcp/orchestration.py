@@ -292,7 +292,7 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
         src.link.send(Msg.SEND, [[s.path for s in sources]])
         rules = [part for s in sources for part in root_rule(s.path)]
         dst.link.send(Msg.RECEIVE, [destination.path, len(sources), destination.path.endswith("/"),
-                                    bool(options.overwrite), rules])
+                                    bool(options.overwrite), rules, bool(options.fsync)])
         changed = threading.Event()
         waiters = [threading.Thread(target=_wait_result, args=(s, changed), daemon=True) for s in sides]
         for t in waiters:
