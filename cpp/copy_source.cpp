@@ -154,7 +154,8 @@ class CopySource::Walker {
       send_dir(index, "", st);
       walk_dir(index, *dir, path, "", 1);
     } else if (S_ISREG(st.st_mode)) {
-      auto parent = open_dir(AT_FDCWD, parent_of(path), std::nullopt);
+      // The user's own path may lead through symlinks; the file itself is checked by dev/ino.
+      auto parent = open_dir(AT_FDCWD, parent_of(path), std::nullopt, true);
       if (!parent) {
         announce_root(index, name, "?", path + ": " + parent.error().message);
         return;
@@ -173,8 +174,8 @@ class CopySource::Walker {
   // A directory opened without following a symlink; when `seen` is given, it
   // must be the very directory the walk stat'ed.
   static Result<std::shared_ptr<UniqueFd>> open_dir(int at, const std::string& name,
-                                                    const std::optional<struct stat>& seen) {
-    UniqueFd fd(openat(at, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+                                                    const std::optional<struct stat>& seen, bool follow = false) {
+    UniqueFd fd(openat(at, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW)));
     if (fd.get() < 0) return make_error(Errc::io, std::strerror(errno));
     struct stat now{};
     if (seen && (fstat(fd.get(), &now) != 0 || now.st_dev != seen->st_dev || now.st_ino != seen->st_ino))

@@ -146,3 +146,17 @@ def test_without_fsync_nothing_waits_for_the_disk(tmp_path: Path) -> None:
     dst, lines = _traced_copy(tmp_path)
     assert not [line for line in lines if "fsync(" in line or "fdatasync(" in line], lines
     assert (dst / "a" / "b" / "z").read_text() == "a/b/z"
+
+
+def test_an_operand_reached_through_a_symlinked_directory(tmp_path: Path) -> None:
+    """The user's own path may pass through symlinks (only what lies below the
+    operand is never followed)."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "f").write_text("data")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    (tmp_path / "dst").mkdir()
+    for operand in ("link/f", "link/"):
+        result = rcp.copy(str(tmp_path / operand), str(tmp_path / "dst") + "/")
+        assert result.ok and result.files_copied == 1, result
+    assert (tmp_path / "dst" / "f").read_text() == "data"
+    assert (tmp_path / "dst" / "link" / "f").read_text() == "data"
