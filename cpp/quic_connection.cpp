@@ -100,7 +100,7 @@ Result<std::unique_ptr<QuicConnection>> QuicConnection::connect(const QuicConfig
                                                                  EventLoop& loop, UdpSocket& socket,
                                                                  const Address& remote, Events events) {
   std::unique_ptr<QuicConnection> c(new QuicConnection(config, loop, socket, remote, std::move(events)));
-  auto r = c->init(false, std::move(tls), nullptr);
+  auto r = c->init(false, std::move(tls), nullptr, nullptr);
   if (!r) return r.error();
   return c;
 }
@@ -109,14 +109,16 @@ Result<std::unique_ptr<QuicConnection>> QuicConnection::accept(const QuicConfig&
                                                                 std::shared_ptr<TlsContext> tls,
                                                                 EventLoop& loop, UdpSocket& socket,
                                                                 const Address& remote,
-                                                                const ngtcp2_pkt_hd& hd, Events events) {
+                                                                const ngtcp2_pkt_hd& hd, const ngtcp2_cid& odcid,
+                                                                Events events) {
   std::unique_ptr<QuicConnection> c(new QuicConnection(config, loop, socket, remote, std::move(events)));
-  auto r = c->init(true, std::move(tls), &hd);
+  auto r = c->init(true, std::move(tls), &hd, &odcid);
   if (!r) return r.error();
   return c;
 }
 
-Result<void> QuicConnection::init(bool server, std::shared_ptr<TlsContext> tls, const ngtcp2_pkt_hd* hd) {
+Result<void> QuicConnection::init(bool server, std::shared_ptr<TlsContext> tls, const ngtcp2_pkt_hd* hd,
+                                  const ngtcp2_cid* odcid) {
   ngtcp2_callbacks cb{};
   if (server) {
     cb.recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
@@ -180,8 +182,16 @@ Result<void> QuicConnection::init(bool server, std::shared_ptr<TlsContext> tls, 
   ngtcp2_path path = make_path(local_, remote_);
   int rv;
   if (server) {
-    params.original_dcid = hd->dcid;
+    // The client came back with our Retry token: its address is validated,
+    // and both connection IDs go into the transport parameters, which the
+    // client checks (RFC 9000 7.3).
+    params.original_dcid = *odcid;
     params.original_dcid_present = 1;
+    params.retry_scid = hd->dcid;
+    params.retry_scid_present = 1;
+    settings.token = hd->token;
+    settings.tokenlen = hd->tokenlen;
+    settings.token_type = NGTCP2_TOKEN_TYPE_RETRY;
     rv = ngtcp2_conn_server_new(&conn_, &hd->scid, &scid, &path, hd->version, &cb, &settings, &params,
                                 nullptr, this);
   } else {
@@ -514,6 +524,11 @@ int QuicConnection::on_handshake_completed() {
   auto fp = tls_->verify_peer();
   if (!fp) {
     pending_error_ = fp.error();
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  }
+  if (events_.admit && !events_.admit()) {
+    pending_error_ = make_error(Errc::closed, "refused " + remote_.to_string() +
+                                                  ": no room for another authenticated peer");
     return NGTCP2_ERR_CALLBACK_FAILURE;
   }
   peer_fp_ = *fp;

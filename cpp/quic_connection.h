@@ -52,6 +52,9 @@ struct QuicStats {
 class QuicConnection {
  public:
   struct Events {
+    // Asked once the pins check out, before handshake_done: false refuses the
+    // peer (a server with no slot left for another authenticated connection).
+    std::function<bool()> admit;
     std::function<void()> handshake_done;  // pins verified both ways
     std::function<void(int64_t id, std::span<const uint8_t> data, bool fin)> stream_data;
     std::function<void(int64_t id, uint64_t freed)> stream_acked;
@@ -65,11 +68,13 @@ class QuicConnection {
                                                           std::shared_ptr<TlsContext> tls, EventLoop& loop,
                                                           UdpSocket& socket, const Address& remote,
                                                           Events events);
-  // `hd` comes from ngtcp2_accept on the client's first Initial packet.
+  // `hd` comes from ngtcp2_accept on the client's Initial that carried a
+  // valid Retry token; `odcid` is the DCID of its first Initial, from the token.
   static Result<std::unique_ptr<QuicConnection>> accept(const QuicConfig& config,
                                                          std::shared_ptr<TlsContext> tls, EventLoop& loop,
                                                          UdpSocket& socket, const Address& remote,
-                                                         const ngtcp2_pkt_hd& hd, Events events);
+                                                         const ngtcp2_pkt_hd& hd, const ngtcp2_cid& odcid,
+                                                         Events events);
   ~QuicConnection();
   QuicConnection(const QuicConnection&) = delete;
   QuicConnection& operator=(const QuicConnection&) = delete;
@@ -113,7 +118,7 @@ class QuicConnection {
  private:
   QuicConnection(const QuicConfig& config, EventLoop& loop, UdpSocket& socket, const Address& remote,
                  Events events);
-  Result<void> init(bool server, std::shared_ptr<TlsContext> tls, const ngtcp2_pkt_hd* hd);
+  Result<void> init(bool server, std::shared_ptr<TlsContext> tls, const ngtcp2_pkt_hd* hd, const ngtcp2_cid* odcid);
   void on_timer();
   void arm_timer();
   void fail(int liberr);  // ngtcp2 error: send CONNECTION_CLOSE, then closed

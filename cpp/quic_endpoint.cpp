@@ -40,7 +40,7 @@ Result<std::shared_ptr<Link>> QuicEndpoint::connect(const EndpointConfig& config
   std::promise<Result<std::shared_ptr<Link>>> made;
   auto fut = made.get_future();
   ep->loop().post([&] {
-    auto handle = ep->add_connection(remote, nullptr);
+    auto handle = ep->add_connection(remote, nullptr, nullptr);
     if (!handle) {
       made.set_value(handle.error());
       return;
@@ -65,6 +65,12 @@ Result<void> QuicEndpoint::start(const Address& bind_addr) {
   auto tls = TlsContext::create(config_.tls);
   if (!tls) return tls.error();
   tls_ = std::move(tls.value());
+  if (server_) {
+    auto v = AddressValidator::create();
+    if (!v) return v.error();
+    validator_ = std::move(v.value());
+    retry_limiter_ = RetryLimiter(config_.retries_per_second, config_.retry_burst, config_.retries_total_per_second);
+  }
   rxbuf_.resize(kRecvSlots * kMaxUdpPayload);
   auto lt = LoopThread::start(server_ ? "rcp-quic-srv" : "rcp-quic-cli");
   if (!lt) return lt.error();
@@ -104,11 +110,13 @@ std::shared_ptr<Link> QuicEndpoint::handle_for(std::shared_ptr<Link> link) {
   });
 }
 
-Result<uint64_t> QuicEndpoint::add_connection(const Address& remote, const ngtcp2_pkt_hd* hd) {
+Result<uint64_t> QuicEndpoint::add_connection(const Address& remote, const ngtcp2_pkt_hd* hd,
+                                              const ngtcp2_cid* odcid) {
   uint64_t handle = next_handle_++;
   QuicConnection::Events ev;
   // Events fire inside ngtcp2 calls; they reach the Link through the handle so
   // a connection removed meanwhile is simply not found.
+  if (server_) ev.admit = [this, handle] { return admit_authenticated(handle); };
   ev.handshake_done = [this, handle] {
     if (auto it = conns_.find(handle); it != conns_.end()) it->second.link->on_handshake_done();
   };
@@ -134,7 +142,7 @@ Result<uint64_t> QuicEndpoint::add_connection(const Address& remote, const ngtcp
     else
       by_cid_.erase(cid_key(cid.data, cid.datalen));
   };
-  auto conn = hd ? QuicConnection::accept(config_.quic, tls_, loop(), socket_, remote, *hd, std::move(ev))
+  auto conn = hd ? QuicConnection::accept(config_.quic, tls_, loop(), socket_, remote, *hd, *odcid, std::move(ev))
                  : QuicConnection::connect(config_.quic, tls_, loop(), socket_, remote, std::move(ev));
   if (!conn) return conn.error();
   Entry e;
@@ -201,18 +209,78 @@ void QuicEndpoint::accept_initial(std::span<const uint8_t> pkt, const Address& f
     std::lock_guard<std::mutex> lk(mu_);
     if (!accepting_) return;
   }
-  if (conns_.size() >= config_.max_connections) return;  // silently: strangers get no answer
   ngtcp2_pkt_hd hd;
-  if (ngtcp2_accept(&hd, pkt.data(), pkt.size()) != 0) return;
-  auto handle = add_connection(from, &hd);
+  if (ngtcp2_accept(&hd, pkt.data(), pkt.size()) != 0 || hd.type != NGTCP2_PKT_INITIAL) return;
+  const Nanos now = monotonic_now();
+  if (hd.tokenlen == 0) {
+    send_retry(hd, from);  // stateless: no slot, no memory
+    return;
+  }
+  auto odcid = validator_->check_token(hd, from, now);
+  if (!odcid) {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++counters_.invalid_tokens;  // silently: a replayed or forged token earns no answer
+    return;
+  }
+  if (!make_room_for_handshake()) return;
+  auto handle = add_connection(from, &hd, &*odcid);
   if (!handle) {
     config_.quic.logger.warn("cannot accept connection from " + from.to_string() + ": " + handle.error().message);
     return;
+  }
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++counters_.handshakes_started;
   }
   if (QuicConnection* c = connection(*handle)) {
     c->on_datagram(pkt, from);
     schedule_flush(*handle);
   }
+}
+
+void QuicEndpoint::send_retry(const ngtcp2_pkt_hd& hd, const Address& from) {
+  const Nanos now = monotonic_now();
+  if (!retry_limiter_.allow(from, now)) {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++counters_.retries_suppressed;
+    return;
+  }
+  auto pkt = validator_->retry_packet(hd, from, now);
+  if (!pkt) {
+    config_.quic.logger.warn("cannot answer " + from.to_string() + " with a Retry: " + pkt.error().message);
+    return;
+  }
+  (void)socket_.send(from, *pkt, pkt->size());  // lost or refused: the client's Initial is retransmitted
+  std::lock_guard<std::mutex> lk(mu_);
+  ++counters_.retries_sent;
+}
+
+bool QuicEndpoint::make_room_for_handshake() {
+  if (config_.max_handshakes == 0) return false;
+  size_t in_progress = 0;
+  QuicConnection* oldest = nullptr;  // handles grow, so the map's first unfinished entry is the oldest
+  for (auto& [h, e] : conns_) {
+    if (e.conn->closed() || e.conn->handshake_done()) continue;
+    if (oldest == nullptr) oldest = e.conn.get();
+    ++in_progress;
+  }
+  if (in_progress < config_.max_handshakes) return true;
+  // Full: the newcomer proved its address just now, the oldest had its
+  // chance. Closing marks it closed at once; removal follows on the loop.
+  oldest->close(AppError::closed_by_app, "handshake evicted by a newer one");
+  std::lock_guard<std::mutex> lk(mu_);
+  ++counters_.handshakes_evicted;
+  return true;
+}
+
+bool QuicEndpoint::admit_authenticated(uint64_t handle) {
+  size_t authenticated = 0;
+  for (auto& [h, e] : conns_)
+    if (h != handle && !e.conn->closed() && e.conn->handshake_done()) ++authenticated;
+  if (authenticated < config_.max_connections) return true;
+  std::lock_guard<std::mutex> lk(mu_);
+  ++counters_.refused_no_slot;
+  return false;
 }
 
 void QuicEndpoint::schedule_flush(uint64_t handle) {
@@ -281,6 +349,11 @@ void QuicEndpoint::link_rejected(const std::string& why) {
 uint64_t QuicEndpoint::rejected() const {
   std::lock_guard<std::mutex> lk(mu_);
   return rejected_;
+}
+
+ServerCounters QuicEndpoint::counters() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return counters_;
 }
 
 std::string QuicEndpoint::last_rejection() const {

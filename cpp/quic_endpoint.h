@@ -9,10 +9,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "address.h"
+#include "address_validation.h"
 #include "crypto.h"
 #include "event_loop.h"
 #include "quic_config.h"
@@ -31,7 +33,29 @@ struct EndpointConfig {
   TlsConfig tls;      // role decides server or client
   SessionKey session_key{};
   std::string role;   // announced in the hello: "master", "source", ...
-  size_t max_connections = 16;  // live connections a server keeps, handshakes included
+  // Server slots. Only authenticated connections (pinned both ways,
+  // handshake complete) count against max_connections; handshakes in
+  // progress have their own bound, and a new address-validated handshake
+  // evicts the oldest unfinished one, so strangers that start handshakes and
+  // go silent can never lock the pinned peer out.
+  size_t max_connections = 16;
+  size_t max_handshakes = 8;
+  // Stateless Retries: each answers a token-less Initial of at least 1200
+  // bytes with ~200, but a flood must not make us reflect them at one
+  // address (token bucket per client IP) nor cost much CPU (in total).
+  double retries_per_second = 100;  // per client IP
+  double retry_burst = 20;
+  double retries_total_per_second = 10000;
+};
+
+// What a server endpoint did with strangers' Initials (for tests and logs).
+struct ServerCounters {
+  uint64_t retries_sent = 0;
+  uint64_t retries_suppressed = 0;   // over the rate limit: dropped without an answer
+  uint64_t invalid_tokens = 0;       // forged, expired, or from another address
+  uint64_t handshakes_started = 0;   // connection state created
+  uint64_t handshakes_evicted = 0;
+  uint64_t refused_no_slot = 0;      // authenticated, but max_connections were in use
 };
 
 class QuicEndpoint : public std::enable_shared_from_this<QuicEndpoint> {
@@ -47,6 +71,7 @@ class QuicEndpoint : public std::enable_shared_from_this<QuicEndpoint> {
   // Handshakes refused so far (pin mismatch, bad hello...), and the last reason.
   uint64_t rejected() const;
   std::string last_rejection() const;
+  ServerCounters counters() const;
   // Accept one more peer fingerprint (thread-safe).
   void add_pin(const Fingerprint& fp) { tls_->add_pin(fp); }
   // Stop accepting new handshakes (a source serves exactly one peer).
@@ -66,7 +91,10 @@ class QuicEndpoint : public std::enable_shared_from_this<QuicEndpoint> {
   void on_writable();
   void dispatch(std::span<const uint8_t> pkt, const Address& from);
   void accept_initial(std::span<const uint8_t> pkt, const Address& from);
-  Result<uint64_t> add_connection(const Address& remote, const ngtcp2_pkt_hd* hd);
+  void send_retry(const ngtcp2_pkt_hd& hd, const Address& from);
+  bool make_room_for_handshake();
+  bool admit_authenticated(uint64_t handle);
+  Result<uint64_t> add_connection(const Address& remote, const ngtcp2_pkt_hd* hd, const ngtcp2_cid* odcid);
   // An application handle: shares the Link and keeps this endpoint (and so
   // its loop thread) alive; released on the application's thread.
   std::shared_ptr<Link> handle_for(std::shared_ptr<Link> link);
@@ -85,7 +113,9 @@ class QuicEndpoint : public std::enable_shared_from_this<QuicEndpoint> {
   UdpSocket socket_;
   std::shared_ptr<TlsContext> tls_;
   bool server_ = false;
+  std::optional<AddressValidator> validator_;  // servers only
   // loop-thread state
+  RetryLimiter retry_limiter_{0, 0, 0};
   std::map<uint64_t, Entry> conns_;
   std::map<std::string, uint64_t> by_cid_;  // every CID we issued -> handle
   uint64_t next_handle_ = 1;
@@ -99,6 +129,7 @@ class QuicEndpoint : public std::enable_shared_from_this<QuicEndpoint> {
   std::deque<std::shared_ptr<Link>> ready_;
   bool accepting_ = true;
   uint64_t rejected_ = 0;
+  ServerCounters counters_;
   std::string last_rejection_;
   Error connect_error_;  // client: why the connection failed before it was ready
   bool connect_failed_ = false;

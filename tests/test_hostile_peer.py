@@ -28,10 +28,12 @@ MAX_RSS_KIB = 256 * 1024  # a hostile length must never turn into an allocation
 
 class HostileSource:
     def __init__(self, extra_args: list[str] | None = None, *, tell_fingerprint: str | None = None,
-                 pin_destination: bool = True, peer_key: bytes | None = None) -> None:
+                 pin_destination: bool = True, peer_key: bytes | None = None,
+                 listener_identity: _core.Certificate | None = None) -> None:
         """The keyword arguments make the source link wrong on purpose: the
         fingerprint the master tells the destination, whether our listener
-        pins the real destination, and the session key our listener uses."""
+        pins the real destination, the session key our listener uses, and
+        the certificate (and key) it presents."""
         self.key = os.urandom(32)
         master_cert, self.cert = _core.Certificate.generate(), _core.Certificate.generate()
         opts = _core.QuicOptions()
@@ -46,11 +48,11 @@ class HostileSource:
         self.ctl = self.master.accept(timeout=TIMEOUT)
         # Our listener, pinned to the destination, exactly as a real source's.
         pin = hello.fingerprint if pin_destination else _core.Certificate.generate().fingerprint
-        self.listener = _core.QuicServer(self.cert, [pin], peer_key or self.key, host="127.0.0.1", options=opts,
-                                         role="source")
+        self.listener = _core.QuicServer(listener_identity or self.cert, [pin], peer_key or self.key,
+                                         host="127.0.0.1", options=opts, role="source")
         self.ctl.send(Msg.CONNECT_PEER, [["127.0.0.1"], self.listener.port, tell_fingerprint or self.cert.fingerprint])
         self.peer: _core.Link | None = None
-        if tell_fingerprint is None and pin_destination and peer_key is None:
+        if tell_fingerprint is None and pin_destination and peer_key is None and listener_identity is None:
             self.peer = self.listener.accept(timeout=TIMEOUT)
             kind, _ = self.ctl.recv(timeout=TIMEOUT)
             assert kind == Msg.PEER_CONNECTED
@@ -444,13 +446,24 @@ def test_files_announced_but_never_sent_end_in_an_error(world) -> None:
 
 
 @pytest.mark.parametrize("wrong", ["fingerprint told to the destination", "listener pins another destination",
-                                   "listener has another session key"])
+                                   "listener has another session key", "a listener the master did not announce",
+                                   "announced certificate without its key"])
 def test_wrong_credentials_on_the_source_link_are_refused(world, wrong: str) -> None:
     """source<->destination: each side pins the other and proves the session
-    key; any mismatch ends the link before a single entry is accepted."""
+    key; any mismatch ends the link before a single entry is accepted. The
+    destination pins only the source the master announced: another listener
+    at the announced address is refused, and so is one that presents the
+    announced (public) certificate without its private key, which only
+    TLS 1.3's CertificateVerify can tell (the pinning bypass of wykurz/rcp
+    before 0.36)."""
+    announced = _core.Certificate.generate()
     args: dict = {"fingerprint told to the destination": {"tell_fingerprint": "ab" * 32},
                   "listener pins another destination": {"pin_destination": False},
-                  "listener has another session key": {"peer_key": os.urandom(32)}}[wrong]
+                  "listener has another session key": {"peer_key": os.urandom(32)},
+                  "a listener the master did not announce": {"tell_fingerprint": announced.fingerprint},
+                  "announced certificate without its key": {
+                      "tell_fingerprint": announced.fingerprint,
+                      "listener_identity": announced._test_only_without_its_key()}}[wrong]  # noqa: SLF001
     dest, _ = world
     hostile = HostileSource(**args)
     try:
@@ -462,7 +475,14 @@ def test_wrong_credentials_on_the_source_link_are_refused(world, wrong: str) -> 
         kind, fields = outcome = hostile.outcome()
         assert kind in ("error", "exited"), outcome
         text = errors_of(outcome).lower()
-        assert any(w in text for w in ("pin", "fingerprint", "certificate", "hmac", "hello")), outcome
+        if wrong == "announced certificate without its key":
+            # Refused by the destination's own TLS check (alert 51, decrypt_error:
+            # the CertificateVerify signature), though the pin matched.
+            assert "tls handshake with" in text and "alert 51" in text, outcome
+            assert hostile.listener.rejected >= 1 and "aborted the tls handshake (alert 51)" in \
+                hostile.listener.last_rejection.lower(), hostile.listener.last_rejection
+        else:
+            assert any(w in text for w in ("pin", "fingerprint", "certificate", "hmac", "hello")), outcome
         assert list(dest.iterdir()) == []
     finally:
         hostile.close()
@@ -502,9 +522,11 @@ def test_rcpd_refuses_a_master_with_another_certificate(tmp_path: Path) -> None:
 
 class HostileDestination:
     """The other direction: the test plays the master and a lying destination
-    against a real `rcpd --role source`."""
+    against a real `rcpd --role source`. With `without_key`, the destination
+    presents its announced certificate without the matching private key;
+    the handshake must fail and `refusal` says how."""
 
-    def __init__(self) -> None:
+    def __init__(self, without_key: bool = False) -> None:
         self.key = os.urandom(32)
         master_cert, self.cert = _core.Certificate.generate(), _core.Certificate.generate()
         opts = _core.QuicOptions()
@@ -519,7 +541,16 @@ class HostileDestination:
         self.ctl.send(Msg.EXPECT_PEER, [self.cert.fingerprint])
         kind, fields = self.ctl.recv(timeout=TIMEOUT)
         assert kind == Msg.LISTENING, (kind, fields)
-        self.peer = _core.connect("127.0.0.1", int(fields[0]), self.cert, hello.fingerprint, self.key, options=opts)
+        identity = self.cert._test_only_without_its_key() if without_key else self.cert  # noqa: SLF001
+        self.peer: _core.Link | None = None
+        self.refusal = ""
+        try:
+            self.peer = _core.connect("127.0.0.1", int(fields[0]), identity, hello.fingerprint, self.key, options=opts)
+        except _core.RcpError as exc:
+            if not without_key:
+                self.close()
+                raise
+            self.refusal = str(exc)
 
     def outcome(self) -> tuple[str, list]:
         deadline = time.monotonic() + TIMEOUT
@@ -538,7 +569,8 @@ class HostileDestination:
 
     def close(self) -> None:
         for link in (self.peer, self.ctl):
-            link.close("test over")
+            if link is not None:
+                link.close("test over")
         self.daemon.stop()
 
 
@@ -580,3 +612,17 @@ def test_hostile_destination_cannot_hurt_the_source(tmp_path: Path, lie: str) ->
     finally:
         hostile.close()
     assert snapshot(tmp_path) == before, "the source tree changed"
+
+
+def test_source_refuses_the_announced_destination_certificate_without_its_key() -> None:
+    """The source's listener pins the destination's fingerprint; a client
+    presenting that (public) certificate without its private key fails the
+    source rcpd's CertificateVerify check, before any application data."""
+    hostile = HostileDestination(without_key=True)
+    try:
+        assert hostile.peer is None, "a destination without the pinned key got a link"
+        # The source aborted the handshake itself (alert 51, decrypt_error), not on the pin.
+        assert "aborted the TLS handshake (alert 51)" in hostile.refusal, hostile.refusal
+        assert hostile.daemon.alive()  # still waiting for its real peer
+    finally:
+        hostile.close()

@@ -11,6 +11,13 @@ void init_certificate(py::module_& m) {
       .def_property_readonly("fingerprint", &Certificate::fingerprint_hex, "SHA-256 of the DER certificate, hex")
       .def_property_readonly("der", [](const Certificate& c) {
         return py::bytes(reinterpret_cast<const char*>(c.der.data()), c.der.size());
+      })
+      // Tests only: this certificate (same DER, same fingerprint) with a fresh
+      // private key, as a peer that replays a pinned certificate would hold.
+      .def("_test_only_without_its_key", [](const Certificate& c) {
+        Certificate rogue = c;
+        rogue.key_der = unwrap(Certificate::generate()).key_der;
+        return rogue;
       });
   m.def("fingerprint_of_der", [](const py::bytes& der) {
     std::string s = der;

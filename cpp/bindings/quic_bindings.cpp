@@ -216,6 +216,19 @@ void init_quic(py::module_& m) {
       .def_property_readonly("rejected", &QuicEndpoint::rejected)
       .def_property_readonly("last_rejection", &QuicEndpoint::last_rejection)
       .def("stop_accepting", &QuicEndpoint::stop_accepting)
+      .def("counters",
+           [](const QuicEndpoint& e) {
+             ServerCounters n = e.counters();
+             py::dict d;
+             d["retries_sent"] = n.retries_sent;
+             d["retries_suppressed"] = n.retries_suppressed;
+             d["invalid_tokens"] = n.invalid_tokens;
+             d["handshakes_started"] = n.handshakes_started;
+             d["handshakes_evicted"] = n.handshakes_evicted;
+             d["refused_no_slot"] = n.refused_no_slot;
+             return d;
+           },
+           "What the server did with Initials: Retries sent and suppressed, handshakes started...")
       .def("add_pin", [](QuicEndpoint& e, const std::string& fp) { e.add_pin(unwrap(parse_fingerprint(fp))); });
 
   m.def("connect",

@@ -160,6 +160,7 @@ struct Daemon {
     if (!fp_hex) return fp_hex.error();
     auto fp = parse_fingerprint(*fp_hex);
     if (!fp) return fp.error();
+    // One authenticated peer; strangers' handshakes have their own, evictable slots.
     EndpointConfig cfg{quic, {TlsRole::server, cert, {*fp}, quic.keylog_file}, key, "source", 1};
     cfg.quic.port_range = args.port_range;
     auto any = Address::parse("::", 0);

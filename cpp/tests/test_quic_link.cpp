@@ -91,6 +91,49 @@ TEST(QuicLink, WrongClientFingerprintRefusedByServer) {
       << server->last_rejection();
 }
 
+// Certificate replay (wykurz/rcp before 0.36): the pinned certificate is
+// public, so a peer may present it without holding its private key. TLS 1.3's
+// CertificateVerify must then fail at the side that checks it, before any
+// application data: the pin check alone would pass.
+Certificate without_its_key(const Certificate& pinned) {
+  Certificate rogue = pinned;  // same DER, same fingerprint
+  rogue.key_der = Certificate::generate().value().key_der;
+  return rogue;
+}
+
+TEST(QuicLink, PinnedCertificateWithoutItsKeyRefusedByClient) {
+  Pair p;
+  auto cfg = p.server_config({p.client_cert.fingerprint});
+  cfg.tls.identity = without_its_key(p.server_cert);
+  auto server = QuicEndpoint::listen(cfg, loopback());
+  ASSERT_TRUE(server.ok()) << server.error().message;  // loaded: the refusal must come from the peer
+  auto client = QuicEndpoint::connect(p.client_config(p.server_cert.fingerprint), (*server)->local_address());
+  ASSERT_FALSE(client.ok()) << "a server without the pinned key was accepted";
+  // The client itself refused (its own TLS failure, alert decrypt_error), and not on the pin.
+  EXPECT_EQ(client.error().code, Errc::tls) << client.error().message;
+  EXPECT_NE(client.error().message.find("TLS handshake with"), std::string::npos) << client.error().message;
+  EXPECT_NE(client.error().message.find("alert 51"), std::string::npos) << client.error().message;
+  EXPECT_FALSE((*server)->accept(500 * kMillis).ok());
+  EXPECT_NE((*server)->last_rejection().find("aborted the TLS handshake (alert 51)"), std::string::npos)
+      << (*server)->last_rejection();
+}
+
+TEST(QuicLink, PinnedCertificateWithoutItsKeyRefusedByServer) {
+  Pair p;
+  auto server = QuicEndpoint::listen(p.server_config({p.client_cert.fingerprint}), loopback()).value();
+  auto cfg = p.client_config(p.server_cert.fingerprint);
+  cfg.tls.identity = without_its_key(p.client_cert);
+  auto client = QuicEndpoint::connect(cfg, server->local_address());
+  ASSERT_FALSE(client.ok()) << "a client without the pinned key was accepted";
+  EXPECT_NE(client.error().message.find("aborted the TLS handshake (alert 51)"), std::string::npos)
+      << client.error().message;
+  EXPECT_FALSE(server->accept(500 * kMillis).ok());
+  EXPECT_GE(server->rejected(), 1u);
+  // The server itself refused, in its own TLS check, and not on the pin.
+  EXPECT_NE(server->last_rejection().find("TLS handshake with"), std::string::npos) << server->last_rejection();
+  EXPECT_NE(server->last_rejection().find("alert 51"), std::string::npos) << server->last_rejection();
+}
+
 TEST(QuicLink, WrongSessionKeyFailsHello) {
   Pair p;
   auto server = QuicEndpoint::listen(p.server_config({p.client_cert.fingerprint}), loopback()).value();

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -67,12 +68,15 @@ def _connect_ssh(ep: Endpoint, options: CopyOptions):
 def _start(side: Side, options: CopyOptions, master_port: int, master_fp: str) -> None:
     ep = side.endpoint
     if ep.is_local:
-        args = daemon_args(str(rcpd_path()), side.role, [f"127.0.0.1:{master_port}", f"[::1]:{master_port}"],
+        hosts = ["127.0.0.1", "::1"] if side.master_host == "::" else [side.master_host]
+        args = daemon_args(str(rcpd_path()), side.role, [f"[{h}]:{master_port}" if ":" in h else f"{h}:{master_port}"
+                                                         for h in hosts],
                            master_fp, options.port_range if side.role == "source" else "",
                            options.congestion_control, options.verbose)
         side.daemon = LocalDaemon(side.role, args)
         return
-    side.ssh = _connect_ssh(ep, options)
+    if side.ssh is None:
+        side.ssh = _connect_ssh(ep, options)
     side.master_host = options.master_address or side.ssh.local_address
     host = side.master_host
     master = f"[{host}]:{master_port}" if ":" in host else f"{host}:{master_port}"
@@ -80,6 +84,31 @@ def _start(side: Side, options: CopyOptions, master_port: int, master_fp: str) -
                        options.port_range if side.role == "source" else "", options.congestion_control,
                        options.verbose)
     side.daemon = RemoteDaemon(side.role, side.ssh, _label(ep), args)
+
+
+def _master_bind_host(sides: list[Side], options: CopyOptions) -> str:
+    """Where the master's QUIC server listens: only the address its rcpds will
+    connect to, so strangers on other interfaces cannot even reach it.
+    Remote sides must have their SSH sessions already (their local address)."""
+    if options.master_address:
+        host = options.master_address.strip("[]")
+        # Not an address of this machine: something between (NAT, a forward)
+        # translates it, to a local address we cannot know.
+        return host if _is_local_address(host) else "::"
+    hosts = {s.ssh.local_address for s in sides if s.ssh is not None}
+    if not hosts:
+        return "127.0.0.1"  # a local copy: both rcpds are our children
+    # Two hosts reached through different local addresses: one socket must hear both.
+    return hosts.pop() if len(hosts) == 1 else "::"
+
+
+def _is_local_address(host: str) -> bool:
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind((host, 0))
+        return True
+    except OSError:
+        return False
 
 
 def _source_addresses(source: Side, destination: Side, advertised: list[str],
@@ -264,7 +293,15 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
     key = os.urandom(32)
     qopts = _core.QuicOptions()
     qopts.handshake_timeout = min(options.connect_timeout, 30.0)
-    server = _core.QuicServer(cert, [], key, host="::", options=qopts, role="master")
+    remote = [s for s in sides if not s.endpoint.is_local]
+    with ThreadPoolExecutor(max_workers=2) as pool:  # SSH first: it decides where the master listens
+        for s, ssh in zip(remote, pool.map(lambda s: _connect_ssh(s.endpoint, options), remote)):
+            s.ssh = ssh
+    bind_host = _master_bind_host(sides, options)
+    for s in sides:
+        if s.endpoint.is_local:
+            s.master_host = bind_host
+    server = _core.QuicServer(cert, [], key, host=bind_host, options=qopts, role="master")
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
             for f in [pool.submit(_start, s, options, server.port, cert.fingerprint) for s in sides]:
