@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from rcp import _core
+from rcp import _core, ssh
 from rcp.daemon import Daemon, LocalDaemon, RemoteDaemon, daemon_args, rcpd_path
 from rcp.errors import ConnectionFailure, UsageError
 from rcp.model import CopyOptions, CopyResult, Endpoint, Progress
@@ -48,17 +48,8 @@ def _label(ep: Endpoint) -> str:
     return f"{ep.user + '@' if ep.user else ''}{ep.host}{':' + str(ep.port) if ep.port else ''}"
 
 
-def _connect_ssh(ep: Endpoint, options: CopyOptions):
-    try:
-        return _core.SshSession.connect(
-            host=ep.host, port=ep.port, user=ep.user, config_file=options.ssh_config or None,
-            identity_files=list(options.identity_files), accept_new_host_key=options.accept_new_host_keys,
-            connect_timeout=options.connect_timeout)
-    except _core.RcpError as exc:
-        raise ConnectionFailure(str(exc)) from exc
-
-
-def _start(side: Side, options: CopyOptions, master_port: int, master_fp: str) -> None:
+def _start(side: Side, options: CopyOptions, master_port: int, master_fp: str,
+           sink: ProgressSink | None = None) -> None:
     ep = side.endpoint
     if ep.is_local:
         args = daemon_args(str(rcpd_path()), side.role, [f"127.0.0.1:{master_port}", f"[::1]:{master_port}"],
@@ -66,7 +57,9 @@ def _start(side: Side, options: CopyOptions, master_port: int, master_fp: str) -
                            options.congestion_control, options.verbose)
         side.daemon = LocalDaemon(side.role, args)
         return
-    side.ssh = _connect_ssh(ep, options)
+    # Host-key warnings (a new key recorded) go where the user sees the copy's logs.
+    warn = (lambda text: sink.log(side.role, "warn", text)) if sink and not isinstance(sink, NullProgress) else None
+    side.ssh = ssh.connect(ep, options, warn)
     side.master_host = options.master_address or side.ssh.local_address
     host = side.master_host
     master = f"[{host}]:{master_port}" if ":" in host else f"{host}:{master_port}"
@@ -202,7 +195,7 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
     server = _core.QuicServer(cert, [], key, host="::", options=qopts, role="master")
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
-            for f in [pool.submit(_start, s, options, server.port, cert.fingerprint) for s in sides]:
+            for f in [pool.submit(_start, s, options, server.port, cert.fingerprint, sink) for s in sides]:
                 f.result()
         by_fp: dict[str, Side] = {}
         for s in sides:
