@@ -4,6 +4,7 @@ talking real QUIC over loopback."""
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,18 @@ def test_special_files_fail_once_and_the_rest_is_copied(tmp_path: Path) -> None:
     assert len(result.errors) == 1 and "not a regular file" in result.errors[0][1]
     assert (tmp_path / "dst" / "plain").read_text() == "kept"
     assert not (tmp_path / "dst" / "fifo").exists()
+
+
+def test_sslkeylogfile_is_owner_only_for_rcpds_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    keylog = tmp_path / "keys.log"
+    monkeypatch.setenv("SSLKEYLOGFILE", str(keylog))  # inherited by both local rcpds
+    (tmp_path / "f").write_bytes(b"secret")
+    old_umask = os.umask(0o022)
+    try:
+        result = rcp.copy(str(tmp_path / "f"), str(tmp_path / "g"))
+    finally:
+        os.umask(old_umask)
+    assert result.ok, result.errors
+    text = keylog.read_text()
+    assert text.count("CLIENT_TRAFFIC_SECRET_0") >= 3  # both rcpds to the master, destination to source
+    assert stat.S_IMODE(keylog.stat().st_mode) == 0o600
