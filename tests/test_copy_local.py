@@ -13,7 +13,7 @@ import pytest
 
 import rcp
 from rcp.errors import UsageError
-from treeutil import assert_same_tree, leftovers, make_tree
+from treeutil import assert_same_tree, leftovers, make_non_utf8_tree, make_tree
 
 
 def test_tree_into_existing_directory(tmp_path: Path) -> None:
@@ -107,6 +107,45 @@ def test_special_files_fail_once_and_the_rest_is_copied(tmp_path: Path) -> None:
     assert len(result.errors) == 1 and "not a regular file" in result.errors[0][1]
     assert (tmp_path / "dst" / "plain").read_text() == "kept"
     assert not (tmp_path / "dst" / "fifo").exists()
+
+
+# ---- names that are not UTF-8: bytes passed through, as cp and scp do ----
+
+def test_non_utf8_names_copy_byte_for_byte(tmp_path: Path) -> None:
+    src = make_non_utf8_tree(tmp_path / os.fsdecode(b"d\xe9p\xf4t"))  # the root operand too
+    (tmp_path / "into").mkdir()
+    # str with surrogates (what argv and os.listdir give), into a directory.
+    result = rcp.copy(str(src), str(tmp_path / "into"))
+    assert result.ok, result.errors
+    assert_same_tree(src, tmp_path / "into" / src.name)
+    assert b"d\xe9p\xf4t" in os.listdir(os.fsencode(tmp_path / "into"))
+    assert b"\xff\xfe-raw" in os.listdir(os.fsencode(src / os.fsdecode(b"r\xe9pertoire")))
+    # bytes and os.PathLike operands, as a new (non-UTF-8) name.
+    result = rcp.copy([os.fsencode(src)], os.fsencode(tmp_path) + b"/copi\xe9")
+    assert result.ok, result.errors
+    assert_same_tree(src, tmp_path / os.fsdecode(b"copi\xe9"))
+    file = src / os.fsdecode(b"caf\xe9.txt")
+    result = rcp.copy(file, tmp_path / "into")  # one file as the root operand, as a Path
+    assert result.ok and result.files_copied == 1, result.errors
+    assert (tmp_path / "into" / file.name).read_bytes() == file.read_bytes()
+    assert not leftovers(tmp_path)
+
+
+def test_non_utf8_operands_on_the_command_line(tmp_path: Path) -> None:
+    src = make_non_utf8_tree(tmp_path / os.fsdecode(b"s\xe9"))
+    dst = os.fsencode(tmp_path) + b"/d\xe9st"
+    out = subprocess.run([sys.executable, "-m", "rcp.cli", "--no-progress", os.fsencode(src), dst],
+                         capture_output=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert b"Traceback" not in out.stderr
+    assert_same_tree(src, Path(os.fsdecode(dst)))
+
+
+def test_operands_that_no_file_system_could_name_are_usage_errors(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="not a valid file name"):
+        rcp.copy("a\ud800b", str(tmp_path / "x"))  # a lone surrogate that stands for no byte
+    with pytest.raises(UsageError, match="operand"):
+        rcp.copy([3.5], str(tmp_path / "x"))  # type: ignore[list-item]
 
 
 def test_sslkeylogfile_is_owner_only_for_rcpds_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,7 @@ import rcp.daemon
 from rcp.errors import EXIT_CONNECTION, EXIT_OK, EXIT_PARTIAL
 from sshd import Sshd
 from test_faults import kill_mid_copy, rcpd_pids
-from treeutil import assert_same_tree, leftovers, make_tree
+from treeutil import assert_same_tree, leftovers, make_non_utf8_tree, make_tree
 
 RCPD = str(rcp.daemon.rcpd_path())
 
@@ -363,3 +363,28 @@ def test_cli_operand_syntax_errors_exit_2(tmp_path: Path, operand: str, message:
     out = rcp_cli("--no-progress", "--", str(tmp_path / "f"), operand)
     assert out.returncode == 2, out.stderr
     assert out.stderr.startswith("rcp: ") and message in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("direction", ["local->remote", "remote->local"])
+def test_non_utf8_names_through_ssh(sshd: Sshd, tmp_path: Path, direction: str) -> None:
+    src = make_non_utf8_tree(tmp_path / os.fsdecode(b"d\xe9p\xf4t"))
+    into = tmp_path / "into"
+    into.mkdir()
+    remote = f"{sshd.alias}:"
+    result = rcp.copy((remote if direction == "remote->local" else "") + str(src),
+                      (remote if direction == "local->remote" else "") + str(into), **opts(sshd))
+    assert result.ok, result.errors
+    assert_same_tree(src, into / src.name)
+    # One non-UTF-8 file as the root operand, renamed to another, from bytes argv.
+    file = os.fsencode(src) + b"/caf\xe9.txt"
+    dst = os.fsencode(into) + b"/renomm\xe9"
+    if direction == "local->remote":
+        dst = remote.encode() + dst
+    else:
+        file = remote.encode() + file
+    env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
+    out = subprocess.run([sys.executable, "-m", "rcp.cli", "--no-progress", "--ssh-config", str(sshd.config),
+                          "--rcpd-path", RCPD, file, dst], capture_output=True, timeout=120, env=env)
+    assert out.returncode == EXIT_OK, out.stderr
+    assert (into / os.fsdecode(b"renomm\xe9")).read_bytes() == (src / os.fsdecode(b"caf\xe9.txt")).read_bytes()
+    assert not leftovers(into)
