@@ -161,3 +161,11 @@ def test_sslkeylogfile_is_owner_only_for_rcpds_too(tmp_path: Path, monkeypatch: 
     text = keylog.read_text()
     assert text.count("CLIENT_TRAFFIC_SECRET_0") >= 3  # both rcpds to the master, destination to source
     assert stat.S_IMODE(keylog.stat().st_mode) == 0o600
+
+
+def test_operands_from_any_iterable(tmp_path: Path) -> None:
+    (tmp_path / "a").write_bytes(b"A")
+    (tmp_path / "b").write_bytes(b"B")
+    (tmp_path / "d").mkdir()
+    result = rcp.copy((p for p in [tmp_path / "a", os.fsencode(tmp_path / "b")]), tmp_path / "d")
+    assert result.ok and result.files_copied == 2, result.errors

@@ -41,8 +41,8 @@ def copy(src: Operand | list[Operand], dst: Operand, *, progress: ProgressSink |
     if unknown:
         raise UsageError(f"unknown option(s): {', '.join(unknown)}")
     opts = CopyOptions(**options)  # type: ignore[arg-type]
-    many = isinstance(src, (list, tuple))
-    operands = [_operand(op) for op in ([*src] if many else [src])] + [_operand(dst)]  # type: ignore[misc]
+    one = isinstance(src, (str, bytes, os.PathLike)) or not hasattr(src, "__iter__")
+    operands = [_operand(op) for op in ([src] if one else list(src))] + [_operand(dst)]  # type: ignore[arg-type]
     sources, destination = resolve_plan(operands)
     sink = progress if hasattr(progress, "update") else make_progress(progress)  # type: ignore[arg-type]
     return run_copy(sources, destination, opts, sink)  # type: ignore[arg-type]
