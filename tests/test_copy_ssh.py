@@ -388,3 +388,11 @@ def test_non_utf8_names_through_ssh(sshd: Sshd, tmp_path: Path, direction: str) 
     assert out.returncode == EXIT_OK, out.stderr
     assert (into / os.fsdecode(b"renomm\xe9")).read_bytes() == (src / os.fsdecode(b"caf\xe9.txt")).read_bytes()
     assert not leftovers(into)
+
+
+def test_cli_bad_strict_host_key_checking_value_exits_3(sshd: Sshd, tmp_path: Path) -> None:
+    config, _ = _config_with(sshd, tmp_path, "perhaps")
+    out = rcp_cli("--no-progress", "--ssh-config", str(config), "--rcpd-path", RCPD,
+                  str(tmp_path / "f"), f"{sshd.alias}:{tmp_path / 'dst'}")
+    assert out.returncode == EXIT_CONNECTION, out.stderr
+    assert "StrictHostKeyChecking" in out.stderr and "perhaps" in out.stderr and "Traceback" not in out.stderr

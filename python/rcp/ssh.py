@@ -58,7 +58,7 @@ def terminal_confirm() -> Callable[[str], bool] | None:
         return None
 
 
-def connect(ep: Endpoint, options: CopyOptions, warn: Callable[[str], None] | None = None):
+def connect(ep: Endpoint, options: CopyOptions, warn: Callable[[str], None] | None = None) -> _core.SshSession:
     """An authenticated `_core.SshSession` to `ep`. Raises ConnectionFailure
     (host unreachable or refused by libssh, bad ssh config, host key,
     authentication). `warn` shows what the user must see (a new host key
@@ -76,7 +76,7 @@ def connect(ep: Endpoint, options: CopyOptions, warn: Callable[[str], None] | No
             connect_timeout=options.connect_timeout, warn=_warn, confirm=terminal_confirm())
     except _core.RcpError as exc:
         raise ConnectionFailure(str(exc)) from exc
-    except ValueError as exc:  # libssh refused the host or the config (e.g. HostName with '_')
+    except ValueError as exc:  # an ssh config rcp or libssh cannot use (a bad StrictHostKeyChecking, say)
         raise ConnectionFailure(f"{_where(ep)}: {exc}") from exc
 
 
