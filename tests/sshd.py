@@ -179,6 +179,8 @@ def start_sshd(directory: Path, listen: str = "127.0.0.1", *, netns: str | None 
         _stop(proc)
         last_error = log_file.read_text(errors="replace")
     else:
+        if allow_none_auth:
+            (directory / "shadow").unlink(missing_ok=True)  # password hashes: not left in a kept tmp dir
         raise RuntimeError(f"sshd did not start:\n{last_error}")
 
     known_hosts = directory / "known_hosts"
