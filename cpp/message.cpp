@@ -82,6 +82,9 @@ Result<uint64_t> Message::get_uint(size_t i, const char* what) const {
   return fields[i].via.u64;
 }
 
+// The bytes as sent, not checked for UTF-8: paths are raw bytes (the master
+// sends a non-UTF-8 file name as a str of its exact bytes, see
+// bindings/pyobject_msgpack.cpp), and every consumer treats text as bytes.
 Result<std::string> Message::get_str(size_t i, const char* what, size_t max_len) const {
   if (i >= fields.size()) return field_error(what, "is missing");
   if (fields[i].type != msgpack::type::STR) return field_error(what, "must be a string");

@@ -2,6 +2,7 @@
 
 #include <libssh/libssh.h>
 #include <poll.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -108,9 +109,21 @@ std::string fingerprint_of(ssh_key key) {
   return text ? std::string(text.get()) : "(no fingerprint)";
 }
 
-// Strict host key policy (see the header).
-Result<void> verify_host_key(ssh_session s, const SshOptions& o, const std::string& shown, const std::string& host,
-                             uint16_t port) {  // `shown`: the host as given (maybe an alias); `host`: HostName
+// Records an unknown key in known_hosts and tells the user so (as OpenSSH's
+// "Permanently added" warning), naming the host and the fingerprint.
+Result<void> record_host_key(ssh_session s, const SshOptions& o, const std::string& where, const std::string& key_text,
+                             const std::string& known_hosts) {
+  if (ssh_session_update_known_hosts(s) != SSH_OK)
+    return make_error(Errc::ssh_host_key,
+                      "ssh: cannot record the host key of " + where + " in " + known_hosts + ": " + ssh_get_error(s));
+  if (o.warn) o.warn("ssh: permanently added the " + key_text + " of " + where + " to " + known_hosts);
+  return {};
+}
+
+// Host key policy (see the header): a changed key never passes; an unknown
+// one as `policy` says.
+Result<void> verify_host_key(ssh_session s, const SshOptions& o, HostKeyPolicy policy, const std::string& shown,
+                             const std::string& host, uint16_t port) {  // `shown`: as given (maybe an alias); `host`: HostName
   ssh_key raw = nullptr;
   if (ssh_get_server_publickey(s, &raw) != SSH_OK)
     return make_error(Errc::ssh_host_key, "ssh: no host key from " + shown + ": " + ssh_get_error(s));
@@ -121,13 +134,14 @@ Result<void> verify_host_key(ssh_session s, const SshOptions& o, const std::stri
                                fingerprint_of(key.get());
   std::string known_hosts = get_option(s, SSH_OPTIONS_KNOWNHOSTS);
   if (known_hosts.empty()) known_hosts = "~/.ssh/known_hosts";
+  const std::string policy_text = std::string("StrictHostKeyChecking ") + host_key_policy_name(policy);
 
   switch (ssh_session_is_known_server(s)) {
     case SSH_KNOWN_HOSTS_OK:
       return {};
     case SSH_KNOWN_HOSTS_CHANGED:
     case SSH_KNOWN_HOSTS_OTHER:
-      // Never accepted, accept_new or not: this is what a man-in-the-middle looks like.
+      // Never accepted, whatever the policy: this is what a man-in-the-middle looks like.
       return make_error(
           Errc::ssh_host_key,
           "ssh: the host key of " + where + " has CHANGED: the server now presents the " + key_text +
@@ -135,21 +149,34 @@ Result<void> verify_host_key(ssh_session s, const SshOptions& o, const std::stri
               ". Someone may be intercepting the connection, or the host was reinstalled. If you know the change "
               "is legitimate, remove the old entry (ssh-keygen -R " + shell_quote(name) + " -f " +
               shell_quote(known_hosts) + ") and connect again" +
-              (o.accept_new_host_key ? " (accepting new keys never replaces a changed one)." : "."));
+              (policy != HostKeyPolicy::yes ? " (" + policy_text + " never accepts a changed key)." : "."));
     case SSH_KNOWN_HOSTS_NOT_FOUND:
     case SSH_KNOWN_HOSTS_UNKNOWN:
-      if (o.accept_new_host_key) {
-        if (ssh_session_update_known_hosts(s) != SSH_OK)
-          return make_error(Errc::ssh_host_key,
-                            "ssh: cannot record the host key of " + where + " in " + known_hosts + ": " +
-                                ssh_get_error(s));
-        return {};
+      switch (policy) {
+        case HostKeyPolicy::accept_new:
+        case HostKeyPolicy::no:
+          return record_host_key(s, o, where, key_text, known_hosts);
+        case HostKeyPolicy::ask:
+          if (!o.confirm)
+            return make_error(Errc::ssh_host_key,
+                              "ssh: the host key of " + where + " is unknown (the server presents the " + key_text +
+                                  ") and " + policy_text + " needs a terminal to ask on, but stdin is not one. "
+                                  "Check the fingerprint, then connect once with ssh to record it, or set "
+                                  "StrictHostKeyChecking accept-new or use the accept-new-host-key option.");
+          if (o.confirm("The authenticity of host '" + where + "' can't be established.\nThe server presents the " +
+                        key_text + ", which is not in " + known_hosts +
+                        ".\nAre you sure you want to continue connecting (yes/no)? "))
+            return record_host_key(s, o, where, key_text, known_hosts);
+          return make_error(Errc::ssh_host_key, "ssh: the host key of " + where + " (" + key_text +
+                                                    ") was not accepted; nothing was recorded.");
+        case HostKeyPolicy::yes:
+          break;
       }
       return make_error(Errc::ssh_host_key,
                         "ssh: the host key of " + where + " is unknown: the server presents the " + key_text +
                             ", which is not in " + known_hosts +
                             ". Check the fingerprint, then connect once with ssh to record it, or use the "
-                            "accept-new-host-key option.");
+                            "accept-new-host-key option (or StrictHostKeyChecking accept-new).");
     case SSH_KNOWN_HOSTS_ERROR:
       break;
   }
@@ -246,10 +273,48 @@ Result<std::unique_ptr<SshSession>> SshSession::connect(const SshOptions& o) {
   const std::string shown = o.port ? host + ":" + std::to_string(*o.port) : host;
 
   // The host first: config sections (Host alias) match against it.
-  if (ssh_options_set(s, SSH_OPTIONS_HOST, host.c_str()) != SSH_OK)
-    return make_error(Errc::invalid_argument, "ssh: bad host " + host + ": " + ssh_get_error(s));
+  // libssh takes only host names it considers valid (letters, digits, '-', '.'), aliases included.
+  if (ssh_options_set(s, SSH_OPTIONS_HOST, host.c_str()) != SSH_OK) {
+    const std::string why = ssh_get_error(s);
+    return make_error(Errc::ssh_connect, "ssh: libssh refuses '" + host + "' as a host name" +
+                                             (why.empty() ? "" : " (" + why + ")") +
+                                             "; host names and ssh config aliases may hold only letters, digits, "
+                                             "'-' and '.'");
+  }
   if (ssh_options_parse_config(s, o.config_file.empty() ? nullptr : o.config_file.c_str()) != SSH_OK)
     return make_error(Errc::invalid_argument, "ssh: cannot use the ssh config: " + std::string(ssh_get_error(s)));
+  const std::vector<std::string> config_files = ssh_config_files(o.config_file);
+  const std::string config_shown = o.config_file.empty() ? "~/.ssh/config or /etc/ssh/ssh_config" : o.config_file;
+  // libssh drops a HostName it refuses (e.g. with '_') without a word and
+  // would go on to resolve the alias itself: say what is wrong instead.
+  if (auto hostname = ssh_config_value(config_files, SshConfigQuery{host, "", user}, "HostName"); !hostname) {
+    return hostname.error();
+  } else if (*hostname && (*hostname)->find('%') == std::string::npos &&
+             strcasecmp((*hostname)->c_str(), get_option(s, SSH_OPTIONS_HOST).c_str()) != 0) {
+    return make_error(Errc::ssh_connect, "ssh: the ssh config (" + config_shown + ") gives " + host +
+                                             " the HostName '" + **hostname +
+                                             "', which libssh refuses as a host name (host names may hold only "
+                                             "letters, digits, '-' and '.')");
+  }
+  // libssh reads StrictHostKeyChecking as yes/no, and with "no" reports a
+  // changed key as known: it must always look truthfully; rcp applies the policy.
+  int strict = 1;
+  ssh_options_set(s, SSH_OPTIONS_STRICTHOSTKEYCHECK, &strict);
+  HostKeyPolicy policy = HostKeyPolicy::yes;  // rcp's default: stricter than OpenSSH's "ask"
+  if (o.accept_new_host_key) {
+    policy = HostKeyPolicy::accept_new;
+  } else if (o.host_key_policy) {
+    policy = *o.host_key_policy;
+  } else {
+    SshConfigQuery query{host, get_option(s, SSH_OPTIONS_HOST), user.empty() ? get_option(s, SSH_OPTIONS_USER) : user};
+    auto value = ssh_config_value(config_files, query, "StrictHostKeyChecking");
+    if (!value) return value.error();
+    if (*value) {
+      auto parsed = parse_host_key_policy(**value);
+      if (!parsed) return make_error(Errc::invalid_argument, "ssh config: " + parsed.error().message);
+      policy = *parsed;
+    }
+  }
   // Explicit options override the config, whose first value would otherwise win.
   if (o.port) {
     unsigned int port = *o.port;
@@ -275,7 +340,9 @@ Result<std::unique_ptr<SshSession>> SshSession::connect(const SshOptions& o) {
   ssh_options_get_port(s, &port);
   session->port_ = static_cast<uint16_t>(port);
 
-  if (auto r = verify_host_key(s, o, host, session->host_, session->port_); !r) return r.error();
+  // Before any authentication, "none" included: a server that would let us in
+  // unauthenticated must still prove it is the host we know.
+  if (auto r = verify_host_key(s, o, policy, host, session->host_, session->port_); !r) return r.error();
   const std::string who = session->user_ + "@" + known_hosts_name(session->host_, session->port_);
   if (auto r = authenticate(s, o, who); !r) return r.error();
 

@@ -1,6 +1,8 @@
 // SshSession / SshChannel: the master's SSH client (libssh), used only to
-// start rcpd on remote hosts. Host keys are checked strictly; only an explicit
-// accept_new_host_key may add an unknown key, and a changed key never passes.
+// start rcpd on remote hosts. Host keys are checked before any authentication
+// (even "none"); a changed key never passes. An unknown key is refused unless
+// the policy (StrictHostKeyChecking, resolved by rcp: see ssh_config.h) says
+// to record it or the user accepts it when asked.
 //
 // Threads: every call on a session or its channels takes the session's lock,
 // so calls are serialized (libssh sessions are not thread-safe). Blocking
@@ -9,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -18,6 +21,7 @@
 #include "address.h"
 #include "event_loop.h"  // Nanos
 #include "result.h"
+#include "ssh_config.h"
 
 struct ssh_channel_struct;  // libssh's ssh_channel, kept out of this header
 
@@ -33,6 +37,14 @@ struct SshOptions {
   std::vector<std::string> identity_files;  // extra private keys, like `ssh -i`
   std::string known_hosts_file;             // empty: from the config, else ~/.ssh/known_hosts
   bool accept_new_host_key = false;         // add an unknown key (never replaces a changed one)
+  // Unknown host keys: unset = StrictHostKeyChecking from the config, else
+  // yes. accept_new_host_key overrides both with accept_new.
+  std::optional<HostKeyPolicy> host_key_policy;
+  // Tells the user something they must see (a new host key recorded); may be empty.
+  std::function<void(const std::string&)> warn;
+  // Asks the user a yes/no question for StrictHostKeyChecking ask; empty when
+  // there is no terminal to ask on, and the key is then refused.
+  std::function<bool(const std::string&)> confirm;
   int connect_timeout_seconds = 10;         // also bounds each protocol wait (channel open, exec)
 };
 

@@ -4,6 +4,11 @@
 #include <wolfssl/quic.h>
 #include <ngtcp2/ngtcp2_crypto_wolfssl.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "tls_session.h"
@@ -101,8 +106,15 @@ Result<std::shared_ptr<TlsContext>> TlsContext::create(const TlsConfig& config) 
     wolfSSL_CTX_no_ticket_TLSv13(ctx);  // no resumption, so no 0-RTT either
   }
   if (!config.keylog_file.empty()) {
-    tc->keylog_ = std::fopen(config.keylog_file.c_str(), "a");
-    if (tc->keylog_ == nullptr) return errno_error("opening SSLKEYLOGFILE " + config.keylog_file, errno);
+    // The file holds every session's secrets: created owner-only (not umask-wide).
+    const int fd = ::open(config.keylog_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return errno_error("opening SSLKEYLOGFILE " + config.keylog_file, errno);
+    tc->keylog_ = ::fdopen(fd, "a");
+    if (tc->keylog_ == nullptr) {
+      const int err = errno;
+      ::close(fd);
+      return errno_error("opening SSLKEYLOGFILE " + config.keylog_file, err);
+    }
     wolfSSL_CTX_set_keylog_callback(ctx, keylog_callback);
   }
   return tc;

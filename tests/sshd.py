@@ -115,11 +115,16 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def start_sshd(directory: Path, listen: str = "127.0.0.1", *, netns: str | None = None,
-               alias: str = ALIAS) -> Sshd:
+               alias: str = ALIAS, allow_none_auth: bool = False) -> Sshd:
     """Starts sshd on `listen` (127.0.0.1 or ::1) with everything under `directory`;
     the caller stops it with `stop_sshd`. With `netns` it runs inside that
     network namespace (`ip netns exec`) on port 2222 of `listen`, an address of
-    the namespace that this (root) namespace can reach."""
+    the namespace that this (root) namespace can reach.
+
+    allow_none_auth (root only): the server lets root in with SSH's "none"
+    method, i.e. without any credential. sshd then runs in a private mount
+    namespace where /etc/shadow is a copy with root's password emptied
+    (PermitEmptyPasswords); the real /etc/shadow is never touched."""
     if not os.access(SSHD, os.X_OK) or shutil.which("ssh-keygen") is None:
         raise RuntimeError("OpenSSH server (/usr/sbin/sshd) and ssh-keygen are required: run scripts/bootstrap.sh")
     user = pwd.getpwuid(os.getuid()).pw_name
@@ -129,6 +134,19 @@ def start_sshd(directory: Path, listen: str = "127.0.0.1", *, netns: str | None 
     authorized.write_text(public_key(key) + "\n")
     if os.getuid() == 0:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation directory
+    wrap: list[str] = []
+    extra: list[str] = []
+    if allow_none_auth:
+        if os.geteuid() != 0 or netns:
+            raise RuntimeError("allow_none_auth needs root (a private mount namespace) and no netns")
+        shadow = directory / "shadow"
+        lines = Path("/etc/shadow").read_text().splitlines()
+        with os.fdopen(os.open(shadow, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            f.write("".join((":".join([fields[0], ""] + fields[2:]) if fields[0] == "root" else line) + "\n"
+                            for line in lines for fields in [line.split(":")]))
+        wrap = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                f'mount --bind "$0" /etc/shadow && exec "$@"', str(shadow)]
+        extra = ["PasswordAuthentication yes", "PermitEmptyPasswords yes", "PermitRootLogin yes"]
 
     last_error = ""
     for _ in range(3):  # the free port may be taken between probing and binding
@@ -141,11 +159,11 @@ def start_sshd(directory: Path, listen: str = "127.0.0.1", *, netns: str | None 
             f"HostKey {host_key}",
             f"AuthorizedKeysFile {authorized}",
             "PubkeyAuthentication yes",
-            "PasswordAuthentication no",
+            *(extra or ["PasswordAuthentication no"]),
             "KbdInteractiveAuthentication no",
             "UsePAM no",
             "StrictModes no",
-            "PermitRootLogin prohibit-password",
+            *([] if extra else ["PermitRootLogin prohibit-password"]),
             f"PidFile {directory / 'sshd.pid'}",
             "Subsystem sftp internal-sftp",
             "LogLevel VERBOSE",
@@ -154,13 +172,15 @@ def start_sshd(directory: Path, listen: str = "127.0.0.1", *, netns: str | None 
         log_file = directory / "sshd.log"
         with open(log_file, "wb") as log:
             prefix = ["ip", "netns", "exec", netns] if netns else []  # ip execs sshd: proc is sshd
-            proc = subprocess.Popen(prefix + [SSHD, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen(prefix + wrap + [SSHD, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
                                     stdout=log, stderr=subprocess.STDOUT)
         if _wait_listening(proc, listen, port, time.monotonic() + START_TIMEOUT, netns):
             break
         _stop(proc)
         last_error = log_file.read_text(errors="replace")
     else:
+        if allow_none_auth:
+            (directory / "shadow").unlink(missing_ok=True)  # password hashes: not left in a kept tmp dir
         raise RuntimeError(f"sshd did not start:\n{last_error}")
 
     known_hosts = directory / "known_hosts"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 import rcp
 from rcp.errors import UsageError
-from treeutil import assert_same_tree, leftovers, make_tree
+from treeutil import assert_same_tree, leftovers, make_non_utf8_tree, make_tree
 
 
 def test_tree_into_existing_directory(tmp_path: Path) -> None:
@@ -160,3 +161,65 @@ def test_an_operand_reached_through_a_symlinked_directory(tmp_path: Path) -> Non
         assert result.ok and result.files_copied == 1, result
     assert (tmp_path / "dst" / "f").read_text() == "data"
     assert (tmp_path / "dst" / "link" / "f").read_text() == "data"
+
+
+# ---- names that are not UTF-8: bytes passed through, as cp and scp do ----
+
+def test_non_utf8_names_copy_byte_for_byte(tmp_path: Path) -> None:
+    src = make_non_utf8_tree(tmp_path / os.fsdecode(b"d\xe9p\xf4t"))  # the root operand too
+    (tmp_path / "into").mkdir()
+    # str with surrogates (what argv and os.listdir give), into a directory.
+    result = rcp.copy(str(src), str(tmp_path / "into"))
+    assert result.ok, result.errors
+    assert_same_tree(src, tmp_path / "into" / src.name)
+    assert b"d\xe9p\xf4t" in os.listdir(os.fsencode(tmp_path / "into"))
+    assert b"\xff\xfe-raw" in os.listdir(os.fsencode(src / os.fsdecode(b"r\xe9pertoire")))
+    # bytes and os.PathLike operands, as a new (non-UTF-8) name.
+    result = rcp.copy([os.fsencode(src)], os.fsencode(tmp_path) + b"/copi\xe9")
+    assert result.ok, result.errors
+    assert_same_tree(src, tmp_path / os.fsdecode(b"copi\xe9"))
+    file = src / os.fsdecode(b"caf\xe9.txt")
+    result = rcp.copy(file, tmp_path / "into")  # one file as the root operand, as a Path
+    assert result.ok and result.files_copied == 1, result.errors
+    assert (tmp_path / "into" / file.name).read_bytes() == file.read_bytes()
+    assert not leftovers(tmp_path)
+
+
+def test_non_utf8_operands_on_the_command_line(tmp_path: Path) -> None:
+    src = make_non_utf8_tree(tmp_path / os.fsdecode(b"s\xe9"))
+    dst = os.fsencode(tmp_path) + b"/d\xe9st"
+    out = subprocess.run([sys.executable, "-m", "rcp.cli", "--no-progress", os.fsencode(src), dst],
+                         capture_output=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert b"Traceback" not in out.stderr
+    assert_same_tree(src, Path(os.fsdecode(dst)))
+
+
+def test_operands_that_no_file_system_could_name_are_usage_errors(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="not a valid file name"):
+        rcp.copy("a\ud800b", str(tmp_path / "x"))  # a lone surrogate that stands for no byte
+    with pytest.raises(UsageError, match="operand"):
+        rcp.copy([3.5], str(tmp_path / "x"))  # type: ignore[list-item]
+
+
+def test_sslkeylogfile_is_owner_only_for_rcpds_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    keylog = tmp_path / "keys.log"
+    monkeypatch.setenv("SSLKEYLOGFILE", str(keylog))  # inherited by both local rcpds
+    (tmp_path / "f").write_bytes(b"secret")
+    old_umask = os.umask(0o022)
+    try:
+        result = rcp.copy(str(tmp_path / "f"), str(tmp_path / "g"))
+    finally:
+        os.umask(old_umask)
+    assert result.ok, result.errors
+    text = keylog.read_text()
+    assert text.count("CLIENT_TRAFFIC_SECRET_0") >= 3  # both rcpds to the master, destination to source
+    assert stat.S_IMODE(keylog.stat().st_mode) == 0o600
+
+
+def test_operands_from_any_iterable(tmp_path: Path) -> None:
+    (tmp_path / "a").write_bytes(b"A")
+    (tmp_path / "b").write_bytes(b"B")
+    (tmp_path / "d").mkdir()
+    result = rcp.copy((p for p in [tmp_path / "a", os.fsencode(tmp_path / "b")]), tmp_path / "d")
+    assert result.ok and result.files_copied == 2, result.errors

@@ -4,6 +4,7 @@ over SSH (libssh), QUIC back to the master, data straight source→destination."
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ import rcp.daemon
 from rcp.errors import EXIT_CONNECTION, EXIT_OK, EXIT_PARTIAL
 from sshd import Sshd
 from test_faults import kill_mid_copy, rcpd_pids
-from treeutil import assert_same_tree, leftovers, make_tree
+from treeutil import assert_same_tree, leftovers, make_non_utf8_tree, make_tree
 
 RCPD = str(rcp.daemon.rcpd_path())
 
@@ -230,3 +231,168 @@ def test_shell_metacharacters_in_remote_paths_stay_literal(sshd: Sshd, tmp_path:
 @pytest.mark.parametrize("victim", ["destination", "source"])
 def test_killed_remote_rcpd_fails_fast_and_cleanly(sshd: Sshd, tmp_path: Path, victim: str) -> None:
     kill_mid_copy(tmp_path, victim, wrap=lambda p: f"{sshd.alias}:{p}", ancestors={sshd.proc.pid}, **opts(sshd))
+
+
+def _config_with(sshd: Sshd, tmp_path: Path, strict: str) -> tuple[Path, Path]:
+    """A config like the fixture's, with an empty known_hosts and StrictHostKeyChecking `strict`."""
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("")
+    config = tmp_path / "config"
+    config.write_text(sshd.config.read_text().replace(str(sshd.known_hosts), str(known_hosts))
+                      .replace("StrictHostKeyChecking yes", f"StrictHostKeyChecking {strict}"))
+    return config, known_hosts
+
+
+def _host_fingerprint(sshd: Sshd) -> str:
+    out = subprocess.run(["ssh-keygen", "-l", "-E", "sha256", "-f", str(sshd.host_key) + ".pub"], check=True,
+                         capture_output=True, text=True).stdout
+    return out.split()[1]
+
+
+@pytest.mark.parametrize("strict", ["accept-new", "no"])
+def test_cli_records_an_unknown_key_with_a_warning(sshd: Sshd, tmp_path: Path, strict: str) -> None:
+    config, known_hosts = _config_with(sshd, tmp_path, strict)
+    (tmp_path / "f").write_text("hello")
+    out = rcp_cli("--no-progress", "--ssh-config", str(config), "--rcpd-path", RCPD,
+                  str(tmp_path / "f"), f"{sshd.alias}:{tmp_path / 'dst'}")
+    assert out.returncode == EXIT_OK, out.stderr
+    warning = [line for line in out.stderr.splitlines() if "permanently added" in line]
+    assert len(warning) == 1, out.stderr
+    assert f"[{sshd.host}]:{sshd.port}" in warning[0] and _host_fingerprint(sshd) in warning[0], out.stderr
+    assert (tmp_path / "dst").read_text() == "hello"
+    assert sshd.known_hosts.read_text().split()[1:] == known_hosts.read_text().split()[1:]
+
+
+def test_cli_ask_without_a_terminal_exits_3(sshd: Sshd, tmp_path: Path) -> None:
+    config, known_hosts = _config_with(sshd, tmp_path, "ask")
+    (tmp_path / "f").write_text("x")
+    out = rcp_cli("--no-progress", "--ssh-config", str(config), "--rcpd-path", RCPD,
+                  str(tmp_path / "f"), f"{sshd.alias}:{tmp_path / 'dst'}")  # stdin: not a terminal
+    assert out.returncode == EXIT_CONNECTION, out.stderr
+    assert "StrictHostKeyChecking ask" in out.stderr and "terminal" in out.stderr, out.stderr
+    assert _host_fingerprint(sshd) in out.stderr and "accept-new" in out.stderr
+    assert known_hosts.read_text() == "" and not (tmp_path / "dst").exists()
+
+
+@pytest.mark.parametrize("answer", ["yes", "no"])
+def test_cli_ask_prompts_on_the_terminal(sshd: Sshd, tmp_path: Path, answer: str) -> None:
+    config, known_hosts = _config_with(sshd, tmp_path, "ask")
+    (tmp_path / "f").write_text("asked")
+    master, slave = os.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
+    proc = subprocess.Popen([sys.executable, "-m", "rcp.cli", "--no-progress", "--ssh-config", str(config),
+                             "--rcpd-path", RCPD, str(tmp_path / "f"), f"{sshd.alias}:{tmp_path / 'dst'}"],
+                            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    try:
+        assert proc.stderr is not None
+        seen = b""
+        deadline = time.monotonic() + 30
+        while b"(yes/no)?" not in seen and time.monotonic() < deadline:
+            if select.select([proc.stderr], [], [], 0.5)[0]:
+                chunk = os.read(proc.stderr.fileno(), 4096)
+                if not chunk:
+                    break
+                seen += chunk
+        assert b"(yes/no)?" in seen, seen
+        text = seen.decode()
+        assert f"[{sshd.host}]:{sshd.port}" in text and _host_fingerprint(sshd) in text, text
+        os.write(master, answer.encode() + b"\n")
+        rest = proc.stderr.read().decode()
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+        os.close(master)
+    if answer == "yes":
+        assert proc.returncode == EXIT_OK, rest
+        assert (tmp_path / "dst").read_text() == "asked"
+        assert known_hosts.read_text().strip()
+    else:
+        assert proc.returncode == EXIT_CONNECTION, rest
+        assert "not accepted" in rest, rest
+        assert known_hosts.read_text() == "" and not (tmp_path / "dst").exists()
+
+
+def test_cli_strict_no_still_refuses_a_changed_key(sshd: Sshd, tmp_path: Path) -> None:
+    other = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")],
+                           capture_output=True, check=True)
+    assert other.returncode == 0
+    config, known_hosts = _config_with(sshd, tmp_path, "no")
+    known_hosts.write_text(f"[{sshd.host}]:{sshd.port} {' '.join((tmp_path / 'k.pub').read_text().split()[:2])}\n")
+    (tmp_path / "f").write_text("x")
+    out = rcp_cli("--no-progress", "--ssh-config", str(config), "--rcpd-path", RCPD,
+                  str(tmp_path / "f"), f"{sshd.alias}:{tmp_path / 'dst'}")
+    assert out.returncode == EXIT_CONNECTION, out.stderr
+    assert "CHANGED" in out.stderr and "StrictHostKeyChecking no never accepts" in out.stderr, out.stderr
+    assert not (tmp_path / "dst").exists()
+
+
+@pytest.mark.parametrize("hostname", ["bad_host.example", "a;touch${IFS}x", "-oProxyCommand=x"])
+def test_cli_hostname_libssh_refuses_in_the_config_exits_3(sshd: Sshd, tmp_path: Path, hostname: str) -> None:
+    """libssh silently drops a HostName it refuses (and would resolve the alias itself): say so instead."""
+    config = tmp_path / "config"
+    config.write_text(f"Host badalias\n  HostName {hostname}\n" + sshd.config.read_text())
+    (tmp_path / "f").write_text("x")
+    out = rcp_cli("--no-progress", "--ssh-config", str(config), "--rcpd-path", RCPD, "--connect-timeout", "5",
+                  str(tmp_path / "f"), f"badalias:{tmp_path / 'dst'}")
+    assert out.returncode == EXIT_CONNECTION, out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.startswith("rcp: ssh: ") and "badalias" in out.stderr and hostname in out.stderr, out.stderr
+    assert "HostName" in out.stderr and str(config) in out.stderr, out.stderr
+    assert not (tmp_path / "dst").exists() and not (tmp_path / "x").exists()
+
+
+def test_cli_alias_libssh_refuses_exits_3(sshd: Sshd, tmp_path: Path) -> None:
+    """An alias libssh will not take as a host name (underscore), even though the config defines it."""
+    config = tmp_path / "config"
+    config.write_text(sshd.config.read_text().replace(f"Host {sshd.alias}", "Host my_alias"))
+    (tmp_path / "f").write_text("x")
+    out = rcp_cli("--no-progress", "--ssh-config", str(config), "--rcpd-path", RCPD, "--connect-timeout", "5",
+                  str(tmp_path / "f"), f"my_alias:{tmp_path / 'dst'}")
+    assert out.returncode == EXIT_CONNECTION, out.stderr
+    assert out.stderr.startswith("rcp: ssh: ") and "my_alias" in out.stderr and "Traceback" not in out.stderr, \
+        out.stderr
+    assert not (tmp_path / "dst").exists()
+
+
+@pytest.mark.parametrize("operand, message", [("bad host:/x", "invalid character"), ("-oProxyCommand=x:/y", "'-'"),
+                                               ("user@:/x", "empty host"), ("[::1:/x", "unclosed")])
+def test_cli_operand_syntax_errors_exit_2(tmp_path: Path, operand: str, message: str) -> None:
+    out = rcp_cli("--no-progress", "--", str(tmp_path / "f"), operand)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith("rcp: ") and message in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("direction", ["local->remote", "remote->local"])
+def test_non_utf8_names_through_ssh(sshd: Sshd, tmp_path: Path, direction: str) -> None:
+    src = make_non_utf8_tree(tmp_path / os.fsdecode(b"d\xe9p\xf4t"))
+    into = tmp_path / "into"
+    into.mkdir()
+    remote = f"{sshd.alias}:"
+    result = rcp.copy((remote if direction == "remote->local" else "") + str(src),
+                      (remote if direction == "local->remote" else "") + str(into), **opts(sshd))
+    assert result.ok, result.errors
+    assert_same_tree(src, into / src.name)
+    # One non-UTF-8 file as the root operand, renamed to another, from bytes argv.
+    file = os.fsencode(src) + b"/caf\xe9.txt"
+    dst = os.fsencode(into) + b"/renomm\xe9"
+    if direction == "local->remote":
+        dst = remote.encode() + dst
+    else:
+        file = remote.encode() + file
+    env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
+    out = subprocess.run([sys.executable, "-m", "rcp.cli", "--no-progress", "--ssh-config", str(sshd.config),
+                          "--rcpd-path", RCPD, file, dst], capture_output=True, timeout=120, env=env)
+    assert out.returncode == EXIT_OK, out.stderr
+    assert (into / os.fsdecode(b"renomm\xe9")).read_bytes() == (src / os.fsdecode(b"caf\xe9.txt")).read_bytes()
+    assert not leftovers(into)
+
+
+def test_cli_bad_strict_host_key_checking_value_exits_3(sshd: Sshd, tmp_path: Path) -> None:
+    config, _ = _config_with(sshd, tmp_path, "perhaps")
+    out = rcp_cli("--no-progress", "--ssh-config", str(config), "--rcpd-path", RCPD,
+                  str(tmp_path / "f"), f"{sshd.alias}:{tmp_path / 'dst'}")
+    assert out.returncode == EXIT_CONNECTION, out.stderr
+    assert "StrictHostKeyChecking" in out.stderr and "perhaps" in out.stderr and "Traceback" not in out.stderr

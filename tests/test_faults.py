@@ -4,8 +4,10 @@ running and no partial file under a final name."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import rcp
+import rcp.daemon
 from rcp.model import Progress
 from treeutil import leftovers
 
@@ -114,3 +117,33 @@ def kill_mid_copy(tmp_path: Path, victim: str, wrap=lambda p: str(p), ancestors:
 @pytest.mark.parametrize("victim", ["destination", "source"])
 def test_killed_rcpd_fails_fast_and_cleanly(tmp_path: Path, victim: str) -> None:
     kill_mid_copy(tmp_path, victim)
+
+
+def test_rcpd_is_not_dumpable() -> None:
+    """rcpd holds the session key and TLS secrets: no core dump, no same-user
+    ptrace. The kernel shows PR_SET_DUMPABLE 0 by making /proc/<pid> root's,
+    so the rcpd runs as another user (nobody) when we are root."""
+    as_other = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] if os.geteuid() == 0 else []
+    binary = str(rcp.daemon.rcpd_path())
+    if as_other:
+        # nobody must reach the binary: a world-readable copy in a fresh directory.
+        directory = Path(tempfile.mkdtemp(prefix="rcpd-dumpable-"))
+        os.chmod(directory, 0o755)
+        binary = shutil.copy(binary, directory / "rcpd")
+    else:
+        directory = None
+    proc = subprocess.Popen([*as_other, binary, "--role", "source", "--master", "127.0.0.1:9",
+                             "--master-fingerprint", "ab" * 32], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        hello = proc.stdout.readline()  # it now waits for the session key on stdin
+        assert hello.startswith(b"RCPD "), hello + proc.stderr.read()
+        uid = int(next(line for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+                       if line.startswith("Uid:")).split()[1])
+        assert uid != 0 or not as_other, "setpriv did not change the user"
+        assert os.stat(f"/proc/{proc.pid}/status").st_uid == 0, "rcpd is dumpable"
+    finally:
+        proc.kill()
+        proc.wait(timeout=5)
+        if directory is not None:
+            shutil.rmtree(directory)

@@ -109,6 +109,18 @@ def test_refused(text: str, message: str) -> None:
         parse_operand(text)
 
 
+def test_non_utf8_paths_pass_through_but_not_in_host_or_user() -> None:
+    raw = "caf\udce9"  # b"caf\xe9" as Python decodes argv and file names
+    assert parse_operand(raw) == local(raw)
+    assert parse_operand(f"h:/x/{raw}") == Endpoint(path=f"/x/{raw}", host="h")
+    with pytest.raises(UsageError, match="host name .* not valid UTF-8"):
+        parse_operand(f"{raw}:/x")
+    with pytest.raises(UsageError, match="user name .* not valid UTF-8"):
+        parse_operand(f"{raw}@h:/x")
+    with pytest.raises(UsageError, match="not a valid file name"):
+        parse_operand("h:/x/\ud800")  # a lone surrogate no file system byte stands for
+
+
 def test_refusal_suggests_dot_slash_for_local_names() -> None:
     with pytest.raises(UsageError, match=r"\./-x:y"):
         parse_operand("-x:y")

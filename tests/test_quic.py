@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import threading
 import time
 
@@ -129,6 +130,29 @@ def test_keylog_file_written(peers, tmp_path) -> None:
     text = keylog.read_text()
     assert "CLIENT_HANDSHAKE_TRAFFIC_SECRET" in text
     assert "CLIENT_TRAFFIC_SECRET_0" in text
+
+
+@pytest.mark.parametrize("how", ["option", "SSLKEYLOGFILE"])
+def test_keylog_file_is_created_owner_only(peers, tmp_path, monkeypatch, how) -> None:
+    """The key log decrypts every captured session: 0600 whatever the umask."""
+    keylog = tmp_path / "keys.log"
+    opts = peers.options()
+    if how == "option":
+        opts.keylog_file = str(keylog)
+    else:
+        monkeypatch.setenv("SSLKEYLOGFILE", str(keylog))
+    old_umask = os.umask(0o022)
+    try:
+        server = peers.server()
+        t = threading.Thread(target=lambda: server.accept(timeout=5))
+        t.start()
+        rcp.connect(server.host, server.port, peers.client_cert, peers.server_cert.fingerprint, peers.key,
+                    options=opts)
+        t.join(timeout=10)
+    finally:
+        os.umask(old_umask)
+    assert "CLIENT_TRAFFIC_SECRET_0" in keylog.read_text()
+    assert stat.S_IMODE(keylog.stat().st_mode) == 0o600
 
 
 def test_streams_queued_behind_a_busy_reader_cannot_starve_it(peers) -> None:

@@ -334,3 +334,189 @@ def test_write_to_a_command_not_reading_times_out(sshd):
         channel.write(b"\0" * (64 << 20), timeout=1.0)
     assert time.monotonic() - start < 4.0
     channel.close()
+
+
+# ---- StrictHostKeyChecking, as rcp resolves it from the ssh config ----
+
+def config_with(sshd, tmp_path: Path, known_hosts: Path, strict: str | None) -> Path:
+    """The fixture's config with another known_hosts file and StrictHostKeyChecking value (None: unset)."""
+    text = sshd.config.read_text().replace(str(sshd.known_hosts), str(known_hosts))
+    text = text.replace("  StrictHostKeyChecking yes\n", f"  StrictHostKeyChecking {strict}\n" if strict else "")
+    path = tmp_path / "ssh_config"
+    path.write_text(text)
+    return path
+
+
+def forged_known_hosts(sshd, tmp_path: Path) -> Path:
+    other = keygen(tmp_path / "other_host_key", "impostor")
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(f"[127.0.0.1]:{sshd.port} {public_key(other)}\n")
+    return known_hosts
+
+
+@pytest.mark.parametrize("strict", ["yes", "no", "accept-new", "ask", "No", None])
+def test_changed_host_key_is_refused_whatever_the_config_says(sshd, tmp_path, strict):
+    known_hosts = forged_known_hosts(sshd, tmp_path)
+    config = config_with(sshd, tmp_path, known_hosts, strict)
+    before_text, before_logins = known_hosts.read_text(), accepted_logins(sshd)
+    asked: list[str] = []
+    with pytest.raises(_core.HostKeyError) as err:
+        _core.SshSession.connect(sshd.alias, config_file=str(config), connect_timeout=5,
+                                 confirm=lambda q: asked.append(q) or True)
+    message = str(err.value)
+    assert "CHANGED" in message and sha256_fingerprint(sshd.host_key) in message, message
+    assert f"{sshd.alias} ([127.0.0.1]:{sshd.port})" in message
+    assert known_hosts.read_text() == before_text
+    assert accepted_logins(sshd) == before_logins
+    assert asked == []  # a changed key is never even offered
+
+
+@pytest.mark.parametrize("strict", ["no", "accept-new"])
+def test_accept_new_and_no_record_an_unknown_key_with_a_warning(sshd, tmp_path, strict):
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("")
+    config = config_with(sshd, tmp_path, known_hosts, strict)
+    warnings: list[str] = []
+    session = _core.SshSession.connect(sshd.alias, config_file=str(config), connect_timeout=5,
+                                       warn=warnings.append)
+    assert session.exec("echo in").read_line(timeout=5) == "in"
+    assert public_key(sshd.host_key) in known_hosts.read_text()
+    assert len(warnings) == 1, warnings
+    assert f"[127.0.0.1]:{sshd.port}" in warnings[0] and sha256_fingerprint(sshd.host_key) in warnings[0]
+    assert str(known_hosts) in warnings[0]
+    # Recorded: the next connection is silent.
+    _core.SshSession.connect(sshd.alias, config_file=str(config), connect_timeout=5, warn=warnings.append)
+    assert len(warnings) == 1
+
+
+@pytest.mark.parametrize("strict", ["yes", None])
+def test_yes_and_unset_refuse_an_unknown_key(sshd, tmp_path, strict):
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("")
+    config = config_with(sshd, tmp_path, known_hosts, strict)
+    with pytest.raises(_core.HostKeyError, match="unknown.*accept-new"):
+        _core.SshSession.connect(sshd.alias, config_file=str(config), connect_timeout=5, warn=pytest.fail)
+    assert known_hosts.read_text() == ""
+
+
+def test_ask_without_a_terminal_refuses_and_says_how_to_fix_it(sshd, tmp_path):
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("")
+    config = config_with(sshd, tmp_path, known_hosts, "ask")
+    before = accepted_logins(sshd)
+    with pytest.raises(_core.HostKeyError) as err:
+        _core.SshSession.connect(sshd.alias, config_file=str(config), connect_timeout=5)  # confirm=None: no tty
+    message = str(err.value)
+    assert "StrictHostKeyChecking ask" in message and "terminal" in message, message
+    assert sha256_fingerprint(sshd.host_key) in message and "accept-new" in message
+    assert known_hosts.read_text() == "" and accepted_logins(sshd) == before
+
+
+@pytest.mark.parametrize("answer", [True, False])
+def test_ask_names_host_and_fingerprint_and_obeys_the_answer(sshd, tmp_path, answer):
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("")
+    config = config_with(sshd, tmp_path, known_hosts, "ask")
+    asked: list[str] = []
+
+    def confirm(question: str) -> bool:
+        asked.append(question)
+        return answer
+
+    if answer:
+        session = _core.SshSession.connect(sshd.alias, config_file=str(config), connect_timeout=5, confirm=confirm)
+        assert session.exec("echo yes").read_line(timeout=5) == "yes"
+        assert public_key(sshd.host_key) in known_hosts.read_text()
+    else:
+        with pytest.raises(_core.HostKeyError, match="not accepted"):
+            _core.SshSession.connect(sshd.alias, config_file=str(config), connect_timeout=5, confirm=confirm)
+        assert known_hosts.read_text() == ""
+    assert len(asked) == 1
+    assert f"[127.0.0.1]:{sshd.port}" in asked[0] and sha256_fingerprint(sshd.host_key) in asked[0]
+    assert "(yes/no)" in asked[0]
+
+
+def test_exception_in_the_prompt_reaches_the_caller(sshd, tmp_path):
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("")
+    config = config_with(sshd, tmp_path, known_hosts, "ask")
+
+    def interrupted(question: str) -> bool:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _core.SshSession.connect(sshd.alias, config_file=str(config), connect_timeout=5, confirm=interrupted)
+    assert known_hosts.read_text() == ""
+
+
+def test_strict_host_key_checking_follows_host_blocks(sshd, tmp_path):
+    """First value wins, per Host block matching the name as given, as ssh reads it."""
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("")
+    base = config_with(sshd, tmp_path, known_hosts, "yes").read_text()
+    config = tmp_path / "blocks"
+    # A block for another host and a negated pattern must not apply; a '*' block after the alias's does not win.
+    config.write_text("Host other-host\n  StrictHostKeyChecking accept-new\n"
+                      f"Host * !{sshd.alias}\n  StrictHostKeyChecking accept-new\n"
+                      + base + "Host *\n  StrictHostKeyChecking accept-new\n")
+    with pytest.raises(_core.HostKeyError, match="unknown"):
+        _core.SshSession.connect(sshd.alias, config_file=str(config), connect_timeout=5)
+    config.write_text(f"Host nomatch {sshd.alias.upper()[:3]}*\n  StrictHostKeyChecking=accept-new\n" + base)
+    _core.SshSession.connect(sshd.alias, config_file=str(config), connect_timeout=5)
+    assert public_key(sshd.host_key) in known_hosts.read_text()
+
+
+def test_explicit_policy_and_flag_override_the_config(sshd, tmp_path):
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("")
+    config = config_with(sshd, tmp_path, known_hosts, "no")
+    with pytest.raises(_core.HostKeyError, match="unknown"):
+        _core.SshSession.connect(sshd.alias, config_file=str(config), connect_timeout=5,
+                                 strict_host_key_checking="yes")
+    config = config_with(sshd, tmp_path, known_hosts, "yes")
+    _core.SshSession.connect(sshd.alias, config_file=str(config), connect_timeout=5, accept_new_host_key=True)
+    assert public_key(sshd.host_key) in known_hosts.read_text()
+    with pytest.raises(ValueError, match="accept-new"):
+        _core.SshSession.connect(sshd.alias, config_file=str(config), strict_host_key_checking="maybe")
+
+
+def test_bad_strict_host_key_checking_value_in_config(sshd, tmp_path):
+    config = config_with(sshd, tmp_path, sshd.known_hosts, "sometimes")
+    with pytest.raises(ValueError, match="StrictHostKeyChecking.*sometimes"):
+        _core.SshSession.connect(sshd.alias, config_file=str(config), connect_timeout=5)
+
+
+def test_host_key_is_checked_before_none_authentication(tmp_path, empty_config):
+    """A server that lets anyone in with the "none" method must still prove its
+    host key first: unknown or changed, the connection ends before any
+    authentication request, whatever StrictHostKeyChecking says."""
+    if os.geteuid() != 0:
+        pytest.fail("needs root: sshd with an empty root password in a private mount namespace, as CI runs it")
+    directory = tmp_path / "none-sshd"
+    directory.mkdir()
+    server = start_sshd(directory, allow_none_auth=True)
+    try:
+        def connect(known_hosts: Path, config: str = empty_config) -> _core.SshSession:
+            # No identity file and no agent: only "none" can let us in.
+            return _core.SshSession.connect(server.host, port=server.port, user="root", config_file=config,
+                                            known_hosts_file=str(known_hosts), connect_timeout=5)
+
+        session = connect(server.known_hosts)  # the server really accepts "none"
+        assert session.exec("echo in").read_line(timeout=5) == "in"
+        session.close()
+        assert server.log().count("Accepted none for root") == 1, server.log()
+
+        unknown = tmp_path / "unknown_hosts"
+        unknown.write_text("")
+        with pytest.raises(_core.HostKeyError, match="unknown"):
+            connect(unknown)
+        forged = tmp_path / "forged_hosts"
+        forged.write_text(f"[{server.host}]:{server.port} {public_key(keygen(tmp_path / 'other', 'impostor'))}\n")
+        lax = tmp_path / "lax_config"
+        lax.write_text("Host *\n  StrictHostKeyChecking no\n")
+        with pytest.raises(_core.HostKeyError, match="CHANGED"):
+            connect(forged, str(lax))
+        assert unknown.read_text() == ""
+        assert server.log().count("Accepted none for root") == 1, server.log()
+    finally:
+        stop_sshd(server)

@@ -61,3 +61,16 @@ def assert_same_tree(src: Path, dst: Path) -> None:
 
 def leftovers(root: Path) -> list[str]:
     return [str(p) for p in root.rglob(".rcp-*.tmp")]
+
+
+def make_non_utf8_tree(root: Path) -> Path:
+    """A tree whose root and inner names are not UTF-8 (Latin-1 bytes, as old
+    systems wrote them): `root` itself may be such a name (os.fsdecode'd)."""
+    r = os.fsencode(root)
+    os.mkdir(r)
+    os.mkdir(r + b"/r\xe9pertoire")
+    for name in (b"caf\xe9.txt", b"r\xe9pertoire/\xff\xfe-raw", b"r\xe9pertoire/ok-utf8-\xc3\xa9", b"plain"):
+        with open(r + b"/" + name, "wb") as f:
+            f.write(os.urandom(1500) + name)
+    os.symlink(b"caf\xe9.txt", r + b"/lien-\xe9")
+    return root

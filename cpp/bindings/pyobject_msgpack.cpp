@@ -22,7 +22,19 @@ void pack_pyobject(msgpack::packer<msgpack::sbuffer>& pk, py::handle obj, int de
   } else if (py::isinstance<py::float_>(obj)) {
     pk.pack(obj.cast<double>());
   } else if (py::isinstance<py::str>(obj)) {
-    pk.pack(obj.cast<std::string>());
+    // A msgpack str carries the exact bytes: UTF-8, with lone surrogates
+    // U+DC80..U+DCFF back to the raw bytes they stand for (surrogateescape,
+    // how Python decodes argv and file names). So a non-UTF-8 file name
+    // round-trips byte for byte; the C++ side reads str fields as raw bytes
+    // (Message::get_str does not check UTF-8), and to_pyobject decodes them
+    // the same way back.
+    py::object raw = py::reinterpret_steal<py::object>(PyUnicode_AsEncodedString(obj.ptr(), "utf-8", "surrogateescape"));
+    if (!raw) throw py::error_already_set();  // another lone surrogate: not a name any file system gave us
+    char* data = nullptr;
+    Py_ssize_t size = 0;
+    if (PyBytes_AsStringAndSize(raw.ptr(), &data, &size) != 0) throw py::error_already_set();
+    pk.pack_str(static_cast<uint32_t>(size));
+    pk.pack_str_body(data, static_cast<uint32_t>(size));
   } else if (py::isinstance<py::bytes>(obj) || py::isinstance<py::bytearray>(obj)) {
     std::string s = py::isinstance<py::bytes>(obj) ? obj.cast<std::string>()
                                                     : std::string(py::bytes(py::reinterpret_borrow<py::object>(obj)));

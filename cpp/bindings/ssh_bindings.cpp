@@ -1,6 +1,7 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <exception>
 
 #include "bindings.h"
 #include "shell_quote.h"
@@ -38,6 +39,37 @@ SshOptions make_options(const std::string& host, std::optional<int> port, const 
   o.connect_timeout_seconds = static_cast<int>(std::ceil(std::min(timeout, 86400.0)));
   return o;
 }
+
+// The Python callbacks of one connect. They run on the connecting thread with
+// the GIL released, so each takes it; an exception they raise (say
+// KeyboardInterrupt at the prompt) must not cross the C++ core: it is kept and
+// raised once connect has returned.
+struct Callbacks {
+  std::optional<py::function> warn, confirm;
+  std::exception_ptr raised;
+
+  void install(SshOptions& o) {
+    if (warn)
+      o.warn = [this](const std::string& text) {
+        py::gil_scoped_acquire gil;
+        try {
+          (*warn)(decode(text));
+        } catch (...) {
+          if (!raised) raised = std::current_exception();
+        }
+      };
+    if (confirm)
+      o.confirm = [this](const std::string& question) {
+        py::gil_scoped_acquire gil;
+        try {
+          return py::bool_((*confirm)(decode(question))).cast<bool>();
+        } catch (...) {
+          if (!raised) raised = std::current_exception();
+          return false;
+        }
+      };
+  }
+};
 
 }  // namespace
 
@@ -87,17 +119,31 @@ void init_ssh(py::module_& m) {
           "connect",
           [](const std::string& host, std::optional<int> port, const std::optional<std::string>& user,
              const std::optional<std::string>& config_file, const std::vector<std::string>& identity_files,
-             const std::optional<std::string>& known_hosts_file, bool accept_new_host_key, double connect_timeout) {
+             const std::optional<std::string>& known_hosts_file, bool accept_new_host_key, double connect_timeout,
+             const std::optional<std::string>& strict_host_key_checking, std::optional<py::function> warn,
+             std::optional<py::function> confirm) {
             SshOptions o = make_options(host, port, user, config_file, identity_files, known_hosts_file,
                                         accept_new_host_key, connect_timeout);
-            py::gil_scoped_release nogil;
-            return unwrap(SshSession::connect(o));
+            if (strict_host_key_checking) o.host_key_policy = unwrap(parse_host_key_policy(*strict_host_key_checking));
+            Callbacks callbacks{std::move(warn), std::move(confirm), nullptr};
+            callbacks.install(o);
+            Result<std::unique_ptr<SshSession>> session = make_error(Errc::ssh_connect, "not connected");
+            {
+              py::gil_scoped_release nogil;
+              session = SshSession::connect(o);
+            }
+            if (callbacks.raised) std::rethrow_exception(callbacks.raised);
+            return unwrap(std::move(session));
           },
           py::arg("host"), py::kw_only(), py::arg("port") = py::none(), py::arg("user") = py::none(),
           py::arg("config_file") = py::none(), py::arg("identity_files") = std::vector<std::string>{},
           py::arg("known_hosts_file") = py::none(), py::arg("accept_new_host_key") = false,
-          py::arg("connect_timeout") = 10.0,
-          "Connect, verify the host key (HostKeyError) and authenticate with public keys (SshAuthError)")
+          py::arg("connect_timeout") = 10.0, py::arg("strict_host_key_checking") = py::none(),
+          py::arg("warn") = py::none(), py::arg("confirm") = py::none(),
+          "Connect, verify the host key (HostKeyError) and authenticate with public keys (SshAuthError).\n"
+          "strict_host_key_checking: 'yes', 'accept-new', 'no' or 'ask' (None: the config's, else 'yes'; a\n"
+          "changed key is always refused). warn(text) is told when a new key is recorded; confirm(question)\n"
+          "-> bool answers 'ask' (None: no terminal, the key is refused).")
       .def_property_readonly("local_address",
                              [](const SshSession& s) { return unwrap(s.local_address()).host_string(); },
                              "This end's IP address of the SSH connection (where the remote host reached us)")

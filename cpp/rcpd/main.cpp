@@ -11,6 +11,7 @@
 #include <ifaddrs.h>
 #include <malloc.h>
 #include <net/if.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -250,6 +251,9 @@ struct Daemon {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First of all: no core dump, and no same-user ptrace or /proc/<pid>/mem,
+  // may expose the session key or the TLS secrets this process will hold.
+  (void)prctl(PR_SET_DUMPABLE, 0);
   // Buffers of 256 KiB-1 MiB come and go for every chunk: served by mmap they
   // would be fresh pages each time (a page fault and a zeroing per 4 KiB).
   // Kept in the heap they are reused; the total stays bounded by the link's

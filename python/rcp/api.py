@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import fields
 
 from rcp.errors import UsageError
@@ -11,10 +12,25 @@ from rcp.orchestration import run_copy
 from rcp.progress import ProgressSink, make_progress
 
 
-def copy(src: str | list[str], dst: str, *, progress: ProgressSink | bool | str | None = None,
+Operand = str | bytes | os.PathLike
+
+
+def _operand(op: object) -> str:
+    """An operand as text; bytes (and bytes paths) through os.fsdecode, so a
+    name that is not UTF-8 keeps its exact bytes (as surrogate escapes)."""
+    if isinstance(op, (str, bytes, os.PathLike)):
+        try:
+            return os.fsdecode(op)
+        except TypeError:  # a PathLike whose __fspath__ returns neither str nor bytes
+            pass
+    raise UsageError(f"operand must be a str, bytes or os.PathLike, not {type(op).__name__}")
+
+
+def copy(src: Operand | list[Operand], dst: Operand, *, progress: ProgressSink | bool | str | None = None,
          **options: object) -> CopyResult:
     """Copy `src` (one operand or several) to `dst`, operands written as for scp:
-    a local path, `[user@]host[:port]:path` or `[ipv6]:path`.
+    a local path, `[user@]host[:port]:path` or `[ipv6]:path`. Operands are str,
+    bytes or os.PathLike; names that are not UTF-8 are copied byte for byte.
 
     Returns a CopyResult; raises UsageError for bad operands or options and
     ConnectionFailure when a host, its SSH or its rcpd can't be reached.
@@ -25,7 +41,8 @@ def copy(src: str | list[str], dst: str, *, progress: ProgressSink | bool | str 
     if unknown:
         raise UsageError(f"unknown option(s): {', '.join(unknown)}")
     opts = CopyOptions(**options)  # type: ignore[arg-type]
-    operands = [src] if isinstance(src, str) else list(src)
-    sources, destination = resolve_plan(operands + [dst])
+    one = isinstance(src, (str, bytes, os.PathLike)) or not hasattr(src, "__iter__")
+    operands = [_operand(op) for op in ([src] if one else list(src))] + [_operand(dst)]  # type: ignore[arg-type]
+    sources, destination = resolve_plan(operands)
     sink = progress if hasattr(progress, "update") else make_progress(progress)  # type: ignore[arg-type]
     return run_copy(sources, destination, opts, sink)  # type: ignore[arg-type]

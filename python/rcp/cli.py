@@ -107,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     ssh.add_argument("-i", "--identity", metavar="FILE", action="append", dest="identity_files", default=[],
                      help="private key for SSH authentication (repeatable)")
     ssh.add_argument("--accept-new-host-keys", action="store_true",
-                     help="trust and remember hosts not yet in known_hosts (changed keys are still refused)")
+                     help="trust and remember hosts not yet in known_hosts, like StrictHostKeyChecking "
+                          "accept-new (changed keys are always refused)")
     ssh.add_argument("--rcpd-path", metavar="PATH", help="rcpd on the remote hosts (default: 'rcpd' on their PATH)")
     ssh.add_argument("--port-range", metavar="SPEC", type=port_range, default="",
                      help="UDP ports for the source's QUIC listener, e.g. 8000-8999,9100 (default: any)")

@@ -45,10 +45,19 @@ def _split_user(head: str, text: str) -> tuple[str | None, str]:
         raise UsageError(f"empty user name before '@' in {text!r}")
     if user.startswith("-"):
         raise UsageError(f"user name may not start with '-' in {text!r}")
+    if _undecodable(user):
+        raise UsageError(f"user name of {text!r} is not valid UTF-8")
     return user, host
 
 
+def _undecodable(text: str) -> bool:
+    """Holds a byte that was not UTF-8 (a surrogate escape from os.fsdecode)."""
+    return any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+
+
 def _check_host(host: str, text: str) -> None:
+    if _undecodable(host):
+        raise UsageError(f"host name of {text!r} is not valid UTF-8")
     if not host:
         raise UsageError(f"empty host name in {text!r}{_hint(text)}")
     if host.startswith("-"):
@@ -80,6 +89,13 @@ def parse_operand(text: str) -> Endpoint:
         raise UsageError("empty operand")
     if "\0" in text:
         raise UsageError(f"NUL character in operand {text!r}")
+    try:
+        # Paths travel as their exact bytes (surrogate escapes from argv or
+        # os.fsdecode become the raw bytes again); other lone surrogates stand
+        # for no byte at all.
+        os.fsencode(text)
+    except UnicodeError:
+        raise UsageError(f"operand {text!r} is not a valid file name (it holds a lone surrogate)") from None
     if _is_local(text):
         return Endpoint(path=text)
 

@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from rcp import _core
+from rcp import _core, ssh
 from rcp.daemon import Daemon, LocalDaemon, RemoteDaemon, daemon_args, rcpd_path
 from rcp.errors import ConnectionFailure, UsageError
 from rcp.model import CopyOptions, CopyResult, Endpoint, Progress
@@ -55,14 +55,10 @@ def _label(ep: Endpoint) -> str:
     return f"{ep.user + '@' if ep.user else ''}{ep.host}{':' + str(ep.port) if ep.port else ''}"
 
 
-def _connect_ssh(ep: Endpoint, options: CopyOptions):
-    try:
-        return _core.SshSession.connect(
-            host=ep.host, port=ep.port, user=ep.user, config_file=options.ssh_config or None,
-            identity_files=list(options.identity_files), accept_new_host_key=options.accept_new_host_keys,
-            connect_timeout=options.connect_timeout)
-    except _core.RcpError as exc:
-        raise ConnectionFailure(str(exc)) from exc
+def _connect_ssh(side: Side, options: CopyOptions, sink: ProgressSink) -> _core.SshSession:
+    # Host-key warnings (a new key recorded) go where the user sees the copy's logs.
+    warn = (lambda text: sink.log(side.role, "warn", text)) if not isinstance(sink, NullProgress) else None
+    return ssh.connect(side.endpoint, options, warn)
 
 
 def _start(side: Side, options: CopyOptions, master_port: int, master_fp: str) -> None:
@@ -75,8 +71,7 @@ def _start(side: Side, options: CopyOptions, master_port: int, master_fp: str) -
                            options.congestion_control, options.verbose)
         side.daemon = LocalDaemon(side.role, args)
         return
-    if side.ssh is None:
-        side.ssh = _connect_ssh(ep, options)
+    assert side.ssh is not None, "remote sides are connected before the master listens"
     side.master_host = options.master_address or side.ssh.local_address
     host = side.master_host
     master = f"[{host}]:{master_port}" if ":" in host else f"{host}:{master_port}"
@@ -295,8 +290,8 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
     qopts.handshake_timeout = min(options.connect_timeout, 30.0)
     remote = [s for s in sides if not s.endpoint.is_local]
     with ThreadPoolExecutor(max_workers=2) as pool:  # SSH first: it decides where the master listens
-        for s, ssh in zip(remote, pool.map(lambda s: _connect_ssh(s.endpoint, options), remote)):
-            s.ssh = ssh
+        for s, session in zip(remote, pool.map(lambda s: _connect_ssh(s, options, sink), remote)):
+            s.ssh = session
     bind_host = _master_bind_host(sides, options)
     for s in sides:
         if s.endpoint.is_local:
