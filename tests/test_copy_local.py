@@ -156,8 +156,8 @@ def test_an_operand_reached_through_a_symlinked_directory(tmp_path: Path) -> Non
     (tmp_path / "real" / "f").write_text("data")
     (tmp_path / "link").symlink_to(tmp_path / "real")
     (tmp_path / "dst").mkdir()
-    for operand in ("link/f", "link/"):
-        result = rcp.copy(str(tmp_path / operand), str(tmp_path / "dst") + "/")
+    for operand in ("link/f", "link/"):  # the trailing '/' says: the directory the link leads to
+        result = rcp.copy(f"{tmp_path}/{operand}", str(tmp_path / "dst") + "/")
         assert result.ok and result.files_copied == 1, result
     assert (tmp_path / "dst" / "f").read_text() == "data"
     assert (tmp_path / "dst" / "link" / "f").read_text() == "data"
