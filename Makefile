@@ -6,7 +6,7 @@ BUILD := build/cpp
 JOBS  ?= $(shell nproc)
 STAMP := third_party/prefix/.ngtcp2
 
-.PHONY: all bootstrap build cpp python test cpp-test py-test fuzz fuzz-smoke demo bench bench-wan clean
+.PHONY: all bootstrap build cpp python test cpp-test py-test lint fuzz fuzz-smoke demo bench bench-wan clean
 
 all: build
 
@@ -29,6 +29,10 @@ cpp-test: cpp
 
 py-test: python
 	$(PY) -m pytest -v --durations=10 tests
+
+# House rules: layer directions of #include (more checks join here).
+lint:
+	python3 scripts/check_layers.py
 
 # CI runs each fuzz target briefly; `make fuzz` runs them longer (FUZZ_SECONDS).
 fuzz: bootstrap

@@ -10,9 +10,9 @@
 #include <thread>
 #include <vector>
 
-#include "certificate.h"
-#include "link.h"
-#include "quic_endpoint.h"
+#include "quic/certificate.h"
+#include "link/link.h"
+#include "quic/quic_endpoint.h"
 
 using namespace rcp;
 

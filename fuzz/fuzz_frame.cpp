@@ -5,8 +5,8 @@
 #include <span>
 #include <vector>
 
-#include "control_channel.h"
-#include "frame.h"
+#include "wire/control_channel.h"
+#include "wire/frame.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;

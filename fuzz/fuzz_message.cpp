@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <span>
 
-#include "chunk_header.h"
-#include "message.h"
+#include "wire/chunk_header.h"
+#include "wire/message.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::span<const uint8_t> body(data, size);

@@ -15,8 +15,8 @@ mkdir -p "$OUT"
 FLAGS=(-std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=undefined -DMSGPACK_NO_BOOST -Icpp -isystem "$PREFIX/include")
 # The core modules the targets reach; wolfCrypt (HMAC) and xxhash are C libraries.
-CORE=(cpp/frame.cpp cpp/control_channel.cpp cpp/crypto.cpp cpp/message.cpp cpp/chunk_header.cpp
-      cpp/path_validator.cpp cpp/result.cpp)
+CORE=(cpp/wire/frame.cpp cpp/wire/control_channel.cpp cpp/base/crypto.cpp cpp/wire/message.cpp cpp/wire/chunk_header.cpp
+      cpp/copy/path_validator.cpp cpp/base/result.cpp)
 LIBS=("$PREFIX/lib/libwolfssl.a" -lxxhash -lm -lpthread)
 
 objs=()

@@ -3,7 +3,7 @@
 
 #include <pybind11/pybind11.h>
 
-#include "result.h"
+#include "base/result.h"
 
 namespace rcp::py_bindings {
 

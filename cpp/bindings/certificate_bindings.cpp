@@ -1,6 +1,6 @@
-#include "bindings.h"
+#include "bindings/bindings.h"
 
-#include "certificate.h"
+#include "quic/certificate.h"
 
 namespace rcp::py_bindings {
 

@@ -1,6 +1,6 @@
-#include "bindings.h"
+#include "bindings/bindings.h"
 
-#include "chunk_header.h"
+#include "wire/chunk_header.h"
 
 namespace rcp::py_bindings {
 

@@ -1,5 +1,5 @@
-#include "bindings.h"
-#include "message.h"
+#include "bindings/bindings.h"
+#include "wire/message.h"
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "rcp core: pinned QUIC links, certificates and framing (C++)";

@@ -1,4 +1,4 @@
-#include "pyobject_msgpack.h"
+#include "bindings/pyobject_msgpack.h"
 
 namespace rcp::py_bindings {
 

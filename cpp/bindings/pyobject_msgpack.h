@@ -3,7 +3,7 @@
 
 #include <msgpack.hpp>
 
-#include "bindings.h"
+#include "bindings/bindings.h"
 
 namespace rcp::py_bindings {
 

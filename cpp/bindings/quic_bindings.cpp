@@ -1,10 +1,10 @@
 #include <pybind11/stl.h>
 
-#include "bindings.h"
-#include "certificate.h"
-#include "link.h"
-#include "pyobject_msgpack.h"
-#include "quic_endpoint.h"
+#include "bindings/bindings.h"
+#include "quic/certificate.h"
+#include "link/link.h"
+#include "bindings/pyobject_msgpack.h"
+#include "quic/quic_endpoint.h"
 
 namespace rcp::py_bindings {
 

@@ -3,9 +3,9 @@
 #include <cmath>
 #include <exception>
 
-#include "bindings.h"
-#include "shell_quote.h"
-#include "ssh_session.h"
+#include "bindings/bindings.h"
+#include "ssh/shell_quote.h"
+#include "ssh/ssh_session.h"
 
 namespace rcp::py_bindings {
 

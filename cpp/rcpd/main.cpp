@@ -26,11 +26,11 @@
 #include <thread>
 #include <vector>
 
-#include "certificate.h"
-#include "copy_destination.h"
-#include "copy_source.h"
-#include "link.h"
-#include "quic_endpoint.h"
+#include "quic/certificate.h"
+#include "copy/copy_destination.h"
+#include "copy/copy_source.h"
+#include "link/link.h"
+#include "quic/quic_endpoint.h"
 
 using namespace rcp;
 

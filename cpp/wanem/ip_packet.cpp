@@ -1,4 +1,4 @@
-#include "ip_packet.h"
+#include "wanem/ip_packet.h"
 
 namespace rcp::wanem {
 namespace {

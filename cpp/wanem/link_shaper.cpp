@@ -1,8 +1,8 @@
-#include "link_shaper.h"
+#include "wanem/link_shaper.h"
 
 #include <algorithm>
 
-#include "ip_packet.h"
+#include "wanem/ip_packet.h"
 
 namespace rcp::wanem {
 

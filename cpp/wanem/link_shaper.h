@@ -24,7 +24,7 @@
 #include <span>
 #include <vector>
 
-#include "event_loop.h"  // Nanos
+#include "net/event_loop.h"  // Nanos
 
 namespace rcp::wanem {
 

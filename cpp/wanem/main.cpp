@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "wan_emulator.h"
-#include "wan_options.h"
+#include "wanem/wan_emulator.h"
+#include "wanem/wan_options.h"
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);

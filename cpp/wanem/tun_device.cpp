@@ -1,4 +1,4 @@
-#include "tun_device.h"
+#include "wanem/tun_device.h"
 
 #include <fcntl.h>
 #include <linux/if.h>

@@ -6,8 +6,8 @@
 
 #include <string>
 
-#include "event_loop.h"  // UniqueFd
-#include "result.h"
+#include "net/event_loop.h"  // UniqueFd
+#include "base/result.h"
 
 namespace rcp::wanem {
 

@@ -1,4 +1,4 @@
-#include "wan_emulator.h"
+#include "wanem/wan_emulator.h"
 
 #include <signal.h>
 #include <sys/epoll.h>

@@ -12,11 +12,11 @@
 #include <memory>
 #include <string>
 
-#include "event_loop.h"
-#include "link_shaper.h"
-#include "result.h"
-#include "tun_device.h"
-#include "wan_options.h"
+#include "net/event_loop.h"
+#include "wanem/link_shaper.h"
+#include "base/result.h"
+#include "wanem/tun_device.h"
+#include "wanem/wan_options.h"
 
 namespace rcp::wanem {
 

@@ -1,4 +1,4 @@
-#include "wan_options.h"
+#include "wanem/wan_options.h"
 
 #include <charconv>
 #include <cmath>

@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "link_shaper.h"
-#include "result.h"
+#include "wanem/link_shaper.h"
+#include "base/result.h"
 
 namespace rcp::wanem {
 

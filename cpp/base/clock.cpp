@@ -1,0 +1,13 @@
+#include "base/clock.h"
+
+#include <time.h>
+
+namespace rcp {
+
+Nanos monotonic_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<Nanos>(ts.tv_sec) * kSeconds + static_cast<Nanos>(ts.tv_nsec);
+}
+
+}  // namespace rcp

@@ -1,0 +1,548 @@
+#include "copy/copy_destination.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "wire/frame.h"
+#include "copy/path_validator.h"
+
+namespace rcp {
+
+namespace {
+
+constexpr size_t kBlock = 1u << 20;
+
+// pwrite until all is written; 0, or the errno (a write that makes no
+// progress is a full disk: it sets no errno of its own).
+int write_all(int fd, std::span<const uint8_t> data, uint64_t offset) {
+  while (!data.empty()) {
+    ssize_t n = pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) return ENOSPC;
+    data = data.subspan(static_cast<size_t>(n));
+    offset += static_cast<uint64_t>(n);
+  }
+  return 0;
+}
+
+// fallocate where the file system supports it, else just the size; false
+// with errno set on failure.
+bool reserve(int fd, uint64_t size) {
+  if (fallocate(fd, 0, 0, static_cast<off_t>(size)) == 0) return true;
+  if (errno != EOPNOTSUPP && errno != ENOSYS) return false;
+  return ftruncate(fd, static_cast<off_t>(size)) == 0;
+}
+
+constexpr Nanos kReadTimeout = 120 * kSeconds;
+// Never recreate setuid/setgid bits from a peer's say-so.
+constexpr uint32_t kFileModeMask = 0777;
+constexpr uint32_t kDirModeMask = 01777;
+
+Result<void> read_exact(Link& link, int64_t id, std::span<uint8_t> out) {
+  size_t got = 0;
+  while (got < out.size()) {
+    auto n = link.read(id, out.subspan(got), kReadTimeout);
+    if (!n) return n.error();
+    if (*n == 0) return make_error(Errc::protocol, "data stream ended early (truncated chunk)");
+    got += *n;
+  }
+  return {};
+}
+
+timespec to_ts(int64_t s, uint32_t ns) { return timespec{static_cast<time_t>(s), static_cast<long>(ns)}; }
+
+}  // namespace
+
+CopyDestination::CopyDestination(std::shared_ptr<Link> peer, std::unique_ptr<DestTree> tree,
+                                 const DestinationOptions& options, const Logger& logger, TransferCounters& counters)
+    : peer_(std::move(peer)), tree_(std::move(tree)), options_(options), logger_(logger), counters_(counters) {}
+
+CopyDestination::~CopyDestination() { tree_->remove_temps(); }
+
+void CopyDestination::fail_entry(const std::string& path, const std::string& what, bool log, bool cause) {
+  // Once per path: a file the source failed to read also fails here, and
+  // whichever stream told first, the source's own reason is the one kept.
+  if (!failed_paths_.insert(path).second) {
+    if (!cause) return;
+    for (auto& [p, message] : summary_.errors)
+      if (p == path) message = what;
+    return;
+  }
+  ++summary_.failed;
+  if (log) logger_.warn(path + ": " + what);
+  summary_.add_error(path, what);
+}
+
+Result<CopySummary> CopyDestination::run() {
+  std::vector<std::thread> workers;
+  for (size_t i = 0; i < options_.workers; ++i) workers.emplace_back([this] { worker(); });
+  Result<void> status;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      if (expected_files_ >= 0) {
+        // All entries announced: wait for every file to settle, as long as
+        // bytes keep coming (a source may announce files it never sends).
+        wait_settled(lk);
+        break;
+      }
+    }
+    auto msg = peer_->recv_message(3600 * kSeconds);
+    if (!msg) {
+      status = msg.error();
+      break;
+    }
+    if (auto r = on_control(*msg); !r) {
+      status = r;
+      break;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+    if (status && fatal_.code != Errc::ok) status = fatal_;
+  }
+  cv_.notify_all();
+  peer_->stop_accepting_data();
+  for (auto& t : workers) t.join();
+  if (!status) {
+    tree_->remove_temps();
+    return status.error();
+  }
+  apply_dir_meta();
+  (void)peer_->send_message(encode_message(MsgType::finished));
+  // The source hangs up once it has read "finished"; closing first could drop it.
+  for (int i = 0; i < 100 && !peer_->closed(); ++i) (void)peer_->recv_message(100 * kMillis);
+  std::lock_guard<std::mutex> lk(mu_);
+  return summary_;
+}
+
+void CopyDestination::wait_settled(std::unique_lock<std::mutex>& lk) {
+  const auto expected = static_cast<uint64_t>(expected_files_);
+  uint64_t bytes = counters_.bytes_done.load(), settled = settled_;
+  auto quiet_since = std::chrono::steady_clock::now();
+  while (settled_ < expected && fatal_.code == Errc::ok) {
+    cv_.wait_for(lk, std::chrono::milliseconds(200));
+    const auto now = std::chrono::steady_clock::now();
+    if (counters_.bytes_done.load() != bytes || settled_ != settled) {
+      bytes = counters_.bytes_done.load();
+      settled = settled_;
+      quiet_since = now;
+    } else if (now - quiet_since > std::chrono::nanoseconds(options_.stall_timeout)) {
+      fatal_ = make_error(Errc::protocol, "the source announced " + std::to_string(expected) + " files but " +
+                                              std::to_string(settled_) + " arrived, and nothing more for " +
+                                              std::to_string(options_.stall_timeout / kSeconds) + " s");
+    }
+  }
+}
+
+Result<void> CopyDestination::on_control(const std::vector<uint8_t>& body) {
+  auto m = decode_message(body);
+  if (!m) return m.error();
+  auto type = static_cast<MsgType>(m->type);
+  auto root = m->get_uint(0, "root");
+  if (type == MsgType::done) {
+    auto files = m->get_uint(0, "files");
+    if (!files) return files.error();
+    std::lock_guard<std::mutex> lk(mu_);
+    expected_files_ = static_cast<int64_t>(std::min<uint64_t>(*files, INT64_MAX));
+    cv_.notify_all();
+    return {};
+  }
+  if (!root || *root > UINT32_MAX) return make_error(Errc::protocol, "control message without a valid source index");
+  const uint32_t index = static_cast<uint32_t>(*root);
+  switch (type) {
+    case MsgType::root: {
+      auto name = m->get_str(1, "name", kMaxNameBytes);
+      auto kind = m->get_str(2, "kind", 1);
+      auto err = m->get_str(3, "error", kMaxErrorText);
+      if (!name || !kind || !err) return make_error(Errc::protocol, "malformed root message");
+      if (!err->empty()) {
+        std::lock_guard<std::mutex> lk(mu_);
+        fail_entry(*name, *err, false);  // the source has logged it
+        return {};
+      }
+      auto r = tree_->set_root(index, *name, kind->empty() ? '?' : (*kind)[0]);
+      // A hostile root (a name the operand does not allow, an unrequested index) ends the copy.
+      if (!r) return make_error(Errc::protocol, "the source misbehaved: " + r.error().message);
+      cv_.notify_all();
+      return {};
+    }
+    case MsgType::dir: {
+      auto rel = m->get_str(1, "relpath", kMaxPathBytes);
+      auto mode = m->get_uint(2, "mode");
+      if (!rel || !mode) return make_error(Errc::protocol, "malformed dir message");
+      auto dir = tree_->directory(index, *rel);
+      std::lock_guard<std::mutex> lk(mu_);
+      if (!dir) {
+        if (dir.error().code == Errc::protocol) return dir.error();
+        fail_entry(tree_->display(index, *rel), dir.error().message, true);
+        return {};
+      }
+      const auto& t = m->fields.size() > 3 ? m->fields[3] : msgpack::object();
+      int64_t mt = t.type == msgpack::type::NEGATIVE_INTEGER ? t.via.i64 : static_cast<int64_t>(t.via.u64);
+      auto ns = m->get_uint(4, "mtime_ns");
+      dir_meta_.push_back({index, *rel, static_cast<uint32_t>(*mode) & kDirModeMask, mt,
+                           static_cast<uint32_t>(ns ? std::min<uint64_t>(*ns, 999999999) : 0)});
+      ++summary_.dirs;
+      return {};
+    }
+    case MsgType::symlink: {
+      auto rel = m->get_str(1, "relpath", kMaxPathBytes);
+      auto target = m->get_str(2, "target", kMaxLinkTarget);
+      if (!rel || !target) return make_error(Errc::protocol, "malformed symlink message");
+      auto parent = tree_->parent_of(index, *rel);
+      if (!parent) {
+        if (parent.error().code == Errc::protocol) return parent.error();
+        std::lock_guard<std::mutex> lk(mu_);
+        fail_entry(tree_->display(index, *rel), parent.error().message, true);
+        return {};
+      }
+      auto& [dir, name] = *parent;
+      std::string tmp;
+      Result<bool> committed = make_error(Errc::io, "");
+      if (!tree_->overwrite() && tree_->exists(dir, name)) {
+        committed = false;
+      } else if (auto r = tree_->create_temp_symlink(dir, *target, tmp); !r) {
+        committed = r.error();
+      } else {
+        // The link itself gets the mtime; its target is never touched.
+        auto ns = m->get_uint(4, "mtime_ns");
+        const auto& t = m->fields.size() > 3 ? m->fields[3] : msgpack::object();
+        timespec times[2] = {{0, UTIME_OMIT},
+                             to_ts(t.type == msgpack::type::NEGATIVE_INTEGER ? t.via.i64 : static_cast<int64_t>(t.via.u64),
+                                   static_cast<uint32_t>(ns ? std::min<uint64_t>(*ns, 999999999) : 0))};
+        utimensat(dir->get(), tmp.c_str(), times, AT_SYMLINK_NOFOLLOW);
+        committed = tree_->commit(dir, tmp, name);
+      }
+      std::lock_guard<std::mutex> lk(mu_);
+      if (!committed) {
+        fail_entry(tree_->display(index, *rel), committed.error().message, true);
+      } else if (!*committed) {
+        ++summary_.skipped;
+        logger_.warn(tree_->display(index, *rel) + ": exists; not replaced (use --overwrite)");
+      } else {
+        ++summary_.symlinks;
+      }
+      return {};
+    }
+    case MsgType::source_error: {
+      auto rel = m->get_str(1, "relpath", kMaxPathBytes);
+      auto text = m->get_str(2, "text", kMaxErrorText);
+      if (!rel || !text) return make_error(Errc::protocol, "malformed source_error message");
+      std::lock_guard<std::mutex> lk(mu_);
+      std::string path = tree_->display(index, *rel);
+      fail_entry(path, "source: " + *text, false, true);  // the source has logged it
+      return {};
+    }
+    default:
+      return make_error(Errc::protocol, "unexpected control message type " + std::to_string(m->type));
+  }
+}
+
+void CopyDestination::worker() {
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (stop_) return;
+    }
+    auto id = peer_->accept_data(200 * kMillis);
+    if (!id) {
+      if (id.error().code == Errc::timeout) continue;
+      std::lock_guard<std::mutex> lk(mu_);
+      if (fatal_.code == Errc::ok && !stop_) fatal_ = id.error();
+      cv_.notify_all();
+      return;
+    }
+    if (auto r = receive_stream(*id); !r) {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (fatal_.code == Errc::ok) fatal_ = r.error();
+      cv_.notify_all();
+      peer_->close(r.error().message);
+      return;
+    }
+  }
+}
+
+CopyDestination::FileState* CopyDestination::begin_chunk(const ChunkHeader& h, std::string& err, bool& must_open) {
+  if (settled_ids_.contains(h.file_id)) {
+    err = "chunk for a file already settled: " + h.relpath.substr(0, 200);
+    return nullptr;
+  }
+  auto it = files_.find(h.file_id);
+  if (it == files_.end()) {
+    FileState f;
+    f.root = h.root;
+    f.rel = h.relpath;
+    f.size = h.size;
+    f.chunk_bytes = h.chunk_bytes();
+    f.mode = h.mode & kFileModeMask;
+    f.mtime_s = h.mtime_s;
+    f.mtime_ns = h.mtime_ns;
+    f.nchunks = h.nchunks;
+    it = files_.emplace(h.file_id, std::move(f)).first;
+  }
+  FileState& f = it->second;
+  if (f.root != h.root || f.rel != h.relpath || f.size != h.size || f.nchunks != h.nchunks ||
+      f.chunk_bytes != h.chunk_bytes()) {
+    err = "chunks of one file disagree about its path, size or chunk length";
+    return nullptr;
+  }
+  // Only chunks that arrived are remembered: memory follows the bytes received.
+  if (!f.seen.insert(h.chunk).second) {
+    err = "duplicate chunk " + std::to_string(h.chunk) + " of " + h.relpath.substr(0, 200);
+    return nullptr;
+  }
+  must_open = !f.opening;
+  f.opening = true;
+  return &f;
+}
+
+void CopyDestination::open_file(FileState& f) {
+  // Runs without mu_: creating inodes is the slow part of small files, and
+  // other workers' files must not wait for it. Only this thread writes these
+  // fields until `opened` is published under mu_.
+  auto parent = tree_->parent_of(f.root, f.rel);
+  if (!parent) {
+    f.failed = true;
+    f.error = parent.error().message;
+  } else {
+    f.dir = parent->first;
+    f.name = parent->second;
+    if (!tree_->overwrite() && tree_->exists(f.dir, f.name)) {
+      f.skipped = true;  // decided now, so no temp file is written for nothing
+    } else if (auto tmp = tree_->create_temp(f.dir); !tmp) {
+      f.failed = true;
+      f.error = tmp.error().message;
+    } else {
+      f.tmp = tmp->second;
+      f.fd = std::make_shared<UniqueFd>(std::move(tmp->first));
+      // Chunks of a large file land out of order: reserve its blocks first, so
+      // a full disk shows now rather than after gigabytes. A one-chunk file
+      // is written in one go and needs neither.
+      if (f.nchunks > 1 && !reserve(f.fd->get(), f.size)) {
+        f.failed = true;
+        f.error = std::string("cannot reserve space for the file: ") + std::strerror(errno);
+      }
+    }
+  }
+  std::lock_guard<std::mutex> lk(mu_);
+  f.opened = true;
+  cv_.notify_all();
+}
+
+Result<void> CopyDestination::receive_stream(int64_t stream) {
+  // One or more chunk records back to back: the source bundles small files.
+  for (bool first = true;; first = false) {
+    uint8_t len_be[4];
+    auto n = peer_->read(stream, {len_be, 1}, kReadTimeout);  // a record, or the stream's end
+    if (!n) return n.error();
+    if (*n == 0) {
+      if (first) return make_error(Errc::protocol, "empty data stream");
+      return {};
+    }
+    if (auto r = read_exact(*peer_, stream, {len_be + 1, 3}); !r) return r;
+    auto aligned = receive_record(stream, len_be);
+    if (!aligned) return aligned.error();
+    if (!*aligned) return {};  // the stream ended inside the record
+  }
+}
+
+Result<bool> CopyDestination::receive_record(int64_t stream, const uint8_t (&len_be)[4]) {
+  uint32_t len = static_cast<uint32_t>(len_be[0]) << 24 | static_cast<uint32_t>(len_be[1]) << 16 |
+                 static_cast<uint32_t>(len_be[2]) << 8 | len_be[3];
+  if (len > kMaxChunkHeader) return make_error(Errc::protocol, "chunk header of " + std::to_string(len) + " bytes is too large");
+  std::vector<uint8_t> body(len);
+  if (auto r = read_exact(*peer_, stream, body); !r) return r.error();
+  auto h = ChunkHeader::decode(body);
+  if (!h) return h.error();
+  if (auto r = split_relative_path(h->relpath); !r) return r.error();
+
+  std::shared_ptr<UniqueFd> fd;
+  bool write_it = false;
+  FileState* file = nullptr;
+  {
+    std::unique_lock<std::mutex> lk(mu_);
+    // Chunks and root announcements travel on different streams.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(options_.root_wait);
+    if (!cv_.wait_until(lk, deadline, [&] { return tree_->has_root(h->root) || stop_; }))
+      return make_error(Errc::protocol, "chunk for source " + std::to_string(h->root) + " that was never announced");
+    if (stop_) return false;
+    std::string err;
+    bool must_open = false;
+    file = begin_chunk(*h, err, must_open);
+    if (file == nullptr) return make_error(Errc::protocol, err);
+    if (must_open) {
+      lk.unlock();
+      open_file(*file);
+      lk.lock();
+    }
+    cv_.wait(lk, [&] { return file->opened; });  // another chunk of this file may be creating it
+    write_it = !file->failed && !file->skipped;
+    fd = file->fd;
+  }
+
+  Xxh128 hash;
+  std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(kBlock, std::max<uint64_t>(h->length, 1))));
+  uint64_t done = 0;
+  std::string io_error;
+  bool truncated = false;
+  while (done < h->length) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), h->length - done));
+    auto n = peer_->read(stream, {buf.data(), want}, kReadTimeout);
+    if (!n) return n.error();
+    if (*n == 0) {
+      io_error = "the source sent fewer bytes than it declared";
+      truncated = true;
+      break;
+    }
+    std::span<const uint8_t> data(buf.data(), *n);
+    hash.update(data);
+    // After a failed write the bytes are still read: the next record follows.
+    if (write_it && io_error.empty()) {
+      if (int err = write_all(fd->get(), data, h->offset + done); err != 0)
+        io_error = std::string("write failed: ") + std::strerror(err);
+    }
+    done += *n;
+    counters_.bytes_done += *n;
+  }
+  ChunkVerdict verdict = ChunkVerdict::keep;
+  if (!truncated) {
+    std::array<uint8_t, kTrailerSize> trailer;
+    if (auto r = read_exact(*peer_, stream, trailer); !r) {
+      if (io_error.empty()) io_error = "chunk ended without its checksum";
+      truncated = true;
+    } else if (trailer[kDigestSize] > static_cast<uint8_t>(ChunkVerdict::void_attempt)) {
+      return make_error(Errc::protocol, "unknown chunk verdict " + std::to_string(trailer[kDigestSize]));
+    } else {
+      verdict = static_cast<ChunkVerdict>(trailer[kDigestSize]);
+      if (io_error.empty() && !std::equal(trailer.begin(), trailer.begin() + kDigestSize, hash.digest().begin()))
+        io_error = "checksum mismatch (xxh3-128): data corrupted in transit or changed at the source";
+    }
+  }
+  end_chunk(h->file_id, *file, done, io_error, verdict);
+  return !truncated;
+}
+
+void CopyDestination::end_chunk(uint64_t id, FileState& f, uint64_t bytes, const std::string& err,
+                                ChunkVerdict verdict) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    f.bytes += bytes;
+    if (!err.empty() && !f.failed) {
+      f.failed = true;
+      f.error = err;
+    }
+    if (verdict == ChunkVerdict::void_attempt) f.voided = true;
+    if (++f.ended != f.nchunks) return;
+  }
+  // The last chunk is in: no other thread touches `f` any more (a late
+  // duplicate chunk is refused under mu_ from `seen`), so the file-system
+  // calls run without the lock.
+  const bool committed = settle(f);
+  std::lock_guard<std::mutex> lk(mu_);
+  const std::string path = tree_->display(f.root, f.rel);
+  if (f.voided) {
+    // The source saw the file change while reading it: this attempt is gone,
+    // and the source sends another or reports the file failed.
+    logger_.debug(path + ": discarded an attempt the source saw change");
+  } else if (f.failed) {
+    fail_entry(path, f.error, true);
+  } else if (!committed) {
+    ++summary_.skipped;
+    logger_.warn(path + ": exists; not replaced (use --overwrite)");
+  } else {
+    ++summary_.files;
+    summary_.bytes += f.size;
+    counters_.files_done += 1;
+    if (logger_.enabled(LogLevel::debug)) logger_.debug(path + ": " + std::to_string(f.size) + " bytes verified");
+  }
+  ++settled_;
+  // A settled file costs nothing more than its id in an interval set.
+  settled_ids_.insert(id);
+  files_.erase(id);
+  cv_.notify_all();
+}
+
+bool CopyDestination::settle(FileState& f) {
+  if (f.voided && !f.failed) {
+    f.failed = true;
+    f.error = "voided by the source";
+  }
+  if (!f.failed && !f.skipped && f.bytes != f.size) {
+    f.failed = true;
+    f.error = "received " + std::to_string(f.bytes) + " bytes, the source declared " + std::to_string(f.size);
+  }
+  if (!f.failed && !f.skipped) {
+    timespec times[2] = {{0, UTIME_OMIT}, to_ts(f.mtime_s, f.mtime_ns)};
+    if (fchmod(f.fd->get(), f.mode) != 0 || futimens(f.fd->get(), times) != 0) {
+      f.failed = true;
+      f.error = std::string("cannot set mode/mtime: ") + std::strerror(errno);
+    } else if (tree_->fsync() && ::fsync(f.fd->get()) != 0) {
+      // Before the rename: the name never points at data still in the page cache.
+      f.failed = true;
+      f.error = std::string("fsync failed: ") + std::strerror(errno);
+    }
+  }
+  f.fd.reset();  // close before rename: nothing else writes to it
+  bool committed = false;
+  if (!f.skipped && !f.failed) {
+    auto r = tree_->commit(f.dir, f.tmp, f.name);
+    if (!r) {
+      f.failed = true;
+      f.error = r.error().message;
+    } else {
+      committed = *r;
+    }
+  }
+  if (f.failed && !f.tmp.empty() && f.dir) tree_->discard(f.dir, f.tmp);
+  f.dir.reset();  // a settled file holds no directory fd
+  return committed;
+}
+
+void CopyDestination::sync_dir(const UniqueFd& dir, uint32_t root, const std::string& rel) {
+  if (::fsync(dir.get()) == 0) return;
+  const int err = errno;
+  std::lock_guard<std::mutex> lk(mu_);
+  fail_entry(tree_->display(root, rel), std::string("fsync of the directory failed: ") + std::strerror(err), true);
+}
+
+void CopyDestination::apply_dir_meta() {
+  // Deepest first, so setting a child's mtime doesn't disturb its parent's.
+  std::sort(dir_meta_.begin(), dir_meta_.end(), [](const DirMeta& a, const DirMeta& b) {
+    return std::count(a.rel.begin(), a.rel.end(), '/') + !a.rel.empty() >
+           std::count(b.rel.begin(), b.rel.end(), '/') + !b.rel.empty();
+  });
+  for (const auto& d : dir_meta_) {
+    auto dir = tree_->directory(d.root, d.rel);
+    if (!dir) continue;
+    // A directory that was there before is the user's: its metadata changes
+    // only with --overwrite, and its mode only ever narrows (a source must not
+    // open up an existing ~/.ssh).
+    uint32_t mode = d.mode;
+    bool ours = tree_->created(*dir);
+    if (!ours && tree_->overwrite()) {
+      struct stat st{};
+      ours = fstat((*dir)->get(), &st) == 0;
+      mode &= st.st_mode & kDirModeMask;
+    }
+    if (ours) {
+      timespec times[2] = {{0, UTIME_OMIT}, to_ts(d.mtime_s, d.mtime_ns)};
+      fchmod((*dir)->get(), mode);
+      futimens((*dir)->get(), times);
+    }
+    if (tree_->fsync()) sync_dir(**dir, d.root, d.rel);
+  }
+  // The roots' own names live in the base directory.
+  if (tree_->fsync()) sync_dir(*tree_->base(), 0, "");
+}
+
+}  // namespace rcp

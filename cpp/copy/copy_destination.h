@@ -1,0 +1,109 @@
+// CopyDestination: the destination rcpd's side of a copy. A control loop
+// applies roots, directories and symlinks in order; a pool of workers takes
+// chunk streams, writes them into temporary files, checks each chunk's
+// xxh3-128 and renames a file into place once all its chunks verified.
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "wire/chunk_header.h"
+#include "copy/dest_tree.h"
+#include "base/interval_set.h"
+#include "link/link.h"
+#include "base/logger.h"
+#include "copy/transfer_counters.h"
+
+namespace rcp {
+
+struct DestinationOptions {
+  size_t workers = 16;
+  Nanos root_wait = 60 * 1000000000ull;  // a chunk may arrive before its root announcement
+  Nanos stall_timeout = 60 * 1000000000ull;  // after "done": longest silence while files are missing
+};
+
+class CopyDestination {
+ public:
+  CopyDestination(std::shared_ptr<Link> peer, std::unique_ptr<DestTree> tree, const DestinationOptions& options,
+                  const Logger& logger, TransferCounters& counters);
+  ~CopyDestination();
+  Result<CopySummary> run();
+  // Removes temporary files; safe from any thread (abort path).
+  void abort_cleanup() { tree_->remove_temps(); }
+
+ private:
+  struct FileState {
+    uint32_t root = 0;
+    std::string rel;
+    uint64_t size = 0;
+    uint32_t mode = 0;
+    int64_t mtime_s = 0;
+    uint32_t mtime_ns = 0;
+    uint64_t chunk_bytes = 0;
+    uint32_t nchunks = 0;
+    std::set<uint32_t> seen;  // chunks arrived (never more than the bytes received justify)
+    bool voided = false;      // the source saw the file change: discard this attempt
+    bool opening = false;  // a worker is creating the temporary file
+    bool opened = false;   // ...and has finished (fields below are set)
+    uint32_t ended = 0;
+    uint64_t bytes = 0;
+    bool failed = false;
+    bool skipped = false;
+    std::string error;
+    DirFd dir;
+    std::string name;
+    std::string tmp;
+    std::shared_ptr<UniqueFd> fd;
+  };
+  struct DirMeta {
+    uint32_t root;
+    std::string rel;
+    uint32_t mode;
+    int64_t mtime_s;
+    uint32_t mtime_ns;
+  };
+
+  void worker();
+  Result<void> receive_stream(int64_t stream);
+  // One record: frame(ChunkHeader) | bytes | xxh3-128. False when the stream
+  // ended inside it (nothing more to read).
+  Result<bool> receive_record(int64_t stream, const uint8_t (&len_be)[4]);
+  // mu_ held. `must_open`: this caller creates the file (open_file), others wait.
+  FileState* begin_chunk(const ChunkHeader& h, std::string& err, bool& must_open);
+  void open_file(FileState& f);  // mu_ not held
+  void end_chunk(uint64_t id, FileState& f, uint64_t bytes, const std::string& err, ChunkVerdict verdict);
+  bool settle(FileState& f);
+  void wait_settled(std::unique_lock<std::mutex>& lk);  // mu_ held  // mu_ not held; true when renamed into place
+  Result<void> on_control(const std::vector<uint8_t>& body);
+  // Sets directory modes and mtimes deepest first (and with --fsync flushes each).
+  void apply_dir_meta();
+  void sync_dir(const UniqueFd& dir, uint32_t root, const std::string& rel);
+  // mu_ held: counts a failed entry (once per path) and keeps its message;
+  // a `cause` (the source's reason) replaces an earlier message for the path.
+  void fail_entry(const std::string& path, const std::string& what, bool log, bool cause = false);
+
+  std::shared_ptr<Link> peer_;
+  std::unique_ptr<DestTree> tree_;
+  DestinationOptions options_;
+  Logger logger_;
+  TransferCounters& counters_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<uint64_t, FileState> files_;  // files with chunks still to come
+  IntervalSet settled_ids_;
+  uint64_t settled_ = 0;
+  int64_t expected_files_ = -1;  // from "done"
+  bool stop_ = false;
+  Error fatal_;
+  CopySummary summary_;
+  std::vector<DirMeta> dir_meta_;
+  std::set<std::string> failed_paths_;  // counted in summary_.failed
+};
+
+}  // namespace rcp

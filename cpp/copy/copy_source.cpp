@@ -1,0 +1,521 @@
+#include "copy/copy_source.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "wire/chunk_header.h"
+#include "base/unique_fd.h"
+#include "wire/frame.h"
+#include "copy/path_validator.h"
+
+namespace rcp {
+
+namespace {
+
+constexpr size_t kReadBlock = 1u << 20;
+// Chunks up to this size travel bundled: several whole records in one data
+// stream, handed to the link in one piece (at most 256 KiB with headers).
+constexpr uint64_t kSmallChunk = 192u << 10;
+constexpr uint64_t kBundleBytes = 224u << 10;
+constexpr size_t kMaxBundle = 256;
+
+// Bytes a record adds to a bundle, generously: frame length, msgpack header
+// fields, the path, the digest.
+uint64_t record_bytes(const ChunkHeader& h) { return h.length + h.relpath.size() + 128; }
+constexpr size_t kMaxQueuedJobs = 4096;  // bounds the walker's lead over the workers
+constexpr Nanos kWriteTimeout = 120 * kSeconds;
+
+std::string join(const std::string& a, const std::string& b) {
+  if (a.empty()) return b;
+  if (b.empty()) return a;
+  return a + "/" + b;
+}
+
+// Error texts travel to the destination and the master: long paths are cut
+// in the middle so the message stays within the receivers' limits.
+std::string bounded(const std::string& text) {
+  if (text.size() <= kMaxErrorText) return text;
+  return text.substr(0, kMaxErrorText / 2 - 2) + "..." + text.substr(text.size() - kMaxErrorText / 2 + 2);
+}
+
+std::string parent_of(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+std::string base_name(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace
+
+// What the walk saw of one regular file; shared by its chunk jobs. Workers
+// reopen it from its directory's fd and refuse anything but this inode.
+struct CopySource::SourceFile {
+  std::shared_ptr<UniqueFd> dir;
+  std::string name;  // inside `dir`
+  std::string path;  // for messages only; never opened
+  uint32_t root = 0;
+  std::string rel;
+  struct stat st{};
+  int attempt = 1;
+  std::atomic<uint32_t> left{0};     // chunks still to send
+  std::atomic<bool> failed{false};   // one error message per file
+  std::atomic<bool> changed{false};  // a chunk saw it change: sent void, to send again
+};
+
+struct CopySource::Job {
+  ChunkHeader header;
+  std::shared_ptr<SourceFile> file;
+};
+
+// Bounded queue between the walker and the workers.
+class JobQueue {
+ public:
+  void push(CopySource::Job job) {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return q_.size() < kMaxQueuedJobs; });
+    q_.push_back(std::make_shared<CopySource::Job>(std::move(job)));
+    cv_.notify_all();
+  }
+  std::shared_ptr<CopySource::Job> pop() {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return !q_.empty() || closed_; });
+    if (q_.empty()) return nullptr;
+    auto j = std::move(q_.front());
+    q_.pop_front();
+    cv_.notify_all();
+    return j;
+  }
+  // The next job if there is one now and `want` takes it; never blocks.
+  template <typename Pred>
+  std::shared_ptr<CopySource::Job> try_pop_if(Pred want) {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (q_.empty() || !want(*q_.front())) return nullptr;
+    auto j = std::move(q_.front());
+    q_.pop_front();
+    cv_.notify_all();
+    return j;
+  }
+  void close() {
+    std::lock_guard<std::mutex> lk(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<CopySource::Job>> q_;
+  bool closed_ = false;
+};
+
+// Walks by directory fd (openat, O_NOFOLLOW, checked against what fstatat
+// saw), so a directory swapped for a symlink mid-walk leads nowhere, and no
+// path is ever longer than one name for the kernel (no PATH_MAX).
+class CopySource::Walker {
+ public:
+  Walker(CopySource& src, JobQueue& queue, CopySummary& summary, std::mutex& summary_mu)
+      : src_(src), queue_(queue), summary_(summary), summary_mu_(summary_mu) {}
+
+  void walk_root(uint32_t index, const std::string& path) {
+    std::string name = base_name(path);
+    struct stat st{};
+    if (name.empty() || name == "/" || name == "." || name == "..") {
+      announce_root(index, name, "?", "cannot copy '" + path + "' itself; name a file or directory inside it");
+      return;
+    }
+    // The operand itself is the user's path: its leading components may be symlinks.
+    if (lstat(path.c_str(), &st) != 0) {
+      announce_root(index, name, "?", path + ": " + std::strerror(errno));
+      return;
+    }
+    if (S_ISDIR(st.st_mode)) {
+      auto dir = open_dir(AT_FDCWD, path, st);
+      if (!dir) {
+        announce_root(index, name, "?", path + ": " + dir.error().message);
+        return;
+      }
+      announce_root(index, name, "d", "");
+      send_dir(index, "", st);
+      walk_dir(index, *dir, path, "", 1);
+    } else if (S_ISREG(st.st_mode)) {
+      // The user's own path may lead through symlinks; the file itself is checked by dev/ino.
+      auto parent = open_dir(AT_FDCWD, parent_of(path), std::nullopt, true);
+      if (!parent) {
+        announce_root(index, name, "?", path + ": " + parent.error().message);
+        return;
+      }
+      announce_root(index, name, "f", "");
+      queue_file(index, *parent, name, path, "", st);
+    } else if (S_ISLNK(st.st_mode)) {
+      announce_root(index, name, "l", "");
+      send_symlink(index, AT_FDCWD, path, path, "", st);
+    } else {
+      announce_root(index, name, "?", path + ": not a regular file, directory or symlink");
+    }
+  }
+
+ private:
+  // A directory opened without following a symlink; when `seen` is given, it
+  // must be the very directory the walk stat'ed.
+  static Result<std::shared_ptr<UniqueFd>> open_dir(int at, const std::string& name,
+                                                    const std::optional<struct stat>& seen, bool follow = false) {
+    UniqueFd fd(openat(at, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW)));
+    if (fd.get() < 0) return make_error(Errc::io, std::strerror(errno));
+    struct stat now{};
+    if (seen && (fstat(fd.get(), &now) != 0 || now.st_dev != seen->st_dev || now.st_ino != seen->st_ino))
+      return make_error(Errc::io, "changed during the walk (no longer the directory it was)");
+    return std::make_shared<UniqueFd>(std::move(fd));
+  }
+
+  void announce_root(uint32_t index, const std::string& name, const char* kind, const std::string& err) {
+    if (!err.empty()) record_error(name, err);
+    (void)src_.peer_->send_message(encode_message(MsgType::root, index, name, std::string(kind), bounded(err)));
+  }
+
+  void record_error(const std::string& where, const std::string& what) {
+    src_.logger_.warn(what);
+    std::lock_guard<std::mutex> lk(summary_mu_);
+    ++summary_.failed;
+    summary_.add_error(where, what);
+  }
+
+  void source_error(uint32_t index, const std::string& rel, const std::string& what) {
+    record_error(rel, what);
+    (void)src_.peer_->send_message(encode_message(MsgType::source_error, index, rel, bounded(what)));
+  }
+
+  void send_dir(uint32_t index, const std::string& rel, const struct stat& st) {
+    (void)src_.peer_->send_message(encode_message(MsgType::dir, index, rel, static_cast<uint32_t>(st.st_mode & 07777),
+                                                  static_cast<int64_t>(st.st_mtim.tv_sec),
+                                                  static_cast<uint32_t>(st.st_mtim.tv_nsec)));
+    std::lock_guard<std::mutex> lk(summary_mu_);
+    ++summary_.dirs;
+  }
+
+  void send_symlink(uint32_t index, int dir, const std::string& name, const std::string& path, const std::string& rel,
+                    const struct stat& st) {
+    std::vector<char> target(static_cast<size_t>(st.st_size > 0 ? st.st_size : 255) + 1);
+    ssize_t n = readlinkat(dir, name.c_str(), target.data(), target.size());
+    if (n < 0 || static_cast<size_t>(n) >= target.size()) {
+      source_error(index, rel, path + ": cannot read symlink" + (n < 0 ? std::string(": ") + std::strerror(errno) : ""));
+      return;
+    }
+    (void)src_.peer_->send_message(encode_message(MsgType::symlink, index, rel,
+                                                  std::string(target.data(), static_cast<size_t>(n)),
+                                                  static_cast<int64_t>(st.st_mtim.tv_sec),
+                                                  static_cast<uint32_t>(st.st_mtim.tv_nsec)));
+    std::lock_guard<std::mutex> lk(summary_mu_);
+    ++summary_.symlinks;
+  }
+
+  void queue_file(uint32_t index, const std::shared_ptr<UniqueFd>& dir, const std::string& name,
+                  const std::string& path, const std::string& rel, const struct stat& st) {
+    auto file = std::make_shared<SourceFile>();
+    file->dir = dir;
+    file->name = name;
+    file->path = path;
+    file->root = index;
+    file->rel = rel;
+    file->st = st;
+    src_.counters_.files_total += 1;
+    src_.counters_.bytes_total += static_cast<uint64_t>(st.st_size);
+    for (auto& job : src_.plan_chunks(file)) queue_.push(std::move(job));
+  }
+
+  void walk_dir(uint32_t index, const std::shared_ptr<UniqueFd>& fd, const std::string& path, const std::string& rel,
+                size_t depth) {
+    // fdopendir owns what it is given: a duplicate, so `fd` stays for openat.
+    int dup_fd = fcntl(fd->get(), F_DUPFD_CLOEXEC, 0);
+    DIR* dir = dup_fd >= 0 ? fdopendir(dup_fd) : nullptr;
+    if (dir == nullptr) {
+      if (dup_fd >= 0) close(dup_fd);
+      source_error(index, rel, path + ": " + std::strerror(errno));
+      return;
+    }
+    std::vector<std::pair<std::string, struct stat>> subdirs;
+    while (dirent* e = readdir(dir)) {
+      std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      struct stat st{};
+      const std::string child = join(path, name), child_rel = join(rel, name);
+      if (child_rel.size() > kMaxPathBytes) {
+        source_error(index, rel, path + ": an entry's path is longer than " + std::to_string(kMaxPathBytes) + " bytes");
+      } else if (fstatat(fd->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        source_error(index, child_rel, child + ": " + std::strerror(errno));
+      } else if (S_ISDIR(st.st_mode)) {
+        subdirs.emplace_back(name, st);
+      } else if (S_ISREG(st.st_mode)) {
+        queue_file(index, fd, name, child, child_rel, st);
+      } else if (S_ISLNK(st.st_mode)) {
+        send_symlink(index, fd->get(), name, child, child_rel, st);
+      } else {
+        source_error(index, child_rel, child + ": not a regular file, directory or symlink; skipped");
+      }
+    }
+    closedir(dir);
+    // Directories after the files of their parent: one directory stream open at a time.
+    for (auto& [name, st] : subdirs) {
+      const std::string child = join(path, name), child_rel = join(rel, name);
+      if (depth >= kMaxPathDepth) {
+        source_error(index, child_rel, child + ": deeper than " + std::to_string(kMaxPathDepth) + " levels");
+        continue;
+      }
+      auto sub = open_dir(fd->get(), name, st);
+      if (!sub) {
+        source_error(index, child_rel, child + ": " + sub.error().message);
+        continue;
+      }
+      send_dir(index, child_rel, st);
+      walk_dir(index, *sub, child, child_rel, depth + 1);
+    }
+  }
+
+  CopySource& src_;
+  JobQueue& queue_;
+  CopySummary& summary_;
+  std::mutex& summary_mu_;
+};
+
+CopySource::CopySource(std::shared_ptr<Link> peer, const SourceOptions& options, const Logger& logger,
+                       TransferCounters& counters)
+    : peer_(std::move(peer)), options_(options), logger_(logger), counters_(counters) {}
+
+std::vector<CopySource::Job> CopySource::plan_chunks(const std::shared_ptr<SourceFile>& file) {
+  const uint64_t size = static_cast<uint64_t>(file->st.st_size);
+  const uint64_t chunk = options_.chunk_bytes;
+  const uint32_t nchunks = size == 0 ? 1 : static_cast<uint32_t>((size + chunk - 1) / chunk);
+  const uint64_t id = next_file_id_++;
+  file->left = nchunks;
+  std::vector<Job> jobs;
+  for (uint32_t c = 0; c < nchunks; ++c) {
+    jobs.push_back(Job{ChunkHeader{id, file->root, file->rel, size, static_cast<uint32_t>(file->st.st_mode & 07777),
+                                   static_cast<int64_t>(file->st.st_mtim.tv_sec),
+                                   static_cast<uint32_t>(file->st.st_mtim.tv_nsec), c, nchunks, c * chunk,
+                                   std::min(chunk, size - c * chunk)},
+                       file});
+  }
+  return jobs;
+}
+
+Result<UniqueFd> CopySource::open_checked(const SourceFile& file) {
+  // O_NONBLOCK: a FIFO put in the file's place must not block the open.
+  UniqueFd fd(openat(file.dir->get(), file.name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (fd.get() < 0) return make_error(Errc::io, std::strerror(errno));
+  struct stat now{};
+  if (fstat(fd.get(), &now) != 0) return make_error(Errc::io, std::strerror(errno));
+  if (!S_ISREG(now.st_mode) || now.st_dev != file.st.st_dev || now.st_ino != file.st.st_ino)
+    return make_error(Errc::io, "changed during copy (no longer the regular file the walk saw)");
+  return fd;
+}
+
+bool CopySource::unchanged(int fd, const SourceFile& file) {
+  struct stat now{};
+  if (fstat(fd, &now) != 0) return false;
+  const struct stat& was = file.st;
+  // ctime too: a writer can put mtime back, but not ctime.
+  return now.st_size == was.st_size && now.st_mtim.tv_sec == was.st_mtim.tv_sec &&
+         now.st_mtim.tv_nsec == was.st_mtim.tv_nsec && now.st_ctim.tv_sec == was.st_ctim.tv_sec &&
+         now.st_ctim.tv_nsec == was.st_ctim.tv_nsec;
+}
+
+bool CopySource::append_record(const Job& job, std::vector<uint8_t>& body) {
+  const ChunkHeader& h = job.header;
+  auto fd = open_checked(*job.file);
+  if (!fd) return false;
+  const size_t start = body.size();
+  std::vector<uint8_t> head = encode_frame(h.encode());
+  body.insert(body.end(), head.begin(), head.end());
+  const size_t data = body.size();
+  body.resize(data + h.length + kTrailerSize);
+  uint64_t done = 0;
+  while (done < h.length) {
+    ssize_t n = pread(fd->get(), body.data() + data + done, h.length - done, static_cast<off_t>(h.offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      body.resize(start);
+      return false;
+    }
+    done += static_cast<uint64_t>(n);
+  }
+  Digest128 d = Xxh128::of({body.data() + data, h.length});
+  std::memcpy(body.data() + data + h.length, d.data(), d.size());
+  body[data + h.length + kDigestSize] = static_cast<uint8_t>(verdict(fd->get(), *job.file));
+  return true;
+}
+
+ChunkVerdict CopySource::verdict(int fd, SourceFile& file) {
+  if (unchanged(fd, file)) return ChunkVerdict::keep;
+  file.changed = true;
+  return ChunkVerdict::void_attempt;
+}
+
+std::vector<Result<void>> CopySource::send_bundle(const std::vector<std::shared_ptr<Job>>& jobs) {
+  // With thousands of small files the per-stream and per-call costs, not the
+  // bytes, dominate: one stream and one hand-off for the lot.
+  std::vector<Result<void>> results(jobs.size());
+  std::vector<uint8_t> body;
+  std::vector<size_t> bundled, unread;
+  for (size_t i = 0; i < jobs.size(); ++i) (append_record(*jobs[i], body) ? bundled : unread).push_back(i);
+  if (!bundled.empty()) {
+    auto sent = peer_->send_data_stream(body, kWriteTimeout);
+    for (size_t i : bundled) {
+      results[i] = sent;
+      if (!sent) continue;
+      counters_.bytes_done += jobs[i]->header.length;
+      results[i] = chunk_sent(jobs[i]->file);
+    }
+  }
+  // Unreadable now: the streamed path reports why, the usual way.
+  for (size_t i : unread) results[i] = send_chunk_streamed(*jobs[i]);
+  return results;
+}
+
+Result<void> CopySource::chunk_sent(const std::shared_ptr<SourceFile>& shared) {
+  SourceFile& file = *shared;
+  if (file.left.fetch_sub(1) != 1) return {};
+  // The file's last chunk is out. If any chunk saw it change, the
+  // destination discards what it got and the whole file goes again, once.
+  if (!file.changed) {
+    if (!file.failed) counters_.files_done += 1;
+    return {};
+  }
+  if (file.attempt > 1) {
+    return fail_file(file, "changed during copy (twice); not copied");
+  }
+  auto fd = open_checked(file);
+  if (!fd) return fail_file(file, fd.error().message);
+  struct stat now{};
+  if (fstat(fd->get(), &now) != 0) return fail_file(file, std::strerror(errno));
+  logger_.info(file.path + ": changed while being read; sending it again");
+  file.st = now;
+  file.attempt += 1;
+  file.changed = false;
+  counters_.bytes_total += static_cast<uint64_t>(now.st_size);
+  for (auto& job : plan_chunks(shared)) {
+    if (auto r = send_chunk_streamed(job); !r) return r;
+  }
+  return {};
+}
+
+Result<void> CopySource::fail_file(SourceFile& file, const std::string& why) {
+  if (!file.failed.exchange(true))
+    (void)peer_->send_message(encode_message(MsgType::source_error, file.root, file.rel, bounded(file.path + ": " + why)));
+  return make_error(Errc::io, file.path + ": " + why);
+}
+
+Result<void> CopySource::send_chunk_streamed(const Job& job) {
+  const ChunkHeader& h = job.header;
+  auto id = peer_->open_data();
+  if (!id) return id.error();
+  std::vector<uint8_t> head = encode_frame(h.encode());
+  if (auto r = peer_->write(*id, head, kWriteTimeout); !r) return r.error();
+  // Whatever happens below, the stream ends, so the destination can settle the file.
+  auto fail = [&](const std::string& why) -> Result<void> {
+    (void)peer_->finish(*id);
+    return fail_file(*job.file, why);
+  };
+  auto fd = open_checked(*job.file);
+  if (!fd) return fail(fd.error().message);
+  Xxh128 hash;
+  std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(kReadBlock, std::max<uint64_t>(h.length, 1))));
+  uint64_t done = 0;
+  while (done < h.length) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), h.length - done));
+    ssize_t n = pread(fd->get(), buf.data(), want, static_cast<off_t>(h.offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(std::strerror(errno));
+    if (n == 0) return fail("file shrank while being copied");
+    std::span<const uint8_t> data(buf.data(), static_cast<size_t>(n));
+    hash.update(data);
+    if (auto r = peer_->write(*id, data, kWriteTimeout); !r) return r.error();
+    done += static_cast<uint64_t>(n);
+    counters_.bytes_done += static_cast<uint64_t>(n);
+  }
+  std::array<uint8_t, kTrailerSize> trailer{};
+  Digest128 d = hash.digest();
+  std::memcpy(trailer.data(), d.data(), d.size());
+  trailer[kDigestSize] = static_cast<uint8_t>(verdict(fd->get(), *job.file));
+  if (auto r = peer_->write(*id, trailer, kWriteTimeout); !r) return r.error();
+  if (auto r = peer_->finish(*id); !r) return r.error();
+  return chunk_sent(job.file);
+}
+
+Result<CopySummary> CopySource::run(const std::vector<std::string>& roots) {
+  CopySummary summary;
+  std::mutex summary_mu;
+  JobQueue queue;
+  Error link_error;
+  std::mutex link_mu;
+  std::vector<std::thread> workers;
+  for (size_t i = 0; i < options_.workers; ++i) {
+    workers.emplace_back([&] {
+      while (auto job = queue.pop()) {
+        std::vector<std::shared_ptr<Job>> batch{job};
+        std::vector<Result<void>> results;
+        if (job->header.length <= kSmallChunk) {
+          uint64_t bytes = record_bytes(job->header);
+          while (batch.size() < kMaxBundle) {
+            auto next = queue.try_pop_if([&](const Job& j) {
+              return j.header.length <= kSmallChunk && bytes + record_bytes(j.header) <= kBundleBytes;
+            });
+            if (!next) break;
+            bytes += record_bytes(next->header);
+            batch.push_back(std::move(next));
+          }
+          results = send_bundle(batch);
+        } else {
+          results.push_back(send_chunk_streamed(*job));
+        }
+        for (size_t i = 0; i < batch.size(); ++i) {
+          const auto& r = results[i];
+          if (!r && r.error().code != Errc::io) {  // the link itself failed: stop sending
+            std::lock_guard<std::mutex> lk(link_mu);
+            if (link_error.code == Errc::ok) link_error = r.error();
+          } else if (!r) {
+            std::lock_guard<std::mutex> lk(summary_mu);
+            ++summary.failed;
+            summary.add_error(batch[i]->header.relpath, r.error().message);
+          }
+        }
+      }
+    });
+  }
+  Walker walker(*this, queue, summary, summary_mu);
+  for (uint32_t i = 0; i < roots.size(); ++i) walker.walk_root(i, roots[i]);
+  queue.close();
+  for (auto& t : workers) t.join();
+  if (link_error.code != Errc::ok) return link_error;
+
+  summary.files = counters_.files_done.load();
+  summary.bytes = counters_.bytes_done.load();
+  // Every file id sent, resent attempts included: the destination settles each.
+  if (auto r = peer_->send_message(encode_message(MsgType::done, next_file_id_.load(), counters_.bytes_total.load()));
+      !r)
+    return r.error();
+  // The destination answers "finished" when every file is settled on disk.
+  auto reply = peer_->recv_message(options_.finish_timeout);
+  if (!reply) return reply.error();
+  auto m = decode_message(*reply);
+  if (!m || m->type != static_cast<uint32_t>(MsgType::finished))
+    return make_error(Errc::protocol, "destination sent something other than 'finished'");
+  peer_->close("copy complete");
+  return summary;
+}
+
+}  // namespace rcp

@@ -1,0 +1,63 @@
+// CopySource: the source rcpd's side of a copy. It walks each operand,
+// announces roots, directories and symlinks on the control stream, and
+// streams regular files as chunks on data streams from a pool of workers.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "wire/chunk_header.h"
+#include "base/unique_fd.h"
+#include "link/link.h"
+#include "base/logger.h"
+#include "copy/transfer_counters.h"
+
+namespace rcp {
+
+struct SourceOptions {
+  size_t workers = 16;
+  uint64_t chunk_bytes = 64ull << 20;
+  Nanos finish_timeout = 600 * 1000000000ull;  // wait for the destination's "finished"
+};
+
+class CopySource {
+ public:
+  CopySource(std::shared_ptr<Link> peer, const SourceOptions& options, const Logger& logger,
+             TransferCounters& counters);
+  // Sends everything, then waits for the destination to confirm.
+  Result<CopySummary> run(const std::vector<std::string>& roots);
+
+ private:
+  struct SourceFile;
+  struct Job;
+  class Walker;
+  friend class JobQueue;
+  // The chunk jobs of one file, under a fresh file id.
+  std::vector<Job> plan_chunks(const std::shared_ptr<SourceFile>& file);
+  // Reopens the file from its directory fd: only the regular file the walk saw.
+  static Result<UniqueFd> open_checked(const SourceFile& file);
+  // Size, mtime and ctime still as the walk saw them.
+  static bool unchanged(int fd, const SourceFile& file);
+  // After a chunk's bytes are read: keep, or void (the file changed meanwhile).
+  static ChunkVerdict verdict(int fd, SourceFile& file);
+  // Whole small chunks, as records of one data stream; a result per job.
+  std::vector<Result<void>> send_bundle(const std::vector<std::shared_ptr<Job>>& jobs);
+  // Appends job's record (read now); false when the file can't be read.
+  bool append_record(const Job& job, std::vector<uint8_t>& body);
+  // One chunk on its own stream, read and sent piece by piece.
+  Result<void> send_chunk_streamed(const Job& job);
+  // One chunk of `file` is out; after its last, a changed file goes once more.
+  Result<void> chunk_sent(const std::shared_ptr<SourceFile>& file);
+  // Tells the destination (once per file) and returns the io error.
+  Result<void> fail_file(SourceFile& file, const std::string& why);
+
+  std::shared_ptr<Link> peer_;
+  SourceOptions options_;
+  Logger logger_;
+  TransferCounters& counters_;
+  std::atomic<uint64_t> next_file_id_{0};  // every attempt of every file gets its own
+};
+
+}  // namespace rcp

@@ -1,0 +1,211 @@
+#include "copy/dest_tree.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "base/crypto.h"
+#include "copy/path_validator.h"
+
+namespace rcp {
+
+namespace {
+
+constexpr size_t kMaxCachedDirs = 512;
+
+Error fs_error(const std::string& what, int err) { return make_error(Errc::io, what + ": " + std::strerror(err)); }
+
+std::pair<std::string, std::string> split_parent(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return {".", path};
+  return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<DestTree>> DestTree::open(const DestSpec& spec) {
+  std::unique_ptr<DestTree> t(new DestTree(spec));
+  if (spec.path.empty()) return make_error(Errc::invalid_argument, "empty destination path");
+  struct stat st{};
+  // The user's own DST may be a symlink to a directory; only what lies below is never followed.
+  bool is_dir = ::stat(spec.path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  if (is_dir) {
+    int fd = ::open(spec.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return fs_error(spec.path, errno);
+    t->base_ = std::make_shared<UniqueFd>(fd);
+    return t;
+  }
+  if (spec.trailing_slash) return make_error(Errc::io, spec.path + ": destination directory does not exist");
+  if (spec.sources > 1) return make_error(Errc::io, spec.path + ": target is not a directory (several sources)");
+  auto [parent, name] = split_parent(spec.path);
+  if (auto r = validate_name(name); !r) return make_error(Errc::invalid_argument, spec.path + ": not a usable name");
+  int fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return fs_error(parent, errno);
+  t->base_ = std::make_shared<UniqueFd>(fd);
+  t->into_ = false;
+  t->as_name_ = name;
+  return t;
+}
+
+Result<void> DestTree::set_root(uint32_t index, const std::string& name, char kind) {
+  if (index >= spec_.sources) return make_error(Errc::protocol, "peer announced a source that was never requested");
+  const RootRule rule = index < spec_.rules.size() ? spec_.rules[index] : RootRule{};
+  if (auto r = check_root_name(rule, name); !r) return r;
+  std::lock_guard<std::mutex> lk(mu_);
+  if (roots_.count(index)) return make_error(Errc::protocol, "peer announced source " + std::to_string(index) + " twice");
+  roots_[index] = Root{into_ ? name : as_name_, kind};
+  return {};
+}
+
+bool DestTree::has_root(uint32_t index) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return roots_.count(index) != 0;
+}
+
+std::string DestTree::display(uint32_t root, const std::string& rel) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = roots_.find(root);
+  std::string base = it == roots_.end() ? "?" : it->second.name;
+  std::string dir = into_ ? spec_.path : split_parent(spec_.path).first;
+  std::string out = dir == "." ? base : dir + (dir.back() == '/' ? "" : "/") + base;
+  return rel.empty() ? out : out + "/" + rel;
+}
+
+Result<DirFd> DestTree::open_child_dir(const DirFd& parent, const std::string& name) {
+  bool made = false;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    int fd = openat(parent->get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+      auto dir = std::make_shared<UniqueFd>(fd);
+      struct stat st{};
+      if (made && fstat(fd, &st) == 0) {
+        std::lock_guard<std::mutex> lk(mu_);
+        created_.insert({st.st_dev, st.st_ino});
+      }
+      return dir;
+    }
+    if (errno == ELOOP || errno == ENOTDIR)
+      return make_error(Errc::io, "'" + name + "' exists and is not a directory (symlinks are never followed)");
+    if (errno != ENOENT) return fs_error(name, errno);
+    // Created private; the source's mode is applied when the copy ends.
+    if (mkdirat(parent->get(), name.c_str(), 0700) == 0)
+      made = true;
+    else if (errno != EEXIST)
+      return fs_error("mkdir " + name, errno);
+  }
+  return make_error(Errc::io, "cannot create directory " + name);
+}
+
+Result<DirFd> DestTree::directory(uint32_t root, const std::string& rel) {
+  auto parts = split_relative_path(rel);
+  if (!parts) return parts.error();
+  Root r;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    auto it = roots_.find(root);
+    if (it == roots_.end()) return make_error(Errc::protocol, "entry for an unannounced source");
+    r = it->second;
+    if (r.kind != 'd') return make_error(Errc::protocol, "entry below a source that is not a directory");
+    auto cached = dirs_.find(std::to_string(root) + "/" + rel);
+    if (cached != dirs_.end()) return cached->second;
+  }
+  auto cur = open_child_dir(base_, r.name);
+  if (!cur) return cur;
+  DirFd dir = *cur;
+  for (const auto& p : *parts) {
+    auto next = open_child_dir(dir, p);
+    if (!next) return next.error();
+    dir = *next;
+  }
+  std::lock_guard<std::mutex> lk(mu_);
+  if (dirs_.size() >= kMaxCachedDirs) dirs_.clear();  // holders keep their fds alive
+  dirs_[std::to_string(root) + "/" + rel] = dir;
+  return dir;
+}
+
+Result<std::pair<DirFd, std::string>> DestTree::parent_of(uint32_t root, const std::string& rel) {
+  if (rel.empty()) {
+    std::lock_guard<std::mutex> lk(mu_);
+    auto it = roots_.find(root);
+    if (it == roots_.end()) return make_error(Errc::protocol, "entry for an unannounced source");
+    return std::make_pair(base_, it->second.name);
+  }
+  auto parts = split_relative_path(rel);
+  if (!parts) return parts.error();
+  std::string leaf = parts->back();
+  std::string dir_rel = rel.size() > leaf.size() ? rel.substr(0, rel.size() - leaf.size() - 1) : "";
+  auto dir = directory(root, dir_rel);
+  if (!dir) return dir.error();
+  return std::make_pair(*dir, leaf);
+}
+
+Result<std::pair<UniqueFd, std::string>> DestTree::create_temp(const DirFd& dir) {
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    uint8_t rnd[8];
+    if (!random_bytes(rnd)) return make_error(Errc::io, "no randomness for a temporary name");
+    std::string name = ".rcp-" + to_hex(rnd) + ".tmp";
+    int fd = openat(dir->get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      std::lock_guard<std::mutex> lk(mu_);
+      temps_.insert({dir, name});
+      return std::make_pair(UniqueFd(fd), name);
+    }
+    if (errno != EEXIST) return fs_error("create temporary file", errno);
+  }
+  return make_error(Errc::io, "cannot find a free temporary name");
+}
+
+Result<void> DestTree::create_temp_symlink(const DirFd& dir, const std::string& target, std::string& tmp_name) {
+  uint8_t rnd[8];
+  if (!random_bytes(rnd)) return make_error(Errc::io, "no randomness for a temporary name");
+  tmp_name = ".rcp-" + to_hex(rnd) + ".tmp";
+  if (symlinkat(target.c_str(), dir->get(), tmp_name.c_str()) != 0) return fs_error("symlink", errno);
+  std::lock_guard<std::mutex> lk(mu_);
+  temps_.insert({dir, tmp_name});
+  return {};
+}
+
+bool DestTree::created(const DirFd& dir) const {
+  struct stat st{};
+  if (fstat(dir->get(), &st) != 0) return false;
+  std::lock_guard<std::mutex> lk(mu_);
+  return created_.count({st.st_dev, st.st_ino}) != 0;
+}
+
+bool DestTree::exists(const DirFd& dir, const std::string& name) const {
+  struct stat st{};
+  return fstatat(dir->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+Result<bool> DestTree::commit(const DirFd& dir, const std::string& tmp, const std::string& name) {
+  int rc = spec_.overwrite ? renameat(dir->get(), tmp.c_str(), dir->get(), name.c_str())
+                           : renameat2(dir->get(), tmp.c_str(), dir->get(), name.c_str(), RENAME_NOREPLACE);
+  int err = errno;
+  if (rc == 0) {
+    std::lock_guard<std::mutex> lk(mu_);
+    temps_.erase({dir, tmp});
+    return true;
+  }
+  discard(dir, tmp);
+  if (err == EEXIST) return false;
+  return fs_error("rename into place", err);
+}
+
+void DestTree::discard(const DirFd& dir, const std::string& tmp) {
+  unlinkat(dir->get(), tmp.c_str(), 0);
+  std::lock_guard<std::mutex> lk(mu_);
+  temps_.erase({dir, tmp});
+}
+
+void DestTree::remove_temps() {
+  std::lock_guard<std::mutex> lk(mu_);
+  for (const auto& [dir, name] : temps_) unlinkat(dir->get(), name.c_str(), 0);
+  temps_.clear();
+}
+
+}  // namespace rcp

@@ -1,0 +1,86 @@
+// DestTree: every filesystem change the destination makes, done relative to
+// directory fds and without following symlinks (O_NOFOLLOW, AT_SYMLINK_NOFOLLOW),
+// on names already validated by path_validator. Files are written under a
+// temporary name and renamed into place only when complete and verified.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/unique_fd.h"
+#include "copy/path_validator.h"
+#include "base/result.h"
+
+namespace rcp {
+
+using DirFd = std::shared_ptr<UniqueFd>;
+
+struct DestSpec {
+  std::string path;        // as given by the user
+  uint32_t sources = 1;    // number of source operands
+  bool trailing_slash = false;
+  bool overwrite = false;
+  std::vector<RootRule> rules;  // per source operand; a missing one is RootRule{} (any visible name)
+  bool fsync = false;           // files before their rename, directories after their entries
+};
+
+class DestTree {
+ public:
+  // Decides between "into" (DST is a directory, or ends with '/') and "as"
+  // (a single source becomes DST) and opens the directory that will hold the roots.
+  static Result<std::unique_ptr<DestTree>> open(const DestSpec& spec);
+
+  // kind: 'd' directory, 'f' file, 'l' symlink. A name the operand's rule
+  // does not allow is a protocol error: the source chose what to write.
+  Result<void> set_root(uint32_t index, const std::string& name, char kind);
+  bool has_root(uint32_t index) const;
+  // The directory that holds `rel` (created as needed) and the leaf name.
+  Result<std::pair<DirFd, std::string>> parent_of(uint32_t root, const std::string& rel);
+  Result<DirFd> directory(uint32_t root, const std::string& rel);  // mkdir -p, no symlinks
+
+  // A new temporary file in `dir`; tracked until commit or discard.
+  Result<std::pair<UniqueFd, std::string>> create_temp(const DirFd& dir);
+  Result<void> create_temp_symlink(const DirFd& dir, const std::string& target, std::string& tmp_name);
+  // Renames tmp over name. Returns false (and removes tmp) when name exists and overwrite is off.
+  Result<bool> commit(const DirFd& dir, const std::string& tmp, const std::string& name);
+  void discard(const DirFd& dir, const std::string& tmp);
+  bool exists(const DirFd& dir, const std::string& name) const;
+  // Removes every temporary file still present (abort path); thread-safe.
+  void remove_temps();
+
+  // True when this copy created the directory (its metadata is ours to set).
+  bool created(const DirFd& dir) const;
+
+  std::string display(uint32_t root, const std::string& rel) const;
+  bool overwrite() const { return spec_.overwrite; }
+  bool fsync() const { return spec_.fsync; }
+  // The directory that holds the roots (fsync'd last).
+  const DirFd& base() const { return base_; }
+
+ private:
+  explicit DestTree(const DestSpec& spec) : spec_(spec) {}
+  struct Root {
+    std::string name;  // entry name inside base_
+    char kind = '?';
+  };
+  Result<DirFd> open_child_dir(const DirFd& parent, const std::string& name);
+
+  DestSpec spec_;
+  bool into_ = true;
+  DirFd base_;               // directory holding the roots
+  std::string as_name_;      // "as" mode: the name DST gives the single root
+  mutable std::mutex mu_;
+  std::map<uint32_t, Root> roots_;
+  std::map<std::string, DirFd> dirs_;  // "root/rel" -> fd, bounded cache
+  std::set<std::pair<DirFd, std::string>> temps_;
+  std::set<std::pair<dev_t, ino_t>> created_;
+};
+
+}  // namespace rcp

@@ -1,0 +1,369 @@
+#include "quic/quic_endpoint.h"
+
+#include <sys/epoll.h>
+
+#include <chrono>
+#include <future>
+
+#include "link/link.h"
+
+namespace rcp {
+
+namespace {
+
+constexpr size_t kRecvSlots = 32;
+
+std::string cid_key(const uint8_t* data, size_t len) { return std::string(reinterpret_cast<const char*>(data), len); }
+
+}  // namespace
+
+Result<std::shared_ptr<QuicEndpoint>> QuicEndpoint::listen(const EndpointConfig& config, const Address& bind_addr) {
+  if (config.tls.role != TlsRole::server) return make_error(Errc::invalid_argument, "listen() needs the server TLS role");
+  std::shared_ptr<QuicEndpoint> ep(new QuicEndpoint(config));
+  ep->server_ = true;
+  auto r = ep->start(bind_addr);
+  if (!r) return r.error();
+  return ep;
+}
+
+Result<std::shared_ptr<Link>> QuicEndpoint::connect(const EndpointConfig& config, const Address& remote) {
+  if (config.tls.role != TlsRole::client) return make_error(Errc::invalid_argument, "connect() needs the client TLS role");
+  std::shared_ptr<QuicEndpoint> ep(new QuicEndpoint(config));
+  auto any = Address::parse(remote.family() == AF_INET6 ? "::" : "0.0.0.0", 0);
+  if (!any) return any.error();
+  EndpointConfig client_cfg = config;
+  client_cfg.quic.port_range.clear();  // the client's own port is ephemeral
+  ep->config_ = client_cfg;
+  auto r = ep->start(*any);
+  if (!r) return r.error();
+
+  std::promise<Result<std::shared_ptr<Link>>> made;
+  auto fut = made.get_future();
+  ep->loop().post([&] {
+    auto handle = ep->add_connection(remote, nullptr, nullptr);
+    if (!handle) {
+      made.set_value(handle.error());
+      return;
+    }
+    made.set_value(ep->handle_for(ep->conns_.at(*handle).link));
+    ep->schedule_flush(*handle);
+  });
+  auto link = fut.get();
+  if (!link) return link.error();
+  // The handshake timeout bounds this wait; the margin lets the connection report its own reason.
+  auto ready = (*link)->wait_ready(config.quic.handshake_timeout + kSeconds);
+  if (!ready) return ready.error();
+  return link;
+}
+
+Result<void> QuicEndpoint::start(const Address& bind_addr) {
+  auto ports = PortRange::parse(config_.quic.port_range);
+  if (!ports) return ports.error();
+  auto sock = UdpSocket::bind(bind_addr, *ports, config_.quic.udp);
+  if (!sock) return sock.error();
+  socket_ = std::move(sock.value());
+  auto tls = TlsContext::create(config_.tls);
+  if (!tls) return tls.error();
+  tls_ = std::move(tls.value());
+  if (server_) {
+    auto v = AddressValidator::create();
+    if (!v) return v.error();
+    validator_ = std::move(v.value());
+    retry_limiter_ = RetryLimiter(config_.retries_per_second, config_.retry_burst, config_.retries_total_per_second);
+  }
+  rxbuf_.resize(kRecvSlots * kMaxUdpPayload);
+  auto lt = LoopThread::start(server_ ? "rcp-quic-srv" : "rcp-quic-cli");
+  if (!lt) return lt.error();
+  thread_ = std::move(lt.value());
+  Result<void> added;
+  thread_->run_sync([&] {
+    added = loop().add(socket_.fd(), EPOLLIN, [this](uint32_t ev) {
+      if (ev & EPOLLOUT) on_writable();
+      if (ev & (EPOLLIN | EPOLLERR)) on_readable();
+    });
+  });
+  return added;
+}
+
+QuicEndpoint::~QuicEndpoint() {
+  if (thread_) {
+    thread_->run_sync([this] { shutdown_on_loop(); });
+    thread_.reset();  // joins the loop thread before the members it uses go away
+  }
+}
+
+void QuicEndpoint::shutdown_on_loop() {
+  for (auto& [h, e] : conns_) {
+    e.conn->close(AppError::closed_by_app, "endpoint shut down");
+    if (e.link) e.link->on_closed(e.conn->error());
+  }
+  conns_.clear();
+  by_cid_.clear();
+  if (socket_.fd() >= 0) loop().remove(socket_.fd());
+}
+
+std::shared_ptr<Link> QuicEndpoint::handle_for(std::shared_ptr<Link> link) {
+  Link* raw = link.get();
+  return std::shared_ptr<Link>(raw, [link = std::move(link), self = shared_from_this()](Link*) mutable {
+    link.reset();
+    self.reset();
+  });
+}
+
+Result<uint64_t> QuicEndpoint::add_connection(const Address& remote, const ngtcp2_pkt_hd* hd,
+                                              const ngtcp2_cid* odcid) {
+  uint64_t handle = next_handle_++;
+  QuicConnection::Events ev;
+  // Events fire inside ngtcp2 calls; they reach the Link through the handle so
+  // a connection removed meanwhile is simply not found.
+  if (server_) ev.admit = [this, handle] { return admit_authenticated(handle); };
+  ev.handshake_done = [this, handle] {
+    if (auto it = conns_.find(handle); it != conns_.end()) it->second.link->on_handshake_done();
+  };
+  ev.stream_data = [this, handle](int64_t id, std::span<const uint8_t> d, bool fin) {
+    if (auto it = conns_.find(handle); it != conns_.end()) it->second.link->on_stream_data(id, d, fin);
+  };
+  ev.stream_acked = [this, handle](int64_t id, uint64_t freed) {
+    if (auto it = conns_.find(handle); it != conns_.end()) it->second.link->on_stream_acked(id, freed);
+  };
+  ev.stream_closed = [this, handle](int64_t id, uint64_t code) {
+    if (auto it = conns_.find(handle); it != conns_.end()) it->second.link->on_stream_closed(id, code);
+  };
+  ev.streams_available = [this, handle] {
+    if (auto it = conns_.find(handle); it != conns_.end()) it->second.link->on_streams_available();
+  };
+  ev.closed = [this, handle] {
+    // Removal is deferred: we are inside the connection's own call stack.
+    loop().post([this, handle] { remove_connection(handle); });
+  };
+  ev.cid_changed = [this, handle](const ngtcp2_cid& cid, bool added) {
+    if (added)
+      by_cid_[cid_key(cid.data, cid.datalen)] = handle;
+    else
+      by_cid_.erase(cid_key(cid.data, cid.datalen));
+  };
+  auto conn = hd ? QuicConnection::accept(config_.quic, tls_, loop(), socket_, remote, *hd, *odcid, std::move(ev))
+                 : QuicConnection::connect(config_.quic, tls_, loop(), socket_, remote, std::move(ev));
+  if (!conn) return conn.error();
+  Entry e;
+  e.conn = std::move(conn.value());
+  e.link = std::make_shared<Link>(this, handle, config_, !server_);
+  for (const auto& cid : e.conn->cids()) by_cid_[cid_key(cid.data, cid.datalen)] = handle;
+  if (hd) by_cid_[cid_key(hd->dcid.data, hd->dcid.datalen)] = handle;  // the client's first, chosen DCID
+  conns_.emplace(handle, std::move(e));
+  return handle;
+}
+
+void QuicEndpoint::remove_connection(uint64_t handle) {
+  auto it = conns_.find(handle);
+  if (it == conns_.end()) return;
+  const Error& err = it->second.conn->error();
+  if (server_ && !it->second.link->wait_ready(0))
+    link_rejected(err.message.empty() ? "closed before the hello" : err.message);
+  it->second.link->on_closed(err);
+  for (auto i = by_cid_.begin(); i != by_cid_.end();) i = i->second == handle ? by_cid_.erase(i) : std::next(i);
+  conns_.erase(it);
+}
+
+QuicConnection* QuicEndpoint::connection(uint64_t handle) {
+  auto it = conns_.find(handle);
+  return it == conns_.end() ? nullptr : it->second.conn.get();
+}
+
+void QuicEndpoint::on_readable() {
+  Datagram dgrams[kRecvSlots];
+  for (int round = 0; round < 64; ++round) {  // bounded, so timers and posts get their turn
+    auto n = socket_.recv(rxbuf_, kMaxUdpPayload, dgrams);
+    if (!n || *n == 0) break;
+    for (size_t i = 0; i < *n; ++i)
+      dispatch({rxbuf_.data() + i * kMaxUdpPayload, dgrams[i].len}, dgrams[i].from);
+    for (auto& [h, e] : conns_) e.link->wake_readers();
+  }
+  flush_scheduled();
+}
+
+void QuicEndpoint::dispatch(std::span<const uint8_t> pkt, const Address& from) {
+  if (!server_) {
+    if (!conns_.empty()) {
+      auto& [h, e] = *conns_.begin();
+      e.conn->on_datagram(pkt, from);
+      schedule_flush(h);
+    }
+    return;
+  }
+  ngtcp2_version_cid vc;
+  if (ngtcp2_pkt_decode_version_cid(&vc, pkt.data(), pkt.size(), kQuicCidLen) != 0) return;  // not for us
+  auto it = by_cid_.find(cid_key(vc.dcid, vc.dcidlen));
+  if (it != by_cid_.end()) {
+    if (QuicConnection* c = connection(it->second)) {
+      c->on_datagram(pkt, from);
+      schedule_flush(it->second);
+    }
+    return;
+  }
+  accept_initial(pkt, from);
+}
+
+void QuicEndpoint::accept_initial(std::span<const uint8_t> pkt, const Address& from) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!accepting_) return;
+  }
+  ngtcp2_pkt_hd hd;
+  if (ngtcp2_accept(&hd, pkt.data(), pkt.size()) != 0 || hd.type != NGTCP2_PKT_INITIAL) return;
+  const Nanos now = monotonic_now();
+  if (hd.tokenlen == 0) {
+    send_retry(hd, from);  // stateless: no slot, no memory
+    return;
+  }
+  auto odcid = validator_->check_token(hd, from, now);
+  if (!odcid) {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++counters_.invalid_tokens;  // silently: a replayed or forged token earns no answer
+    return;
+  }
+  if (!make_room_for_handshake()) return;
+  auto handle = add_connection(from, &hd, &*odcid);
+  if (!handle) {
+    config_.quic.logger.warn("cannot accept connection from " + from.to_string() + ": " + handle.error().message);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++counters_.handshakes_started;
+  }
+  if (QuicConnection* c = connection(*handle)) {
+    c->on_datagram(pkt, from);
+    schedule_flush(*handle);
+  }
+}
+
+void QuicEndpoint::send_retry(const ngtcp2_pkt_hd& hd, const Address& from) {
+  const Nanos now = monotonic_now();
+  if (!retry_limiter_.allow(from, now)) {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++counters_.retries_suppressed;
+    return;
+  }
+  auto pkt = validator_->retry_packet(hd, from, now);
+  if (!pkt) {
+    config_.quic.logger.warn("cannot answer " + from.to_string() + " with a Retry: " + pkt.error().message);
+    return;
+  }
+  (void)socket_.send(from, *pkt, pkt->size());  // lost or refused: the client's Initial is retransmitted
+  std::lock_guard<std::mutex> lk(mu_);
+  ++counters_.retries_sent;
+}
+
+bool QuicEndpoint::make_room_for_handshake() {
+  if (config_.max_handshakes == 0) return false;
+  size_t in_progress = 0;
+  QuicConnection* oldest = nullptr;  // handles grow, so the map's first unfinished entry is the oldest
+  for (auto& [h, e] : conns_) {
+    if (e.conn->closed() || e.conn->handshake_done()) continue;
+    if (oldest == nullptr) oldest = e.conn.get();
+    ++in_progress;
+  }
+  if (in_progress < config_.max_handshakes) return true;
+  // Full: the newcomer proved its address just now, the oldest had its
+  // chance. Closing marks it closed at once; removal follows on the loop.
+  oldest->close(AppError::closed_by_app, "handshake evicted by a newer one");
+  std::lock_guard<std::mutex> lk(mu_);
+  ++counters_.handshakes_evicted;
+  return true;
+}
+
+bool QuicEndpoint::admit_authenticated(uint64_t handle) {
+  size_t authenticated = 0;
+  for (auto& [h, e] : conns_)
+    if (h != handle && !e.conn->closed() && e.conn->handshake_done()) ++authenticated;
+  if (authenticated < config_.max_connections) return true;
+  std::lock_guard<std::mutex> lk(mu_);
+  ++counters_.refused_no_slot;
+  return false;
+}
+
+void QuicEndpoint::schedule_flush(uint64_t handle) {
+  to_flush_.push_back(handle);
+  if (!flush_posted_) {
+    flush_posted_ = true;
+    loop().post([this] { flush_scheduled(); });
+  }
+}
+
+void QuicEndpoint::flush_scheduled() {
+  flush_posted_ = false;
+  std::vector<uint64_t> handles;
+  handles.swap(to_flush_);
+  std::sort(handles.begin(), handles.end());
+  handles.erase(std::unique(handles.begin(), handles.end()), handles.end());
+  for (uint64_t h : handles) {
+    QuicConnection* c = connection(h);
+    if (c && c->flush()) schedule_flush(h);  // budget used up: continue after other events
+  }
+  update_write_interest();
+}
+
+void QuicEndpoint::on_writable() {
+  for (auto& [h, e] : conns_)
+    if (e.conn->blocked_on_socket()) schedule_flush(h);
+}
+
+void QuicEndpoint::update_write_interest() {
+  bool want = false;
+  for (auto& [h, e] : conns_) want |= e.conn->blocked_on_socket();
+  if (want != want_write_) {
+    want_write_ = want;
+    (void)loop().modify(socket_.fd(), EPOLLIN | (want ? EPOLLOUT : 0u));
+  }
+}
+
+Result<std::shared_ptr<Link>> QuicEndpoint::accept(Nanos timeout) {
+  std::unique_lock<std::mutex> lk(mu_);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeout);
+  if (!cv_.wait_until(lk, deadline, [&] { return !ready_.empty(); }))
+    return make_error(Errc::timeout, "no peer completed the handshake in time" +
+                                         (last_rejection_.empty() ? std::string() : " (last refused: " + last_rejection_ + ")"));
+  auto link = ready_.front();
+  ready_.pop_front();
+  lk.unlock();
+  return handle_for(std::move(link));
+}
+
+void QuicEndpoint::link_ready(uint64_t handle) {
+  auto it = conns_.find(handle);
+  if (it == conns_.end()) return;
+  std::lock_guard<std::mutex> lk(mu_);
+  ready_.push_back(it->second.link);
+  cv_.notify_all();
+}
+
+void QuicEndpoint::link_rejected(const std::string& why) {
+  config_.quic.logger.info("refused a peer: " + why);
+  std::lock_guard<std::mutex> lk(mu_);
+  ++rejected_;
+  last_rejection_ = why;
+  cv_.notify_all();
+}
+
+uint64_t QuicEndpoint::rejected() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return rejected_;
+}
+
+ServerCounters QuicEndpoint::counters() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return counters_;
+}
+
+std::string QuicEndpoint::last_rejection() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return last_rejection_;
+}
+
+void QuicEndpoint::stop_accepting() {
+  std::lock_guard<std::mutex> lk(mu_);
+  accepting_ = false;
+}
+
+}  // namespace rcp

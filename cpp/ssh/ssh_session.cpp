@@ -1,0 +1,557 @@
+#include "ssh/ssh_session.h"
+
+#include <libssh/libssh.h>
+#include <poll.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <utility>
+
+#include "ssh/shell_quote.h"
+
+namespace rcp {
+
+namespace detail {
+
+struct SshShared {
+  std::mutex mu;  // libssh sessions are not thread-safe: every call holds this
+  ssh_session session = nullptr;
+  int fd = -1;
+  long timeout_seconds = 10;  // the default bound of each blocking libssh wait
+  bool disconnected = false;  // ssh_disconnect ran, which also freed every ssh_channel
+
+  ~SshShared() {
+    if (session == nullptr) return;
+    if (!disconnected) ssh_disconnect(session);
+    ssh_free(session);
+  }
+};
+
+}  // namespace detail
+
+namespace {
+
+using detail::SshShared;
+
+struct KeyFree {
+  void operator()(ssh_key k) const { ssh_key_free(k); }
+};
+using UniqueKey = std::unique_ptr<ssh_key_struct, KeyFree>;
+
+struct CharFree {
+  void operator()(char* s) const { ssh_string_free_char(s); }
+};
+using UniqueSshChars = std::unique_ptr<char, CharFree>;
+
+// libssh bounds each blocking wait (window space, channel requests) by the
+// session's timeout option; this sets it for one call and restores the default.
+class WaitBound {
+ public:
+  WaitBound(SshShared& s, Nanos timeout) : s_(s) { set(timeout / 1'000'000'000, (timeout % 1'000'000'000) / 1000); }
+  ~WaitBound() { set(s_.timeout_seconds, 0); }
+  WaitBound(const WaitBound&) = delete;
+  WaitBound& operator=(const WaitBound&) = delete;
+
+ private:
+  void set(long sec, long usec) {
+    if (sec == 0 && usec == 0) usec = 1;  // 0/0 would mean "forever" to libssh; 1 us polls once
+    ssh_options_set(s_.session, SSH_OPTIONS_TIMEOUT, &sec);
+    ssh_options_set(s_.session, SSH_OPTIONS_TIMEOUT_USEC, &usec);
+  }
+  SshShared& s_;
+};
+
+// Non-blocking mode for one call: libssh then processes what has arrived and
+// returns instead of waiting.
+class NonBlocking {
+ public:
+  explicit NonBlocking(ssh_session s) : s_(s) { ssh_set_blocking(s_, 0); }
+  ~NonBlocking() { ssh_set_blocking(s_, 1); }
+  NonBlocking(const NonBlocking&) = delete;
+  NonBlocking& operator=(const NonBlocking&) = delete;
+
+ private:
+  ssh_session s_;
+};
+
+std::string get_option(ssh_session s, ssh_options_e which) {
+  char* raw = nullptr;
+  if (ssh_options_get(s, which, &raw) != SSH_OK || raw == nullptr) return {};
+  UniqueSshChars v(raw);
+  return std::string(v.get());
+}
+
+// How OpenSSH names a host in known_hosts: "host", or "[host]:port" off port 22.
+std::string known_hosts_name(const std::string& host, uint16_t port) {
+  return port == 22 ? host : "[" + host + "]:" + std::to_string(port);
+}
+
+std::optional<Address> socket_address(int fd, bool peer) {
+  Address a;
+  a.len = sizeof a.storage;
+  const int rc = peer ? ::getpeername(fd, a.sa(), &a.len) : ::getsockname(fd, a.sa(), &a.len);
+  if (rc != 0 || (a.family() != AF_INET && a.family() != AF_INET6)) return std::nullopt;
+  return a;
+}
+
+std::string fingerprint_of(ssh_key key) {
+  unsigned char* hash = nullptr;
+  size_t len = 0;
+  if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &len) != SSH_OK) return "(no fingerprint)";
+  UniqueSshChars text(ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, len));
+  ssh_clean_pubkey_hash(&hash);
+  return text ? std::string(text.get()) : "(no fingerprint)";
+}
+
+// Records an unknown key in known_hosts and tells the user so (as OpenSSH's
+// "Permanently added" warning), naming the host and the fingerprint.
+Result<void> record_host_key(ssh_session s, const SshOptions& o, const std::string& where, const std::string& key_text,
+                             const std::string& known_hosts) {
+  if (ssh_session_update_known_hosts(s) != SSH_OK)
+    return make_error(Errc::ssh_host_key,
+                      "ssh: cannot record the host key of " + where + " in " + known_hosts + ": " + ssh_get_error(s));
+  if (o.warn) o.warn("ssh: permanently added the " + key_text + " of " + where + " to " + known_hosts);
+  return {};
+}
+
+// Host key policy (see the header): a changed key never passes; an unknown
+// one as `policy` says.
+Result<void> verify_host_key(ssh_session s, const SshOptions& o, HostKeyPolicy policy, const std::string& shown,
+                             const std::string& host, uint16_t port) {  // `shown`: as given (maybe an alias); `host`: HostName
+  ssh_key raw = nullptr;
+  if (ssh_get_server_publickey(s, &raw) != SSH_OK)
+    return make_error(Errc::ssh_host_key, "ssh: no host key from " + shown + ": " + ssh_get_error(s));
+  UniqueKey key(raw);
+  const std::string name = known_hosts_name(host, port);
+  const std::string where = shown == host ? name : shown + " (" + name + ")";  // alias: both
+  const std::string key_text = std::string(ssh_key_type_to_char(ssh_key_type(key.get()))) + " key " +
+                               fingerprint_of(key.get());
+  std::string known_hosts = get_option(s, SSH_OPTIONS_KNOWNHOSTS);
+  if (known_hosts.empty()) known_hosts = "~/.ssh/known_hosts";
+  const std::string policy_text = std::string("StrictHostKeyChecking ") + host_key_policy_name(policy);
+
+  switch (ssh_session_is_known_server(s)) {
+    case SSH_KNOWN_HOSTS_OK:
+      return {};
+    case SSH_KNOWN_HOSTS_CHANGED:
+    case SSH_KNOWN_HOSTS_OTHER:
+      // Never accepted, whatever the policy: this is what a man-in-the-middle looks like.
+      return make_error(
+          Errc::ssh_host_key,
+          "ssh: the host key of " + where + " has CHANGED: the server now presents the " + key_text +
+              ", which does not match the key recorded in " + known_hosts +
+              ". Someone may be intercepting the connection, or the host was reinstalled. If you know the change "
+              "is legitimate, remove the old entry (ssh-keygen -R " + shell_quote(name) + " -f " +
+              shell_quote(known_hosts) + ") and connect again" +
+              (policy != HostKeyPolicy::yes ? " (" + policy_text + " never accepts a changed key)." : "."));
+    case SSH_KNOWN_HOSTS_NOT_FOUND:
+    case SSH_KNOWN_HOSTS_UNKNOWN:
+      switch (policy) {
+        case HostKeyPolicy::accept_new:
+        case HostKeyPolicy::no:
+          return record_host_key(s, o, where, key_text, known_hosts);
+        case HostKeyPolicy::ask:
+          if (!o.confirm)
+            return make_error(Errc::ssh_host_key,
+                              "ssh: the host key of " + where + " is unknown (the server presents the " + key_text +
+                                  ") and " + policy_text + " needs a terminal to ask on, but stdin is not one. "
+                                  "Check the fingerprint, then connect once with ssh to record it, or set "
+                                  "StrictHostKeyChecking accept-new or use the accept-new-host-key option.");
+          if (o.confirm("The authenticity of host '" + where + "' can't be established.\nThe server presents the " +
+                        key_text + ", which is not in " + known_hosts +
+                        ".\nAre you sure you want to continue connecting (yes/no)? "))
+            return record_host_key(s, o, where, key_text, known_hosts);
+          return make_error(Errc::ssh_host_key, "ssh: the host key of " + where + " (" + key_text +
+                                                    ") was not accepted; nothing was recorded.");
+        case HostKeyPolicy::yes:
+          break;
+      }
+      return make_error(Errc::ssh_host_key,
+                        "ssh: the host key of " + where + " is unknown: the server presents the " + key_text +
+                            ", which is not in " + known_hosts +
+                            ". Check the fingerprint, then connect once with ssh to record it, or use the "
+                            "accept-new-host-key option (or StrictHostKeyChecking accept-new).");
+    case SSH_KNOWN_HOSTS_ERROR:
+      break;
+  }
+  return make_error(Errc::ssh_host_key,
+                    "ssh: cannot check the host key of " + where + " against " + known_hosts + ": " + ssh_get_error(s));
+}
+
+std::string auth_methods(int mask) {
+  std::string out;
+  auto add = [&](int bit, const char* name) {
+    if (mask & bit) out += (out.empty() ? "" : ", ") + std::string(name);
+  };
+  add(SSH_AUTH_METHOD_PUBLICKEY, "publickey");
+  add(SSH_AUTH_METHOD_PASSWORD, "password");
+  add(SSH_AUTH_METHOD_INTERACTIVE, "keyboard-interactive");
+  add(SSH_AUTH_METHOD_HOSTBASED, "hostbased");
+  add(SSH_AUTH_METHOD_GSSAPI_MIC, "gssapi-with-mic");
+  return out.empty() ? "none" : out;
+}
+
+// Public keys only: rcp never prompts, so passwords and passphrase-protected
+// keys outside an agent are out of reach.
+Result<void> authenticate(ssh_session s, const SshOptions& o, const std::string& who) {
+  int rc = ssh_userauth_none(s, nullptr);  // also learns which methods the server accepts
+  if (rc == SSH_AUTH_SUCCESS) return {};
+  if (rc == SSH_AUTH_ERROR) return make_error(Errc::ssh_auth, "ssh: authentication of " + who + " failed: " + ssh_get_error(s));
+  const std::string server_accepts = auth_methods(ssh_userauth_list(s, nullptr));
+  std::vector<std::string> tried;
+  auto done = [&](int r) { return r == SSH_AUTH_SUCCESS || r == SSH_AUTH_PARTIAL || r == SSH_AUTH_ERROR; };
+
+  const char* agent = std::getenv("SSH_AUTH_SOCK");
+  if (agent != nullptr && *agent != '\0') {
+    tried.push_back("ssh-agent");
+    rc = ssh_userauth_agent(s, nullptr);
+  }
+  // Explicit keys before libssh's defaults: servers cap the attempts (MaxAuthTries).
+  for (const auto& path : o.identity_files) {
+    if (done(rc)) break;
+    ssh_key raw = nullptr;
+    if (ssh_pki_import_privkey_file(path.c_str(), nullptr, nullptr, nullptr, &raw) != SSH_OK) {
+      const int err = ::access(path.c_str(), R_OK) == 0 ? 0 : errno;
+      tried.push_back(path + (err != 0 ? std::string(" (") + std::strerror(err) + ")"
+                                       : std::string(" (not loadable: passphrase-protected or unsupported)")));
+      continue;
+    }
+    UniqueKey key(raw);
+    tried.push_back(path);
+    rc = ssh_userauth_publickey(s, nullptr, key.get());
+  }
+  if (!done(rc)) {
+    tried.push_back("default keys (~/.ssh/id_*, IdentityFile)");
+    rc = ssh_userauth_publickey_auto(s, nullptr, nullptr);
+  }
+
+  std::string list;
+  for (const auto& t : tried) list += (list.empty() ? "" : ", ") + t;
+  switch (rc) {
+    case SSH_AUTH_SUCCESS:
+      return {};
+    case SSH_AUTH_PARTIAL:
+      return make_error(Errc::ssh_auth, "ssh: " + who + " requires a further authentication step (server accepts: " +
+                                            auth_methods(ssh_userauth_list(s, nullptr)) + "), which rcp does not support");
+    case SSH_AUTH_ERROR:
+      return make_error(Errc::ssh_auth, "ssh: authentication of " + who + " failed (tried " + list + "): " +
+                                            ssh_get_error(s));
+    default:
+      return make_error(Errc::ssh_auth, "ssh: permission denied for " + who + " (tried " + list +
+                                            "; server accepts: " + server_accepts + ")");
+  }
+}
+
+}  // namespace
+
+// ---- SshSession ----
+
+Result<std::unique_ptr<SshSession>> SshSession::connect(const SshOptions& o) {
+  // "user@host" names the user like ssh does; an explicit user wins.
+  std::string host = o.host, user = o.user;
+  if (const size_t at = host.rfind('@'); at != std::string::npos) {
+    if (user.empty()) user = host.substr(0, at);
+    host = host.substr(at + 1);
+  }
+  if (auto r = check_host_operand(host); !r) return r.error();
+  if (o.connect_timeout_seconds <= 0) return make_error(Errc::invalid_argument, "connect timeout must be > 0 seconds");
+  if (!o.config_file.empty() && ::access(o.config_file.c_str(), R_OK) != 0)
+    return make_error(Errc::invalid_argument,
+                      "ssh config file " + o.config_file + ": " + std::strerror(errno));
+
+  auto shared = std::make_shared<SshShared>();
+  shared->session = ssh_new();
+  if (shared->session == nullptr) return make_error(Errc::ssh_connect, "ssh: cannot allocate a session");
+  ssh_session s = shared->session;
+  shared->timeout_seconds = o.connect_timeout_seconds;
+  const std::string shown = o.port ? host + ":" + std::to_string(*o.port) : host;
+
+  // The host first: config sections (Host alias) match against it.
+  // libssh takes only host names it considers valid (letters, digits, '-', '.'), aliases included.
+  if (ssh_options_set(s, SSH_OPTIONS_HOST, host.c_str()) != SSH_OK) {
+    const std::string why = ssh_get_error(s);
+    return make_error(Errc::ssh_connect, "ssh: libssh refuses '" + host + "' as a host name" +
+                                             (why.empty() ? "" : " (" + why + ")") +
+                                             "; host names and ssh config aliases may hold only letters, digits, "
+                                             "'-' and '.'");
+  }
+  if (ssh_options_parse_config(s, o.config_file.empty() ? nullptr : o.config_file.c_str()) != SSH_OK)
+    return make_error(Errc::invalid_argument, "ssh: cannot use the ssh config: " + std::string(ssh_get_error(s)));
+  const std::vector<std::string> config_files = ssh_config_files(o.config_file);
+  const std::string config_shown = o.config_file.empty() ? "~/.ssh/config or /etc/ssh/ssh_config" : o.config_file;
+  // libssh drops a HostName it refuses (e.g. with '_') without a word and
+  // would go on to resolve the alias itself: say what is wrong instead.
+  if (auto hostname = ssh_config_value(config_files, SshConfigQuery{host, "", user}, "HostName"); !hostname) {
+    return hostname.error();
+  } else if (*hostname && (*hostname)->find('%') == std::string::npos &&
+             strcasecmp((*hostname)->c_str(), get_option(s, SSH_OPTIONS_HOST).c_str()) != 0) {
+    return make_error(Errc::ssh_connect, "ssh: the ssh config (" + config_shown + ") gives " + host +
+                                             " the HostName '" + **hostname +
+                                             "', which libssh refuses as a host name (host names may hold only "
+                                             "letters, digits, '-' and '.')");
+  }
+  // libssh reads StrictHostKeyChecking as yes/no, and with "no" reports a
+  // changed key as known: it must always look truthfully; rcp applies the policy.
+  int strict = 1;
+  ssh_options_set(s, SSH_OPTIONS_STRICTHOSTKEYCHECK, &strict);
+  HostKeyPolicy policy = HostKeyPolicy::yes;  // rcp's default: stricter than OpenSSH's "ask"
+  if (o.accept_new_host_key) {
+    policy = HostKeyPolicy::accept_new;
+  } else if (o.host_key_policy) {
+    policy = *o.host_key_policy;
+  } else {
+    SshConfigQuery query{host, get_option(s, SSH_OPTIONS_HOST), user.empty() ? get_option(s, SSH_OPTIONS_USER) : user};
+    auto value = ssh_config_value(config_files, query, "StrictHostKeyChecking");
+    if (!value) return value.error();
+    if (*value) {
+      auto parsed = parse_host_key_policy(**value);
+      if (!parsed) return make_error(Errc::invalid_argument, "ssh config: " + parsed.error().message);
+      policy = *parsed;
+    }
+  }
+  // Explicit options override the config, whose first value would otherwise win.
+  if (o.port) {
+    unsigned int port = *o.port;
+    ssh_options_set(s, SSH_OPTIONS_PORT, &port);
+  }
+  if (!user.empty()) ssh_options_set(s, SSH_OPTIONS_USER, user.c_str());
+  if (!o.known_hosts_file.empty()) ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, o.known_hosts_file.c_str());
+  long timeout = o.connect_timeout_seconds;
+  ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
+
+  if (ssh_connect(s) != SSH_OK) {
+    unsigned int port = 0;
+    ssh_options_get_port(s, &port);
+    const std::string target = get_option(s, SSH_OPTIONS_HOST) + ":" + std::to_string(port);
+    return make_error(Errc::ssh_connect, "ssh: cannot connect to " + (target == shown ? shown : shown + " (" + target + ")") +
+                                             ": " + ssh_get_error(s));
+  }
+
+  std::unique_ptr<SshSession> session(new SshSession(shared));
+  session->host_ = get_option(s, SSH_OPTIONS_HOST);
+  session->user_ = get_option(s, SSH_OPTIONS_USER);
+  unsigned int port = 0;
+  ssh_options_get_port(s, &port);
+  session->port_ = static_cast<uint16_t>(port);
+
+  // Before any authentication, "none" included: a server that would let us in
+  // unauthenticated must still prove it is the host we know.
+  if (auto r = verify_host_key(s, o, policy, host, session->host_, session->port_); !r) return r.error();
+  const std::string who = session->user_ + "@" + known_hosts_name(session->host_, session->port_);
+  if (auto r = authenticate(s, o, who); !r) return r.error();
+
+  shared->fd = ssh_get_fd(s);
+  session->local_ = socket_address(shared->fd, false);
+  session->remote_ = socket_address(shared->fd, true);
+  return session;
+}
+
+SshSession::~SshSession() = default;  // the connection ends with the last channel (SshShared)
+
+Result<Address> SshSession::local_address() const {
+  if (!local_) return make_error(Errc::ssh_connect, "ssh: the connection to " + host_ + " is not a TCP socket (ProxyCommand?)");
+  return *local_;
+}
+
+Result<Address> SshSession::remote_address() const {
+  if (!remote_) return make_error(Errc::ssh_connect, "ssh: the connection to " + host_ + " is not a TCP socket (ProxyCommand?)");
+  return *remote_;
+}
+
+Result<std::unique_ptr<SshChannel>> SshSession::exec(const std::string& command) {
+  std::lock_guard lock(shared_->mu);
+  ssh_session s = shared_->session;
+  if (shared_->disconnected || !ssh_is_connected(s)) return make_error(Errc::closed, "ssh: session to " + host_ + " is closed");
+  ssh_channel ch = ssh_channel_new(s);
+  if (ch == nullptr) return make_error(Errc::ssh_connect, "ssh: cannot create a channel: " + std::string(ssh_get_error(s)));
+  if (ssh_channel_open_session(ch) != SSH_OK || ssh_channel_request_exec(ch, command.c_str()) != SSH_OK) {
+    Error err = make_error(Errc::ssh_connect, "ssh: cannot run a command on " + host_ + ": " + ssh_get_error(s));
+    ssh_channel_free(ch);
+    return err;
+  }
+  return std::unique_ptr<SshChannel>(new SshChannel(shared_, ch));
+}
+
+void SshSession::close() {
+  std::lock_guard lock(shared_->mu);
+  if (shared_->disconnected) return;
+  ssh_disconnect(shared_->session);
+  shared_->disconnected = true;
+}
+
+// ---- SshChannel ----
+
+SshChannel::SshChannel(std::shared_ptr<detail::SshShared> shared, ssh_channel raw)
+    : shared_(std::move(shared)), raw_(raw) {}
+
+SshChannel::~SshChannel() {
+  std::lock_guard lock(shared_->mu);
+  if (!shared_->disconnected) ssh_channel_free(raw_);  // sends CLOSE if still open
+}
+
+Result<void> SshChannel::usable_locked() const {
+  if (shared_->disconnected) return make_error(Errc::closed, "ssh: the session is closed");
+  if (closed_) return make_error(Errc::closed, "ssh: the channel is closed");
+  return {};
+}
+
+Result<void> SshChannel::pump_locked() {
+  std::array<char, 16384> buf;
+  // stdout: only as much as one line may need, so memory stays bounded.
+  while (stdout_.size() <= kMaxLine) {
+    const int n = ssh_channel_read_nonblocking(raw_, buf.data(), buf.size(), 0);
+    if (n == SSH_ERROR) return make_error(Errc::closed, std::string("ssh: ") + ssh_get_error(shared_->session));
+    if (n <= 0) break;  // 0: nothing yet, SSH_EOF: end of output
+    stdout_.append(buf.data(), static_cast<size_t>(n));
+    received_ += static_cast<uint64_t>(n);
+  }
+  // stderr: drained always (so the remote never stalls on it), keeping the tail.
+  for (;;) {
+    const int n = ssh_channel_read_nonblocking(raw_, buf.data(), buf.size(), 1);
+    if (n == SSH_ERROR) return make_error(Errc::closed, std::string("ssh: ") + ssh_get_error(shared_->session));
+    if (n <= 0) break;
+    stderr_.append(buf.data(), static_cast<size_t>(n));
+    received_ += static_cast<uint64_t>(n);
+    if (stderr_.size() > kMaxStderr) stderr_.erase(0, stderr_.size() - kMaxStderr);
+  }
+  // After EOF the reads above stop processing packets; exit-status and CLOSE
+  // still arrive, and this (non-blocking) call processes them.
+  if (ssh_channel_is_eof(raw_)) note_exit_status_locked();
+  return {};
+}
+
+void SshChannel::note_exit_status_locked() {
+  if (status_) return;
+  NonBlocking nb(shared_->session);
+  if (const int st = ssh_channel_get_exit_status(raw_); st >= 0) status_ = st;  // -1: not (yet) sent
+}
+
+template <typename Ready>
+Result<void> SshChannel::wait_until(Nanos timeout, Ready ready, const char* what) {
+  const Nanos start = monotonic_now();
+  const Nanos deadline = timeout > UINT64_MAX - start ? UINT64_MAX : start + timeout;
+  int busy = 0;  // polls in a row that found the socket readable but gave us nothing
+  for (;;) {
+    int fd;
+    {
+      std::lock_guard lock(shared_->mu);
+      if (auto r = usable_locked(); !r) return r;
+      const uint64_t before = received_;
+      if (auto r = pump_locked(); !r) return r;
+      if (ready()) return {};
+      if (received_ != before) busy = 0;
+      fd = shared_->fd;
+    }
+    const Nanos now = monotonic_now();
+    if (now >= deadline) return make_error(Errc::timeout, std::string("ssh: timed out waiting for ") + what);
+    // Wait without the lock, in slices: another thread may process the packet
+    // we wait for, after which the socket stays quiet though our buffers changed.
+    Nanos slice = std::min<Nanos>(deadline - now, 100'000'000);
+    pollfd p{fd, POLLIN, 0};
+    // libssh may leave bytes in the socket that it will not consume yet (after
+    // a channel's EOF, or a packet still incomplete): poll would then spin.
+    // Sleep in short steps instead, so a line that arrives is seen within 2 ms.
+    if (busy > 4) {
+      p.fd = -1;
+      slice = std::min<Nanos>(slice, 2'000'000);
+    }
+    busy = ::poll(&p, 1, static_cast<int>((slice + 999'999) / 1'000'000)) > 0 ? busy + 1 : 0;
+  }
+}
+
+Result<void> SshChannel::write_stdin(std::span<const uint8_t> data, Nanos timeout) {
+  std::lock_guard lock(shared_->mu);
+  if (auto r = usable_locked(); !r) return r;
+  if (eof_sent_) return make_error(Errc::closed, "ssh: stdin of the command is already closed");
+  const Nanos deadline = monotonic_now() + std::min<Nanos>(timeout, 86400'000'000'000);
+  while (!data.empty()) {
+    const Nanos now = monotonic_now();
+    if (now >= deadline) return make_error(Errc::timeout, "ssh: timed out writing to the command's stdin");
+    WaitBound bound(*shared_, deadline - now);
+    const uint32_t chunk = static_cast<uint32_t>(std::min<size_t>(data.size(), 1 << 20));
+    const int n = ssh_channel_write(raw_, data.data(), chunk);
+    if (n < 0) return make_error(Errc::closed, std::string("ssh: write to the command's stdin: ") + ssh_get_error(shared_->session));
+    data = data.subspan(static_cast<size_t>(n));
+  }
+  return {};
+}
+
+Result<void> SshChannel::close_stdin() {
+  std::lock_guard lock(shared_->mu);
+  if (auto r = usable_locked(); !r) return r;
+  if (eof_sent_) return {};
+  eof_sent_ = true;
+  if (ssh_channel_send_eof(raw_) != SSH_OK)
+    return make_error(Errc::closed, std::string("ssh: cannot close the command's stdin: ") + ssh_get_error(shared_->session));
+  return {};
+}
+
+std::optional<Result<std::string>> SshChannel::take_line_locked() {
+  if (stdout_done_) return Result<std::string>(make_error(Errc::closed, "ssh: end of the command's output"));
+  const size_t newline = stdout_.find('\n');
+  if (newline != std::string::npos && newline <= kMaxLine) {
+    std::string line = stdout_.substr(0, newline);
+    stdout_.erase(0, newline + 1);
+    return Result<std::string>(std::move(line));
+  }
+  if (stdout_.size() > kMaxLine)
+    return Result<std::string>(
+        make_error(Errc::too_large, "ssh: the command printed a line over " + std::to_string(kMaxLine) + " bytes"));
+  if (ssh_channel_is_eof(raw_) == 0) return std::nullopt;
+  stdout_done_ = true;  // at EOF: the unterminated rest, if any, is the last line
+  if (stdout_.empty()) return Result<std::string>(make_error(Errc::closed, "ssh: end of the command's output"));
+  return Result<std::string>(std::exchange(stdout_, {}));
+}
+
+Result<std::string> SshChannel::read_line(Nanos timeout) {
+  std::optional<Result<std::string>> line;
+  auto r = wait_until(timeout, [&] { return (line = take_line_locked()).has_value(); }, "a line from the command");
+  if (!r) return r.error();
+  return std::move(*line);
+}
+
+Result<std::string> SshChannel::read_stderr(Nanos timeout) {
+  auto r = wait_until(timeout, [&] { return !stderr_.empty() || ssh_channel_is_eof(raw_) != 0; }, "stderr");
+  std::lock_guard lock(shared_->mu);
+  if (!r && r.error().code != Errc::timeout && stderr_.empty()) return r.error();
+  return std::exchange(stderr_, {});
+}
+
+bool SshChannel::eof() {
+  std::lock_guard lock(shared_->mu);
+  if (!usable_locked() || !pump_locked()) return true;
+  return stdout_.empty() && ssh_channel_is_eof(raw_) != 0;
+}
+
+std::optional<int> SshChannel::exit_status(Nanos timeout) {
+  {
+    std::lock_guard lock(shared_->mu);
+    if (status_ || closed_ || shared_->disconnected) return status_;
+  }
+  // An error (closed, timed out) just means no status: the caller asks "is it known yet?".
+  (void)wait_until(timeout, [&] {
+    note_exit_status_locked();
+    return status_.has_value() || ssh_channel_is_closed(raw_) != 0;
+  }, "the exit status");
+  std::lock_guard lock(shared_->mu);
+  return status_;
+}
+
+void SshChannel::close() {
+  std::lock_guard lock(shared_->mu);
+  if (closed_ || shared_->disconnected) return;
+  closed_ = true;
+  if (pump_locked()) note_exit_status_locked();  // keep a status that already arrived
+  // The ssh_channel itself is freed by the destructor, so nothing dangles.
+  if (!eof_sent_) ssh_channel_send_eof(raw_);
+  eof_sent_ = true;
+  ssh_channel_close(raw_);
+}
+
+}  // namespace rcp

@@ -1,0 +1,89 @@
+#include "wire/chunk_header.h"
+
+#include <cstring>
+
+#include "wire/limits.h"
+
+namespace rcp {
+
+std::vector<uint8_t> ChunkHeader::encode() const {
+  return encode_message(MsgType::chunk, file_id, root, relpath, size, mode, mtime_s, mtime_ns, chunk, nchunks, offset,
+                        length);
+}
+
+Result<ChunkHeader> ChunkHeader::decode(std::span<const uint8_t> body) {
+  auto m = decode_message(body);
+  if (!m) return m.error();
+  if (m->type != static_cast<uint32_t>(MsgType::chunk))
+    return make_error(Errc::protocol, "data stream does not start with a chunk header");
+  ChunkHeader h;
+  auto u = [&](size_t i, const char* what, uint64_t max, auto& out) -> Result<void> {
+    auto v = m->get_uint(i, what);
+    if (!v) return v.error();
+    if (*v > max) return make_error(Errc::protocol, std::string("chunk field '") + what + "' out of range");
+    out = static_cast<std::remove_reference_t<decltype(out)>>(*v);
+    return {};
+  };
+  if (auto r = u(0, "file_id", UINT64_MAX, h.file_id); !r) return r.error();
+  if (auto r = u(1, "root", UINT32_MAX, h.root); !r) return r.error();
+  auto rel = m->get_str(2, "relpath", kMaxPathBytes);
+  if (!rel) return rel.error();
+  h.relpath = std::move(*rel);
+  if (auto r = u(3, "size", UINT64_MAX, h.size); !r) return r.error();
+  if (auto r = u(4, "mode", 07777, h.mode); !r) return r.error();
+  // mtime may be negative (before 1970): accept either integer kind.
+  if (m->fields.size() <= 5) return make_error(Errc::protocol, "chunk field 'mtime_s' is missing");
+  const auto& t = m->fields[5];
+  if (t.type == msgpack::type::POSITIVE_INTEGER && t.via.u64 <= INT64_MAX)
+    h.mtime_s = static_cast<int64_t>(t.via.u64);
+  else if (t.type == msgpack::type::NEGATIVE_INTEGER)
+    h.mtime_s = t.via.i64;
+  else
+    return make_error(Errc::protocol, "chunk field 'mtime_s' must be an integer");
+  if (auto r = u(6, "mtime_ns", 999999999, h.mtime_ns); !r) return r.error();
+  if (auto r = u(7, "chunk", UINT32_MAX, h.chunk); !r) return r.error();
+  if (auto r = u(8, "nchunks", UINT32_MAX, h.nchunks); !r) return r.error();
+  if (auto r = u(9, "offset", UINT64_MAX, h.offset); !r) return r.error();
+  if (auto r = u(10, "length", UINT64_MAX, h.length); !r) return r.error();
+  if (h.nchunks == 0 || h.chunk >= h.nchunks) return make_error(Errc::protocol, "chunk index out of range");
+  if (h.length > h.size || h.offset > h.size - h.length)
+    return make_error(Errc::protocol, "chunk extends past the declared file size");
+  if (h.nchunks == 1) {
+    if (h.offset != 0 || h.length != h.size) return make_error(Errc::protocol, "a single chunk must hold the whole file");
+    return h;
+  }
+  // Several chunks of one length C: their number follows from the size, so a
+  // peer cannot make the receiver track more chunks than its bytes justify.
+  const bool last = h.chunk == h.nchunks - 1;
+  if (last && h.offset % (h.nchunks - 1) != 0) return make_error(Errc::protocol, "chunk offset off the chunk grid");
+  const uint64_t c = h.chunk_bytes();
+  if (c < kMinChunkBytes) return make_error(Errc::protocol, "chunks shorter than the protocol's minimum");
+  if (h.size / c + (h.size % c != 0) != h.nchunks) return make_error(Errc::protocol, "chunk count does not fit the file size");
+  if (h.offset != static_cast<uint64_t>(h.chunk) * c || (last ? h.length != h.size - h.offset : h.length != c))
+    return make_error(Errc::protocol, "chunk offset or length off the chunk grid");
+  return h;
+}
+
+uint64_t ChunkHeader::chunk_bytes() const {
+  if (nchunks <= 1) return size;
+  return chunk == nchunks - 1 ? offset / (nchunks - 1) : length;
+}
+
+Xxh128::Xxh128() : state_(XXH3_createState()) { XXH3_128bits_reset(state_); }
+Xxh128::~Xxh128() { XXH3_freeState(state_); }
+void Xxh128::update(std::span<const uint8_t> data) { XXH3_128bits_update(state_, data.data(), data.size()); }
+namespace {
+Digest128 canonical(XXH128_hash_t h) {
+  XXH128_canonical_t c;
+  XXH128_canonicalFromHash(&c, h);
+  Digest128 d;
+  std::memcpy(d.data(), c.digest, d.size());
+  return d;
+}
+}  // namespace
+
+Digest128 Xxh128::digest() const { return canonical(XXH3_128bits_digest(state_)); }
+
+Digest128 Xxh128::of(std::span<const uint8_t> data) { return canonical(XXH3_128bits(data.data(), data.size())); }
+
+}  // namespace rcp

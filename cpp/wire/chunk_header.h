@@ -1,0 +1,71 @@
+// ChunkHeader: the first frame of every data stream between source and
+// destination. A file travels as one or more chunks, each on its own stream:
+//   kind byte (data) | frame(msgpack ChunkHeader) | `length` raw bytes | trailer
+// where the trailer is the 16-byte xxh3-128 of those bytes and a verdict byte.
+// Each chunk carries the file's metadata, so chunks need no ordering with
+// the control stream or with each other.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <xxhash.h>
+
+#include "wire/message.h"
+#include "base/result.h"
+
+namespace rcp {
+
+// Every chunk of a file but its last is this long at least, so a file's
+// chunk count is bounded by its declared size.
+constexpr uint64_t kMinChunkBytes = 1ull << 20;
+constexpr uint32_t kMaxChunkHeader = 72 * 1024;  // a relative path of up to 64 KiB and the numbers
+constexpr size_t kDigestSize = 16;
+constexpr size_t kTrailerSize = kDigestSize + 1;
+// The source reads a chunk, then checks the file again: `void_attempt` says it
+// changed meanwhile, so the destination discards this attempt of the file (the
+// source sends it again under a new file id, or reports it failed).
+enum class ChunkVerdict : uint8_t { keep = 0, void_attempt = 1 };
+using Digest128 = std::array<uint8_t, kDigestSize>;
+
+struct ChunkHeader {
+  uint64_t file_id = 0;
+  uint32_t root = 0;        // index of the source operand
+  std::string relpath;      // under that root; "" = the root itself
+  uint64_t size = 0;        // whole file
+  uint32_t mode = 0;
+  int64_t mtime_s = 0;
+  uint32_t mtime_ns = 0;
+  uint32_t chunk = 0;       // index of this chunk
+  uint32_t nchunks = 1;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+
+  std::vector<uint8_t> encode() const;
+  // The chunk length every chunk of this file has but the last.
+  uint64_t chunk_bytes() const;
+  // Type-checks every field and the chunk geometry: chunks of one length C
+  // (>= kMinChunkBytes unless there is one chunk), nchunks = ceil(size / C),
+  // offset = chunk * C, the last one holding the rest.
+  static Result<ChunkHeader> decode(std::span<const uint8_t> body);
+};
+
+// Streaming xxh3-128 (RAII over XXH3_state_t).
+class Xxh128 {
+ public:
+  Xxh128();
+  ~Xxh128();
+  Xxh128(const Xxh128&) = delete;
+  Xxh128& operator=(const Xxh128&) = delete;
+  void update(std::span<const uint8_t> data);
+  Digest128 digest() const;  // canonical (big-endian) bytes
+  static Digest128 of(std::span<const uint8_t> data);  // one-shot, same result
+
+ private:
+  XXH3_state_t* state_;
+};
+
+}  // namespace rcp

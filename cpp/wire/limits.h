@@ -1,0 +1,16 @@
+// Limits of names and paths on the wire, shared by the encoders, the
+// decoders and the validators of both sides.
+#pragma once
+
+#include <cstddef>
+
+namespace rcp {
+
+constexpr size_t kMaxNameBytes = 255;
+// A relative path on the wire: no PATH_MAX, since both sides reach every
+// entry one name at a time from a directory fd.
+constexpr size_t kMaxPathBytes = 64 * 1024;
+constexpr size_t kMaxPathDepth = 1024;
+constexpr size_t kMaxLinkTarget = 4096;  // the kernel's own limit for a symlink's target
+
+}  // namespace rcp
