@@ -207,3 +207,55 @@ def test_a_file_that_keeps_changing_fails_and_is_not_written(tmp_path: Path) -> 
     assert "changed during copy" in result.errors[0][1], result.errors
     assert not dst.exists()
     assert leftovers(tmp_path) == []
+
+
+class _ResendWatch:
+    """A progress sink that pauses the destination (and truncates the file)
+    as soon as the source says it is sending a file again."""
+
+    def __init__(self, victim: Path) -> None:
+        self.victim = victim
+        self.done = threading.Event()
+
+    def start(self) -> None: ...
+    def update(self, p: object) -> None: ...
+    def finish(self, result: object) -> None: ...
+
+    def log(self, role: str, level: str, text: str) -> None:
+        if "sending it again" not in text or self.done.is_set():
+            return
+        (pid,) = rcpd_pids("destination")
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            os.truncate(self.victim, 70 << 20)  # attempt 2 planned 3 chunks; two of them now end early
+        finally:
+            os.kill(pid, signal.SIGCONT)
+            self.done.set()
+
+
+def test_a_file_that_fails_during_its_second_attempt_fails_alone(tmp_path: Path) -> None:
+    """The resend's chunks each still get their stream, so the destination
+    settles the file as failed and the rest of the copy completes."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    _big_file(src / "big.bin", 130)
+    (src / "other").write_text("fine")
+    watch = _ResendWatch(src / "big.bin")
+    out: dict[str, CopyResult] = {}
+    t = threading.Thread(target=lambda: out.setdefault("r", rcp.copy(str(src), str(dst), progress=watch, verbose=1)),
+                         daemon=True)
+    t.start()
+    with destination_paused(tmp_path):
+        time.sleep(0.3)
+        with open(src / "big.bin", "r+b") as f:  # the first attempt sees a change...
+            f.seek(100 << 20)
+            f.write(b"B")
+    t.join(timeout=WAIT)  # (the destination's own stall timeout is 60 s: a hang fails here first)
+    assert not t.is_alive(), "the copy hung"
+    assert watch.done.is_set(), "the source never sent the file again"
+    result = out["r"]
+    assert result.failed == 1 and result.files_copied == 1, result
+    assert "shrank" in result.errors[0][1], result.errors
+    assert (dst / "other").read_text() == "fine"
+    assert not (dst / "big.bin").exists()
+    assert leftovers(tmp_path) == []

@@ -407,10 +407,15 @@ Result<void> CopySource::chunk_sent(const std::shared_ptr<SourceFile>& shared) {
   file.attempt += 1;
   file.changed = false;
   counters_.bytes_total += static_cast<uint64_t>(now.st_size);
+  Result<void> status;
   for (auto& job : plan_chunks(shared)) {
-    if (auto r = send_chunk_streamed(job); !r) return r;
+    // Every chunk of this attempt gets its stream, failed or not: the
+    // destination settles the file id only when all of them have ended.
+    auto r = send_chunk_streamed(job);
+    if (!r && r.error().code != Errc::io) return r;
+    if (!r && status) status = r;
   }
-  return {};
+  return status;
 }
 
 Result<void> CopySource::fail_file(SourceFile& file, const std::string& why) {
