@@ -240,6 +240,7 @@ def test_an_existing_directory_is_never_widened(world, hostile: HostileSource, o
     for d in (dest / "tree", dest / "tree" / "sub"):
         os.chmod(d, 0o750)
         os.utime(d, (1_000_000_000, 1_000_000_000))
+    os.chmod(dest / "tree", 0o2750)  # a shared directory: its setgid bit gives new files its group
     hostile.receive(dest, overwrite=overwrite, rules=[("name", "tree")])
     hostile.send(Msg.ROOT, [0, "tree", "d", ""])
     hostile.send(Msg.DIR, [0, "", 0o777, 1_600_000_000, 0])
@@ -251,11 +252,11 @@ def test_an_existing_directory_is_never_widened(world, hostile: HostileSource, o
     modes = {d: os.stat(dest / "tree" / d).st_mode & 0o7777 for d in ("", "sub", "new")}
     mtimes = {d: os.stat(dest / "tree" / d).st_mtime for d in ("", "sub")}
     assert modes["new"] == 0o755  # created by this copy: the source's mode
-    if overwrite:  # only ever narrowed: the existing mode AND the source's
-        assert modes[""] == 0o750 and modes["sub"] == 0o700, modes
+    if overwrite:  # only ever narrowed: the existing mode AND the source's, setgid kept
+        assert modes[""] == 0o2750 and modes["sub"] == 0o700, {k: oct(v) for k, v in modes.items()}
         assert mtimes == {"": 1_600_000_000, "sub": 1_600_000_000}, mtimes
     else:  # the user's directories are left alone
-        assert modes[""] == 0o750 and modes["sub"] == 0o750, modes
+        assert modes[""] == 0o2750 and modes["sub"] == 0o750, {k: oct(v) for k, v in modes.items()}
         assert mtimes["sub"] == 1_000_000_000, mtimes  # ("" changed: "new" was created in it)
 
 
@@ -370,6 +371,47 @@ def test_declared_chunk_counts_cost_no_memory(world, size: int, nchunks: int) ->
         outcome = hostile.outcome()
         assert outcome[0] != "result" or outcome[1][5] >= 4, outcome
         assert [p.name for p in dest.rglob("*") if p.name != "tree"] == []
+    finally:
+        hostile.close()
+
+
+def test_a_directory_named_again_and_again_costs_nothing_more(world) -> None:
+    """3,000 dir messages naming one 60 KiB path: the destination keeps one
+    entry for that directory, not 180 MiB of copies."""
+    dest, _ = world
+    rel = "/".join(["d" * 250] * 240)
+    hostile = HostileSource()
+    try:
+        hostile.receive(dest)
+        hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+        for _ in range(3000):
+            hostile.send(Msg.DIR, [0, rel, 0o755, 1_600_000_000, 0])
+        hostile.send(Msg.DONE, [0, 0])
+        kind, fields = outcome = hostile.outcome()
+        assert kind == "result" and fields[2] == 1 and fields[5] == 0, outcome
+        assert hostile.peak_rss_kib() < 100 * 1024, hostile.peak_rss_kib()
+    finally:
+        hostile.close()
+
+
+def test_a_declared_size_reserves_no_disk(world) -> None:
+    """A header declaring a 4 GiB file whose only chunk sent is its 1-byte tail
+    must not make the destination allocate the 4 GiB up front."""
+    dest, _ = world
+    hostile = HostileSource(["--stall-timeout", "3"])
+    try:
+        hostile.receive(dest)
+        hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+        c = 4 << 30
+        hostile.stream(record("big", b"x", size=c + 1, chunk=1, nchunks=2, offset=c))
+        hostile.send(Msg.DONE, [1, c + 1])
+        deadline = time.monotonic() + 10
+        while not list((dest / "tree").glob(".rcp-*.tmp")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        (tmp,) = (dest / "tree").glob(".rcp-*.tmp")
+        assert tmp.stat().st_blocks * 512 < 1 << 20, f"{tmp.stat().st_blocks * 512} bytes allocated"
+        kind, fields = outcome = hostile.outcome()
+        assert kind != "result" or fields[5] >= 1, outcome
     finally:
         hostile.close()
 

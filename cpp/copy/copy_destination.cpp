@@ -33,15 +33,8 @@ int write_all(int fd, std::span<const uint8_t> data, uint64_t offset) {
   return 0;
 }
 
-// fallocate where the file system supports it, else just the size; false
-// with errno set on failure.
-bool reserve(int fd, uint64_t size) {
-  if (fallocate(fd, 0, 0, static_cast<off_t>(size)) == 0) return true;
-  if (errno != EOPNOTSUPP && errno != ENOSYS) return false;
-  return ftruncate(fd, static_cast<off_t>(size)) == 0;
-}
-
 constexpr Nanos kReadTimeout = 120 * kSeconds;
+constexpr size_t kMaxFilesInFlight = 65536;
 // Never recreate setuid/setgid bits from a peer's say-so.
 constexpr uint32_t kFileModeMask = 0777;
 constexpr uint32_t kDirModeMask = 01777;
@@ -70,7 +63,7 @@ CopyDestination::~CopyDestination() { tree_->remove_temps(); }
 void CopyDestination::fail_entry(const std::string& path, const std::string& what, bool log, bool cause) {
   // Once per path: a file the source failed to read also fails here, and
   // whichever stream told first, the source's own reason is the one kept.
-  if (!failed_paths_.insert(path).second) {
+  if (!failed_paths_.insert(Xxh128::of({reinterpret_cast<const uint8_t*>(path.data()), path.size()})).second) {
     if (!cause) return;
     for (auto& [p, message] : summary_.errors)
       if (p == path) message = what;
@@ -190,9 +183,15 @@ Result<void> CopyDestination::on_control(const std::vector<uint8_t>& body) {
       const auto& t = m->fields.size() > 3 ? m->fields[3] : msgpack::object();
       int64_t mt = t.type == msgpack::type::NEGATIVE_INTEGER ? t.via.i64 : static_cast<int64_t>(t.via.u64);
       auto ns = m->get_uint(4, "mtime_ns");
-      dir_meta_.push_back({index, *rel, static_cast<uint32_t>(*mode) & kDirModeMask, mt,
-                           static_cast<uint32_t>(ns ? std::min<uint64_t>(*ns, 999999999) : 0)});
-      ++summary_.dirs;
+      struct stat st{};
+      if (fstat((*dir)->get(), &st) != 0) {
+        fail_entry(tree_->display(index, *rel), std::string("stat: ") + std::strerror(errno), true);
+        return {};
+      }
+      // One entry per directory on disk, however often the source names it.
+      DirMeta meta{index, *rel, static_cast<uint32_t>(*mode) & kDirModeMask, mt,
+                   static_cast<uint32_t>(ns ? std::min<uint64_t>(*ns, 999999999) : 0)};
+      if (dir_meta_.insert_or_assign({st.st_dev, st.st_ino}, std::move(meta)).second) ++summary_.dirs;
       return {};
     }
     case MsgType::symlink: {
@@ -279,6 +278,12 @@ CopyDestination::FileState* CopyDestination::begin_chunk(const ChunkHeader& h, s
   }
   auto it = files_.find(h.file_id);
   if (it == files_.end()) {
+    // An honest source has a few thousand files in flight and settles ids
+    // almost in order; far more is a peer making this side keep state.
+    if (files_.size() >= kMaxFilesInFlight || settled_ids_.ranges() >= kMaxFilesInFlight) {
+      err = "the source keeps too many files open at once";
+      return nullptr;
+    }
     FileState f;
     f.root = h.root;
     f.rel = h.relpath;
@@ -324,14 +329,9 @@ void CopyDestination::open_file(FileState& f) {
       f.error = tmp.error().message;
     } else {
       f.tmp = tmp->second;
+      // No fallocate of the declared size: space follows the bytes that
+      // arrive, so a header alone cannot fill the disk.
       f.fd = std::make_shared<UniqueFd>(std::move(tmp->first));
-      // Chunks of a large file land out of order: reserve its blocks first, so
-      // a full disk shows now rather than after gigabytes. A one-chunk file
-      // is written in one go and needs neither.
-      if (f.nchunks > 1 && !reserve(f.fd->get(), f.size)) {
-        f.failed = true;
-        f.error = std::string("cannot reserve space for the file: ") + std::strerror(errno);
-      }
     }
   }
   std::lock_guard<std::mutex> lk(mu_);
@@ -517,11 +517,15 @@ void CopyDestination::sync_dir(const UniqueFd& dir, uint32_t root, const std::st
 
 void CopyDestination::apply_dir_meta() {
   // Deepest first, so setting a child's mtime doesn't disturb its parent's.
-  std::sort(dir_meta_.begin(), dir_meta_.end(), [](const DirMeta& a, const DirMeta& b) {
+  std::vector<DirMeta> dirs;
+  dirs.reserve(dir_meta_.size());
+  for (auto& [id, meta] : dir_meta_) dirs.push_back(std::move(meta));
+  dir_meta_.clear();
+  std::sort(dirs.begin(), dirs.end(), [](const DirMeta& a, const DirMeta& b) {
     return std::count(a.rel.begin(), a.rel.end(), '/') + !a.rel.empty() >
            std::count(b.rel.begin(), b.rel.end(), '/') + !b.rel.empty();
   });
-  for (const auto& d : dir_meta_) {
+  for (const auto& d : dirs) {
     auto dir = tree_->directory(d.root, d.rel);
     if (!dir) continue;
     // A directory that was there before is the user's: its metadata changes
@@ -532,7 +536,8 @@ void CopyDestination::apply_dir_meta() {
     if (!ours && tree_->overwrite()) {
       struct stat st{};
       ours = fstat((*dir)->get(), &st) == 0;
-      mode &= st.st_mode & kDirModeMask;
+      // ...and a shared directory's setgid bit (its files' group) stays.
+      mode = (mode & st.st_mode & kDirModeMask) | (st.st_mode & S_ISGID);
     }
     if (ours) {
       timespec times[2] = {{0, UTIME_OMIT}, to_ts(d.mtime_s, d.mtime_ns)};

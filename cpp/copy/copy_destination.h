@@ -4,6 +4,8 @@
 // xxh3-128 and renames a file into place once all its chunks verified.
 #pragma once
 
+#include <sys/types.h>
+
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -102,8 +104,8 @@ class CopyDestination {
   bool stop_ = false;
   Error fatal_;
   CopySummary summary_;
-  std::vector<DirMeta> dir_meta_;
-  std::set<std::string> failed_paths_;  // counted in summary_.failed
+  std::map<std::pair<dev_t, ino_t>, DirMeta> dir_meta_;  // one per directory on disk
+  std::set<Digest128> failed_paths_;  // hashes of the paths counted in summary_.failed
 };
 
 }  // namespace rcp
