@@ -155,6 +155,28 @@ def test_keylog_file_is_created_owner_only(peers, tmp_path, monkeypatch, how) ->
     assert stat.S_IMODE(keylog.stat().st_mode) == 0o600
 
 
+@pytest.mark.parametrize("planted", ["world-readable", "symlink", "other-owner"])
+def test_a_keylog_file_others_can_read_is_refused(peers, tmp_path, planted: str) -> None:
+    """Another local user may have made the file first: the secrets never go into it."""
+    keylog = tmp_path / "keys.log"
+    if planted == "symlink":
+        (tmp_path / "elsewhere").write_text("")
+        os.chmod(tmp_path / "elsewhere", 0o600)
+        keylog.symlink_to(tmp_path / "elsewhere")
+    else:
+        keylog.write_text("")
+        os.chmod(keylog, 0o666 if planted == "world-readable" else 0o600)
+        if planted == "other-owner":
+            os.chown(keylog, 65534, 65534)
+    opts = peers.options()
+    opts.keylog_file = str(keylog)
+    server = peers.server()
+    with pytest.raises(rcp.RcpError, match="SSLKEYLOGFILE"):
+        rcp.connect(server.host, server.port, peers.client_cert, peers.server_cert.fingerprint, peers.key,
+                    options=opts)
+    assert "SECRET" not in (tmp_path / ("elsewhere" if planted == "symlink" else "keys.log")).read_text()
+
+
 def test_streams_queued_behind_a_busy_reader_cannot_starve_it(peers) -> None:
     """Eight writers fill eight streams at once through a 2 MiB window while a
     single reader takes the streams one by one. With max_uni_streams = 1 the

@@ -5,6 +5,7 @@
 #include <ngtcp2/ngtcp2_crypto_wolfssl.h>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -107,8 +108,17 @@ Result<std::shared_ptr<TlsContext>> TlsContext::create(const TlsConfig& config) 
   }
   if (!config.keylog_file.empty()) {
     // The file holds every session's secrets: created owner-only (not umask-wide).
-    const int fd = ::open(config.keylog_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    // Never through a symlink, and never into a file another user made or can
+    // read (another local user could have planted /tmp/keys.log mode 0666).
+    const int fd = ::open(config.keylog_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return errno_error("opening SSLKEYLOGFILE " + config.keylog_file, errno);
+    struct stat st{};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 077) != 0) {
+      ::close(fd);
+      return make_error(Errc::tls, "SSLKEYLOGFILE " + config.keylog_file +
+                                                    " is not a private file of this user (mode 0600, owned by you): "
+                                                    "refusing to write TLS secrets to it");
+    }
     tc->keylog_ = ::fdopen(fd, "a");
     if (tc->keylog_ == nullptr) {
       const int err = errno;
