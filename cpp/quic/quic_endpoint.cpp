@@ -183,6 +183,7 @@ QuicConnection* QuicEndpoint::connection(uint64_t handle) {
 }
 
 void QuicEndpoint::on_readable() {
+  loop().assert_in_loop_thread();
   Datagram dgrams[kRecvSlots];
   for (int round = 0; round < 64; ++round) {  // bounded, so timers and posts get their turn
     auto n = socket_.recv(rxbuf_, kMaxUdpPayload, dgrams);
@@ -309,6 +310,7 @@ void QuicEndpoint::schedule_flush(uint64_t handle) {
 }
 
 void QuicEndpoint::flush_scheduled() {
+  loop().assert_in_loop_thread();
   flush_posted_ = false;
   std::vector<uint64_t> handles;
   handles.swap(to_flush_);
@@ -325,6 +327,7 @@ void QuicEndpoint::flush_scheduled() {
 }
 
 void QuicEndpoint::on_timer(uint64_t handle) {
+  loop().assert_in_loop_thread();
   if (QuicConnection* c = connection(handle)) {
     c->on_timer(monotonic_now());
     rearm_timer(handle);
