@@ -33,7 +33,7 @@ namespace rcp {
 class Link {
  public:
   // A QUIC client link: handshake plus hello exchange; fails with the reason
-  // (pin mismatch, timeout...). Servers: LinkServer (quic_link.h).
+  // (pin mismatch, timeout...). Servers: LinkServer (link_server.h).
   static Result<std::shared_ptr<Link>> connect(const LinkConfig& config, const Address& remote);
 
   // The transport owns the Link (QuicTransport); applications hold handles
