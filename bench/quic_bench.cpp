@@ -12,7 +12,7 @@
 
 #include "quic/certificate.h"
 #include "link/link.h"
-#include "quic/quic_endpoint.h"
+#include "link/link_server.h"
 
 using namespace rcp;
 
@@ -48,16 +48,16 @@ int main(int argc, char** argv) {
   SessionKey key{};
   (void)random_bytes(key);
 
-  EndpointConfig scfg{quic, {TlsRole::server, *server_cert, {client_cert->fingerprint}, ""}, key, "server"};
-  EndpointConfig ccfg{quic, {TlsRole::client, *client_cert, {server_cert->fingerprint}, ""}, key, "client"};
+  LinkConfig scfg{{quic, {TlsRole::server, *server_cert, {client_cert->fingerprint}, ""}}, key, "server"};
+  LinkConfig ccfg{{quic, {TlsRole::client, *client_cert, {server_cert->fingerprint}, ""}}, key, "client"};
   auto lo = Address::parse("127.0.0.1", 0);
-  auto server = QuicEndpoint::listen(scfg, *lo);
+  auto server = LinkServer::listen(scfg, *lo);
   if (!server) return fail("listen", server.error());
   auto target = (*server)->local_address();
 
   Result<std::shared_ptr<Link>> accepted = make_error(Errc::timeout, "not accepted");
   std::thread acceptor([&] { accepted = (*server)->accept(10 * kSeconds); });
-  auto client = QuicEndpoint::connect(ccfg, target);
+  auto client = Link::connect(ccfg, target);
   acceptor.join();
   if (!client) return fail("connect", client.error());
   if (!accepted) return fail("accept", accepted.error());

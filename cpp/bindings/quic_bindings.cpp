@@ -4,7 +4,7 @@
 #include "quic/certificate.h"
 #include "link/link.h"
 #include "bindings/pyobject_msgpack.h"
-#include "quic/quic_endpoint.h"
+#include "link/link_server.h"
 
 namespace rcp::py_bindings {
 
@@ -35,9 +35,9 @@ Address to_address(const std::string& host, uint16_t port) {
   return all.front();
 }
 
-EndpointConfig make_config(const QuicConfig& quic, TlsRole role, const Certificate& cert,
+LinkConfig make_config(const QuicConfig& quic, TlsRole role, const Certificate& cert,
                            const std::vector<std::string>& pins, const py::bytes& key, const std::string& name) {
-  EndpointConfig cfg;
+  LinkConfig cfg;
   cfg.quic = quic;
   if (cfg.quic.keylog_file.empty())
     if (const char* env = std::getenv("SSLKEYLOGFILE")) cfg.quic.keylog_file = env;
@@ -80,7 +80,7 @@ py::tuple unpack_typed(const std::vector<uint8_t>& body) {
   return py::make_tuple(m.type, fields);
 }
 
-py::dict stats_dict(const QuicStats& s) {
+py::dict stats_dict(const TransportStats& s) {
   py::dict d;
   d["bytes_sent"] = s.bytes_sent;
   d["bytes_received"] = s.bytes_received;
@@ -197,27 +197,27 @@ void init_quic(py::module_& m) {
       .def_property_readonly("closed", &Link::closed)
       .def_property_readonly("peer_fingerprint", [](const Link& l) { return to_hex(l.peer_fingerprint()); })
       .def_property_readonly("peer_role", [](const Link& l) { return l.peer_hello().role; })
-      .def("stats", [](Link& l) { QuicStats s; { py::gil_scoped_release nogil; s = l.stats(); } return stats_dict(s); });
+      .def("stats", [](Link& l) { TransportStats s; { py::gil_scoped_release nogil; s = l.stats(); } return stats_dict(s); });
 
-  py::class_<QuicEndpoint, std::shared_ptr<QuicEndpoint>>(m, "QuicServer", "A pinned QUIC listener")
+  py::class_<LinkServer, std::shared_ptr<LinkServer>>(m, "QuicServer", "A pinned QUIC listener")
       .def(py::init([](const Certificate& cert, const std::vector<std::string>& pinned, const py::bytes& key,
                        const std::string& host, const QuicConfig& options, const std::string& role) {
              auto cfg = make_config(options, TlsRole::server, cert, pinned, key, role);
              Address bind = to_address(host, 0);
              py::gil_scoped_release nogil;
-             return unwrap(QuicEndpoint::listen(cfg, bind));
+             return unwrap(LinkServer::listen(cfg, bind));
            }),
            py::arg("certificate"), py::arg("pinned"), py::arg("session_key"), py::arg("host") = "127.0.0.1",
            py::arg("options") = QuicConfig{}, py::arg("role") = "server")
-      .def_property_readonly("port", [](const QuicEndpoint& e) { return e.local_address().port(); })
-      .def_property_readonly("host", [](const QuicEndpoint& e) { return e.local_address().host_string(); })
-      .def("accept", [](QuicEndpoint& e, double timeout) { return unwrap(e.accept(to_nanos(timeout))); },
+      .def_property_readonly("port", [](const LinkServer& e) { return e.local_address().port(); })
+      .def_property_readonly("host", [](const LinkServer& e) { return e.local_address().host_string(); })
+      .def("accept", [](LinkServer& e, double timeout) { return unwrap(e.accept(to_nanos(timeout))); },
            py::arg("timeout") = 10.0, py::call_guard<py::gil_scoped_release>())
-      .def_property_readonly("rejected", &QuicEndpoint::rejected)
-      .def_property_readonly("last_rejection", &QuicEndpoint::last_rejection)
-      .def("stop_accepting", &QuicEndpoint::stop_accepting)
+      .def_property_readonly("rejected", &LinkServer::rejected)
+      .def_property_readonly("last_rejection", &LinkServer::last_rejection)
+      .def("stop_accepting", &LinkServer::stop_accepting)
       .def("counters",
-           [](const QuicEndpoint& e) {
+           [](const LinkServer& e) {
              ServerCounters n = e.counters();
              py::dict d;
              d["retries_sent"] = n.retries_sent;
@@ -229,7 +229,7 @@ void init_quic(py::module_& m) {
              return d;
            },
            "What the server did with Initials: Retries sent and suppressed, handshakes started...")
-      .def("add_pin", [](QuicEndpoint& e, const std::string& fp) { e.add_pin(unwrap(parse_fingerprint(fp))); });
+      .def("add_pin", [](LinkServer& e, const std::string& fp) { e.add_pin(unwrap(parse_fingerprint(fp))); });
 
   m.def("connect",
         [](const std::string& host, uint16_t port, const Certificate& cert, const std::string& pinned,
@@ -237,7 +237,7 @@ void init_quic(py::module_& m) {
           auto cfg = make_config(options, TlsRole::client, cert, {pinned}, key, role);
           Address remote = to_address(host, port);
           py::gil_scoped_release nogil;
-          return unwrap(QuicEndpoint::connect(cfg, remote));
+          return unwrap(Link::connect(cfg, remote));
         },
         py::arg("host"), py::arg("port"), py::arg("certificate"), py::arg("pinned"), py::arg("session_key"),
         py::arg("options") = QuicConfig{}, py::arg("role") = "client",

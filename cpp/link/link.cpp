@@ -5,8 +5,6 @@
 #include <cstring>
 #include <future>
 
-#include "quic/quic_endpoint.h"
-
 namespace rcp {
 
 namespace {
@@ -32,22 +30,17 @@ Error timeout_error(const char* what) { return make_error(Errc::timeout, std::st
 
 }  // namespace
 
-Link::Link(QuicEndpoint* endpoint, uint64_t handle, const EndpointConfig& config, bool client)
-    : endpoint_(endpoint), handle_(handle), client_(client), role_(config.role),
+Link::Link(Transport& transport, const LinkConfig& config, bool client)
+    : transport_(transport), client_(client), role_(config.role),
       send_limit_(config.quic.send_buffer), max_frame_(config.quic.max_frame_body),
       own_fp_(config.tls.identity.fingerprint), opener_(config.session_key, opening_direction(client)),
       sealer_(config.session_key, sealing_direction(client)) {}
 
 Link::~Link() = default;
 
-void Link::post(std::function<void(QuicConnection&)> fn) {
-  QuicEndpoint* ep = endpoint_;
-  uint64_t h = handle_;
-  ep->loop().post([ep, h, fn = std::move(fn)] {
-    if (QuicConnection* c = ep->connection(h)) {
-      fn(*c);
-      ep->schedule_flush(h);
-    }
+void Link::post(std::function<void(Transport&)> fn) {
+  transport_.execute([fn = std::move(fn)](Transport* t) {
+    if (t) fn(*t);
   });
 }
 
@@ -65,7 +58,7 @@ Result<void> Link::send_message(std::span<const uint8_t> message) {
   if (control_id_ < 0) return make_error(Errc::closed, "control stream not open yet");
   auto frame = sealer_.seal(message);
   int64_t id = control_id_;
-  post([id, frame = std::move(frame)](QuicConnection& c) mutable { c.send(id, std::move(frame), false); });
+  post([id, frame = std::move(frame)](Transport& c) mutable { c.send(id, std::move(frame), false); });
   return {};
 }
 
@@ -79,7 +72,7 @@ Result<std::vector<uint8_t>> Link::recv_message(Nanos timeout) {
   int64_t id = control_id_;
   size_t credit = m.wire_bytes;
   lk.unlock();
-  post([id, credit](QuicConnection& c) { c.consume(id, credit); });
+  post([id, credit](Transport& c) { c.consume(id, credit); });
   return std::move(m.body);
 }
 
@@ -93,10 +86,7 @@ Result<int64_t> Link::open_stream_sync(bool bidi, std::vector<uint8_t> first, bo
     }
     std::promise<Result<int64_t>> done;
     auto fut = done.get_future();
-    QuicEndpoint* ep = endpoint_;
-    uint64_t h = handle_;
-    ep->loop().post([this, ep, h, bidi, fin, counted, &first, &done] {
-      QuicConnection* c = ep->connection(h);
+    transport_.execute([this, bidi, fin, counted, &first, &done](Transport* c) {
       if (c == nullptr) {
         done.set_value(make_error(Errc::closed, "connection closed"));
         return;
@@ -106,7 +96,6 @@ Result<int64_t> Link::open_stream_sync(bool bidi, std::vector<uint8_t> first, bo
         if (counted) own_data_.insert(*id);
         c->send(*id, std::move(first), fin);
       }
-      ep->schedule_flush(h);
       done.set_value(std::move(id));
     });
     auto id = fut.get();
@@ -140,7 +129,7 @@ Result<void> Link::send_log(std::span<const uint8_t> message) {
     if (log_id_ < 0) log_id_ = *opened;
     id = log_id_;
   }
-  post([id, frame = encode_frame(message)](QuicConnection& c) mutable { c.send(id, std::move(frame), false); });
+  post([id, frame = encode_frame(message)](Transport& c) mutable { c.send(id, std::move(frame), false); });
   return {};
 }
 
@@ -156,7 +145,7 @@ Result<std::vector<uint8_t>> Link::recv_log(Nanos timeout) {
   int64_t id = m.stream;
   size_t credit = m.wire_bytes;
   lk.unlock();
-  post([id, credit](QuicConnection& c) { c.consume(id, credit); });
+  post([id, credit](Transport& c) { c.consume(id, credit); });
   return std::move(m.body);
 }
 
@@ -202,7 +191,7 @@ Result<void> Link::write(int64_t id, std::span<const uint8_t> data, Nanos timeou
     size_t n = std::min(data.size(), kWriteChunk);
     if (auto r = reserve_send(n, deadline); !r) return r;
     std::vector<uint8_t> chunk(data.begin(), data.begin() + static_cast<long>(n));
-    post([id, chunk = std::move(chunk)](QuicConnection& c) mutable { c.send(id, std::move(chunk), false); });
+    post([id, chunk = std::move(chunk)](Transport& c) mutable { c.send(id, std::move(chunk), false); });
     data = data.subspan(n);
   }
   return {};
@@ -213,7 +202,7 @@ Result<void> Link::finish(int64_t id) {
     std::lock_guard<std::mutex> lk(mu_);
     if (closed_) return closed_error();
   }
-  post([id](QuicConnection& c) { c.send(id, {}, true); });
+  post([id](Transport& c) { c.send(id, {}, true); });
   return {};
 }
 
@@ -267,7 +256,7 @@ Result<size_t> Link::read(int64_t id, std::span<uint8_t> out, Nanos timeout) {
       uint64_t credit = s.unconsumed;
       s.unconsumed = 0;
       lk.unlock();
-      post([id, credit](QuicConnection& c) { c.consume(id, credit); });
+      post([id, credit](Transport& c) { c.consume(id, credit); });
     }
     return n;
   }
@@ -276,7 +265,7 @@ Result<size_t> Link::read(int64_t id, std::span<uint8_t> out, Nanos timeout) {
     const uint64_t reset = s.reset_code;
     in_.erase(it);
     lk.unlock();
-    post([](QuicConnection& c) { c.grant_peer_uni_stream(); });
+    post([](Transport& c) { c.grant_peer_uni_stream(); });
     if (reset) return make_error(Errc::closed, "data stream reset by the peer (code " + std::to_string(reset) + ")");
     return size_t{0};
   }
@@ -284,7 +273,7 @@ Result<size_t> Link::read(int64_t id, std::span<uint8_t> out, Nanos timeout) {
 }
 
 void Link::close(const std::string& reason) {
-  post([reason](QuicConnection& c) { c.close(AppError::closed_by_app, reason); });
+  post([reason](Transport& c) { c.close(static_cast<uint64_t>(AppError::closed_by_app), reason); });
 }
 
 bool Link::closed() const {
@@ -315,23 +304,17 @@ Hello Link::peer_hello() const {
   return peer_hello_;
 }
 
-QuicStats Link::stats() {
-  std::promise<QuicStats> done;
+TransportStats Link::stats() {
+  std::promise<TransportStats> done;
   auto fut = done.get_future();
-  QuicEndpoint* ep = endpoint_;
-  uint64_t h = handle_;
-  ep->loop().post([ep, h, &done] {
-    QuicConnection* c = ep->connection(h);
-    done.set_value(c ? c->stats() : QuicStats{});
-  });
+  transport_.execute([&done](Transport* c) { done.set_value(c ? c->stats() : TransportStats{}); });
   return fut.get();
 }
 
 // ---------------------------------------------------------------- loop side
 
 void Link::protocol_failure(AppError code, const std::string& why) {
-  if (QuicConnection* c = endpoint_->connection(handle_)) {
-    c->close(code, why);
+  if (transport_.close(static_cast<uint64_t>(code), why)) {
     // close() reports through on_closed with a local reason; keep the specific one.
     std::lock_guard<std::mutex> lk(mu_);
     error_ = make_error(code == AppError::auth ? Errc::auth : Errc::protocol, why);
@@ -339,7 +322,7 @@ void Link::protocol_failure(AppError code, const std::string& why) {
 }
 
 void Link::on_handshake_done() {
-  QuicConnection* c = endpoint_->connection(handle_);
+  Transport* c = &transport_;
   {
     std::lock_guard<std::mutex> lk(mu_);
     peer_fp_ = c->peer_fingerprint();
@@ -364,8 +347,8 @@ void Link::on_handshake_done() {
 }
 
 void Link::on_stream_data(int64_t id, std::span<const uint8_t> data, bool fin) {
-  QuicConnection* c = endpoint_->connection(handle_);
-  if (c == nullptr || c->closed()) return;
+  Transport* c = &transport_;
+  if (c->closed()) return;
   auto kind_it = kinds_.find(id);
   if (kind_it == kinds_.end()) {
     if (data.empty()) {
@@ -459,7 +442,7 @@ void Link::on_control_frame(std::vector<uint8_t> body, size_t wire_bytes) {
     return;
   }
   if (!hello_received_) {
-    endpoint_->connection(handle_)->consume(control_id_, wire_bytes);
+    transport_.consume(control_id_, wire_bytes);
     on_hello(*opened);
     return;
   }
@@ -486,7 +469,7 @@ void Link::on_hello(const std::vector<uint8_t>& message) {
     return;
   }
   hello_received_ = true;
-  QuicConnection* c = endpoint_->connection(handle_);
+  Transport* c = &transport_;
   if (!client_) {
     Hello mine{kProtocolVersion, role_, to_hex(own_fp_), RCP_VERSION};
     std::vector<uint8_t> frame;
@@ -502,7 +485,7 @@ void Link::on_hello(const std::vector<uint8_t>& message) {
     ready_ = true;
     cv_.notify_all();
   }
-  if (!client_) endpoint_->link_ready(handle_);
+  c->session_ready();
 }
 
 void Link::on_stream_acked(int64_t id, uint64_t freed) {
@@ -518,7 +501,7 @@ void Link::on_stream_closed(int64_t id, uint64_t app_error) {
   // A peer's log (or unknown) unidirectional stream needs no reader: its
   // credit returns now. Data streams return it when read (Link::read).
   if (auto k = kinds_.find(id); (id & 0x2) && !is_local_stream(id) && (k == kinds_.end() || k->second != StreamKind::data))
-    post([](QuicConnection& c) { c.grant_peer_uni_stream(); });  // not from inside ngtcp2's callback
+    post([](Transport& c) { c.grant_peer_uni_stream(); });  // not from inside ngtcp2's callback
   kinds_.erase(id);
   decoders_.erase(id);
   std::lock_guard<std::mutex> lk(mu_);

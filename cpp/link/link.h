@@ -1,6 +1,7 @@
-// Link: the application's view of one authenticated QUIC connection, usable
-// from any thread. Blocking calls wait on a condition variable; the work
-// itself is posted to the endpoint's loop thread.
+// Link: the application's view of one authenticated connection, usable from
+// any thread. It stands on a Transport (transport.h; QUIC today): blocking
+// calls wait on a condition variable, the work itself runs on the
+// transport's thread, which also calls the Link's on_* entry points.
 //
 // Streams: the client opens one bidirectional control stream right after the
 // handshake and both sides exchange a sealed Hello on it (protocol version,
@@ -18,24 +19,26 @@
 #include <span>
 #include <vector>
 
+#include "link/link_config.h"
+#include "link/transport.h"
 #include "wire/control_channel.h"
 #include "wire/frame.h"
 #include "wire/message.h"
-#include "quic/quic_connection.h"
 #include "wire/stream_kind.h"
 
 namespace rcp {
-
-class QuicEndpoint;
-struct EndpointConfig;
 
 // Not enable_shared_from_this: pybind11 would then prefer the internal
 // owner over the application handle that keeps the endpoint alive.
 class Link {
  public:
-  // The endpoint owns the Link; applications hold handles from
-  // QuicEndpoint::handle_for, which also keep the endpoint alive.
-  Link(QuicEndpoint* endpoint, uint64_t handle, const EndpointConfig& config, bool client);
+  // A QUIC client link: handshake plus hello exchange; fails with the reason
+  // (pin mismatch, timeout...). Servers: LinkServer (link_server.h).
+  static Result<std::shared_ptr<Link>> connect(const LinkConfig& config, const Address& remote);
+
+  // The transport owns the Link (QuicTransport); applications hold handles
+  // that also keep the transport and its endpoint alive.
+  Link(Transport& transport, const LinkConfig& config, bool client);
   ~Link();
 
   // --- any thread ---
@@ -72,9 +75,9 @@ class Link {
   Result<void> wait_ready(Nanos timeout);
   Fingerprint peer_fingerprint() const;
   Hello peer_hello() const;
-  QuicStats stats();
+  TransportStats stats();
 
-  // --- loop thread (called by QuicEndpoint) ---
+  // --- transport thread (called by the Transport) ---
   void on_handshake_done();
   void on_stream_data(int64_t id, std::span<const uint8_t> data, bool fin);
   void on_stream_acked(int64_t id, uint64_t freed);
@@ -100,7 +103,8 @@ class Link {
     int64_t stream = -1;  // where that credit goes (log frames; control is control_id_)
   };
 
-  void post(std::function<void(QuicConnection&)> fn);
+  // Runs fn on the transport's thread if the connection is still there.
+  void post(std::function<void(Transport&)> fn);
   void protocol_failure(AppError code, const std::string& why);  // loop thread
   void on_control_frame(std::vector<uint8_t> body, size_t wire_bytes);
   void on_hello(const std::vector<uint8_t>& message);
@@ -112,8 +116,7 @@ class Link {
   Result<void> reserve_send(size_t n, std::chrono::steady_clock::time_point deadline);
   Error closed_error() const;  // mu_ held
 
-  QuicEndpoint* const endpoint_;
-  const uint64_t handle_;
+  Transport& transport_;
   const bool client_;
   bool is_local_stream(int64_t id) const { return ((id & 1) == 0) == client_; }
   const std::string role_;
@@ -121,7 +124,7 @@ class Link {
   const uint32_t max_frame_;
   const Fingerprint own_fp_;
 
-  // loop-thread state
+  // transport-thread state
   std::map<int64_t, StreamKind> kinds_;
   std::map<int64_t, FrameDecoder> decoders_;
   std::vector<int64_t> wake_;   // streams with new data and a waiting reader

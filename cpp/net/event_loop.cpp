@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <future>
 
@@ -171,6 +173,11 @@ void LoopThread::run_sync(const std::function<void()>& fn) {
     done.set_value();
   });
   fut.wait();
+}
+
+void EventLoop::abort_not_in_loop_thread() {
+  std::fputs("rcp: a loop-thread-only method was called from another thread\n", stderr);
+  std::abort();
 }
 
 }  // namespace rcp

@@ -36,10 +36,16 @@ class EventLoop {
   // Runs until stop(). Call from the owning thread only.
   void run();
   bool in_loop_thread() const { return std::this_thread::get_id() == owner_; }
+  // Loop-thread-only methods state it (as muduo does): a call from another
+  // thread aborts at once instead of racing (one thread-id compare).
+  void assert_in_loop_thread() const {
+    if (!in_loop_thread()) abort_not_in_loop_thread();
+  }
 
  private:
   EventLoop() = default;
   void drain_posted();
+  [[noreturn]] static void abort_not_in_loop_thread();
 
   UniqueFd epfd_;
   UniqueFd wakefd_;

@@ -19,8 +19,6 @@ namespace {
 // Messages per sendmmsg/recvmmsg call, and the kernel's UDP_MAX_SEGMENTS on
 // older kernels (newer ones allow 128; 64 is safe everywhere).
 constexpr size_t kBatch = 64;
-// Largest UDP payload of one IPv4 packet; a GSO super-packet must fit too.
-constexpr size_t kMaxGsoBytes = 65507;
 
 bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 

@@ -22,6 +22,9 @@ struct Datagram {
   size_t len = 0;  // bytes in the caller's buffer slot
 };
 
+// The most bytes one GSO send may carry: a UDP datagram's length field over IPv4.
+constexpr size_t kMaxGsoBytes = 65507;
+
 enum class SendStatus { sent, would_block };
 
 class UdpSocket {

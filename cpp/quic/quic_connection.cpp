@@ -10,7 +10,6 @@ namespace rcp {
 namespace {
 
 constexpr size_t kCidLen = kQuicCidLen;
-constexpr size_t kMaxGsoBytes = 65000;  // a GSO batch must fit one UDP datagram's length field
 constexpr size_t kMaxSegments = 64;
 constexpr int kPacketBudget = 1024;     // per flush, so incoming ACKs get read
 constexpr size_t kPacingQuanta = 4;
@@ -84,22 +83,20 @@ bool is_certificate_alert(uint64_t alert) {
 
 }  // namespace
 
-QuicConnection::QuicConnection(const QuicConfig& config, EventLoop& loop, UdpSocket& socket,
-                               const Address& remote, Events events)
-    : config_(config), loop_(loop), socket_(socket), local_(socket.local_address()), remote_(remote),
-      events_(std::move(events)) {}
+QuicConnection::QuicConnection(const QuicConfig& config, DatagramSink& sink, const Address& local,
+                               const Address& remote, Events events, Nanos now)
+    : config_(config), sink_(sink), now_(now), local_(local), remote_(remote), events_(std::move(events)) {}
 
 QuicConnection::~QuicConnection() {
-  timer_.reset();
   tls_.reset();  // the TLS session refers to conn_ through conn_ref_
   if (conn_) ngtcp2_conn_del(conn_);
 }
 
 Result<std::unique_ptr<QuicConnection>> QuicConnection::connect(const QuicConfig& config,
                                                                  std::shared_ptr<TlsContext> tls,
-                                                                 EventLoop& loop, UdpSocket& socket,
-                                                                 const Address& remote, Events events) {
-  std::unique_ptr<QuicConnection> c(new QuicConnection(config, loop, socket, remote, std::move(events)));
+                                                                 DatagramSink& sink, const Address& local,
+                                                                 const Address& remote, Events events, Nanos now) {
+  std::unique_ptr<QuicConnection> c(new QuicConnection(config, sink, local, remote, std::move(events), now));
   auto r = c->init(false, std::move(tls), nullptr, nullptr);
   if (!r) return r.error();
   return c;
@@ -107,11 +104,11 @@ Result<std::unique_ptr<QuicConnection>> QuicConnection::connect(const QuicConfig
 
 Result<std::unique_ptr<QuicConnection>> QuicConnection::accept(const QuicConfig& config,
                                                                 std::shared_ptr<TlsContext> tls,
-                                                                EventLoop& loop, UdpSocket& socket,
+                                                                DatagramSink& sink, const Address& local,
                                                                 const Address& remote,
                                                                 const ngtcp2_pkt_hd& hd, const ngtcp2_cid& odcid,
-                                                                Events events) {
-  std::unique_ptr<QuicConnection> c(new QuicConnection(config, loop, socket, remote, std::move(events)));
+                                                                Events events, Nanos now) {
+  std::unique_ptr<QuicConnection> c(new QuicConnection(config, sink, local, remote, std::move(events), now));
   auto r = c->init(true, std::move(tls), &hd, &odcid);
   if (!r) return r.error();
   return c;
@@ -148,7 +145,7 @@ Result<void> QuicConnection::init(bool server, std::shared_ptr<TlsContext> tls, 
 
   ngtcp2_settings settings;
   ngtcp2_settings_default(&settings);
-  settings.initial_ts = monotonic_now();
+  settings.initial_ts = now_;
   settings.cc_algo = config_.cc == CongestionControl::bbr    ? NGTCP2_CC_ALGO_BBR
                      : config_.cc == CongestionControl::reno ? NGTCP2_CC_ALGO_RENO
                                                              : NGTCP2_CC_ALGO_CUBIC;
@@ -159,7 +156,7 @@ Result<void> QuicConnection::init(bool server, std::shared_ptr<TlsContext> tls, 
   // PMTUD probes, largest first, up to the configured payload size.
   pmtud_probes_.clear();
   for (size_t size : {config_.max_udp_payload, size_t{1452}, size_t{1392}, size_t{1280}})
-    if (size > 1200 && size <= config_.max_udp_payload && size <= 65527 &&
+    if (size > 1200 && size <= config_.max_udp_payload && size <= kMaxUdpPayload &&
         std::find(pmtud_probes_.begin(), pmtud_probes_.end(), size) == pmtud_probes_.end())
       pmtud_probes_.push_back(static_cast<uint16_t>(size));
   settings.pmtud_probes = pmtud_probes_.data();
@@ -210,22 +207,20 @@ Result<void> QuicConnection::init(bool server, std::shared_ptr<TlsContext> tls, 
   ngtcp2_conn_set_tls_native_handle(conn_, tls_->native_handle());
   if (config_.keep_alive > 0) ngtcp2_conn_set_keep_alive_timeout(conn_, config_.keep_alive);
 
-  auto timer = Timer::create(loop_, [this] { on_timer(); });
-  if (!timer) return timer.error();
-  timer_ = std::move(timer.value());
   txbuf_.resize(kMaxGsoBytes);
   return {};
 }
 
 std::vector<ngtcp2_cid> QuicConnection::cids() const { return scids_; }
 
-void QuicConnection::on_datagram(std::span<const uint8_t> pkt, const Address& from) {
+void QuicConnection::on_datagram(std::span<const uint8_t> pkt, const Address& from, Nanos now) {
   if (closed_) return;
+  now_ = now;
   ++stats_.packets_received;
   stats_.bytes_received += pkt.size();
   ngtcp2_path path = make_path(local_, from);
   ngtcp2_pkt_info pi{};
-  int rv = ngtcp2_conn_read_pkt(conn_, &path, &pi, pkt.data(), pkt.size(), monotonic_now());
+  int rv = ngtcp2_conn_read_pkt(conn_, &path, &pi, pkt.data(), pkt.size(), now);
   if (rv == 0) return;
   if (rv == NGTCP2_ERR_DRAINING || rv == NGTCP2_ERR_DROP_CONN) {
     finish(describe_close(rv));  // the peer closed; nothing to answer
@@ -235,9 +230,10 @@ void QuicConnection::on_datagram(std::span<const uint8_t> pkt, const Address& fr
   fail(rv);
 }
 
-void QuicConnection::on_timer() {
+void QuicConnection::on_timer(Nanos now) {
   if (closed_) return;
-  int rv = ngtcp2_conn_handle_expiry(conn_, monotonic_now());
+  now_ = now;
+  int rv = ngtcp2_conn_handle_expiry(conn_, now);
   if (rv == NGTCP2_ERR_IDLE_CLOSE || rv == NGTCP2_ERR_HANDSHAKE_TIMEOUT) {
     finish(describe_close(rv));  // silently, as RFC 9000 10.1 says for idle timeout
     return;
@@ -246,20 +242,17 @@ void QuicConnection::on_timer() {
     fail(rv);
     return;
   }
-  flush();
+  flush(now);
 }
 
-void QuicConnection::arm_timer() {
-  if (closed_) return;
+Nanos QuicConnection::expiry() const {
+  if (closed_) return kNever;
   ngtcp2_tstamp expiry = ngtcp2_conn_get_expiry(conn_);
-  if (expiry == UINT64_MAX)
-    timer_->disarm();
-  else
-    timer_->arm_at(expiry);
+  return expiry == UINT64_MAX ? kNever : expiry;
 }
 
 bool QuicConnection::send_batch(const uint8_t* data, size_t len, size_t segment) {
-  auto r = socket_.send(remote_, {data, len}, segment);
+  auto r = sink_.send_datagrams(remote_, {data, len}, segment);
   if (!r) {
     // Unreachable peer and the like: QUIC sees it as loss and its timers decide.
     config_.logger.debug("send to " + remote_.to_string() + ": " + r.error().message);
@@ -295,8 +288,9 @@ SendBuffer* QuicConnection::next_stream_with_data() {
   return nullptr;
 }
 
-bool QuicConnection::flush() {
+bool QuicConnection::flush(Nanos now) {
   if (closed_) return false;
+  now_ = now;
   if (!pending_.empty()) {
     std::vector<uint8_t> again;
     again.swap(pending_);
@@ -305,7 +299,7 @@ bool QuicConnection::flush() {
   ngtcp2_path_storage ps;
   ngtcp2_path_storage_zero(&ps);
   ngtcp2_pkt_info pi{};
-  const ngtcp2_tstamp ts = monotonic_now();
+  const ngtcp2_tstamp ts = now;
   // Buffer room for the largest packet ngtcp2 may write (PMTU probes
   // included); batches are sized by the path's current payload size.
   const size_t max_pkt = ngtcp2_conn_get_max_tx_udp_payload_size(conn_);
@@ -315,7 +309,7 @@ bool QuicConnection::flush() {
   bool more = false;
   // Pacing: on a path with a real round trip, a few send quanta per flush
   // (at most 256 KiB), then ngtcp2 refuses to write until its pacing time,
-  // which arm_timer() waits for. Bursts of a whole window would overflow the
+  // which the caller waits for (expiry()). Bursts of a whole window would overflow the
   // shallow queues of real paths; a few quanta keep GSO batches full and
   // wakeups rare. Within a host or a LAN (RTT under 4 ms) the extra wakeups
   // only cost throughput, so there a flush writes its full budget.
@@ -368,8 +362,7 @@ bool QuicConnection::flush() {
       // A larger packet (a PMTU probe) cannot join this batch: send the batch,
       // then start a new one with this packet.
       if (!send_batch(txbuf_.data(), off, seg_size)) {
-        arm_timer();  // the probe itself is dropped; ngtcp2 sees it as lost
-        return false;
+        return false;  // the probe itself is dropped; ngtcp2 sees it as lost
       }
       std::memmove(txbuf_.data(), txbuf_.data() + off, len);
       off = segs = 0;
@@ -379,10 +372,7 @@ bool QuicConnection::flush() {
     ++segs;
     // A GSO batch holds equal-size packets; a shorter one must be its last.
     if (static_cast<size_t>(n) < seg_size || segs == max_segs || off + max_pkt > txbuf_.size()) {
-      if (!send_batch(txbuf_.data(), off, seg_size)) {
-        arm_timer();
-        return false;
-      }
+      if (!send_batch(txbuf_.data(), off, seg_size)) return false;
       off = segs = 0;
     }
     if (--budget == 0) {
@@ -390,12 +380,8 @@ bool QuicConnection::flush() {
       break;
     }
   }
-  if (off > 0 && !send_batch(txbuf_.data(), off, seg_size)) {
-    arm_timer();
-    return false;
-  }
+  if (off > 0 && !send_batch(txbuf_.data(), off, seg_size)) return false;
   ngtcp2_conn_update_pkt_tx_time(conn_, ts);
-  arm_timer();
   return more;
 }
 
@@ -428,21 +414,21 @@ void QuicConnection::grant_peer_uni_stream() {
   if (!closed_) ngtcp2_conn_extend_max_streams_uni(conn_, 1);
 }
 
-void QuicConnection::reset_stream(int64_t id, AppError code) {
+void QuicConnection::reset_stream(int64_t id, uint64_t app_error) {
   if (closed_) return;
-  ngtcp2_conn_shutdown_stream(conn_, 0, id, static_cast<uint64_t>(code));
+  ngtcp2_conn_shutdown_stream(conn_, 0, id, app_error);
   streams_.erase(id);
 }
 
-void QuicConnection::close(AppError code, const std::string& reason) {
+void QuicConnection::close(uint64_t app_error, const std::string& reason) {
   if (closed_) return;
   ngtcp2_ccerr ccerr;
   ngtcp2_ccerr_default(&ccerr);
-  ngtcp2_ccerr_set_application_error(&ccerr, static_cast<uint64_t>(code),
-                                     reinterpret_cast<const uint8_t*>(reason.data()), reason.size());
+  ngtcp2_ccerr_set_application_error(&ccerr, app_error, reinterpret_cast<const uint8_t*>(reason.data()),
+                                     reason.size());
   send_close_packet(ccerr);
-  finish(make_error(code == AppError::closed_by_app ? Errc::closed : Errc::protocol,
-                    "closed locally: " + reason));
+  const bool normal = events_.classify_app_error && events_.classify_app_error(app_error) == Errc::closed;
+  finish(make_error(normal ? Errc::closed : Errc::protocol, "closed locally: " + reason));
 }
 
 void QuicConnection::fail(int liberr) {
@@ -462,8 +448,7 @@ void QuicConnection::send_close_packet(const ngtcp2_ccerr& ccerr) {
   ngtcp2_path_storage_zero(&ps);
   ngtcp2_pkt_info pi{};
   uint8_t buf[1500];
-  ngtcp2_ssize n = ngtcp2_conn_write_connection_close(conn_, &ps.path, &pi, buf, sizeof buf, &ccerr,
-                                                     monotonic_now());
+  ngtcp2_ssize n = ngtcp2_conn_write_connection_close(conn_, &ps.path, &pi, buf, sizeof buf, &ccerr, now_);
   if (n > 0) send_batch(buf, static_cast<size_t>(n), static_cast<size_t>(n));
 }
 
@@ -471,7 +456,6 @@ void QuicConnection::finish(Error err) {
   if (closed_) return;
   closed_ = true;
   error_ = std::move(err);
-  timer_->disarm();
   config_.logger.debug("connection to " + remote_.to_string() + " closed: " + error_.message);
   if (events_.closed) events_.closed();
 }
@@ -506,9 +490,7 @@ Error QuicConnection::describe_close(int liberr) const {
                                          std::to_string(alert) + ")");
       }
       if (ce->type == NGTCP2_CCERR_TYPE_APPLICATION) {
-        Errc code = ce->error_code == static_cast<uint64_t>(AppError::closed_by_app) ? Errc::closed
-                    : ce->error_code == static_cast<uint64_t>(AppError::auth)        ? Errc::auth
-                                                                                      : Errc::protocol;
+        Errc code = events_.classify_app_error ? events_.classify_app_error(ce->error_code) : Errc::protocol;
         return make_error(code, "peer closed the connection: " + (reason.empty() ? "no reason given" : reason));
       }
       if (ce->error_code == 0) return make_error(Errc::closed, "peer closed the connection");
@@ -594,7 +576,7 @@ int QuicConnection::on_remove_cid(const ngtcp2_cid* cid) {
 
 QuicStats QuicConnection::stats() const {
   QuicStats s = stats_;
-  s.gso = socket_.gso_enabled();
+  s.gso = sink_.gso_enabled();
   if (conn_) {
     s.max_udp_payload = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn_);
     ngtcp2_conn_info ci;

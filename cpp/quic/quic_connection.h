@@ -1,6 +1,8 @@
 // QuicConnection: one ngtcp2 connection (client or server role) with its TLS
-// session, send buffers and timer. Single-threaded: it lives on one
-// EventLoop, and the endpoint feeds it datagrams and asks it to flush.
+// session and send buffers. Sans-I/O: it reads no clock and owns no socket or
+// timer. The caller passes the time into every call, feeds it datagrams,
+// writes its packets through a DatagramSink and calls on_timer() at expiry().
+// Single-threaded (the endpoint's loop thread, or a test's).
 #pragma once
 
 #include <ngtcp2/ngtcp2.h>
@@ -17,25 +19,14 @@
 
 #include "base/address.h"
 #include "quic/certificate.h"
-#include "net/event_loop.h"
+#include "base/clock.h"
+#include "quic/datagram_sink.h"
 #include "quic/quic_config.h"
 #include "base/result.h"
 #include "quic/send_buffer.h"
 #include "quic/tls_session.h"
-#include "net/udp_socket.h"
 
 namespace rcp {
-
-// Application error codes carried in CONNECTION_CLOSE / RESET_STREAM.
-enum class AppError : uint64_t {
-  none = 0,
-  protocol = 1,       // malformed frame or message
-  auth = 2,           // bad HMAC
-  unknown_stream = 3, // unknown stream kind
-  internal = 4,
-  closed_by_app = 5,
-  version = 6,        // protocol version mismatch
-};
 
 struct QuicStats {
   uint64_t bytes_sent = 0;      // UDP payload bytes
@@ -62,27 +53,33 @@ class QuicConnection {
     std::function<void()> streams_available;  // the peer raised our stream limit
     std::function<void()> closed;  // terminal; error() says why
     std::function<void(const ngtcp2_cid& cid, bool added)> cid_changed;  // server demux
+    // What an application error code means (peer's CONNECTION_CLOSE); unset: protocol.
+    std::function<Errc(uint64_t app_error)> classify_app_error;
   };
+  static constexpr Nanos kNever = UINT64_MAX;
 
   static Result<std::unique_ptr<QuicConnection>> connect(const QuicConfig& config,
-                                                          std::shared_ptr<TlsContext> tls, EventLoop& loop,
-                                                          UdpSocket& socket, const Address& remote,
-                                                          Events events);
+                                                          std::shared_ptr<TlsContext> tls, DatagramSink& sink,
+                                                          const Address& local, const Address& remote,
+                                                          Events events, Nanos now);
   // `hd` comes from ngtcp2_accept on the client's Initial that carried a
   // valid Retry token; `odcid` is the DCID of its first Initial, from the token.
   static Result<std::unique_ptr<QuicConnection>> accept(const QuicConfig& config,
-                                                         std::shared_ptr<TlsContext> tls, EventLoop& loop,
-                                                         UdpSocket& socket, const Address& remote,
+                                                         std::shared_ptr<TlsContext> tls, DatagramSink& sink,
+                                                         const Address& local, const Address& remote,
                                                          const ngtcp2_pkt_hd& hd, const ngtcp2_cid& odcid,
-                                                         Events events);
+                                                         Events events, Nanos now);
   ~QuicConnection();
   QuicConnection(const QuicConnection&) = delete;
   QuicConnection& operator=(const QuicConnection&) = delete;
 
-  void on_datagram(std::span<const uint8_t> pkt, const Address& from);
+  void on_datagram(std::span<const uint8_t> pkt, const Address& from, Nanos now);
   // Writes what congestion and flow control allow. Returns true when it
   // stopped on its per-call budget and should be called again soon.
-  bool flush();
+  bool flush(Nanos now);
+  // When on_timer() is due (loss detection, pacing, idle...): kNever if not.
+  Nanos expiry() const;
+  void on_timer(Nanos now);
   bool blocked_on_socket() const { return !pending_.empty(); }
 
   Result<int64_t> open_stream(bool bidi);
@@ -92,9 +89,10 @@ class QuicConnection {
   // Lets the peer open one more unidirectional stream (one of its streams has
   // been read to the end, or was never going to be).
   void grant_peer_uni_stream();
-  void reset_stream(int64_t id, AppError code);
-  // Sends CONNECTION_CLOSE with an application error and becomes closed.
-  void close(AppError code, const std::string& reason);
+  void reset_stream(int64_t id, uint64_t app_error);
+  // Sends CONNECTION_CLOSE with an application error and becomes closed
+  // (at the time of the latest call that passed one).
+  void close(uint64_t app_error, const std::string& reason);
 
   bool handshake_done() const { return handshake_done_; }
   bool closed() const { return closed_; }
@@ -116,11 +114,9 @@ class QuicConnection {
   ngtcp2_conn* native() const { return conn_; }
 
  private:
-  QuicConnection(const QuicConfig& config, EventLoop& loop, UdpSocket& socket, const Address& remote,
-                 Events events);
+  QuicConnection(const QuicConfig& config, DatagramSink& sink, const Address& local, const Address& remote,
+                 Events events, Nanos now);
   Result<void> init(bool server, std::shared_ptr<TlsContext> tls, const ngtcp2_pkt_hd* hd, const ngtcp2_cid* odcid);
-  void on_timer();
-  void arm_timer();
   void fail(int liberr);  // ngtcp2 error: send CONNECTION_CLOSE, then closed
   void finish(Error err);
   void send_close_packet(const ngtcp2_ccerr& ccerr);
@@ -129,15 +125,14 @@ class QuicConnection {
   SendBuffer* next_stream_with_data();
 
   QuicConfig config_;
-  EventLoop& loop_;
-  UdpSocket& socket_;
+  DatagramSink& sink_;
+  Nanos now_;  // the latest time a caller passed in
   Address local_;
   Address remote_;
   Events events_;
   ngtcp2_conn* conn_ = nullptr;
   ngtcp2_crypto_conn_ref conn_ref_{};
   std::unique_ptr<TlsSession> tls_;
-  std::unique_ptr<Timer> timer_;
   std::unordered_map<int64_t, SendBuffer> streams_;
   std::unordered_set<int64_t> blocked_;  // waiting for the peer's MAX_STREAM_DATA
   std::vector<int64_t> ready_;  // streams with something to send, round robin

@@ -5,8 +5,6 @@
 #include <chrono>
 #include <future>
 
-#include "link/link.h"
-
 namespace rcp {
 
 namespace {
@@ -17,18 +15,20 @@ std::string cid_key(const uint8_t* data, size_t len) { return std::string(reinte
 
 }  // namespace
 
-Result<std::shared_ptr<QuicEndpoint>> QuicEndpoint::listen(const EndpointConfig& config, const Address& bind_addr) {
+Result<std::shared_ptr<QuicEndpoint>> QuicEndpoint::listen(const EndpointConfig& config, const Address& bind_addr,
+                                                           ConnectionHandlerFactory factory) {
   if (config.tls.role != TlsRole::server) return make_error(Errc::invalid_argument, "listen() needs the server TLS role");
-  std::shared_ptr<QuicEndpoint> ep(new QuicEndpoint(config));
+  std::shared_ptr<QuicEndpoint> ep(new QuicEndpoint(config, std::move(factory)));
   ep->server_ = true;
   auto r = ep->start(bind_addr);
   if (!r) return r.error();
   return ep;
 }
 
-Result<std::shared_ptr<Link>> QuicEndpoint::connect(const EndpointConfig& config, const Address& remote) {
+Result<QuicEndpoint::Handle> QuicEndpoint::connect(const EndpointConfig& config, const Address& remote,
+                                                   ConnectionHandlerFactory factory) {
   if (config.tls.role != TlsRole::client) return make_error(Errc::invalid_argument, "connect() needs the client TLS role");
-  std::shared_ptr<QuicEndpoint> ep(new QuicEndpoint(config));
+  std::shared_ptr<QuicEndpoint> ep(new QuicEndpoint(config, std::move(factory)));
   auto any = Address::parse(remote.family() == AF_INET6 ? "::" : "0.0.0.0", 0);
   if (!any) return any.error();
   EndpointConfig client_cfg = config;
@@ -37,7 +37,7 @@ Result<std::shared_ptr<Link>> QuicEndpoint::connect(const EndpointConfig& config
   auto r = ep->start(*any);
   if (!r) return r.error();
 
-  std::promise<Result<std::shared_ptr<Link>>> made;
+  std::promise<Result<Handle>> made;
   auto fut = made.get_future();
   ep->loop().post([&] {
     auto handle = ep->add_connection(remote, nullptr, nullptr);
@@ -45,15 +45,10 @@ Result<std::shared_ptr<Link>> QuicEndpoint::connect(const EndpointConfig& config
       made.set_value(handle.error());
       return;
     }
-    made.set_value(ep->handle_for(ep->conns_.at(*handle).link));
     ep->schedule_flush(*handle);
+    made.set_value(ep->handle_for(ep->conns_.at(*handle).handler));  // last: `ep` is the caller's
   });
-  auto link = fut.get();
-  if (!link) return link.error();
-  // The handshake timeout bounds this wait; the margin lets the connection report its own reason.
-  auto ready = (*link)->wait_ready(config.quic.handshake_timeout + kSeconds);
-  if (!ready) return ready.error();
-  return link;
+  return fut.get();
 }
 
 Result<void> QuicEndpoint::start(const Address& bind_addr) {
@@ -75,6 +70,7 @@ Result<void> QuicEndpoint::start(const Address& bind_addr) {
   auto lt = LoopThread::start(server_ ? "rcp-quic-srv" : "rcp-quic-cli");
   if (!lt) return lt.error();
   thread_ = std::move(lt.value());
+  loop_ = &thread_->loop();
   Result<void> added;
   thread_->run_sync([&] {
     added = loop().add(socket_.fd(), EPOLLIN, [this](uint32_t ev) {
@@ -93,45 +89,56 @@ QuicEndpoint::~QuicEndpoint() {
 }
 
 void QuicEndpoint::shutdown_on_loop() {
+  loop().assert_in_loop_thread();
   for (auto& [h, e] : conns_) {
-    e.conn->close(AppError::closed_by_app, "endpoint shut down");
-    if (e.link) e.link->on_closed(e.conn->error());
+    e.conn->close(e.handler->close_code(), "endpoint shut down");
+    e.handler->on_closed(e.conn->error());
   }
   conns_.clear();
   by_cid_.clear();
   if (socket_.fd() >= 0) loop().remove(socket_.fd());
 }
 
-std::shared_ptr<Link> QuicEndpoint::handle_for(std::shared_ptr<Link> link) {
-  Link* raw = link.get();
-  return std::shared_ptr<Link>(raw, [link = std::move(link), self = shared_from_this()](Link*) mutable {
-    link.reset();
+QuicEndpoint::Handle QuicEndpoint::handle_for(std::shared_ptr<ConnectionHandler> handler) {
+  ConnectionHandler* raw = handler.get();
+  return Handle(raw, [handler = std::move(handler), self = shared_from_this()](ConnectionHandler*) mutable {
+    handler.reset();
     self.reset();
   });
 }
 
 Result<uint64_t> QuicEndpoint::add_connection(const Address& remote, const ngtcp2_pkt_hd* hd,
                                               const ngtcp2_cid* odcid) {
+  loop().assert_in_loop_thread();
   uint64_t handle = next_handle_++;
+  Entry e;
+  e.handler = factory_(ConnectionPort(this, handle));
+  if (!e.handler) return make_error(Errc::invalid_argument, "no handler for a new connection");
   QuicConnection::Events ev;
-  // Events fire inside ngtcp2 calls; they reach the Link through the handle so
-  // a connection removed meanwhile is simply not found.
+  // Events fire inside ngtcp2 calls; they reach the handler through the
+  // handle so a connection removed meanwhile is simply not found.
+  auto handler_of = [this, handle]() -> ConnectionHandler* {
+    auto it = conns_.find(handle);
+    return it == conns_.end() ? nullptr : it->second.handler.get();
+  };
   if (server_) ev.admit = [this, handle] { return admit_authenticated(handle); };
-  ev.handshake_done = [this, handle] {
-    if (auto it = conns_.find(handle); it != conns_.end()) it->second.link->on_handshake_done();
+  ev.handshake_done = [handler_of] {
+    if (auto* h = handler_of()) h->on_handshake_done();
   };
-  ev.stream_data = [this, handle](int64_t id, std::span<const uint8_t> d, bool fin) {
-    if (auto it = conns_.find(handle); it != conns_.end()) it->second.link->on_stream_data(id, d, fin);
+  ev.stream_data = [handler_of](int64_t id, std::span<const uint8_t> d, bool fin) {
+    if (auto* h = handler_of()) h->on_stream_data(id, d, fin);
   };
-  ev.stream_acked = [this, handle](int64_t id, uint64_t freed) {
-    if (auto it = conns_.find(handle); it != conns_.end()) it->second.link->on_stream_acked(id, freed);
+  ev.stream_acked = [handler_of](int64_t id, uint64_t freed) {
+    if (auto* h = handler_of()) h->on_stream_acked(id, freed);
   };
-  ev.stream_closed = [this, handle](int64_t id, uint64_t code) {
-    if (auto it = conns_.find(handle); it != conns_.end()) it->second.link->on_stream_closed(id, code);
+  ev.stream_closed = [handler_of](int64_t id, uint64_t code) {
+    if (auto* h = handler_of()) h->on_stream_closed(id, code);
   };
-  ev.streams_available = [this, handle] {
-    if (auto it = conns_.find(handle); it != conns_.end()) it->second.link->on_streams_available();
+  ev.streams_available = [handler_of] {
+    if (auto* h = handler_of()) h->on_streams_available();
   };
+  // The handler outlives its connection (Entry), so it may be captured.
+  ev.classify_app_error = [h = e.handler.get()](uint64_t code) { return h->classify_app_error(code); };
   ev.closed = [this, handle] {
     // Removal is deferred: we are inside the connection's own call stack.
     loop().post([this, handle] { remove_connection(handle); });
@@ -142,12 +149,15 @@ Result<uint64_t> QuicEndpoint::add_connection(const Address& remote, const ngtcp
     else
       by_cid_.erase(cid_key(cid.data, cid.datalen));
   };
-  auto conn = hd ? QuicConnection::accept(config_.quic, tls_, loop(), socket_, remote, *hd, *odcid, std::move(ev))
-                 : QuicConnection::connect(config_.quic, tls_, loop(), socket_, remote, std::move(ev));
+  const Nanos now = monotonic_now();
+  const Address& local = socket_.local_address();
+  auto conn = hd ? QuicConnection::accept(config_.quic, tls_, sink_, local, remote, *hd, *odcid, std::move(ev), now)
+                 : QuicConnection::connect(config_.quic, tls_, sink_, local, remote, std::move(ev), now);
   if (!conn) return conn.error();
-  Entry e;
   e.conn = std::move(conn.value());
-  e.link = std::make_shared<Link>(this, handle, config_, !server_);
+  auto timer = Timer::create(loop(), [this, handle] { on_timer(handle); });
+  if (!timer) return timer.error();
+  e.timer = std::move(timer.value());
   for (const auto& cid : e.conn->cids()) by_cid_[cid_key(cid.data, cid.datalen)] = handle;
   if (hd) by_cid_[cid_key(hd->dcid.data, hd->dcid.datalen)] = handle;  // the client's first, chosen DCID
   conns_.emplace(handle, std::move(e));
@@ -155,29 +165,32 @@ Result<uint64_t> QuicEndpoint::add_connection(const Address& remote, const ngtcp
 }
 
 void QuicEndpoint::remove_connection(uint64_t handle) {
+  loop().assert_in_loop_thread();
   auto it = conns_.find(handle);
   if (it == conns_.end()) return;
   const Error& err = it->second.conn->error();
-  if (server_ && !it->second.link->wait_ready(0))
-    link_rejected(err.message.empty() ? "closed before the hello" : err.message);
-  it->second.link->on_closed(err);
+  if (server_ && !it->second.session_ready)
+    rejected_peer(err.message.empty() ? "closed before the session was established" : err.message);
+  it->second.handler->on_closed(err);
   for (auto i = by_cid_.begin(); i != by_cid_.end();) i = i->second == handle ? by_cid_.erase(i) : std::next(i);
   conns_.erase(it);
 }
 
 QuicConnection* QuicEndpoint::connection(uint64_t handle) {
+  loop().assert_in_loop_thread();
   auto it = conns_.find(handle);
   return it == conns_.end() ? nullptr : it->second.conn.get();
 }
 
 void QuicEndpoint::on_readable() {
+  loop().assert_in_loop_thread();
   Datagram dgrams[kRecvSlots];
   for (int round = 0; round < 64; ++round) {  // bounded, so timers and posts get their turn
     auto n = socket_.recv(rxbuf_, kMaxUdpPayload, dgrams);
     if (!n || *n == 0) break;
     for (size_t i = 0; i < *n; ++i)
       dispatch({rxbuf_.data() + i * kMaxUdpPayload, dgrams[i].len}, dgrams[i].from);
-    for (auto& [h, e] : conns_) e.link->wake_readers();
+    for (auto& [h, e] : conns_) e.handler->wake_readers();
   }
   flush_scheduled();
 }
@@ -186,7 +199,7 @@ void QuicEndpoint::dispatch(std::span<const uint8_t> pkt, const Address& from) {
   if (!server_) {
     if (!conns_.empty()) {
       auto& [h, e] = *conns_.begin();
-      e.conn->on_datagram(pkt, from);
+      e.conn->on_datagram(pkt, from, monotonic_now());
       schedule_flush(h);
     }
     return;
@@ -196,7 +209,7 @@ void QuicEndpoint::dispatch(std::span<const uint8_t> pkt, const Address& from) {
   auto it = by_cid_.find(cid_key(vc.dcid, vc.dcidlen));
   if (it != by_cid_.end()) {
     if (QuicConnection* c = connection(it->second)) {
-      c->on_datagram(pkt, from);
+      c->on_datagram(pkt, from, monotonic_now());
       schedule_flush(it->second);
     }
     return;
@@ -233,7 +246,7 @@ void QuicEndpoint::accept_initial(std::span<const uint8_t> pkt, const Address& f
     ++counters_.handshakes_started;
   }
   if (QuicConnection* c = connection(*handle)) {
-    c->on_datagram(pkt, from);
+    c->on_datagram(pkt, from, monotonic_now());
     schedule_flush(*handle);
   }
 }
@@ -259,15 +272,19 @@ bool QuicEndpoint::make_room_for_handshake() {
   if (config_.max_handshakes == 0) return false;
   size_t in_progress = 0;
   QuicConnection* oldest = nullptr;  // handles grow, so the map's first unfinished entry is the oldest
+  uint64_t close_code = 0;
   for (auto& [h, e] : conns_) {
     if (e.conn->closed() || e.conn->handshake_done()) continue;
-    if (oldest == nullptr) oldest = e.conn.get();
+    if (oldest == nullptr) {
+      oldest = e.conn.get();
+      close_code = e.handler->close_code();
+    }
     ++in_progress;
   }
   if (in_progress < config_.max_handshakes) return true;
   // Full: the newcomer proved its address just now, the oldest had its
   // chance. Closing marks it closed at once; removal follows on the loop.
-  oldest->close(AppError::closed_by_app, "handshake evicted by a newer one");
+  oldest->close(close_code, "handshake evicted by a newer one");
   std::lock_guard<std::mutex> lk(mu_);
   ++counters_.handshakes_evicted;
   return true;
@@ -284,6 +301,7 @@ bool QuicEndpoint::admit_authenticated(uint64_t handle) {
 }
 
 void QuicEndpoint::schedule_flush(uint64_t handle) {
+  loop().assert_in_loop_thread();
   to_flush_.push_back(handle);
   if (!flush_posted_) {
     flush_posted_ = true;
@@ -292,16 +310,39 @@ void QuicEndpoint::schedule_flush(uint64_t handle) {
 }
 
 void QuicEndpoint::flush_scheduled() {
+  loop().assert_in_loop_thread();
   flush_posted_ = false;
   std::vector<uint64_t> handles;
   handles.swap(to_flush_);
   std::sort(handles.begin(), handles.end());
   handles.erase(std::unique(handles.begin(), handles.end()), handles.end());
+  const Nanos now = monotonic_now();
   for (uint64_t h : handles) {
     QuicConnection* c = connection(h);
-    if (c && c->flush()) schedule_flush(h);  // budget used up: continue after other events
+    if (c == nullptr) continue;
+    if (c->flush(now)) schedule_flush(h);  // budget used up: continue after other events
+    rearm_timer(h);
   }
   update_write_interest();
+}
+
+void QuicEndpoint::on_timer(uint64_t handle) {
+  loop().assert_in_loop_thread();
+  if (QuicConnection* c = connection(handle)) {
+    c->on_timer(monotonic_now());
+    rearm_timer(handle);
+    update_write_interest();
+  }
+}
+
+void QuicEndpoint::rearm_timer(uint64_t handle) {
+  auto it = conns_.find(handle);
+  if (it == conns_.end()) return;
+  const Nanos at = it->second.conn->expiry();
+  if (at == QuicConnection::kNever)
+    it->second.timer->disarm();
+  else
+    it->second.timer->arm_at(at);
 }
 
 void QuicEndpoint::on_writable() {
@@ -318,27 +359,30 @@ void QuicEndpoint::update_write_interest() {
   }
 }
 
-Result<std::shared_ptr<Link>> QuicEndpoint::accept(Nanos timeout) {
+Result<QuicEndpoint::Handle> QuicEndpoint::accept(Nanos timeout) {
   std::unique_lock<std::mutex> lk(mu_);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeout);
   if (!cv_.wait_until(lk, deadline, [&] { return !ready_.empty(); }))
     return make_error(Errc::timeout, "no peer completed the handshake in time" +
                                          (last_rejection_.empty() ? std::string() : " (last refused: " + last_rejection_ + ")"));
-  auto link = ready_.front();
+  auto handler = ready_.front();
   ready_.pop_front();
   lk.unlock();
-  return handle_for(std::move(link));
+  return handle_for(std::move(handler));
 }
 
-void QuicEndpoint::link_ready(uint64_t handle) {
+void QuicEndpoint::session_ready(uint64_t handle) {
+  loop().assert_in_loop_thread();
   auto it = conns_.find(handle);
-  if (it == conns_.end()) return;
+  if (it == conns_.end() || it->second.session_ready) return;
+  it->second.session_ready = true;
+  if (!server_) return;  // a client's connect() already handed out its handle
   std::lock_guard<std::mutex> lk(mu_);
-  ready_.push_back(it->second.link);
+  ready_.push_back(it->second.handler);
   cv_.notify_all();
 }
 
-void QuicEndpoint::link_rejected(const std::string& why) {
+void QuicEndpoint::rejected_peer(const std::string& why) {
   config_.quic.logger.info("refused a peer: " + why);
   std::lock_guard<std::mutex> lk(mu_);
   ++rejected_;
@@ -365,5 +409,19 @@ void QuicEndpoint::stop_accepting() {
   std::lock_guard<std::mutex> lk(mu_);
   accepting_ = false;
 }
+
+void ConnectionPort::post(std::function<void(QuicConnection*)> fn) const {
+  QuicEndpoint* ep = endpoint_;
+  uint64_t h = handle_;
+  ep->loop().post([ep, h, fn = std::move(fn)] {
+    QuicConnection* c = ep->connection(h);
+    fn(c);
+    if (c) ep->schedule_flush(h);
+  });
+}
+
+QuicConnection* ConnectionPort::connection() const { return endpoint_->connection(handle_); }
+
+void ConnectionPort::session_ready() const { endpoint_->session_ready(handle_); }
 
 }  // namespace rcp

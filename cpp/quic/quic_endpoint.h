@@ -1,7 +1,9 @@
 // QuicEndpoint: a UDP socket and the QUIC connections on it, driven by one
-// loop thread. A server endpoint accepts handshakes from pinned peers only; a
-// client endpoint carries one connection. Applications use the Link objects
-// it hands out, from any thread.
+// loop thread: it owns the socket, each connection's timer and the clock
+// reads. A server endpoint accepts handshakes from pinned peers only; a
+// client endpoint carries one connection. Each connection gets a
+// ConnectionHandler from the factory it is given (the link layer's makes
+// Links); applications hold handles to those handlers.
 #pragma once
 
 #include <condition_variable>
@@ -15,6 +17,7 @@
 
 #include "base/address.h"
 #include "quic/address_validation.h"
+#include "quic/connection_handler.h"
 #include "base/crypto.h"
 #include "net/event_loop.h"
 #include "quic/quic_config.h"
@@ -25,14 +28,9 @@
 
 namespace rcp {
 
-class Link;
-struct LinkState;
-
 struct EndpointConfig {
   QuicConfig quic;
   TlsConfig tls;      // role decides server or client
-  SessionKey session_key{};
-  std::string role;   // announced in the hello: "master", "source", ...
   // Server slots. Only authenticated connections (pinned both ways,
   // handshake complete) count against max_connections; handshakes in
   // progress have their own bound, and a new address-validated handshake
@@ -60,15 +58,18 @@ struct ServerCounters {
 
 class QuicEndpoint : public std::enable_shared_from_this<QuicEndpoint> {
  public:
-  static Result<std::shared_ptr<QuicEndpoint>> listen(const EndpointConfig& config, const Address& bind_addr);
-  // Handshake plus hello exchange; fails with the reason (pin mismatch, timeout...).
-  static Result<std::shared_ptr<Link>> connect(const EndpointConfig& config, const Address& remote);
+  using Handle = std::shared_ptr<ConnectionHandler>;
+  static Result<std::shared_ptr<QuicEndpoint>> listen(const EndpointConfig& config, const Address& bind_addr,
+                                                      ConnectionHandlerFactory factory);
+  // A client endpoint and its connection, handshake started: the handler
+  // learns how it goes. The handle keeps the endpoint alive.
+  static Result<Handle> connect(const EndpointConfig& config, const Address& remote, ConnectionHandlerFactory factory);
   ~QuicEndpoint();
 
-  // Next peer that completed the handshake and the hello.
-  Result<std::shared_ptr<Link>> accept(Nanos timeout);
+  // Next peer whose session is established (ConnectionPort::session_ready).
+  Result<Handle> accept(Nanos timeout);
   const Address& local_address() const { return socket_.local_address(); }
-  // Handshakes refused so far (pin mismatch, bad hello...), and the last reason.
+  // Handshakes refused so far (pin mismatch, no session...), and the last reason.
   uint64_t rejected() const;
   std::string last_rejection() const;
   ServerCounters counters() const;
@@ -77,15 +78,28 @@ class QuicEndpoint : public std::enable_shared_from_this<QuicEndpoint> {
   // Stop accepting new handshakes (a source serves exactly one peer).
   void stop_accepting();
 
-  // Loop-thread internals used by Link.
-  EventLoop& loop() { return thread_->loop(); }
-  QuicConnection* connection(uint64_t handle);
-  void schedule_flush(uint64_t handle);
-  void link_ready(uint64_t handle);
-  void link_rejected(const std::string& why);
+  // Used by ConnectionPort.
+  EventLoop& loop() { return *loop_; }
+  QuicConnection* connection(uint64_t handle);  // loop thread
+  void schedule_flush(uint64_t handle);         // loop thread
+  void session_ready(uint64_t handle);          // loop thread
 
  private:
-  explicit QuicEndpoint(const EndpointConfig& config) : config_(config) {}
+  // The socket as the connections' DatagramSink.
+  class SocketSink : public DatagramSink {
+   public:
+    explicit SocketSink(UdpSocket& socket) : socket_(socket) {}
+    Result<SendStatus> send_datagrams(const Address& to, std::span<const uint8_t> data, size_t segment) override {
+      return socket_.send(to, data, segment);
+    }
+    bool gso_enabled() const override { return socket_.gso_enabled(); }
+
+   private:
+    UdpSocket& socket_;
+  };
+
+  QuicEndpoint(const EndpointConfig& config, ConnectionHandlerFactory factory)
+      : config_(config), factory_(std::move(factory)) {}
   Result<void> start(const Address& bind_addr);
   void on_readable();
   void on_writable();
@@ -95,22 +109,30 @@ class QuicEndpoint : public std::enable_shared_from_this<QuicEndpoint> {
   bool make_room_for_handshake();
   bool admit_authenticated(uint64_t handle);
   Result<uint64_t> add_connection(const Address& remote, const ngtcp2_pkt_hd* hd, const ngtcp2_cid* odcid);
-  // An application handle: shares the Link and keeps this endpoint (and so
-  // its loop thread) alive; released on the application's thread.
-  std::shared_ptr<Link> handle_for(std::shared_ptr<Link> link);
+  // An application handle: shares the handler and keeps this endpoint (and
+  // so its loop thread) alive; released on the application's thread.
+  Handle handle_for(std::shared_ptr<ConnectionHandler> handler);
   void remove_connection(uint64_t handle);
+  void rejected_peer(const std::string& why);
+  void on_timer(uint64_t handle);
+  void rearm_timer(uint64_t handle);
   void flush_scheduled();
   void update_write_interest();
   void shutdown_on_loop();
 
   struct Entry {
+    std::shared_ptr<ConnectionHandler> handler;  // declared first: outlives the connection
     std::unique_ptr<QuicConnection> conn;
-    std::shared_ptr<Link> link;
+    std::unique_ptr<Timer> timer;  // at conn->expiry()
+    bool session_ready = false;
   };
 
   EndpointConfig config_;
+  ConnectionHandlerFactory factory_;
   std::unique_ptr<LoopThread> thread_;
+  EventLoop* loop_ = nullptr;  // thread_'s, still valid while thread_ is joined
   UdpSocket socket_;
+  SocketSink sink_{socket_};
   std::shared_ptr<TlsContext> tls_;
   bool server_ = false;
   std::optional<AddressValidator> validator_;  // servers only
@@ -126,13 +148,11 @@ class QuicEndpoint : public std::enable_shared_from_this<QuicEndpoint> {
   // shared with application threads
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::shared_ptr<Link>> ready_;
+  std::deque<std::shared_ptr<ConnectionHandler>> ready_;
   bool accepting_ = true;
   uint64_t rejected_ = 0;
   ServerCounters counters_;
   std::string last_rejection_;
-  Error connect_error_;  // client: why the connection failed before it was ready
-  bool connect_failed_ = false;
 };
 
 }  // namespace rcp

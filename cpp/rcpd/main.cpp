@@ -30,7 +30,7 @@
 #include "copy/copy_destination.h"
 #include "copy/copy_source.h"
 #include "link/link.h"
-#include "quic/quic_endpoint.h"
+#include "link/link_server.h"
 
 using namespace rcp;
 
@@ -162,10 +162,10 @@ struct Daemon {
     auto fp = parse_fingerprint(*fp_hex);
     if (!fp) return fp.error();
     // One authenticated peer; strangers' handshakes have their own, evictable slots.
-    EndpointConfig cfg{quic, {TlsRole::server, cert, {*fp}, quic.keylog_file}, key, "source", 1};
+    LinkConfig cfg{{quic, {TlsRole::server, cert, {*fp}, quic.keylog_file}, 1}, key, "source"};
     cfg.quic.port_range = args.port_range;
     auto any = Address::parse("::", 0);
-    auto listener = QuicEndpoint::listen(cfg, *any);
+    auto listener = LinkServer::listen(cfg, *any);
     if (!listener) return listener.error();
     const auto port = (*listener)->local_address().port();
     (void)master->send_message(encode_message(MsgType::listening, port, local_addresses()));
@@ -194,14 +194,14 @@ struct Daemon {
     if (!port || !fp_hex || *port == 0 || *port > 65535) return make_error(Errc::protocol, "malformed connect_peer");
     auto fp = parse_fingerprint(*fp_hex);
     if (!fp) return fp.error();
-    EndpointConfig cfg{quic, {TlsRole::client, cert, {*fp}, quic.keylog_file}, key, "destination"};
+    LinkConfig cfg{{quic, {TlsRole::client, cert, {*fp}, quic.keylog_file}}, key, "destination"};
     // One open data stream per worker at most: see QuicConfig::max_uni_streams.
     cfg.quic.max_uni_streams = DestinationOptions{}.workers + 1;
     Result<std::shared_ptr<Link>> peer = make_error(Errc::invalid_argument, "the source advertised no address");
     for (const auto& host : addrs) {
       auto resolved = Address::resolve(host, static_cast<uint16_t>(*port));
       if (!resolved || resolved->empty()) continue;
-      peer = QuicEndpoint::connect(cfg, resolved->front());
+      peer = Link::connect(cfg, resolved->front());
       if (peer) {
         logger.info("connected to the source at " + resolved->front().to_string() + " (pinned)");
         break;
@@ -337,7 +337,7 @@ int main(int argc, char** argv) {
     std::_Exit(kExitLink);
   }).detach();
 
-  EndpointConfig mcfg{d.quic, {TlsRole::client, d.cert, {*master_fp}, d.quic.keylog_file}, d.key, d.args.role};
+  LinkConfig mcfg{{d.quic, {TlsRole::client, d.cert, {*master_fp}, d.quic.keylog_file}}, d.key, d.args.role};
   Result<std::shared_ptr<Link>> master = make_error(Errc::invalid_argument, "no master address");
   for (const auto& m : d.args.masters) {
     auto addr = parse_host_port(m);
@@ -345,7 +345,7 @@ int main(int argc, char** argv) {
       master = addr.error();
       continue;
     }
-    master = QuicEndpoint::connect(mcfg, *addr);
+    master = Link::connect(mcfg, *addr);
     if (master) break;
   }
   if (!master) {

@@ -14,7 +14,7 @@
 #include "quic/address_validation.h"
 #include "quic/certificate.h"
 #include "link/link.h"
-#include "quic/quic_endpoint.h"
+#include "link/link_server.h"
 
 namespace rcp {
 namespace {
@@ -136,14 +136,13 @@ struct Party {
     quic.handshake_timeout = 3 * kSeconds;
     quic.idle_timeout = 5 * kSeconds;
   }
-  EndpointConfig server_config(size_t max_connections, size_t max_handshakes) {
-    EndpointConfig c{quic, {TlsRole::server, server_cert, {client_cert.fingerprint}, ""}, key, "server",
-                     max_connections};
+  LinkConfig server_config(size_t max_connections, size_t max_handshakes) {
+    LinkConfig c{{quic, {TlsRole::server, server_cert, {client_cert.fingerprint}, ""}, max_connections}, key, "server"};
     c.max_handshakes = max_handshakes;
     return c;
   }
-  EndpointConfig client_config(Nanos handshake_timeout) {
-    EndpointConfig c{quic, {TlsRole::client, client_cert, {server_cert.fingerprint}, ""}, key, "client"};
+  LinkConfig client_config(Nanos handshake_timeout) {
+    LinkConfig c{{quic, {TlsRole::client, client_cert, {server_cert.fingerprint}, ""}}, key, "client"};
     c.quic.handshake_timeout = handshake_timeout;
     return c;
   }
@@ -169,7 +168,7 @@ void send_to(int fd, const Address& to, std::span<const uint8_t> data) {
 // what a stranger who once saw our traffic can replay.
 std::vector<uint8_t> capture_initial(Party& p) {
   auto sink = UdpSocket::bind(loopback(), PortRange{}, UdpOptions{}).value();
-  std::thread client([&] { (void)QuicEndpoint::connect(p.client_config(1 * kSeconds), sink.local_address()); });
+  std::thread client([&] { (void)Link::connect(p.client_config(1 * kSeconds), sink.local_address()); });
   Address from;
   auto pkt = recv_one(sink.fd(), from, 3000);
   client.join();
@@ -178,7 +177,7 @@ std::vector<uint8_t> capture_initial(Party& p) {
 
 TEST(ServerSlots, ReplayedInitialsCostOnlyRetries) {
   Party p;
-  auto server = QuicEndpoint::listen(p.server_config(1, 1), loopback()).value();
+  auto server = LinkServer::listen(p.server_config(1, 1), loopback()).value();
   auto initial = capture_initial(p);
   ASSERT_GE(initial.size(), 1200u);
   // Another address than the peer's (all of 127/8 is loopback): its Retries
@@ -195,7 +194,7 @@ TEST(ServerSlots, ReplayedInitialsCostOnlyRetries) {
   Result<std::shared_ptr<Link>> accepted = make_error(Errc::timeout, "");
   std::thread t([&] { accepted = server->accept(5 * kSeconds); });
   const auto started = std::chrono::steady_clock::now();
-  auto client = QuicEndpoint::connect(p.client_config(3 * kSeconds), server->local_address());
+  auto client = Link::connect(p.client_config(3 * kSeconds), server->local_address());
   const auto took = std::chrono::steady_clock::now() - started;
   stop = true;
   flood.join();
@@ -249,7 +248,7 @@ class StallingProxy {
 
 TEST(ServerSlots, StalledValidatedHandshakesCannotLockOutThePinnedPeer) {
   Party p;
-  auto server = QuicEndpoint::listen(p.server_config(1, 2), loopback()).value();
+  auto server = LinkServer::listen(p.server_config(1, 2), loopback()).value();
   // Three strangers that pass address validation, then go silent (their
   // certificates would be refused, but they never get that far).
   std::vector<std::unique_ptr<StallingProxy>> proxies;
@@ -260,7 +259,7 @@ TEST(ServerSlots, StalledValidatedHandshakesCannotLockOutThePinnedPeer) {
     strangers.emplace_back([&p, via] {
       Party other;
       other.server_cert = p.server_cert;
-      (void)QuicEndpoint::connect(other.client_config(2 * kSeconds), via);
+      (void)Link::connect(other.client_config(2 * kSeconds), via);
     });
   }
   for (int i = 0; i < 200 && server->counters().handshakes_started < 3; ++i)
@@ -271,7 +270,7 @@ TEST(ServerSlots, StalledValidatedHandshakesCannotLockOutThePinnedPeer) {
   Result<std::shared_ptr<Link>> accepted = make_error(Errc::timeout, "");
   std::thread t([&] { accepted = server->accept(5 * kSeconds); });
   const auto started = std::chrono::steady_clock::now();
-  auto client = QuicEndpoint::connect(p.client_config(3 * kSeconds), server->local_address());
+  auto client = Link::connect(p.client_config(3 * kSeconds), server->local_address());
   const auto took = std::chrono::steady_clock::now() - started;
   t.join();
   for (auto& s : strangers) s.join();
@@ -285,14 +284,14 @@ TEST(ServerSlots, StalledValidatedHandshakesCannotLockOutThePinnedPeer) {
 
 TEST(ServerSlots, AuthenticatedLimitRefusesASecondPeer) {
   Party p;
-  auto server = QuicEndpoint::listen(p.server_config(1, 4), loopback()).value();
+  auto server = LinkServer::listen(p.server_config(1, 4), loopback()).value();
   Result<std::shared_ptr<Link>> accepted = make_error(Errc::timeout, "");
   std::thread t([&] { accepted = server->accept(5 * kSeconds); });
-  auto first = QuicEndpoint::connect(p.client_config(3 * kSeconds), server->local_address());
+  auto first = Link::connect(p.client_config(3 * kSeconds), server->local_address());
   t.join();
   ASSERT_TRUE(first.ok()) << first.error().message;
   ASSERT_TRUE(accepted.ok());
-  auto second = QuicEndpoint::connect(p.client_config(3 * kSeconds), server->local_address());
+  auto second = Link::connect(p.client_config(3 * kSeconds), server->local_address());
   EXPECT_FALSE(second.ok()) << "a second pinned peer got a slot";
   EXPECT_EQ(server->counters().refused_no_slot, 1u);
   // The first is untouched.

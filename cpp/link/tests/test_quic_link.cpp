@@ -6,7 +6,7 @@
 
 #include "quic/certificate.h"
 #include "link/link.h"
-#include "quic/quic_endpoint.h"
+#include "link/link_server.h"
 
 namespace rcp {
 namespace {
@@ -22,30 +22,30 @@ struct Pair {
     quic.handshake_timeout = 3 * kSeconds;
     quic.idle_timeout = 5 * kSeconds;
   }
-  EndpointConfig server_config(std::vector<Fingerprint> pins) {
-    return EndpointConfig{quic, {TlsRole::server, server_cert, std::move(pins), ""}, key, "server"};
+  LinkConfig server_config(std::vector<Fingerprint> pins) {
+    return LinkConfig{{quic, {TlsRole::server, server_cert, std::move(pins), ""}}, key, "server"};
   }
-  EndpointConfig client_config(Fingerprint pin) {
-    return EndpointConfig{quic, {TlsRole::client, client_cert, {pin}, ""}, key, "client"};
+  LinkConfig client_config(Fingerprint pin) {
+    return LinkConfig{{quic, {TlsRole::client, client_cert, {pin}, ""}}, key, "client"};
   }
 };
 
 Address loopback(const char* host = "127.0.0.1") { return Address::parse(host, 0).value(); }
 
 struct Connected {
-  std::shared_ptr<QuicEndpoint> server;
+  std::shared_ptr<LinkServer> server;
   std::shared_ptr<Link> server_link;
   std::shared_ptr<Link> client_link;
 };
 
 Connected connect_pair(Pair& p, const char* host = "127.0.0.1") {
   Connected c;
-  auto server = QuicEndpoint::listen(p.server_config({p.client_cert.fingerprint}), loopback(host));
+  auto server = LinkServer::listen(p.server_config({p.client_cert.fingerprint}), loopback(host));
   EXPECT_TRUE(server.ok()) << (server.ok() ? "" : server.error().message);
   c.server = server.value();
   Result<std::shared_ptr<Link>> accepted = make_error(Errc::timeout, "");
   std::thread t([&] { accepted = c.server->accept(5 * kSeconds); });
-  auto client = QuicEndpoint::connect(p.client_config(p.server_cert.fingerprint), c.server->local_address());
+  auto client = Link::connect(p.client_config(p.server_cert.fingerprint), c.server->local_address());
   t.join();
   EXPECT_TRUE(client.ok()) << (client.ok() ? "" : client.error().message);
   EXPECT_TRUE(accepted.ok()) << (accepted.ok() ? "" : accepted.error().message);
@@ -67,9 +67,9 @@ TEST(QuicLink, HandshakeExchangesHelloAndFingerprints) {
 
 TEST(QuicLink, WrongServerFingerprintRefusedByClient) {
   Pair p;
-  auto server = QuicEndpoint::listen(p.server_config({p.client_cert.fingerprint}), loopback()).value();
+  auto server = LinkServer::listen(p.server_config({p.client_cert.fingerprint}), loopback()).value();
   Certificate other = Certificate::generate().value();
-  auto client = QuicEndpoint::connect(p.client_config(other.fingerprint), server->local_address());
+  auto client = Link::connect(p.client_config(other.fingerprint), server->local_address());
   ASSERT_FALSE(client.ok());
   EXPECT_EQ(client.error().code, Errc::pin_mismatch) << client.error().message;
   EXPECT_NE(client.error().message.find("does not match"), std::string::npos) << client.error().message;
@@ -79,8 +79,8 @@ TEST(QuicLink, WrongServerFingerprintRefusedByClient) {
 TEST(QuicLink, WrongClientFingerprintRefusedByServer) {
   Pair p;
   Certificate other = Certificate::generate().value();
-  auto server = QuicEndpoint::listen(p.server_config({other.fingerprint}), loopback()).value();
-  auto client = QuicEndpoint::connect(p.client_config(p.server_cert.fingerprint), server->local_address());
+  auto server = LinkServer::listen(p.server_config({other.fingerprint}), loopback()).value();
+  auto client = Link::connect(p.client_config(p.server_cert.fingerprint), server->local_address());
   ASSERT_FALSE(client.ok());
   // The client learns it from the server's alert; the server records its own reason.
   EXPECT_EQ(client.error().code, Errc::pin_mismatch) << client.error().message;
@@ -105,9 +105,9 @@ TEST(QuicLink, PinnedCertificateWithoutItsKeyRefusedByClient) {
   Pair p;
   auto cfg = p.server_config({p.client_cert.fingerprint});
   cfg.tls.identity = without_its_key(p.server_cert);
-  auto server = QuicEndpoint::listen(cfg, loopback());
+  auto server = LinkServer::listen(cfg, loopback());
   ASSERT_TRUE(server.ok()) << server.error().message;  // loaded: the refusal must come from the peer
-  auto client = QuicEndpoint::connect(p.client_config(p.server_cert.fingerprint), (*server)->local_address());
+  auto client = Link::connect(p.client_config(p.server_cert.fingerprint), (*server)->local_address());
   ASSERT_FALSE(client.ok()) << "a server without the pinned key was accepted";
   // The client itself refused (its own TLS failure, alert decrypt_error), and not on the pin.
   EXPECT_EQ(client.error().code, Errc::tls) << client.error().message;
@@ -120,10 +120,10 @@ TEST(QuicLink, PinnedCertificateWithoutItsKeyRefusedByClient) {
 
 TEST(QuicLink, PinnedCertificateWithoutItsKeyRefusedByServer) {
   Pair p;
-  auto server = QuicEndpoint::listen(p.server_config({p.client_cert.fingerprint}), loopback()).value();
+  auto server = LinkServer::listen(p.server_config({p.client_cert.fingerprint}), loopback()).value();
   auto cfg = p.client_config(p.server_cert.fingerprint);
   cfg.tls.identity = without_its_key(p.client_cert);
-  auto client = QuicEndpoint::connect(cfg, server->local_address());
+  auto client = Link::connect(cfg, server->local_address());
   ASSERT_FALSE(client.ok()) << "a client without the pinned key was accepted";
   EXPECT_NE(client.error().message.find("aborted the TLS handshake (alert 51)"), std::string::npos)
       << client.error().message;
@@ -136,10 +136,10 @@ TEST(QuicLink, PinnedCertificateWithoutItsKeyRefusedByServer) {
 
 TEST(QuicLink, WrongSessionKeyFailsHello) {
   Pair p;
-  auto server = QuicEndpoint::listen(p.server_config({p.client_cert.fingerprint}), loopback()).value();
+  auto server = LinkServer::listen(p.server_config({p.client_cert.fingerprint}), loopback()).value();
   auto cfg = p.client_config(p.server_cert.fingerprint);
   cfg.session_key[0] ^= 1;
-  auto client = QuicEndpoint::connect(cfg, server->local_address());
+  auto client = Link::connect(cfg, server->local_address());
   ASSERT_FALSE(client.ok());
   EXPECT_EQ(client.error().code, Errc::auth) << client.error().message;
   EXPECT_FALSE(server->accept(200 * kMillis).ok());
@@ -151,7 +151,7 @@ TEST(QuicLink, NothingListeningTimesOut) {
   p.quic.handshake_timeout = 1 * kSeconds;
   // Reserve a port with no QUIC behind it.
   auto idle = UdpSocket::bind(loopback(), PortRange{}, UdpOptions{}).value();
-  auto client = QuicEndpoint::connect(p.client_config(p.server_cert.fingerprint), idle.local_address());
+  auto client = Link::connect(p.client_config(p.server_cert.fingerprint), idle.local_address());
   ASSERT_FALSE(client.ok());
   EXPECT_EQ(client.error().code, Errc::timeout) << client.error().message;
 }
@@ -239,7 +239,7 @@ TEST(QuicLink, TransfersOverIpv6) {
 TEST(QuicLink, ListenerHonoursPortRange) {
   Pair p;
   p.quic.port_range = "47000-47099";
-  auto server = QuicEndpoint::listen(p.server_config({p.client_cert.fingerprint}), loopback()).value();
+  auto server = LinkServer::listen(p.server_config({p.client_cert.fingerprint}), loopback()).value();
   EXPECT_GE(server->local_address().port(), 47000);
   EXPECT_LE(server->local_address().port(), 47099);
 }

@@ -62,5 +62,17 @@ TEST(EventLoop, FdHandlerSeesReadiness) {
   lt->run_sync([&] { lt->loop().remove(efd.get()); });
 }
 
+TEST(EventLoop, LoopOnlyCallsFromAnotherThreadAbort) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");  // a loop thread is running
+  auto lt = LoopThread::start("assert").value();
+  bool ran = false;
+  lt->run_sync([&] {
+    lt->loop().assert_in_loop_thread();  // fine there
+    ran = true;
+  });
+  EXPECT_TRUE(ran);
+  EXPECT_DEATH(lt->loop().assert_in_loop_thread(), "loop-thread-only");
+}
+
 }  // namespace
 }  // namespace rcp
