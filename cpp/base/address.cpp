@@ -140,4 +140,13 @@ bool Address::operator==(const Address& o) const {
   return true;  // both unspecified
 }
 
+std::string Address::ip_bytes() const {
+  if (family() == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(sa());
+    return std::string(reinterpret_cast<const char*>(&in->sin_addr), sizeof in->sin_addr);
+  }
+  const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa());
+  return std::string(reinterpret_cast<const char*>(&in6->sin6_addr), sizeof in6->sin6_addr);
+}
+
 }  // namespace rcp

@@ -26,6 +26,7 @@ struct Address {
   uint16_t port() const;
   void set_port(uint16_t port);
   std::string host_string() const;  // "127.0.0.1" or "::1"
+  std::string ip_bytes() const;     // the raw address without the port: one key per host
   std::string to_string() const;    // "127.0.0.1:443" or "[::1]:443"
   const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&storage); }
   sockaddr* sa() { return reinterpret_cast<sockaddr*>(&storage); }

@@ -18,15 +18,7 @@ bool TokenBucket::take(Nanos now) {
 }
 
 bool RetryLimiter::allow(const Address& to, Nanos now) {
-  // The IP alone: a spoofer picks ports freely.
-  std::string ip;
-  if (to.family() == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(to.sa());
-    ip.assign(reinterpret_cast<const char*>(&in->sin_addr), sizeof in->sin_addr);
-  } else {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(to.sa());
-    ip.assign(reinterpret_cast<const char*>(&in6->sin6_addr), sizeof in6->sin6_addr);
-  }
+  const std::string ip = to.ip_bytes();  // the IP alone: a spoofer picks ports freely
   auto it = per_ip_.find(ip);
   if (it == per_ip_.end()) {
     if (per_ip_.size() >= max_addresses_) per_ip_.clear();

@@ -2,8 +2,10 @@
 
 #include <sys/epoll.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
+#include <tuple>
 
 namespace rcp {
 
@@ -235,7 +237,7 @@ void QuicEndpoint::accept_initial(std::span<const uint8_t> pkt, const Address& f
     ++counters_.invalid_tokens;  // silently: a replayed or forged token earns no answer
     return;
   }
-  if (!make_room_for_handshake()) return;
+  if (!make_room_for_handshake(from)) return;
   auto handle = add_connection(from, &hd, &*odcid);
   if (!handle) {
     config_.quic.logger.warn("cannot accept connection from " + from.to_string() + ": " + handle.error().message);
@@ -268,23 +270,30 @@ void QuicEndpoint::send_retry(const ngtcp2_pkt_hd& hd, const Address& from) {
   ++counters_.retries_sent;
 }
 
-bool QuicEndpoint::make_room_for_handshake() {
+bool QuicEndpoint::make_room_for_handshake(const Address& from) {
   if (config_.max_handshakes == 0) return false;
+  // Handshakes in progress by client address, oldest first (handles grow).
+  std::map<std::string, std::vector<std::pair<uint64_t, Entry*>>> by_ip;
   size_t in_progress = 0;
-  QuicConnection* oldest = nullptr;  // handles grow, so the map's first unfinished entry is the oldest
-  uint64_t close_code = 0;
   for (auto& [h, e] : conns_) {
     if (e.conn->closed() || e.conn->handshake_done()) continue;
-    if (oldest == nullptr) {
-      oldest = e.conn.get();
-      close_code = e.handler->close_code();
-    }
+    by_ip[e.conn->remote().ip_bytes()].emplace_back(h, &e);
     ++in_progress;
   }
   if (in_progress < config_.max_handshakes) return true;
-  // Full: the newcomer proved its address just now, the oldest had its
-  // chance. Closing marks it closed at once; removal follows on the loop.
-  oldest->close(close_code, "handshake evicted by a newer one");
+  // Full. The newcomer proved its address just now; make way at the address
+  // holding the most handshakes (the newcomer counting for its own), there
+  // the oldest; on a tie the newcomer's own address pays, else the oldest.
+  // Strangers at one address, even replaying their Retry tokens, then only
+  // ever evict each other, never a peer at another address.
+  const std::string mine = from.ip_bytes();
+  auto rank = [&](const auto& item) {
+    const auto& [ip, entries] = item;
+    return std::make_tuple(entries.size() + (ip == mine ? 1 : 0), ip == mine, UINT64_MAX - entries.front().first);
+  };
+  auto pick = std::max_element(by_ip.begin(), by_ip.end(), [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
+  Entry* victim = pick->second.front().second;
+  victim->conn->close(victim->handler->close_code(), "handshake evicted by a newer one");
   std::lock_guard<std::mutex> lk(mu_);
   ++counters_.handshakes_evicted;
   return true;

@@ -106,7 +106,7 @@ class QuicEndpoint : public std::enable_shared_from_this<QuicEndpoint> {
   void dispatch(std::span<const uint8_t> pkt, const Address& from);
   void accept_initial(std::span<const uint8_t> pkt, const Address& from);
   void send_retry(const ngtcp2_pkt_hd& hd, const Address& from);
-  bool make_room_for_handshake();
+  bool make_room_for_handshake(const Address& from);
   bool admit_authenticated(uint64_t handle);
   Result<uint64_t> add_connection(const Address& remote, const ngtcp2_pkt_hd* hd, const ngtcp2_cid* odcid);
   // An application handle: shares the handler and keeps this endpoint (and

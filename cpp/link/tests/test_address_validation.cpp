@@ -282,6 +282,82 @@ TEST(ServerSlots, StalledValidatedHandshakesCannotLockOutThePinnedPeer) {
   EXPECT_GE(server->counters().handshakes_evicted, 2u);
 }
 
+// Like StallingProxy, from another address (127.0.0.2), and it keeps the
+// token-bearing Initials its client sends after its Retry and replays them
+// again and again: a stranger recycling a valid Retry token.
+class ReplayingProxy {
+ public:
+  explicit ReplayingProxy(const Address& server) : server_(server) {
+    front_ = UdpSocket::bind(loopback(), PortRange{}, UdpOptions{}).value();
+    back_ = UdpSocket::bind(Address::parse("127.0.0.2", 0).value(), PortRange{}, UdpOptions{}).value();
+    thread_ = std::thread([this] { run(); });
+  }
+  ~ReplayingProxy() {
+    stop_ = true;
+    thread_.join();
+  }
+  const Address& address() const { return front_.local_address(); }
+  size_t replayed() const { return replayed_; }
+
+ private:
+  void run() {
+    Address client, from;
+    bool retried = false;
+    std::vector<std::vector<uint8_t>> tokens;
+    for (int round = 0; round < 20000 && !stop_; ++round) {  // 1 ms polls: at most 20 s
+      auto up = recv_one(front_.fd(), from, 0);
+      if (!up.empty()) {
+        client = from;
+        if (retried && (up[0] & 0xf0) == 0xc0 && tokens.size() < 16) tokens.push_back(up);  // Initial after a Retry
+        send_to(back_.fd(), server_, up);
+      }
+      auto down = recv_one(back_.fd(), from, 1);
+      if (!down.empty() && (down[0] & 0xf0) == 0xf0) {
+        retried = true;
+        send_to(front_.fd(), client, down);
+      }
+      for (const auto& t : tokens) send_to(back_.fd(), server_, t);
+      replayed_ += tokens.size();
+    }
+  }
+  Address server_;
+  UdpSocket front_, back_;
+  std::atomic<bool> stop_{false};
+  std::atomic<size_t> replayed_{0};
+  std::thread thread_;
+};
+
+TEST(ServerSlots, RecycledRetryTokensFromOneAddressCannotEvictAPeerAtAnother) {
+  Party p;
+  auto server = LinkServer::listen(p.server_config(1, 2), loopback()).value();
+  std::vector<std::unique_ptr<ReplayingProxy>> proxies;  // one per stranger, all at 127.0.0.2
+  std::vector<std::thread> strangers;
+  for (int i = 0; i < 4; ++i) {
+    proxies.push_back(std::make_unique<ReplayingProxy>(server->local_address()));
+    strangers.emplace_back([&p, via = proxies.back()->address()] {
+      Party other;
+      other.server_cert = p.server_cert;
+      (void)Link::connect(other.client_config(1 * kSeconds), via);
+    });
+  }
+  for (int i = 0; i < 300 && server->counters().handshakes_evicted < 20; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const uint64_t churned = server->counters().handshakes_evicted;
+
+  Result<std::shared_ptr<Link>> accepted = make_error(Errc::timeout, "");
+  std::thread t([&] { accepted = server->accept(5 * kSeconds); });
+  auto client = Link::connect(p.client_config(3 * kSeconds), server->local_address());
+  t.join();
+  for (auto& s : strangers) s.join();
+  size_t replayed = 0;
+  for (auto& proxy : proxies) replayed += proxy->replayed();
+  proxies.clear();
+  EXPECT_GE(churned, 20u) << "the replay is not churning the handshake slots";
+  EXPECT_GT(replayed, 100u);
+  ASSERT_TRUE(client.ok()) << client.error().message;
+  ASSERT_TRUE(accepted.ok()) << accepted.error().message;
+}
+
 TEST(ServerSlots, AuthenticatedLimitRefusesASecondPeer) {
   Party p;
   auto server = LinkServer::listen(p.server_config(1, 4), loopback()).value();
