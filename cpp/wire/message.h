@@ -53,9 +53,16 @@ struct Message {
   msgpack::object_handle handle;
   std::span<const msgpack::object> fields;  // elements after the type
 
-  Result<uint64_t> get_uint(size_t i, const char* what) const;
+  // Errc::protocol unless the message is of type `t`.
+  Result<void> expect_type(MsgType t, const char* name) const;
+  Result<uint64_t> get_uint(size_t i, const char* what, uint64_t max = UINT64_MAX) const;
+  // Either msgpack integer kind within int64 (mtimes before 1970 are negative).
+  Result<int64_t> get_int(size_t i, const char* what) const;
+  Result<bool> get_bool(size_t i, const char* what) const;
   Result<std::string> get_str(size_t i, const char* what, size_t max_len = 4096) const;
   Result<std::vector<uint8_t>> get_bin(size_t i, const char* what, size_t max_len) const;
+  // An array of str (or bin) elements, each at most max_len bytes.
+  Result<std::vector<std::string>> get_str_list(size_t i, const char* what, size_t max_len) const;
 };
 
 // Limits: depth <= 8, each container <= 4096 elements, str/bin <= body size.
