@@ -111,7 +111,7 @@ Result<void> Daemon::make_identity() {
   auto cert = Certificate::generate(args_.role);
   if (!cert) return cert.error();
   cert_ = std::move(*cert);
-  std::printf("RCPD %u %s %s\n", kProtocolVersion, cert_.fingerprint_hex().c_str(), RCP_VERSION);
+  std::printf("%s\n", Hello::ours(args_.role, cert_.fingerprint_hex()).banner().c_str());
   std::fflush(stdout);
   return {};
 }

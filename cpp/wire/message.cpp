@@ -141,6 +141,14 @@ Result<std::vector<std::string>> Message::get_str_list(size_t i, const char* wha
   return out;
 }
 
+Hello Hello::ours(std::string role, std::string fingerprint) {
+  return Hello{kProtocolVersion, std::move(role), std::move(fingerprint), RCP_VERSION};
+}
+
+std::string Hello::banner() const {
+  return "RCPD " + std::to_string(protocol_version) + " " + fingerprint + " " + software;
+}
+
 std::vector<uint8_t> Hello::encode() const {
   return encode_message(MsgType::hello, protocol_version, role, fingerprint, software);
 }

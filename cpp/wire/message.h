@@ -87,6 +87,12 @@ struct Hello {
   std::string fingerprint;  // hex SHA-256 of the sender's certificate
   std::string software;     // rcp version string
 
+  // This rcp's hello: the one place it is built (current version, this software).
+  static Hello ours(std::string role, std::string fingerprint);
+  // The line an rcpd prints on stdout before any link:
+  // "RCPD <protocol_version> <fingerprint> <software>" (python/rcp/daemon.py reads it).
+  std::string banner() const;
+
   std::vector<uint8_t> encode() const;
   static Result<Hello> decode(const Message& m);
 };
