@@ -20,7 +20,7 @@ constexpr uint32_t kProtocolVersion = 2;
 // Error texts in messages (a path and why); senders cut longer ones.
 constexpr size_t kMaxErrorText = 8192;
 
-// Message types; docs/protocol.md gives each one's fields.
+// Message types; wire/messages.h defines each one's fields (docs/protocol.md).
 enum class MsgType : uint32_t {
   hello = 1,
   // master -> rcpd
@@ -29,7 +29,7 @@ enum class MsgType : uint32_t {
   connect_peer = 12,  // to destination: [[addresses], port, source fingerprint]
   peer_connected = 13,
   send = 14,          // to source: [[paths]]
-  receive = 15,       // to destination: [path, n_sources, trailing_slash, overwrite]
+  receive = 15,       // to destination: [path, n_sources, trailing_slash, overwrite, [rules], fsync]
   abort = 16,         // [reason]
   // rcpd -> master
   progress = 20,      // log stream: [bytes_done, files_done, bytes_total, files_total]

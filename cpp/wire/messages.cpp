@@ -177,7 +177,8 @@ Result<ResultMsg> ResultMsg::decode(const Message& m) {
               take(m.get_uint(2, "dirs"), err),    take(m.get_uint(3, "symlinks"), err),
               take(m.get_uint(4, "skipped"), err), take(m.get_uint(5, "failed"), err), {}};
   if (is_error(err)) return err;
-  if (m.fields.size() <= 6 || m.fields[6].type != msgpack::type::ARRAY) return refuse("result", "errors must be a list");
+  if (m.fields.size() <= 6 || m.fields[6].type != msgpack::type::ARRAY)
+    return refuse("result", "errors must be a list");
   const auto& list = m.fields[6].via.array;
   for (uint32_t i = 0; i < list.size; ++i) {
     const auto& e = list.ptr[i];

@@ -194,8 +194,8 @@ TEST(Messages, Result) {
   expect_refused<ResultMsg>(encode_message(MsgType::result, 1u, 2u, 3u, 4u, 5u, Errors{}), "failed");
   expect_refused<ResultMsg>(encode_message(MsgType::result, 1u, 2u, 3u, 4u, 5u, 6u), "errors");
   expect_refused<ResultMsg>(encode_message(MsgType::result, 1u, 2u, 3u, 4u, 5u, 6u, Errors{{"p"}}), "error");
-  expect_refused<ResultMsg>(encode_message(MsgType::result, 1u, 2u, 3u, 4u, 5u, 6u, std::vector<std::vector<int>>{{1, 2}}),
-                            "error path");
+  using Ints = std::vector<std::vector<int>>;
+  expect_refused<ResultMsg>(encode_message(MsgType::result, 1u, 2u, 3u, 4u, 5u, 6u, Ints{{1, 2}}), "error path");
   expect_refused<ResultMsg>(encode_message(MsgType::result, 1u, -2, 3u, 4u, 5u, 6u, Errors{}), "bytes");
 }
 
@@ -224,7 +224,8 @@ TEST(Messages, DirWithNegativeMtime) {
   EXPECT_EQ(x->mtime_s, -86400);
   EXPECT_EQ(x->mtime_ns, 999999999u);
   const std::string p = "p";
-  expect_refused<DirMsg>(encode_message(MsgType::dir, 0u, std::string(kMaxPathBytes + 1, 'p'), 0755u, 0, 0u), "relpath");
+  const std::string too_long(kMaxPathBytes + 1, 'p');
+  expect_refused<DirMsg>(encode_message(MsgType::dir, 0u, too_long, 0755u, 0, 0u), "relpath");
   expect_refused<DirMsg>(encode_message(MsgType::dir, 0u, p, 010000u, 0, 0u), "mode");
   expect_refused<DirMsg>(encode_message(MsgType::dir, 0u, p, 0755u, std::string("now"), 0u), "mtime_s");
   expect_refused<DirMsg>(encode_message(MsgType::dir, 0u, p, 0755u, UINT64_MAX, 0u), "mtime_s");
