@@ -40,3 +40,13 @@ def test_rcpd_refuses_bad_arguments() -> None:
                              stdin=subprocess.DEVNULL)
         assert out.returncode == 2, (args, out.stderr)
         assert message in out.stderr and out.stdout == "", (args, out.stderr)
+
+
+def test_rcpd_usage_names_every_option_it_accepts() -> None:
+    out = subprocess.run([str(rcpd_path()), "--help"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    for option in ("--role", "--master", "--master-fingerprint", "--port-range", "--cc", "--log-level",
+                   "--stall-timeout", "--max-udp-payload", "--version"):
+        assert option in out.stdout, option
+    bad = subprocess.run([str(rcpd_path()), "--no-such-option"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "unknown argument --no-such-option" in bad.stderr and "usage: rcpd" in bad.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 import struct
 
 from rcp import _core
+from rcp.protocol import Msg
 
 
 def pack(v: object) -> bytes:
@@ -42,5 +43,5 @@ def record(relpath: str, payload: bytes, *, file_id: int = 1, root: int = 0, siz
     with every field overridable to lie."""
     size = len(payload) if size is None else size
     length = len(payload) if length is None else length
-    header = pack([40, file_id, root, relpath, size, mode, mtime, 0, chunk, nchunks, offset, length])
+    header = pack([Msg.CHUNK, file_id, root, relpath, size, mode, mtime, 0, chunk, nchunks, offset, length])
     return frame(header) + payload + (_core.xxh3_128(payload) if digest is None else digest) + bytes([verdict])

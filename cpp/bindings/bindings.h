@@ -14,6 +14,7 @@ void init_certificate(py::module_& m);
 void init_quic(py::module_& m);
 void init_ssh(py::module_& m);
 void init_hash(py::module_& m);
+void init_protocol(py::module_& m);
 
 // Thrown by unwrap(); a registered translator turns it into the Python
 // exception class matching err.code once the GIL is held again, so it may be

@@ -1,13 +1,12 @@
 #include "bindings/bindings.h"
-#include "wire/message.h"
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "rcp core: pinned QUIC links, certificates and framing (C++)";
   m.attr("__version__") = RCP_VERSION;
-  m.attr("PROTOCOL_VERSION") = rcp::kProtocolVersion;
   rcp::py_bindings::init_errors(m);
   rcp::py_bindings::init_certificate(m);
   rcp::py_bindings::init_quic(m);
   rcp::py_bindings::init_ssh(m);
   rcp::py_bindings::init_hash(m);
+  rcp::py_bindings::init_protocol(m);
 }

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "wire/frame.h"
+#include "wire/messages.h"
 #include "copy/path_validator.h"
 
 namespace rcp {
@@ -111,7 +112,7 @@ Result<CopySummary> CopyDestination::run() {
     return status.error();
   }
   apply_dir_meta();
-  (void)peer_->send_message(encode_message(MsgType::finished));
+  (void)peer_->send_message(FinishedMsg{}.encode());
   // The source hangs up once it has read "finished"; closing first could drop it.
   for (int i = 0; i < 100 && !peer_->closed(); ++i) (void)peer_->recv_message(100 * kMillis);
   std::lock_guard<std::mutex> lk(mu_);
@@ -140,111 +141,105 @@ void CopyDestination::wait_settled(std::unique_lock<std::mutex>& lk) {
 Result<void> CopyDestination::on_control(const std::vector<uint8_t>& body) {
   auto m = decode_message(body);
   if (!m) return m.error();
-  auto type = static_cast<MsgType>(m->type);
-  auto root = m->get_uint(0, "root");
-  if (type == MsgType::done) {
-    auto files = m->get_uint(0, "files");
-    if (!files) return files.error();
-    std::lock_guard<std::mutex> lk(mu_);
-    expected_files_ = static_cast<int64_t>(std::min<uint64_t>(*files, INT64_MAX));
-    cv_.notify_all();
-    return {};
-  }
-  if (!root || *root > UINT32_MAX) return make_error(Errc::protocol, "control message without a valid source index");
-  const uint32_t index = static_cast<uint32_t>(*root);
-  switch (type) {
-    case MsgType::root: {
-      auto name = m->get_str(1, "name", kMaxNameBytes);
-      auto kind = m->get_str(2, "kind", 1);
-      auto err = m->get_str(3, "error", kMaxErrorText);
-      if (!name || !kind || !err) return make_error(Errc::protocol, "malformed root message");
-      if (!err->empty()) {
-        std::lock_guard<std::mutex> lk(mu_);
-        fail_entry(*name, *err, false);  // the source has logged it
-        return {};
-      }
-      auto r = tree_->set_root(index, *name, kind->empty() ? '?' : (*kind)[0]);
-      // A hostile root (a name the operand does not allow, an unrequested index) ends the copy.
-      if (!r) return make_error(Errc::protocol, "the source misbehaved: " + r.error().message);
+  switch (static_cast<MsgType>(m->type)) {
+    case MsgType::done: {
+      auto done = DoneMsg::decode(*m);
+      if (!done) return done.error();
+      std::lock_guard<std::mutex> lk(mu_);
+      expected_files_ = static_cast<int64_t>(std::min<uint64_t>(done->files, INT64_MAX));
       cv_.notify_all();
       return {};
     }
+    case MsgType::root: {
+      auto root = RootMsg::decode(*m);
+      if (!root) return root.error();
+      return on_root(*root);
+    }
     case MsgType::dir: {
-      auto rel = m->get_str(1, "relpath", kMaxPathBytes);
-      auto mode = m->get_uint(2, "mode");
-      if (!rel || !mode) return make_error(Errc::protocol, "malformed dir message");
-      auto dir = tree_->directory(index, *rel);
-      std::lock_guard<std::mutex> lk(mu_);
-      if (!dir) {
-        if (dir.error().code == Errc::protocol) return dir.error();
-        fail_entry(tree_->display(index, *rel), dir.error().message, true);
-        return {};
-      }
-      const auto& t = m->fields.size() > 3 ? m->fields[3] : msgpack::object();
-      int64_t mt = t.type == msgpack::type::NEGATIVE_INTEGER ? t.via.i64 : static_cast<int64_t>(t.via.u64);
-      auto ns = m->get_uint(4, "mtime_ns");
-      struct stat st{};
-      if (fstat((*dir)->get(), &st) != 0) {
-        fail_entry(tree_->display(index, *rel), std::string("stat: ") + std::strerror(errno), true);
-        return {};
-      }
-      // One entry per directory on disk, however often the source names it.
-      DirMeta meta{index, *rel, static_cast<uint32_t>(*mode) & kDirModeMask, mt,
-                   static_cast<uint32_t>(ns ? std::min<uint64_t>(*ns, 999999999) : 0)};
-      if (dir_meta_.insert_or_assign({st.st_dev, st.st_ino}, std::move(meta)).second) ++summary_.dirs;
-      return {};
+      auto dir = DirMsg::decode(*m);
+      if (!dir) return dir.error();
+      return on_dir(*dir);
     }
     case MsgType::symlink: {
-      auto rel = m->get_str(1, "relpath", kMaxPathBytes);
-      auto target = m->get_str(2, "target", kMaxLinkTarget);
-      if (!rel || !target) return make_error(Errc::protocol, "malformed symlink message");
-      auto parent = tree_->parent_of(index, *rel);
-      if (!parent) {
-        if (parent.error().code == Errc::protocol) return parent.error();
-        std::lock_guard<std::mutex> lk(mu_);
-        fail_entry(tree_->display(index, *rel), parent.error().message, true);
-        return {};
-      }
-      auto& [dir, name] = *parent;
-      std::string tmp;
-      Result<bool> committed = make_error(Errc::io, "");
-      if (!tree_->overwrite() && tree_->exists(dir, name)) {
-        committed = false;
-      } else if (auto r = tree_->create_temp_symlink(dir, *target, tmp); !r) {
-        committed = r.error();
-      } else {
-        // The link itself gets the mtime; its target is never touched.
-        auto ns = m->get_uint(4, "mtime_ns");
-        const auto& t = m->fields.size() > 3 ? m->fields[3] : msgpack::object();
-        timespec times[2] = {{0, UTIME_OMIT},
-                             to_ts(t.type == msgpack::type::NEGATIVE_INTEGER ? t.via.i64 : static_cast<int64_t>(t.via.u64),
-                                   static_cast<uint32_t>(ns ? std::min<uint64_t>(*ns, 999999999) : 0))};
-        utimensat(dir->get(), tmp.c_str(), times, AT_SYMLINK_NOFOLLOW);
-        committed = tree_->commit(dir, tmp, name);
-      }
-      std::lock_guard<std::mutex> lk(mu_);
-      if (!committed) {
-        fail_entry(tree_->display(index, *rel), committed.error().message, true);
-      } else if (!*committed) {
-        ++summary_.skipped;
-        logger_.warn(tree_->display(index, *rel) + ": exists; not replaced (use --overwrite)");
-      } else {
-        ++summary_.symlinks;
-      }
-      return {};
+      auto link = SymlinkMsg::decode(*m);
+      if (!link) return link.error();
+      return on_symlink(*link);
     }
     case MsgType::source_error: {
-      auto rel = m->get_str(1, "relpath", kMaxPathBytes);
-      auto text = m->get_str(2, "text", kMaxErrorText);
-      if (!rel || !text) return make_error(Errc::protocol, "malformed source_error message");
+      auto e = SourceErrorMsg::decode(*m);
+      if (!e) return e.error();
       std::lock_guard<std::mutex> lk(mu_);
-      std::string path = tree_->display(index, *rel);
-      fail_entry(path, "source: " + *text, false, true);  // the source has logged it
+      fail_entry(tree_->display(e->index, e->relpath), "source: " + e->text, false, true);  // the source has logged it
       return {};
     }
     default:
       return make_error(Errc::protocol, "unexpected control message type " + std::to_string(m->type));
   }
+}
+
+Result<void> CopyDestination::on_root(const RootMsg& root) {
+  if (!root.error.empty()) {
+    std::lock_guard<std::mutex> lk(mu_);
+    fail_entry(root.name, root.error, false);  // the source has logged it
+    return {};
+  }
+  auto r = tree_->set_root(root.index, root.name, root.kind);
+  // A hostile root (a name the operand does not allow, an unrequested index) ends the copy.
+  if (!r) return make_error(Errc::protocol, "the source misbehaved: " + r.error().message);
+  cv_.notify_all();
+  return {};
+}
+
+Result<void> CopyDestination::on_dir(const DirMsg& d) {
+  auto dir = tree_->directory(d.index, d.relpath);
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!dir) {
+    if (dir.error().code == Errc::protocol) return dir.error();
+    fail_entry(tree_->display(d.index, d.relpath), dir.error().message, true);
+    return {};
+  }
+  struct stat st{};
+  if (fstat((*dir)->get(), &st) != 0) {
+    fail_entry(tree_->display(d.index, d.relpath), std::string("stat: ") + std::strerror(errno), true);
+    return {};
+  }
+  // One entry per directory on disk, however often the source names it.
+  DirMeta meta{d.index, d.relpath, d.mode & kDirModeMask, d.mtime_s, d.mtime_ns};
+  if (dir_meta_.insert_or_assign({st.st_dev, st.st_ino}, std::move(meta)).second) ++summary_.dirs;
+  return {};
+}
+
+Result<void> CopyDestination::on_symlink(const SymlinkMsg& l) {
+  auto parent = tree_->parent_of(l.index, l.relpath);
+  if (!parent) {
+    if (parent.error().code == Errc::protocol) return parent.error();
+    std::lock_guard<std::mutex> lk(mu_);
+    fail_entry(tree_->display(l.index, l.relpath), parent.error().message, true);
+    return {};
+  }
+  auto& [dir, name] = *parent;
+  std::string tmp;
+  Result<bool> committed = make_error(Errc::io, "");
+  if (!tree_->overwrite() && tree_->exists(dir, name)) {
+    committed = false;
+  } else if (auto r = tree_->create_temp_symlink(dir, l.target, tmp); !r) {
+    committed = r.error();
+  } else {
+    // The link itself gets the mtime; its target is never touched.
+    timespec times[2] = {{0, UTIME_OMIT}, to_ts(l.mtime_s, l.mtime_ns)};
+    utimensat(dir->get(), tmp.c_str(), times, AT_SYMLINK_NOFOLLOW);
+    committed = tree_->commit(dir, tmp, name);
+  }
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!committed) {
+    fail_entry(tree_->display(l.index, l.relpath), committed.error().message, true);
+  } else if (!*committed) {
+    ++summary_.skipped;
+    logger_.warn(tree_->display(l.index, l.relpath) + ": exists; not replaced (use --overwrite)");
+  } else {
+    ++summary_.symlinks;
+  }
+  return {};
 }
 
 void CopyDestination::worker() {
@@ -357,8 +352,7 @@ Result<void> CopyDestination::receive_stream(int64_t stream) {
 }
 
 Result<bool> CopyDestination::receive_record(int64_t stream, const uint8_t (&len_be)[4]) {
-  uint32_t len = static_cast<uint32_t>(len_be[0]) << 24 | static_cast<uint32_t>(len_be[1]) << 16 |
-                 static_cast<uint32_t>(len_be[2]) << 8 | len_be[3];
+  const uint32_t len = frame_body_length(len_be);
   if (len > kMaxChunkHeader) return make_error(Errc::protocol, "chunk header of " + std::to_string(len) + " bytes is too large");
   std::vector<uint8_t> body(len);
   if (auto r = read_exact(*peer_, stream, body); !r) return r.error();

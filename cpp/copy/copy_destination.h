@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "wire/chunk_header.h"
+#include "wire/messages.h"
 #include "copy/dest_tree.h"
 #include "base/interval_set.h"
 #include "link/link.h"
@@ -82,6 +83,9 @@ class CopyDestination {
   bool settle(FileState& f);
   void wait_settled(std::unique_lock<std::mutex>& lk);  // mu_ held  // mu_ not held; true when renamed into place
   Result<void> on_control(const std::vector<uint8_t>& body);
+  Result<void> on_root(const RootMsg& root);
+  Result<void> on_dir(const DirMsg& dir);
+  Result<void> on_symlink(const SymlinkMsg& link);
   // Sets directory modes and mtimes deepest first (and with --fsync flushes each).
   void apply_dir_meta();
   void sync_dir(const UniqueFd& dir, uint32_t root, const std::string& rel);

@@ -16,6 +16,7 @@
 #include "wire/chunk_header.h"
 #include "base/unique_fd.h"
 #include "wire/frame.h"
+#include "wire/messages.h"
 #include "copy/path_validator.h"
 
 namespace rcp {
@@ -39,13 +40,6 @@ std::string join(const std::string& a, const std::string& b) {
   if (a.empty()) return b;
   if (b.empty()) return a;
   return a + "/" + b;
-}
-
-// Error texts travel to the destination and the master: long paths are cut
-// in the middle so the message stays within the receivers' limits.
-std::string bounded(const std::string& text) {
-  if (text.size() <= kMaxErrorText) return text;
-  return text.substr(0, kMaxErrorText / 2 - 2) + "..." + text.substr(text.size() - kMaxErrorText / 2 + 2);
 }
 
 std::string parent_of(std::string path) {
@@ -136,37 +130,37 @@ class CopySource::Walker {
     std::string name = base_name(path);
     struct stat st{};
     if (name.empty() || name == "/" || name == "." || name == "..") {
-      announce_root(index, name, "?", "cannot copy '" + path + "' itself; name a file or directory inside it");
+      announce_root(index, name, '?', "cannot copy '" + path + "' itself; name a file or directory inside it");
       return;
     }
     // The operand itself is the user's path: its leading components may be symlinks.
     if (lstat(path.c_str(), &st) != 0) {
-      announce_root(index, name, "?", path + ": " + std::strerror(errno));
+      announce_root(index, name, '?', path + ": " + std::strerror(errno));
       return;
     }
     if (S_ISDIR(st.st_mode)) {
       auto dir = open_dir(AT_FDCWD, path, st);
       if (!dir) {
-        announce_root(index, name, "?", path + ": " + dir.error().message);
+        announce_root(index, name, '?', path + ": " + dir.error().message);
         return;
       }
-      announce_root(index, name, "d", "");
+      announce_root(index, name, 'd', "");
       send_dir(index, "", st);
       walk_dir(index, *dir, path, "", 1);
     } else if (S_ISREG(st.st_mode)) {
       // The user's own path may lead through symlinks; the file itself is checked by dev/ino.
       auto parent = open_dir(AT_FDCWD, parent_of(path), std::nullopt, true);
       if (!parent) {
-        announce_root(index, name, "?", path + ": " + parent.error().message);
+        announce_root(index, name, '?', path + ": " + parent.error().message);
         return;
       }
-      announce_root(index, name, "f", "");
+      announce_root(index, name, 'f', "");
       queue_file(index, *parent, name, path, "", st);
     } else if (S_ISLNK(st.st_mode)) {
-      announce_root(index, name, "l", "");
+      announce_root(index, name, 'l', "");
       send_symlink(index, AT_FDCWD, path, path, "", st);
     } else {
-      announce_root(index, name, "?", path + ": not a regular file, directory or symlink");
+      announce_root(index, name, '?', path + ": not a regular file, directory or symlink");
     }
   }
 
@@ -183,9 +177,9 @@ class CopySource::Walker {
     return std::make_shared<UniqueFd>(std::move(fd));
   }
 
-  void announce_root(uint32_t index, const std::string& name, const char* kind, const std::string& err) {
+  void announce_root(uint32_t index, const std::string& name, char kind, const std::string& err) {
     if (!err.empty()) record_error(name, err);
-    (void)src_.peer_->send_message(encode_message(MsgType::root, index, name, std::string(kind), bounded(err)));
+    (void)src_.peer_->send_message(RootMsg{index, name, kind, err}.encode());
   }
 
   void record_error(const std::string& where, const std::string& what) {
@@ -197,13 +191,14 @@ class CopySource::Walker {
 
   void source_error(uint32_t index, const std::string& rel, const std::string& what) {
     record_error(rel, what);
-    (void)src_.peer_->send_message(encode_message(MsgType::source_error, index, rel, bounded(what)));
+    (void)src_.peer_->send_message(SourceErrorMsg{index, rel, what}.encode());
   }
 
   void send_dir(uint32_t index, const std::string& rel, const struct stat& st) {
-    (void)src_.peer_->send_message(encode_message(MsgType::dir, index, rel, static_cast<uint32_t>(st.st_mode & 07777),
-                                                  static_cast<int64_t>(st.st_mtim.tv_sec),
-                                                  static_cast<uint32_t>(st.st_mtim.tv_nsec)));
+    (void)src_.peer_->send_message(DirMsg{index, rel, static_cast<uint32_t>(st.st_mode & 07777),
+                                          static_cast<int64_t>(st.st_mtim.tv_sec),
+                                          static_cast<uint32_t>(st.st_mtim.tv_nsec)}
+                                       .encode());
     std::lock_guard<std::mutex> lk(summary_mu_);
     ++summary_.dirs;
   }
@@ -216,10 +211,10 @@ class CopySource::Walker {
       source_error(index, rel, path + ": cannot read symlink" + (n < 0 ? std::string(": ") + std::strerror(errno) : ""));
       return;
     }
-    (void)src_.peer_->send_message(encode_message(MsgType::symlink, index, rel,
-                                                  std::string(target.data(), static_cast<size_t>(n)),
-                                                  static_cast<int64_t>(st.st_mtim.tv_sec),
-                                                  static_cast<uint32_t>(st.st_mtim.tv_nsec)));
+    (void)src_.peer_->send_message(SymlinkMsg{index, rel, std::string(target.data(), static_cast<size_t>(n)),
+                                              static_cast<int64_t>(st.st_mtim.tv_sec),
+                                              static_cast<uint32_t>(st.st_mtim.tv_nsec)}
+                                       .encode());
     std::lock_guard<std::mutex> lk(summary_mu_);
     ++summary_.symlinks;
   }
@@ -420,7 +415,7 @@ Result<void> CopySource::chunk_sent(const std::shared_ptr<SourceFile>& shared) {
 
 Result<void> CopySource::fail_file(SourceFile& file, const std::string& why) {
   if (!file.failed.exchange(true))
-    (void)peer_->send_message(encode_message(MsgType::source_error, file.root, file.rel, bounded(file.path + ": " + why)));
+    (void)peer_->send_message(SourceErrorMsg{file.root, file.rel, file.path + ": " + why}.encode());
   return make_error(Errc::io, file.path + ": " + why);
 }
 
@@ -510,14 +505,13 @@ Result<CopySummary> CopySource::run(const std::vector<std::string>& roots) {
   summary.files = counters_.files_done.load();
   summary.bytes = counters_.bytes_done.load();
   // Every file id sent, resent attempts included: the destination settles each.
-  if (auto r = peer_->send_message(encode_message(MsgType::done, next_file_id_.load(), counters_.bytes_total.load()));
-      !r)
+  if (auto r = peer_->send_message(DoneMsg{next_file_id_.load(), counters_.bytes_total.load()}.encode()); !r)
     return r.error();
   // The destination answers "finished" when every file is settled on disk.
   auto reply = peer_->recv_message(options_.finish_timeout);
   if (!reply) return reply.error();
   auto m = decode_message(*reply);
-  if (!m || m->type != static_cast<uint32_t>(MsgType::finished))
+  if (!m || !FinishedMsg::decode(*m))
     return make_error(Errc::protocol, "destination sent something other than 'finished'");
   peer_->close("copy complete");
   return summary;

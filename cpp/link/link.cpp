@@ -333,7 +333,7 @@ void Link::on_handshake_done() {
     protocol_failure(AppError::internal, "cannot open the control stream: " + id.error().message);
     return;
   }
-  Hello hello{kProtocolVersion, role_, to_hex(own_fp_), RCP_VERSION};
+  Hello hello = Hello::ours(role_, to_hex(own_fp_));
   std::vector<uint8_t> bytes{static_cast<uint8_t>(StreamKind::control)};
   {
     std::lock_guard<std::mutex> lk(mu_);
@@ -471,7 +471,7 @@ void Link::on_hello(const std::vector<uint8_t>& message) {
   hello_received_ = true;
   Transport* c = &transport_;
   if (!client_) {
-    Hello mine{kProtocolVersion, role_, to_hex(own_fp_), RCP_VERSION};
+    Hello mine = Hello::ours(role_, to_hex(own_fp_));
     std::vector<uint8_t> frame;
     {
       std::lock_guard<std::mutex> lk(mu_);

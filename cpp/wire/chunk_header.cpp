@@ -31,15 +31,9 @@ Result<ChunkHeader> ChunkHeader::decode(std::span<const uint8_t> body) {
   h.relpath = std::move(*rel);
   if (auto r = u(3, "size", UINT64_MAX, h.size); !r) return r.error();
   if (auto r = u(4, "mode", 07777, h.mode); !r) return r.error();
-  // mtime may be negative (before 1970): accept either integer kind.
-  if (m->fields.size() <= 5) return make_error(Errc::protocol, "chunk field 'mtime_s' is missing");
-  const auto& t = m->fields[5];
-  if (t.type == msgpack::type::POSITIVE_INTEGER && t.via.u64 <= INT64_MAX)
-    h.mtime_s = static_cast<int64_t>(t.via.u64);
-  else if (t.type == msgpack::type::NEGATIVE_INTEGER)
-    h.mtime_s = t.via.i64;
-  else
-    return make_error(Errc::protocol, "chunk field 'mtime_s' must be an integer");
+  auto mtime = m->get_int(5, "mtime_s");  // may be negative (before 1970)
+  if (!mtime) return mtime.error();
+  h.mtime_s = *mtime;
   if (auto r = u(6, "mtime_ns", 999999999, h.mtime_ns); !r) return r.error();
   if (auto r = u(7, "chunk", UINT32_MAX, h.chunk); !r) return r.error();
   if (auto r = u(8, "nchunks", UINT32_MAX, h.nchunks); !r) return r.error();

@@ -12,12 +12,12 @@ namespace {
 // a genuinely large body still grows geometrically.
 constexpr size_t kMaxInitialReserve = 64 * 1024;
 
-uint32_t read_be32(const uint8_t* p) {
+}  // namespace
+
+uint32_t frame_body_length(std::span<const uint8_t, kFrameHeaderSize> p) {
   return static_cast<uint32_t>(p[0]) << 24 | static_cast<uint32_t>(p[1]) << 16 | static_cast<uint32_t>(p[2]) << 8 |
          static_cast<uint32_t>(p[3]);
 }
-
-}  // namespace
 
 // Precondition: body.size() fits 32 bits (every body is far below the decoder limit).
 void append_frame(std::vector<uint8_t>& out, std::span<const uint8_t> body) {
@@ -46,7 +46,7 @@ Result<void> FrameDecoder::feed(std::span<const uint8_t> bytes) {
       bytes = bytes.subspan(take);
       if (header_have_ < kFrameHeaderSize) break;
       header_have_ = 0;
-      const uint32_t len = read_be32(header_);
+      const uint32_t len = frame_body_length(header_);
       // Checked before anything is allocated: a hostile length costs nothing.
       if (len > max_body_) {
         failed_ = true;

@@ -15,6 +15,9 @@ namespace rcp {
 constexpr size_t kFrameHeaderSize = 4;
 constexpr uint32_t kDefaultMaxFrameBody = 1u << 20;
 
+// The body length a frame header declares (big-endian); the one decoder of it.
+uint32_t frame_body_length(std::span<const uint8_t, kFrameHeaderSize> header);
+
 // header + body in one buffer.
 std::vector<uint8_t> encode_frame(std::span<const uint8_t> body);
 void append_frame(std::vector<uint8_t>& out, std::span<const uint8_t> body);

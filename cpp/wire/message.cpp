@@ -76,10 +76,33 @@ Result<Message> decode_message(std::span<const uint8_t> body) {
   return m;
 }
 
-Result<uint64_t> Message::get_uint(size_t i, const char* what) const {
+Result<void> Message::expect_type(MsgType t, const char* name) const {
+  if (type != static_cast<uint32_t>(t))
+    return make_error(Errc::protocol, std::string("expected a ") + name + " message, got message type " +
+                                          std::to_string(type));
+  return {};
+}
+
+Result<uint64_t> Message::get_uint(size_t i, const char* what, uint64_t max) const {
   if (i >= fields.size()) return field_error(what, "is missing");
   if (fields[i].type != msgpack::type::POSITIVE_INTEGER) return field_error(what, "must be an unsigned integer");
+  if (fields[i].via.u64 > max) return field_error(what, "is out of range (at most " + std::to_string(max) + ")");
   return fields[i].via.u64;
+}
+
+Result<int64_t> Message::get_int(size_t i, const char* what) const {
+  if (i >= fields.size()) return field_error(what, "is missing");
+  const auto& f = fields[i];
+  if (f.type == msgpack::type::POSITIVE_INTEGER && f.via.u64 <= static_cast<uint64_t>(INT64_MAX))
+    return static_cast<int64_t>(f.via.u64);
+  if (f.type == msgpack::type::NEGATIVE_INTEGER) return f.via.i64;
+  return field_error(what, "must be an integer within 64 bits");
+}
+
+Result<bool> Message::get_bool(size_t i, const char* what) const {
+  if (i >= fields.size()) return field_error(what, "is missing");
+  if (fields[i].type != msgpack::type::BOOLEAN) return field_error(what, "must be a boolean");
+  return fields[i].via.boolean;
 }
 
 // The bytes as sent, not checked for UTF-8: paths are raw bytes (the master
@@ -102,6 +125,30 @@ Result<std::vector<uint8_t>> Message::get_bin(size_t i, const char* what, size_t
   return std::vector<uint8_t>(p, p + b.size);
 }
 
+Result<std::vector<std::string>> Message::get_str_list(size_t i, const char* what, size_t max_len) const {
+  if (i >= fields.size()) return field_error(what, "is missing");
+  if (fields[i].type != msgpack::type::ARRAY) return field_error(what, "must be a list");
+  const auto& arr = fields[i].via.array;
+  std::vector<std::string> out;
+  out.reserve(arr.size);
+  for (uint32_t k = 0; k < arr.size; ++k) {
+    const auto& o = arr.ptr[k];
+    if (o.type != msgpack::type::STR && o.type != msgpack::type::BIN) return field_error(what, "must hold strings");
+    const size_t n = o.type == msgpack::type::STR ? o.via.str.size : o.via.bin.size;
+    if (n > max_len) return field_error(what, "holds a string longer than " + std::to_string(max_len) + " bytes");
+    out.emplace_back(o.type == msgpack::type::STR ? o.via.str.ptr : o.via.bin.ptr, n);
+  }
+  return out;
+}
+
+Hello Hello::ours(std::string role, std::string fingerprint) {
+  return Hello{kProtocolVersion, std::move(role), std::move(fingerprint), RCP_VERSION};
+}
+
+std::string Hello::banner() const {
+  return "RCPD " + std::to_string(protocol_version) + " " + fingerprint + " " + software;
+}
+
 std::vector<uint8_t> Hello::encode() const {
   return encode_message(MsgType::hello, protocol_version, role, fingerprint, software);
 }
@@ -109,9 +156,8 @@ std::vector<uint8_t> Hello::encode() const {
 Result<Hello> Hello::decode(const Message& m) {
   if (m.type != static_cast<uint32_t>(MsgType::hello))
     return make_error(Errc::protocol, "expected a hello, got message type " + std::to_string(m.type));
-  auto version = m.get_uint(0, "protocol_version");
+  auto version = m.get_uint(0, "protocol_version", std::numeric_limits<uint32_t>::max());
   if (!version) return version.error();
-  if (*version > std::numeric_limits<uint32_t>::max()) return field_error("protocol_version", "is out of range");
   auto role = m.get_str(1, "role", kMaxHelloString);
   if (!role) return role.error();
   auto fingerprint = m.get_str(2, "fingerprint", kMaxHelloString);

@@ -20,7 +20,7 @@ constexpr uint32_t kProtocolVersion = 2;
 // Error texts in messages (a path and why); senders cut longer ones.
 constexpr size_t kMaxErrorText = 8192;
 
-// Message types; docs/protocol.md gives each one's fields.
+// Message types; wire/messages.h defines each one's fields (docs/protocol.md).
 enum class MsgType : uint32_t {
   hello = 1,
   // master -> rcpd
@@ -29,7 +29,7 @@ enum class MsgType : uint32_t {
   connect_peer = 12,  // to destination: [[addresses], port, source fingerprint]
   peer_connected = 13,
   send = 14,          // to source: [[paths]]
-  receive = 15,       // to destination: [path, n_sources, trailing_slash, overwrite]
+  receive = 15,       // to destination: [path, n_sources, trailing_slash, overwrite, [rules], fsync]
   abort = 16,         // [reason]
   // rcpd -> master
   progress = 20,      // log stream: [bytes_done, files_done, bytes_total, files_total]
@@ -53,9 +53,16 @@ struct Message {
   msgpack::object_handle handle;
   std::span<const msgpack::object> fields;  // elements after the type
 
-  Result<uint64_t> get_uint(size_t i, const char* what) const;
+  // Errc::protocol unless the message is of type `t`.
+  Result<void> expect_type(MsgType t, const char* name) const;
+  Result<uint64_t> get_uint(size_t i, const char* what, uint64_t max = UINT64_MAX) const;
+  // Either msgpack integer kind within int64 (mtimes before 1970 are negative).
+  Result<int64_t> get_int(size_t i, const char* what) const;
+  Result<bool> get_bool(size_t i, const char* what) const;
   Result<std::string> get_str(size_t i, const char* what, size_t max_len = 4096) const;
   Result<std::vector<uint8_t>> get_bin(size_t i, const char* what, size_t max_len) const;
+  // An array of str (or bin) elements, each at most max_len bytes.
+  Result<std::vector<std::string>> get_str_list(size_t i, const char* what, size_t max_len) const;
 };
 
 // Limits: depth <= 8, each container <= 4096 elements, str/bin <= body size.
@@ -79,6 +86,12 @@ struct Hello {
   std::string role;         // "master", "source", "destination", "client", "server"
   std::string fingerprint;  // hex SHA-256 of the sender's certificate
   std::string software;     // rcp version string
+
+  // This rcp's hello: the one place it is built (current version, this software).
+  static Hello ours(std::string role, std::string fingerprint);
+  // The line an rcpd prints on stdout before any link:
+  // "RCPD <protocol_version> <fingerprint> <software>" (python/rcp/daemon.py reads it).
+  std::string banner() const;
 
   std::vector<uint8_t> encode() const;
   static Result<Hello> decode(const Message& m);

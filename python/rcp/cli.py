@@ -9,14 +9,14 @@ import re
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
-from typing import IO, NamedTuple
+from typing import NamedTuple
 
 from rcp import __version__
 from rcp.daemon import rcpd_path
 from rcp.errors import EXIT_CONNECTION, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, ConnectionFailure, UsageError
 from rcp.model import CopyOptions, CopyResult
 from rcp.operands import resolve_plan
-from rcp.progress import QUIET, TerminalProgress, error_lines
+from rcp.progress import QUIET, TerminalProgress, error_lines, isatty
 from rcp.sanitize import printable
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
@@ -172,7 +172,7 @@ def options_from_args(args: argparse.Namespace, *, stderr_is_tty: bool | None = 
     operands = list(args.operands)
     resolve_plan(operands)  # operand syntax and the one-source-host rule, before anything starts
     if stderr_is_tty is None:
-        stderr_is_tty = _isatty(sys.stderr)
+        stderr_is_tty = isatty(sys.stderr)
     options = CopyOptions(
         overwrite=args.overwrite,
         fsync=args.fsync,
@@ -190,13 +190,6 @@ def options_from_args(args: argparse.Namespace, *, stderr_is_tty: bool | None = 
     live = args.progress if args.progress is not None else (stderr_is_tty and not args.quiet)
     view = ViewOptions(live=bool(live), verbosity=QUIET if args.quiet else args.verbose, summary=args.summary)
     return Invocation(operands[:-1], operands[-1], options, view)
-
-
-def _isatty(stream: IO[str]) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def _error(message: str) -> None:

@@ -19,6 +19,13 @@ class Endpoint:
         return self.host is None
 
 
+def host_label(ep: Endpoint) -> str:
+    """[user@]host[:port] for messages; "local" for the local host."""
+    if ep.is_local:
+        return "local"
+    return f"{ep.user + '@' if ep.user else ''}{ep.host}{':' + str(ep.port) if ep.port else ''}"
+
+
 @dataclass
 class CopyOptions:
     overwrite: bool = False

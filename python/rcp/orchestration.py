@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from rcp import _core, ssh
 from rcp.daemon import Daemon, LocalDaemon, RemoteDaemon, daemon_args, rcpd_path
 from rcp.errors import ConnectionFailure, UsageError
-from rcp.model import CopyOptions, CopyResult, Endpoint, Progress
+from rcp.model import CopyOptions, CopyResult, Endpoint, Progress, host_label
 from rcp.operands import root_rule
 from rcp.progress import NullProgress, ProgressSink
 from rcp.protocol import Msg
@@ -49,12 +49,6 @@ class Side:
     done: threading.Event = field(default_factory=threading.Event)
 
 
-def _label(ep: Endpoint) -> str:
-    if ep.is_local:
-        return "local"
-    return f"{ep.user + '@' if ep.user else ''}{ep.host}{':' + str(ep.port) if ep.port else ''}"
-
-
 def _connect_ssh(side: Side, options: CopyOptions, sink: ProgressSink) -> _core.SshSession:
     # Host-key warnings (a new key recorded) go where the user sees the copy's logs.
     warn = (lambda text: sink.log(side.role, "warn", text)) if not isinstance(sink, NullProgress) else None
@@ -78,7 +72,7 @@ def _start(side: Side, options: CopyOptions, master_port: int, master_fp: str) -
     args = daemon_args(options.rcpd_path or "rcpd", side.role, [master], master_fp,
                        options.port_range if side.role == "source" else "", options.congestion_control,
                        options.verbose)
-    side.daemon = RemoteDaemon(side.role, side.ssh, _label(ep), args)
+    side.daemon = RemoteDaemon(side.role, side.ssh, host_label(ep), args)
 
 
 def _master_bind_host(sides: list[Side], options: CopyOptions) -> str:
@@ -277,6 +271,7 @@ def _result_fields(fields: list) -> list:
 
 def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOptions,
              sink: ProgressSink | None = None) -> CopyResult:
+    """The connection flow of docs/architecture.md, one named step at a time."""
     sink = sink or NullProgress()
     if not sources:
         raise UsageError("no source given")
@@ -286,71 +281,118 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
     sides = [src, dst]
     cert = _core.Certificate.generate()
     key = os.urandom(32)
-    qopts = _core.QuicOptions()
-    qopts.handshake_timeout = min(options.connect_timeout, 30.0)
-    remote = [s for s in sides if not s.endpoint.is_local]
-    with ThreadPoolExecutor(max_workers=2) as pool:  # SSH first: it decides where the master listens
-        for s, session in zip(remote, pool.map(lambda s: _connect_ssh(s, options, sink), remote)):
-            s.ssh = session
-    bind_host = _master_bind_host(sides, options)
-    for s in sides:
-        if s.endpoint.is_local:
-            s.master_host = bind_host
-    server = _core.QuicServer(cert, [], key, host=bind_host, options=qopts, role="master")
+    _connect_ssh_sessions(sides, options, sink)  # first: it decides where the master listens
+    server = _open_master_server(sides, options, cert, key)
     try:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            for f in [pool.submit(_start, s, options, server.port, cert.fingerprint) for s in sides]:
-                f.result()
-        by_fp: dict[str, Side] = {}
-        for s in sides:
-            assert s.daemon is not None
-            hello = s.daemon.hello(SETUP_TIMEOUT)
-            s.fingerprint = hello.fingerprint
-            by_fp[hello.fingerprint] = s
-            server.add_pin(hello.fingerprint)  # pinned before it can connect: it waits for the key
-            s.daemon.send_key(key)
-        for _ in sides:
-            link = _accept(server, sides)
-            by_fp[link.peer_fingerprint].link = link
+        _start_daemons(sides, options, server.port, cert.fingerprint)
+        _exchange_hellos(sides, server, key)
+        _accept_links(server, sides)
         sink.start()
         relays = [_Relay(s, sink, started) for s in sides]
-
-        src.link.send(Msg.EXPECT_PEER, [dst.fingerprint])
-        port, advertised = _listening(_expect(src, Msg.LISTENING, SETUP_TIMEOUT))
-        dst.link.send(Msg.CONNECT_PEER, [_source_addresses(src, dst, advertised, options.source_addresses),
-                                         port, src.fingerprint])
-        _expect(dst, Msg.PEER_CONNECTED, SETUP_TIMEOUT + 10)
-
-        src.link.send(Msg.SEND, [[s.path for s in sources]])
-        rules = [part for s in sources for part in root_rule(s.path)]
-        dst.link.send(Msg.RECEIVE, [destination.path, len(sources), destination.path.endswith("/"),
-                                    bool(options.overwrite), rules, bool(options.fsync)])
-        changed = threading.Event()
-        waiters = [threading.Thread(target=_wait_result, args=(s, changed), daemon=True) for s in sides]
-        for t in waiters:
-            t.start()
-        while not all(s.done.is_set() for s in sides):
-            # One side failing usually stalls the other: stop waiting for it.
-            if any(s.done.is_set() and s.error for s in sides):
-                for s in sides:
-                    if not s.done.wait(timeout=3.0):
-                        s.error = s.error or f"{s.role} rcpd stopped after the other side failed"
-                        s.done.set()
-                break
-            changed.wait(timeout=POLL)
-            changed.clear()
+        _wire_peers(src, dst, options)
+        _hand_out_job(src, dst, sources, destination, options)
+        _wait_results(sides)
         for r in relays:
             r.thread.join(timeout=2.0)
         result = _build_result(src, dst, time.monotonic() - started)
         sink.finish(result)
         return result
     finally:
-        for s in sides:
-            if s.link is not None:
-                s.link.close("copy over")
-        for s in sides:
-            if s.daemon is not None:
-                s.daemon.stop()
+        _hang_up(sides)
+
+
+def _connect_ssh_sessions(sides: list[Side], options: CopyOptions, sink: ProgressSink) -> None:
+    """SSH sessions to the remote sides, in parallel."""
+    remote = [s for s in sides if not s.endpoint.is_local]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for s, session in zip(remote, pool.map(lambda s: _connect_ssh(s, options, sink), remote)):
+            s.ssh = session
+
+
+def _open_master_server(sides: list[Side], options: CopyOptions, cert: _core.Certificate,
+                        key: bytes) -> _core.QuicServer:
+    """The master's QUIC server, pinning nobody yet, where its rcpds will connect."""
+    bind_host = _master_bind_host(sides, options)
+    for s in sides:
+        if s.endpoint.is_local:
+            s.master_host = bind_host
+    qopts = _core.QuicOptions()
+    qopts.handshake_timeout = min(options.connect_timeout, 30.0)
+    return _core.QuicServer(cert, [], key, host=bind_host, options=qopts, role="master")
+
+
+def _start_daemons(sides: list[Side], options: CopyOptions, master_port: int, master_fp: str) -> None:
+    """Both rcpds, in parallel: local children or over SSH."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for f in [pool.submit(_start, s, options, master_port, master_fp) for s in sides]:
+            f.result()
+
+
+def _exchange_hellos(sides: list[Side], server: _core.QuicServer, key: bytes) -> None:
+    """Each rcpd's hello line: its fingerprint is pinned before it gets the
+    session key, so it can only connect pinned."""
+    for s in sides:
+        assert s.daemon is not None
+        hello = s.daemon.hello(SETUP_TIMEOUT)
+        s.fingerprint = hello.fingerprint
+        server.add_pin(hello.fingerprint)
+        s.daemon.send_key(key)
+
+
+def _accept_links(server: _core.QuicServer, sides: list[Side]) -> None:
+    """Both rcpds' links, each matched to its side by its pinned fingerprint."""
+    by_fp = {s.fingerprint: s for s in sides}
+    for _ in sides:
+        link = _accept(server, sides)
+        by_fp[link.peer_fingerprint].link = link
+
+
+def _wire_peers(src: Side, dst: Side, options: CopyOptions) -> None:
+    """The source listens pinning the destination; the destination connects to it."""
+    assert src.link is not None and dst.link is not None
+    src.link.send(Msg.EXPECT_PEER, [dst.fingerprint])
+    port, advertised = _listening(_expect(src, Msg.LISTENING, SETUP_TIMEOUT))
+    dst.link.send(Msg.CONNECT_PEER, [_source_addresses(src, dst, advertised, options.source_addresses),
+                                     port, src.fingerprint])
+    _expect(dst, Msg.PEER_CONNECTED, SETUP_TIMEOUT + 10)
+
+
+def _hand_out_job(src: Side, dst: Side, sources: list[Endpoint], destination: Endpoint,
+                  options: CopyOptions) -> None:
+    """send to the source, receive (with each operand's root rule) to the destination."""
+    assert src.link is not None and dst.link is not None
+    src.link.send(Msg.SEND, [[s.path for s in sources]])
+    rules = [part for s in sources for part in root_rule(s.path)]
+    dst.link.send(Msg.RECEIVE, [destination.path, len(sources), destination.path.endswith("/"),
+                                bool(options.overwrite), rules, bool(options.fsync)])
+
+
+def _wait_results(sides: list[Side]) -> None:
+    """Until both sides reported, or one failed and the other did not follow in time."""
+    changed = threading.Event()
+    waiters = [threading.Thread(target=_wait_result, args=(s, changed), daemon=True) for s in sides]
+    for t in waiters:
+        t.start()
+    while not all(s.done.is_set() for s in sides):
+        # One side failing usually stalls the other: stop waiting for it.
+        if any(s.done.is_set() and s.error for s in sides):
+            for s in sides:
+                if not s.done.wait(timeout=3.0):
+                    s.error = s.error or f"{s.role} rcpd stopped after the other side failed"
+                    s.done.set()
+            break
+        changed.wait(timeout=POLL)
+        changed.clear()
+
+
+def _hang_up(sides: list[Side]) -> None:
+    """Links first (the rcpds then exit on their own), then the daemons."""
+    for s in sides:
+        if s.link is not None:
+            s.link.close("copy over")
+    for s in sides:
+        if s.daemon is not None:
+            s.daemon.stop()
 
 
 def _build_result(src: Side, dst: Side, duration: float) -> CopyResult:

@@ -247,7 +247,8 @@ def shown(level: str, verbosity: int) -> bool:
 # Terminal
 
 
-def _isatty(stream: IO[str]) -> bool:
+def isatty(stream: IO[str]) -> bool:
+    """stream.isatty(), False for a stream without one or a closed one."""
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError, OSError):
@@ -292,7 +293,7 @@ class TerminalProgress:
         self._finished = False
         self._last_render: float | None = None
         self._line_len = 0  # length of the '\r' line currently on screen
-        tty = _isatty(self.stream)
+        tty = isatty(self.stream)
         self._rich_width = width  # None: rich follows the terminal's size
         if width is None and tty:
             width = shutil.get_terminal_size((100, 24)).columns

@@ -1,27 +1,11 @@
-"""Message types of the master <-> rcpd protocol (mirror of cpp/message.h)."""
+"""Message types of the master <-> rcpd protocol, from rcp._core (the C++
+definition in cpp/wire/message.h; docs/protocol.md gives their fields)."""
 
 from __future__ import annotations
 
 from enum import IntEnum
 
+from rcp import _core
 
-class Msg(IntEnum):
-    EXPECT_PEER = 10
-    LISTENING = 11
-    CONNECT_PEER = 12
-    PEER_CONNECTED = 13
-    SEND = 14
-    RECEIVE = 15
-    ABORT = 16
-    PROGRESS = 20
-    LOG = 21
-    ERROR = 22
-    RESULT = 23
-    # source <-> destination
-    ROOT = 30
-    DIR = 31
-    SYMLINK = 32
-    SOURCE_ERROR = 35
-    DONE = 36
-    FINISHED = 37
-    CHUNK = 40
+# An IntEnum (names for messages, plain ints on the wire) built from the one table.
+Msg = IntEnum("Msg", {name: int(value) for name, value in _core.MsgType.__members__.items()})

@@ -17,7 +17,7 @@ from typing import IO
 
 from rcp import _core
 from rcp.errors import ConnectionFailure
-from rcp.model import CopyOptions, Endpoint
+from rcp.model import CopyOptions, Endpoint, host_label
 
 log = logging.getLogger("rcp.ssh")
 
@@ -77,9 +77,5 @@ def connect(ep: Endpoint, options: CopyOptions, warn: Callable[[str], None] | No
     except _core.RcpError as exc:
         raise ConnectionFailure(str(exc)) from exc
     except ValueError as exc:  # an ssh config rcp or libssh cannot use (a bad StrictHostKeyChecking, say)
-        raise ConnectionFailure(f"{_where(ep)}: {exc}") from exc
-
-
-def _where(ep: Endpoint) -> str:
-    return f"{ep.user + '@' if ep.user else ''}{ep.host}{':' + str(ep.port) if ep.port else ''}"
+        raise ConnectionFailure(f"{host_label(ep)}: {exc}") from exc
 

@@ -53,6 +53,13 @@ TEST(Message, HelloRoundTrip) {
   EXPECT_EQ(back->software, "0.1.0");
 }
 
+TEST(Message, OurHelloAndItsBanner) {
+  const Hello h = Hello::ours("destination", std::string(64, 'b'));
+  EXPECT_EQ(h.protocol_version, kProtocolVersion);
+  EXPECT_EQ(h.software, RCP_VERSION);
+  EXPECT_EQ(h.banner(), "RCPD " + std::to_string(kProtocolVersion) + " " + std::string(64, 'b') + " " + RCP_VERSION);
+}
+
 TEST(Message, DecodedMessageSurvivesMoves) {
   auto m = decode_message(encode_message(MsgType::user, std::string("payload"), 7u));
   ASSERT_TRUE(m.ok());

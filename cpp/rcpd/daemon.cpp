@@ -1,0 +1,290 @@
+#include "rcpd/daemon.h"
+
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+
+#include "copy/copy_destination.h"
+#include "link/link_server.h"
+#include "wire/messages.h"
+
+namespace rcp {
+
+namespace {
+
+constexpr Nanos kSetupTimeout = 60 * kSeconds;
+
+// "127.0.0.1:5000" or "[::1]:5000"
+Result<Address> parse_host_port(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos) return make_error(Errc::invalid_argument, "expected HOST:PORT, got " + text);
+  std::string host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  int port = std::atoi(text.c_str() + colon + 1);
+  if (port <= 0 || port > 65535) return make_error(Errc::invalid_argument, "bad port in " + text);
+  auto all = Address::resolve(host, static_cast<uint16_t>(port));
+  if (!all) return all.error();
+  if (all->empty()) return make_error(Errc::invalid_argument, "no address for " + host);
+  return all->front();
+}
+
+// Addresses this host can be reached on, for the destination to try.
+std::vector<std::string> local_addresses() {
+  std::vector<std::string> out;
+  ifaddrs* ifs = nullptr;
+  if (getifaddrs(&ifs) != 0) return out;
+  for (ifaddrs* i = ifs; i; i = i->ifa_next) {
+    if (!i->ifa_addr || !(i->ifa_flags & IFF_UP)) continue;
+    int fam = i->ifa_addr->sa_family;
+    if (fam != AF_INET && fam != AF_INET6) continue;
+    Address a;
+    a.len = fam == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    std::memcpy(&a.storage, i->ifa_addr, a.len);
+    if (fam == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(&reinterpret_cast<sockaddr_in6*>(&a.storage)->sin6_addr)) continue;
+    out.push_back(a.host_string());
+  }
+  freeifaddrs(ifs);
+  return out;
+}
+
+// The next control message from the master, decoded as T; an abort ends the wait.
+template <typename T>
+Result<T> expect(Link& link, Nanos timeout) {
+  auto body = link.recv_message(timeout);
+  if (!body) return body.error();
+  auto m = decode_message(*body);
+  if (!m) return m.error();
+  if (m->type == static_cast<uint32_t>(MsgType::abort)) {
+    auto why = AbortMsg::decode(*m);
+    return make_error(Errc::closed, "master aborted: " + (why ? why->reason : std::string("no reason")));
+  }
+  return T::decode(*m);
+}
+
+}  // namespace
+
+Daemon::Daemon(DaemonArgs args) : args_(std::move(args)) {}
+
+Daemon::~Daemon() { stop_reporter(); }
+
+int Daemon::run() {
+  logger_ = Logger::from_env(args_.role, LogLevel::info);
+  if (args_.log_level) logger_.level = *args_.log_level;
+  quic_.logger = logger_;
+  if (args_.max_udp_payload) quic_.max_udp_payload = args_.max_udp_payload;
+  if (args_.cc) quic_.cc = *args_.cc;
+  if (const char* env = std::getenv("SSLKEYLOGFILE")) quic_.keylog_file = env;
+
+  if (auto r = make_identity(); !r) {
+    std::fprintf(stderr, "rcpd: %s\n", r.error().message.c_str());
+    return kExitFailed;
+  }
+  if (auto r = read_session_key(); !r) {
+    if (r.error().code == Errc::closed) return kExitLink;  // master went away before handing over the key
+    std::fprintf(stderr, "rcpd: %s\n", r.error().message.c_str());
+    return kExitUsage;
+  }
+  start_stdin_watcher();
+  if (auto r = connect_master(); !r) {
+    std::fprintf(stderr, "rcpd[%s]: cannot reach the master: %s\n", args_.role.c_str(), r.error().message.c_str());
+    return kExitLink;
+  }
+  route_logs_to_master();
+  start_reporter();
+  const auto started = std::chrono::steady_clock::now();
+  auto result = args_.role == "source" ? run_source() : run_destination();
+  reporting_ = false;
+  if (result) log_throughput(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  stop_reporter();
+  send_progress();  // the final numbers
+  const int code = send_outcome(result);
+  wait_for_hangup();
+  return code;
+}
+
+Result<void> Daemon::make_identity() {
+  auto cert = Certificate::generate(args_.role);
+  if (!cert) return cert.error();
+  cert_ = std::move(*cert);
+  std::printf("%s\n", Hello::ours(args_.role, cert_.fingerprint_hex()).banner().c_str());
+  std::fflush(stdout);
+  return {};
+}
+
+Result<void> Daemon::read_session_key() {
+  std::string line;
+  if (!std::getline(std::cin, line)) return make_error(Errc::closed, "stdin closed before the session key");
+  auto key = from_hex(line);
+  if (!key || key->size() != key_.size())
+    return make_error(Errc::invalid_argument, "stdin's first line must be the 32-byte session key in hex");
+  std::copy(key->begin(), key->end(), key_.begin());
+  return {};
+}
+
+void Daemon::start_stdin_watcher() {
+  // No rcpd outlives its master: stdin closing means the master (or its SSH
+  // session) is gone. Detached: it ends the process, never joins.
+  std::thread([this] {
+    char buf[256];
+    while (std::cin.read(buf, sizeof buf) || std::cin.gcount() > 0) {
+    }
+    std::lock_guard<std::mutex> lk(cleanup_mu_);
+    if (cleanup_) cleanup_();
+    std::fprintf(stderr, "rcpd[%s]: stdin closed, exiting\n", args_.role.c_str());
+    std::_Exit(kExitLink);
+  }).detach();
+}
+
+Result<void> Daemon::connect_master() {
+  LinkConfig cfg{{quic_, {TlsRole::client, cert_, {args_.master_fingerprint}, quic_.keylog_file}}, key_, args_.role};
+  Result<std::shared_ptr<Link>> master = make_error(Errc::invalid_argument, "no master address");
+  for (const auto& m : args_.masters) {
+    auto addr = parse_host_port(m);
+    if (!addr) {
+      master = addr.error();
+      continue;
+    }
+    master = Link::connect(cfg, *addr);
+    if (master) break;
+  }
+  if (!master) return master.error();
+  master_ = *master;
+  return {};
+}
+
+void Daemon::route_logs_to_master() {
+  std::weak_ptr<Link> weak_master = master_;
+  logger_.sink = [weak_master, role = args_.role](LogLevel level, const std::string& text) {
+    if (auto m = weak_master.lock(); m && !m->closed())
+      (void)m->send_log(LogMsg{log_level_name(level), text}.encode());
+    else
+      std::fprintf(stderr, "rcpd[%s] %s: %s\n", role.c_str(), log_level_name(level), text.c_str());
+  };
+}
+
+void Daemon::send_progress() {
+  (void)master_->send_log(ProgressMsg{counters_.bytes_done.load(), counters_.files_done.load(),
+                                      counters_.bytes_total.load(), counters_.files_total.load()}
+                              .encode());
+}
+
+void Daemon::start_reporter() {
+  reporting_ = true;
+  reporter_ = std::thread([this] {
+    while (reporting_.load()) {
+      send_progress();
+      for (int i = 0; i < 25 && reporting_.load(); ++i) usleep(10000);
+    }
+  });
+}
+
+void Daemon::stop_reporter() {
+  reporting_ = false;
+  if (reporter_.joinable()) reporter_.join();
+}
+
+Result<CopySummary> Daemon::run_source() {
+  auto expect_peer = expect<ExpectPeerMsg>(*master_, kSetupTimeout);
+  if (!expect_peer) return expect_peer.error();
+  auto fp = parse_fingerprint(expect_peer->fingerprint);
+  if (!fp) return fp.error();
+  // One authenticated peer; strangers' handshakes have their own, evictable slots.
+  LinkConfig cfg{{quic_, {TlsRole::server, cert_, {*fp}, quic_.keylog_file}, 1}, key_, "source"};
+  cfg.quic.port_range = args_.port_range;
+  auto any = Address::parse("::", 0);
+  auto listener = LinkServer::listen(cfg, *any);
+  if (!listener) return listener.error();
+  const auto port = (*listener)->local_address().port();
+  (void)master_->send_message(ListeningMsg{port, local_addresses()}.encode());
+  logger_.info("listening on UDP port " + std::to_string(port) + " for the destination");
+  auto peer = (*listener)->accept(kSetupTimeout);
+  (*listener)->stop_accepting();  // exactly one peer: the pinned destination
+  if (!peer) return peer.error();
+  logger_.info("destination connected (pinned)");
+  auto job = expect<SendMsg>(*master_, kSetupTimeout);
+  if (!job) return job.error();
+  CopySource source(*peer, SourceOptions{}, logger_, counters_);
+  return source.run(job->paths);
+}
+
+Result<CopySummary> Daemon::run_destination() {
+  auto where = expect<ConnectPeerMsg>(*master_, kSetupTimeout);
+  if (!where) return where.error();
+  auto fp = parse_fingerprint(where->fingerprint);
+  if (!fp) return fp.error();
+  LinkConfig cfg{{quic_, {TlsRole::client, cert_, {*fp}, quic_.keylog_file}}, key_, "destination"};
+  // One open data stream per worker at most: see QuicConfig::max_uni_streams.
+  cfg.quic.max_uni_streams = DestinationOptions{}.workers + 1;
+  Result<std::shared_ptr<Link>> peer = make_error(Errc::invalid_argument, "the source advertised no address");
+  for (const auto& host : where->addresses) {
+    auto resolved = Address::resolve(host, where->port);
+    if (!resolved || resolved->empty()) continue;
+    peer = Link::connect(cfg, resolved->front());
+    if (peer) {
+      logger_.info("connected to the source at " + resolved->front().to_string() + " (pinned)");
+      break;
+    }
+    logger_.info("source not reachable at " + host + ": " + peer.error().message);
+    if (peer.error().code == Errc::pin_mismatch || peer.error().code == Errc::auth) break;  // not a routing problem
+  }
+  if (!peer) return peer.error();
+  (void)master_->send_message(PeerConnectedMsg{}.encode());
+  auto job = expect<ReceiveMsg>(*master_, kSetupTimeout);
+  if (!job) return job.error();
+  DestSpec spec{job->path, job->sources, job->trailing_slash, job->overwrite, {}, job->fsync};
+  for (const auto& text : job->root_rules) {
+    auto rule = parse_root_rule(text.kind, text.text);
+    if (!rule) return rule.error();
+    spec.rules.push_back(std::move(*rule));
+  }
+  auto tree = DestTree::open(spec);
+  if (!tree) {
+    (*peer)->close("destination unusable");
+    return tree.error();
+  }
+  DestinationOptions opts;
+  if (args_.stall_timeout_s) opts.stall_timeout = args_.stall_timeout_s * kSeconds;
+  CopyDestination dest(*peer, std::move(tree.value()), opts, logger_, counters_);
+  {
+    std::lock_guard<std::mutex> lk(cleanup_mu_);
+    cleanup_ = [&dest] { dest.abort_cleanup(); };
+  }
+  auto r = dest.run();
+  std::lock_guard<std::mutex> lk(cleanup_mu_);
+  cleanup_ = nullptr;
+  return r;
+}
+
+void Daemon::log_throughput(double secs) {
+  char line[160];
+  std::snprintf(line, sizeof line, "%s %llu files, %llu bytes in %.2f s (%.1f MB/s)",
+                args_.role == "source" ? "sent" : "wrote", static_cast<unsigned long long>(counters_.files_done.load()),
+                static_cast<unsigned long long>(counters_.bytes_done.load()), secs,
+                secs > 0 ? static_cast<double>(counters_.bytes_done.load()) / secs / 1e6 : 0.0);
+  logger_.info(line);
+}
+
+int Daemon::send_outcome(const Result<CopySummary>& result) {
+  if (!result) {
+    (void)master_->send_message(ErrorMsg{result.error().message}.encode());
+    return kExitFailed;
+  }
+  const CopySummary& s = result.value();
+  (void)master_->send_message(ResultMsg{s.files, s.bytes, s.dirs, s.symlinks, s.skipped, s.failed, s.errors}.encode());
+  return s.failed ? kExitFailed : kExitOk;
+}
+
+void Daemon::wait_for_hangup() {
+  // The master hangs up once it has our result; bounded.
+  for (int i = 0; i < 600 && !master_->closed(); ++i) {
+    auto m = master_->recv_message(100 * kMillis);
+    if (!m && m.error().code != Errc::timeout) break;
+  }
+}
+
+}  // namespace rcp

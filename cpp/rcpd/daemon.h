@@ -1,0 +1,79 @@
+// The rcpd daemon: one per host and copy. Its life, in named steps:
+// make its certificate and print the hello line, read the session key,
+// watch stdin (no rcpd outlives its master), connect to the master, route
+// log lines there, report progress, run its role (source or destination),
+// send the result and wait for the master to hang up.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "copy/copy_source.h"
+#include "copy/transfer_counters.h"
+#include "link/link.h"
+#include "quic/certificate.h"
+#include "quic/quic_config.h"
+
+namespace rcp {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitLink = 3;
+
+// What main() parsed and checked.
+struct DaemonArgs {
+  std::string role;                  // "source" or "destination"
+  std::vector<std::string> masters;  // HOST:PORT, tried in order
+  Fingerprint master_fingerprint{};
+  std::string port_range;            // the source's listener
+  size_t max_udp_payload = 0;        // 0: QUIC's default
+  std::optional<CongestionControl> cc;
+  std::optional<LogLevel> log_level;  // the master's -v: over RCP_LOG
+  unsigned stall_timeout_s = 0;       // 0: the destination's default
+};
+
+class Daemon {
+ public:
+  explicit Daemon(DaemonArgs args);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // The whole life of the daemon; returns the process exit status.
+  int run();
+
+ private:
+  Result<void> make_identity();     // certificate, and the hello line on stdout
+  Result<void> read_session_key();  // stdin's first line
+  void start_stdin_watcher();       // stdin closing ends the process
+  Result<void> connect_master();
+  void route_logs_to_master();
+  void start_reporter();
+  void stop_reporter();
+  void send_progress();
+  Result<CopySummary> run_source();
+  Result<CopySummary> run_destination();
+  void log_throughput(double seconds);
+  int send_outcome(const Result<CopySummary>& result);
+  void wait_for_hangup();
+
+  DaemonArgs args_;
+  Certificate cert_;
+  SessionKey key_{};
+  QuicConfig quic_;
+  Logger logger_;
+  std::shared_ptr<Link> master_;
+  TransferCounters counters_;
+  std::mutex cleanup_mu_;
+  std::function<void()> cleanup_;  // runs when stdin closes mid-copy
+  std::atomic<bool> reporting_{false};
+  std::thread reporter_;
+};
+
+}  // namespace rcp

@@ -1,0 +1,282 @@
+#include "wire/messages.h"
+
+namespace rcp {
+
+namespace {
+
+// Keeps the first failure and yields a default value, so a decoder reads
+// its fields in order and checks once at the end.
+template <typename T>
+T take(Result<T> r, Error& first) {
+  if (r) return std::move(*r);
+  if (first.code == Errc::ok) first = r.error();
+  return T{};
+}
+
+bool is_error(const Error& e) { return e.code != Errc::ok; }
+
+Error refuse(const char* message, const std::string& why) {
+  return make_error(Errc::protocol, std::string("malformed ") + message + " message: " + why);
+}
+
+uint16_t take_port(const Message& m, size_t i, Error& err) {
+  auto port = take(m.get_uint(i, "port", 65535), err);
+  if (!is_error(err) && port == 0) err = make_error(Errc::protocol, "message field 'port' must not be 0");
+  return static_cast<uint16_t>(port);
+}
+
+uint32_t take_u32(const Message& m, size_t i, const char* what, Error& err, uint32_t max = UINT32_MAX) {
+  return static_cast<uint32_t>(take(m.get_uint(i, what, max), err));
+}
+
+std::vector<std::vector<std::string>> pairs_of(const std::vector<std::pair<std::string, std::string>>& v) {
+  std::vector<std::vector<std::string>> out;
+  out.reserve(v.size());
+  for (const auto& [a, b] : v) out.push_back({a, b});
+  return out;
+}
+
+}  // namespace
+
+std::string bound_error_text(const std::string& text) {
+  if (text.size() <= kMaxErrorText) return text;
+  return text.substr(0, kMaxErrorText / 2 - 2) + "..." + text.substr(text.size() - kMaxErrorText / 2 + 2);
+}
+
+std::vector<uint8_t> ExpectPeerMsg::encode() const { return encode_message(MsgType::expect_peer, fingerprint); }
+
+Result<ExpectPeerMsg> ExpectPeerMsg::decode(const Message& m) {
+  if (auto r = m.expect_type(MsgType::expect_peer, "expect_peer"); !r) return r.error();
+  Error err;
+  ExpectPeerMsg x{take(m.get_str(0, "fingerprint", kMaxFingerprintText), err)};
+  if (is_error(err)) return err;
+  return x;
+}
+
+std::vector<uint8_t> ListeningMsg::encode() const { return encode_message(MsgType::listening, port, addresses); }
+
+Result<ListeningMsg> ListeningMsg::decode(const Message& m) {
+  if (auto r = m.expect_type(MsgType::listening, "listening"); !r) return r.error();
+  Error err;
+  ListeningMsg x;
+  x.port = take_port(m, 0, err);
+  x.addresses = take(m.get_str_list(1, "addresses", kMaxHostText), err);
+  if (is_error(err)) return err;
+  return x;
+}
+
+std::vector<uint8_t> ConnectPeerMsg::encode() const {
+  return encode_message(MsgType::connect_peer, addresses, port, fingerprint);
+}
+
+Result<ConnectPeerMsg> ConnectPeerMsg::decode(const Message& m) {
+  if (auto r = m.expect_type(MsgType::connect_peer, "connect_peer"); !r) return r.error();
+  Error err;
+  ConnectPeerMsg x;
+  x.addresses = take(m.get_str_list(0, "addresses", kMaxHostText), err);
+  x.port = take_port(m, 1, err);
+  x.fingerprint = take(m.get_str(2, "fingerprint", kMaxFingerprintText), err);
+  if (is_error(err)) return err;
+  return x;
+}
+
+std::vector<uint8_t> PeerConnectedMsg::encode() const { return encode_message(MsgType::peer_connected); }
+
+Result<PeerConnectedMsg> PeerConnectedMsg::decode(const Message& m) {
+  if (auto r = m.expect_type(MsgType::peer_connected, "peer_connected"); !r) return r.error();
+  return PeerConnectedMsg{};
+}
+
+std::vector<uint8_t> SendMsg::encode() const { return encode_message(MsgType::send, paths); }
+
+Result<SendMsg> SendMsg::decode(const Message& m) {
+  if (auto r = m.expect_type(MsgType::send, "send"); !r) return r.error();
+  Error err;
+  SendMsg x{take(m.get_str_list(0, "paths", kMaxPathBytes), err)};
+  if (is_error(err)) return err;
+  return x;
+}
+
+std::vector<uint8_t> ReceiveMsg::encode() const {
+  std::vector<std::string> flat;
+  for (const auto& r : root_rules) {
+    flat.push_back(r.kind);
+    flat.push_back(r.text);
+  }
+  return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync);
+}
+
+Result<ReceiveMsg> ReceiveMsg::decode(const Message& m) {
+  if (auto r = m.expect_type(MsgType::receive, "receive"); !r) return r.error();
+  Error err;
+  ReceiveMsg x;
+  x.path = take(m.get_str(0, "path", kMaxPathBytes), err);
+  x.sources = take_u32(m, 1, "sources", err, kMaxSources);
+  x.trailing_slash = take(m.get_bool(2, "trailing_slash"), err);
+  x.overwrite = take(m.get_bool(3, "overwrite"), err);
+  auto flat = take(m.get_str_list(4, "root_rules", kMaxPathBytes), err);
+  if (m.fields.size() > 5) x.fsync = take(m.get_bool(5, "fsync"), err);  // appended in protocol 2
+  if (is_error(err)) return err;
+  if (x.sources == 0) return refuse("receive", "no sources");
+  if (flat.size() != 2 * static_cast<size_t>(x.sources)) return refuse("receive", "one root rule per source");
+  for (size_t i = 0; i < flat.size(); i += 2) x.root_rules.push_back({std::move(flat[i]), std::move(flat[i + 1])});
+  return x;
+}
+
+std::vector<uint8_t> AbortMsg::encode() const { return encode_message(MsgType::abort, bound_error_text(reason)); }
+
+Result<AbortMsg> AbortMsg::decode(const Message& m) {
+  if (auto r = m.expect_type(MsgType::abort, "abort"); !r) return r.error();
+  Error err;
+  AbortMsg x{take(m.get_str(0, "reason", kMaxErrorText), err)};
+  if (is_error(err)) return err;
+  return x;
+}
+
+std::vector<uint8_t> ProgressMsg::encode() const {
+  return encode_message(MsgType::progress, bytes_done, files_done, bytes_total, files_total);
+}
+
+Result<ProgressMsg> ProgressMsg::decode(const Message& m) {
+  if (auto r = m.expect_type(MsgType::progress, "progress"); !r) return r.error();
+  Error err;
+  ProgressMsg x{take(m.get_uint(0, "bytes_done"), err), take(m.get_uint(1, "files_done"), err),
+                take(m.get_uint(2, "bytes_total"), err), take(m.get_uint(3, "files_total"), err)};
+  if (is_error(err)) return err;
+  return x;
+}
+
+std::vector<uint8_t> LogMsg::encode() const { return encode_message(MsgType::log, level, text); }
+
+Result<LogMsg> LogMsg::decode(const Message& m) {
+  if (auto r = m.expect_type(MsgType::log, "log"); !r) return r.error();
+  Error err;
+  LogMsg x{take(m.get_str(0, "level", kMaxLogLevelText), err), take(m.get_str(1, "text", kMaxLogText), err)};
+  if (is_error(err)) return err;
+  return x;
+}
+
+std::vector<uint8_t> ErrorMsg::encode() const { return encode_message(MsgType::error, bound_error_text(text)); }
+
+Result<ErrorMsg> ErrorMsg::decode(const Message& m) {
+  if (auto r = m.expect_type(MsgType::error, "error"); !r) return r.error();
+  Error err;
+  ErrorMsg x{take(m.get_str(0, "text", kMaxErrorText), err)};
+  if (is_error(err)) return err;
+  return x;
+}
+
+std::vector<uint8_t> ResultMsg::encode() const {
+  return encode_message(MsgType::result, files, bytes, dirs, symlinks, skipped, failed, pairs_of(errors));
+}
+
+Result<ResultMsg> ResultMsg::decode(const Message& m) {
+  if (auto r = m.expect_type(MsgType::result, "result"); !r) return r.error();
+  Error err;
+  ResultMsg x{take(m.get_uint(0, "files"), err),   take(m.get_uint(1, "bytes"), err),
+              take(m.get_uint(2, "dirs"), err),    take(m.get_uint(3, "symlinks"), err),
+              take(m.get_uint(4, "skipped"), err), take(m.get_uint(5, "failed"), err), {}};
+  if (is_error(err)) return err;
+  if (m.fields.size() <= 6 || m.fields[6].type != msgpack::type::ARRAY)
+    return refuse("result", "errors must be a list");
+  const auto& list = m.fields[6].via.array;
+  for (uint32_t i = 0; i < list.size; ++i) {
+    const auto& e = list.ptr[i];
+    if (e.type != msgpack::type::ARRAY || e.via.array.size < 2) return refuse("result", "an error is not [path, text]");
+    // One entry is a message of its own: its two fields decode the usual way.
+    Message entry;
+    entry.fields = std::span<const msgpack::object>(e.via.array.ptr, e.via.array.size);
+    auto path = take(entry.get_str(0, "error path", kMaxPathBytes), err);
+    auto text = take(entry.get_str(1, "error text", kMaxLogText), err);
+    if (is_error(err)) return err;
+    x.errors.emplace_back(std::move(path), std::move(text));
+  }
+  return x;
+}
+
+std::vector<uint8_t> RootMsg::encode() const {
+  return encode_message(MsgType::root, index, name, std::string(1, kind), bound_error_text(error));
+}
+
+Result<RootMsg> RootMsg::decode(const Message& m) {
+  if (auto r = m.expect_type(MsgType::root, "root"); !r) return r.error();
+  Error err;
+  RootMsg x;
+  x.index = take_u32(m, 0, "index", err);
+  x.name = take(m.get_str(1, "name", kMaxNameBytes), err);
+  auto kind = take(m.get_str(2, "kind", 1), err);
+  x.error = take(m.get_str(3, "error", kMaxErrorText), err);
+  if (is_error(err)) return err;
+  x.kind = kind.empty() ? '?' : kind[0];
+  if (x.kind != 'f' && x.kind != 'd' && x.kind != 'l' && x.kind != '?')
+    return refuse("root", "kind must be f, d, l or ?");
+  return x;
+}
+
+std::vector<uint8_t> DirMsg::encode() const {
+  return encode_message(MsgType::dir, index, relpath, mode, mtime_s, mtime_ns);
+}
+
+Result<DirMsg> DirMsg::decode(const Message& m) {
+  if (auto r = m.expect_type(MsgType::dir, "dir"); !r) return r.error();
+  Error err;
+  DirMsg x;
+  x.index = take_u32(m, 0, "index", err);
+  x.relpath = take(m.get_str(1, "relpath", kMaxPathBytes), err);
+  x.mode = take_u32(m, 2, "mode", err, 07777);
+  x.mtime_s = take(m.get_int(3, "mtime_s"), err);
+  x.mtime_ns = take_u32(m, 4, "mtime_ns", err, 999999999);
+  if (is_error(err)) return err;
+  return x;
+}
+
+std::vector<uint8_t> SymlinkMsg::encode() const {
+  return encode_message(MsgType::symlink, index, relpath, target, mtime_s, mtime_ns);
+}
+
+Result<SymlinkMsg> SymlinkMsg::decode(const Message& m) {
+  if (auto r = m.expect_type(MsgType::symlink, "symlink"); !r) return r.error();
+  Error err;
+  SymlinkMsg x;
+  x.index = take_u32(m, 0, "index", err);
+  x.relpath = take(m.get_str(1, "relpath", kMaxPathBytes), err);
+  x.target = take(m.get_str(2, "target", kMaxLinkTarget), err);
+  x.mtime_s = take(m.get_int(3, "mtime_s"), err);
+  x.mtime_ns = take_u32(m, 4, "mtime_ns", err, 999999999);
+  if (is_error(err)) return err;
+  return x;
+}
+
+std::vector<uint8_t> SourceErrorMsg::encode() const {
+  return encode_message(MsgType::source_error, index, relpath, bound_error_text(text));
+}
+
+Result<SourceErrorMsg> SourceErrorMsg::decode(const Message& m) {
+  if (auto r = m.expect_type(MsgType::source_error, "source_error"); !r) return r.error();
+  Error err;
+  SourceErrorMsg x;
+  x.index = take_u32(m, 0, "index", err);
+  x.relpath = take(m.get_str(1, "relpath", kMaxPathBytes), err);
+  x.text = take(m.get_str(2, "text", kMaxErrorText), err);
+  if (is_error(err)) return err;
+  return x;
+}
+
+std::vector<uint8_t> DoneMsg::encode() const { return encode_message(MsgType::done, files, bytes); }
+
+Result<DoneMsg> DoneMsg::decode(const Message& m) {
+  if (auto r = m.expect_type(MsgType::done, "done"); !r) return r.error();
+  Error err;
+  DoneMsg x{take(m.get_uint(0, "files"), err), take(m.get_uint(1, "bytes"), err)};
+  if (is_error(err)) return err;
+  return x;
+}
+
+std::vector<uint8_t> FinishedMsg::encode() const { return encode_message(MsgType::finished); }
+
+Result<FinishedMsg> FinishedMsg::decode(const Message& m) {
+  if (auto r = m.expect_type(MsgType::finished, "finished"); !r) return r.error();
+  return FinishedMsg{};
+}
+
+}  // namespace rcp

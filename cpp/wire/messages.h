@@ -1,0 +1,173 @@
+// One typed definition of every message on the control and log streams:
+// a struct per MsgType with encode() and a decode() that type-checks and
+// bounds every field, as Hello and ChunkHeader do. Fields are only ever
+// appended, so decoders ignore extra trailing fields; docs/protocol.md gives
+// each message's fields, types and limits.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "wire/limits.h"
+#include "wire/message.h"
+
+namespace rcp {
+
+constexpr size_t kMaxFingerprintText = 128;  // hex SHA-256 is 64
+constexpr size_t kMaxHostText = 256;         // an address or host name
+constexpr size_t kMaxLogLevelText = 16;
+constexpr size_t kMaxLogText = kMaxPathBytes + kMaxErrorText;  // a path and why
+constexpr uint32_t kMaxSources = 100000;
+
+// Cuts `text` to kMaxErrorText in the middle (the ends say what and where).
+std::string bound_error_text(const std::string& text);
+
+// ---- master -> rcpd, and the rcpds' answers during setup ----
+
+struct ExpectPeerMsg {  // to the source: pin this destination
+  std::string fingerprint;
+  std::vector<uint8_t> encode() const;
+  static Result<ExpectPeerMsg> decode(const Message& m);
+};
+
+struct ListeningMsg {  // source -> master
+  uint16_t port = 0;  // 1..65535
+  std::vector<std::string> addresses;
+  std::vector<uint8_t> encode() const;
+  static Result<ListeningMsg> decode(const Message& m);
+};
+
+struct ConnectPeerMsg {  // to the destination: where the source listens, and its pin
+  std::vector<std::string> addresses;
+  uint16_t port = 0;  // 1..65535
+  std::string fingerprint;
+  std::vector<uint8_t> encode() const;
+  static Result<ConnectPeerMsg> decode(const Message& m);
+};
+
+struct PeerConnectedMsg {  // destination -> master
+  std::vector<uint8_t> encode() const;
+  static Result<PeerConnectedMsg> decode(const Message& m);
+};
+
+struct SendMsg {  // to the source: the operands' paths
+  std::vector<std::string> paths;
+  std::vector<uint8_t> encode() const;
+  static Result<SendMsg> decode(const Message& m);
+};
+
+// What an operand lets the source name its root (copy/path_validator.h
+// parses it): on the wire a flat [kind, text, kind, text, ...] list.
+struct RootRuleText {
+  std::string kind;
+  std::string text;
+  bool operator==(const RootRuleText&) const = default;
+};
+
+struct ReceiveMsg {  // to the destination
+  std::string path;
+  uint32_t sources = 1;  // 1..kMaxSources
+  bool trailing_slash = false;
+  bool overwrite = false;
+  std::vector<RootRuleText> root_rules;  // one per source
+  bool fsync = false;                    // appended: absent means false
+  std::vector<uint8_t> encode() const;
+  static Result<ReceiveMsg> decode(const Message& m);
+};
+
+struct AbortMsg {
+  std::string reason;
+  std::vector<uint8_t> encode() const;
+  static Result<AbortMsg> decode(const Message& m);
+};
+
+// ---- rcpd -> master ----
+
+struct ProgressMsg {  // log stream
+  uint64_t bytes_done = 0;
+  uint64_t files_done = 0;
+  uint64_t bytes_total = 0;
+  uint64_t files_total = 0;
+  std::vector<uint8_t> encode() const;
+  static Result<ProgressMsg> decode(const Message& m);
+};
+
+struct LogMsg {  // log stream
+  std::string level;  // "error", "warn", "info", "debug", "trace"
+  std::string text;
+  std::vector<uint8_t> encode() const;
+  static Result<LogMsg> decode(const Message& m);
+};
+
+struct ErrorMsg {  // control: fatal for this rcpd
+  std::string text;
+  std::vector<uint8_t> encode() const;  // cuts text to kMaxErrorText
+  static Result<ErrorMsg> decode(const Message& m);
+};
+
+struct ResultMsg {  // control: the rcpd's summary
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+  uint64_t dirs = 0;
+  uint64_t symlinks = 0;
+  uint64_t skipped = 0;
+  uint64_t failed = 0;
+  std::vector<std::pair<std::string, std::string>> errors;  // [path, error]
+  std::vector<uint8_t> encode() const;
+  static Result<ResultMsg> decode(const Message& m);
+};
+
+// ---- source -> destination (control stream, walk order) ----
+
+struct RootMsg {
+  uint32_t index = 0;  // the source operand
+  std::string name;    // <= kMaxNameBytes
+  char kind = '?';     // 'f', 'd', 'l', or '?' (with an error)
+  std::string error;   // empty unless the operand could not be read
+  std::vector<uint8_t> encode() const;
+  static Result<RootMsg> decode(const Message& m);
+};
+
+struct DirMsg {
+  uint32_t index = 0;
+  std::string relpath;  // "" = the root itself
+  uint32_t mode = 0;    // <= 07777
+  int64_t mtime_s = 0;  // may be negative (before 1970)
+  uint32_t mtime_ns = 0;
+  std::vector<uint8_t> encode() const;
+  static Result<DirMsg> decode(const Message& m);
+};
+
+struct SymlinkMsg {
+  uint32_t index = 0;
+  std::string relpath;
+  std::string target;  // <= kMaxLinkTarget
+  int64_t mtime_s = 0;
+  uint32_t mtime_ns = 0;
+  std::vector<uint8_t> encode() const;
+  static Result<SymlinkMsg> decode(const Message& m);
+};
+
+struct SourceErrorMsg {
+  uint32_t index = 0;
+  std::string relpath;
+  std::string text;
+  std::vector<uint8_t> encode() const;  // cuts text to kMaxErrorText
+  static Result<SourceErrorMsg> decode(const Message& m);
+};
+
+struct DoneMsg {
+  uint64_t files = 0;  // every file id sent, resent attempts included
+  uint64_t bytes = 0;
+  std::vector<uint8_t> encode() const;
+  static Result<DoneMsg> decode(const Message& m);
+};
+
+struct FinishedMsg {  // destination -> source: all settled
+  std::vector<uint8_t> encode() const;
+  static Result<FinishedMsg> decode(const Message& m);
+};
+
+}  // namespace rcp
