@@ -17,6 +17,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from rcp import _core, ssh
 from rcp.daemon import Daemon, LocalDaemon, RemoteDaemon, daemon_args, rcpd_path
@@ -39,11 +40,11 @@ class Side:
     role: str
     endpoint: Endpoint
     daemon: Daemon | None = None
-    ssh: object | None = None  # _core.SshSession for remote sides
+    ssh: _core.SshSession | None = None  # remote sides only
     master_host: str = "127.0.0.1"  # how this side's rcpd reaches the master
     link: _core.Link | None = None
     fingerprint: str = ""
-    result: list | None = None
+    result: list[Any] | None = None
     error: str | None = None
     protocol_errors: int = 0  # malformed messages from this side's rcpd
     done: threading.Event = field(default_factory=threading.Event)
@@ -55,9 +56,10 @@ def _label(ep: Endpoint) -> str:
     return f"{ep.user + '@' if ep.user else ''}{ep.host}{':' + str(ep.port) if ep.port else ''}"
 
 
-def _connect_ssh(side: Side, options: CopyOptions, sink: ProgressSink) -> _core.SshSession:
+def _connect_ssh(side: Side, options: CopyOptions, sink: ProgressSink | None) -> _core.SshSession:
     # Host-key warnings (a new key recorded) go where the user sees the copy's logs.
-    warn = (lambda text: sink.log(side.role, "warn", text)) if not isinstance(sink, NullProgress) else None
+    warn = ((lambda text: sink.log(side.role, "warn", text))
+            if sink is not None and not isinstance(sink, NullProgress) else None)
     return ssh.connect(side.endpoint, options, warn)
 
 
@@ -132,14 +134,14 @@ def _count(value: object) -> int:
     return value
 
 
-def _progress(side: Side, fields: list, elapsed: float) -> Progress:
+def _progress(side: Side, fields: list[Any], elapsed: float) -> Progress:
     if len(fields) < 4:
         raise ValueError(f"{len(fields)} fields, expected 4")
     done, files, total, files_total = (_count(f) for f in fields[:4])
     return Progress(side.role, done, files, total, files_total, elapsed=elapsed)
 
 
-def _log_line(fields: list) -> tuple[str, str]:
+def _log_line(fields: list[Any]) -> tuple[str, str]:
     if len(fields) < 2:
         raise ValueError(f"{len(fields)} fields, expected 2")
     level, text = str(fields[0])[:16], str(fields[1])
@@ -187,7 +189,7 @@ class _Relay:
                 _protocol_error(self.side, "log-stream", exc)
 
 
-def _expect(side: Side, want: Msg, timeout: float) -> list:
+def _expect(side: Side, want: Msg, timeout: float) -> list[Any]:
     assert side.link is not None
     deadline = time.monotonic() + timeout
     while True:
@@ -208,7 +210,7 @@ def _expect(side: Side, want: Msg, timeout: float) -> list:
         return fields
 
 
-def _listening(fields: list) -> tuple[int, list[str]]:
+def _listening(fields: list[Any]) -> tuple[int, list[str]]:
     """The source's [port, [addresses]], checked."""
     if (len(fields) < 2 or not isinstance(fields[0], int) or not 0 < fields[0] < 65536
             or not isinstance(fields[1], list) or not all(isinstance(a, str) for a in fields[1])):
@@ -262,7 +264,7 @@ def _wait_result(side: Side, changed: threading.Event) -> None:
     changed.set()
 
 
-def _result_fields(fields: list) -> list:
+def _result_fields(fields: list[Any]) -> list[Any]:
     """[files, bytes, dirs, symlinks, skipped, failed, [[path, error]...]], checked."""
     if len(fields) < 7 or not isinstance(fields[6], list):
         raise ValueError("expected six counts and a list of errors")
@@ -312,6 +314,7 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
         for _ in sides:
             link = _accept(server, sides)
             by_fp[link.peer_fingerprint].link = link
+        assert src.link is not None and dst.link is not None
         sink.start()
         relays = [_Relay(s, sink, started) for s in sides]
 
