@@ -1,6 +1,7 @@
 """Types of the compiled module rcp._core (cpp/bindings/*.cpp).
 
-Kept in step with the bindings by `make lint` (python3 -m mypy.stubtest rcp._core).
+Kept in step with the bindings by `make lint`: mypy.stubtest checks the names,
+scripts/check_stub_signatures.py the parameters (pybind11's docstrings).
 Arguments bound without py::arg are positional-only here (pybind11 names them arg0, arg1...).
 """
 
