@@ -18,7 +18,8 @@ PACKAGES=(cmake g++ make autoconf automake libtool pkg-config dpkg-dev
   iproute2 procps psmisc rsync
   clang libclang-rt-14-dev  # libFuzzer with ASan/UBSan for scripts/fuzz.sh
   tcpdump  # the wire check in tests/test_wire.py
-  strace)  # the --fsync check in tests/test_copy_local.py
+  strace  # the --fsync check in tests/test_copy_local.py
+  python3-flake8 python3-mypy clang-format clang-tidy)  # make lint (flake8, mypy + stubtest, C++ checks)
 BACKPORTS_PACKAGES=(python3-scikit-build-core)
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }

@@ -145,7 +145,7 @@ def start_sshd(directory: Path, listen: str = "127.0.0.1", *, netns: str | None 
             f.write("".join((":".join([fields[0], ""] + fields[2:]) if fields[0] == "root" else line) + "\n"
                             for line in lines for fields in [line.split(":")]))
         wrap = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                f'mount --bind "$0" /etc/shadow && exec "$@"', str(shadow)]
+                'mount --bind "$0" /etc/shadow && exec "$@"', str(shadow)]
         extra = ["PasswordAuthentication yes", "PermitEmptyPasswords yes", "PermitRootLogin yes"]
 
     last_error = ""

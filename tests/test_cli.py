@@ -10,7 +10,8 @@ from rcp.daemon import rcpd_path
 def test_version_reports_rcp_and_rcpd() -> None:
     out = subprocess.run([sys.executable, "-m", "rcp.cli", "--version"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith(f"rcp {rcp.__version__} (rcpd {rcp.__version__} protocol {rcp._core.PROTOCOL_VERSION})")
+    protocol = rcp._core.PROTOCOL_VERSION
+    assert out.stdout.startswith(f"rcp {rcp.__version__} (rcpd {rcp.__version__} protocol {protocol})")
 
 
 def test_console_script_installed() -> None:

@@ -86,8 +86,10 @@ def test_unknown_option_is_usage_error(tmp_path: Path) -> None:
 
 def test_cli_copy_and_exit_codes(tmp_path: Path) -> None:
     src = make_tree(tmp_path / "src")
-    run = lambda *args: subprocess.run([sys.executable, "-m", "rcp.cli", *args], capture_output=True, text=True,
-                                       timeout=120)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "rcp.cli", *args], capture_output=True, text=True, timeout=120)
+
     out = run("--summary", str(src), str(tmp_path / "dst"))
     assert out.returncode == 0, out.stderr
     assert_same_tree(src, tmp_path / "dst")

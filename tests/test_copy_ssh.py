@@ -358,7 +358,7 @@ def test_cli_alias_libssh_refuses_exits_3(sshd: Sshd, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("operand, message", [("bad host:/x", "invalid character"), ("-oProxyCommand=x:/y", "'-'"),
-                                               ("user@:/x", "empty host"), ("[::1:/x", "unclosed")])
+                                              ("user@:/x", "empty host"), ("[::1:/x", "unclosed")])
 def test_cli_operand_syntax_errors_exit_2(tmp_path: Path, operand: str, message: str) -> None:
     out = rcp_cli("--no-progress", "--", str(tmp_path / "f"), operand)
     assert out.returncode == 2, out.stderr

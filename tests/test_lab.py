@@ -128,8 +128,8 @@ def test_hosts_reach_each_other_only_over_the_wan_link(lab: Lab) -> None:
         # No route to the other host's master link, in either direction...
         assert a.exec("ip", "route", "get", b.addr, check=False).returncode != 0
         # ...but the WAN link works, for IPv4 and IPv6.
-        assert f"dev wan0" in a.exec("ip", "route", "get", b.wan4).stdout
-        assert f"dev wan0" in a.exec("ip", "-6", "route", "get", b.wan6).stdout
+        assert "dev wan0" in a.exec("ip", "route", "get", b.wan4).stdout
+        assert "dev wan0" in a.exec("ip", "-6", "route", "get", b.wan6).stdout
     assert lab.src.exec("ip", "route", "show", "default").stdout.strip() == ""
 
 

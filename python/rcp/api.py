@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import fields
+from typing import Any
 
 from rcp.errors import UsageError
 from rcp.model import CopyOptions, CopyResult
@@ -12,7 +14,7 @@ from rcp.orchestration import run_copy
 from rcp.progress import ProgressSink, make_progress
 
 
-Operand = str | bytes | os.PathLike
+Operand = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
 
 def _operand(op: object) -> str:
@@ -26,8 +28,8 @@ def _operand(op: object) -> str:
     raise UsageError(f"operand must be a str, bytes or os.PathLike, not {type(op).__name__}")
 
 
-def copy(src: Operand | list[Operand], dst: Operand, *, progress: ProgressSink | bool | str | None = None,
-         **options: object) -> CopyResult:
+def copy(src: Operand | Iterable[Operand], dst: Operand, *, progress: ProgressSink | bool | str | None = None,
+         **options: Any) -> CopyResult:
     """Copy `src` (one operand or several) to `dst`, operands written as for scp:
     a local path, `[user@]host[:port]:path` or `[ipv6]:path`. Operands are str,
     bytes or os.PathLike; names that are not UTF-8 are copied byte for byte.
@@ -40,9 +42,9 @@ def copy(src: Operand | list[Operand], dst: Operand, *, progress: ProgressSink |
     unknown = sorted(set(options) - known)
     if unknown:
         raise UsageError(f"unknown option(s): {', '.join(unknown)}")
-    opts = CopyOptions(**options)  # type: ignore[arg-type]
-    one = isinstance(src, (str, bytes, os.PathLike)) or not hasattr(src, "__iter__")
-    operands = [_operand(op) for op in ([src] if one else list(src))] + [_operand(dst)]  # type: ignore[arg-type]
+    opts = CopyOptions(**options)
+    if isinstance(src, (str, bytes, os.PathLike)) or not isinstance(src, Iterable):
+        src = [src]
+    operands = [_operand(op) for op in src] + [_operand(dst)]
     sources, destination = resolve_plan(operands)
-    sink = progress if hasattr(progress, "update") else make_progress(progress)  # type: ignore[arg-type]
-    return run_copy(sources, destination, opts, sink)  # type: ignore[arg-type]
+    return run_copy(sources, destination, opts, make_progress(progress))

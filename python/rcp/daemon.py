@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 from rcp import _core
 from rcp.errors import ConnectionFailure
@@ -94,7 +94,7 @@ class LocalDaemon:
         threading.Thread(target=self._drain_stderr, daemon=True).start()
 
     @staticmethod
-    def _pump(stream, lines: queue.Queue[str | None]) -> None:
+    def _pump(stream: IO[bytes], lines: queue.Queue[str | None]) -> None:
         for raw in stream:
             lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
         lines.put(None)
@@ -154,7 +154,7 @@ class RemoteDaemon:
 
     def hello(self, timeout: float) -> Hello:
         deadline = time.monotonic() + timeout
-        first = None
+        first: str | None = None
         # A login shell may print a banner first (an "unclean" shell, as rsync
         # calls it): skip a bounded number of lines that can't be the hello.
         for _ in range(MAX_BANNER_LINES):

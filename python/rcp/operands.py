@@ -173,6 +173,5 @@ def _inside(dst: str, src: str, local: bool) -> bool:
     """DST is SRC or below it on the same host: the copy would feed on itself
     (or replace a file by itself). Local paths are resolved (symlinks, ..);
     remote ones compared as written."""
-    norm = os.path.realpath if local else posixpath.normpath
-    d, s = norm(os.path.expanduser(dst) if local else dst), norm(os.path.expanduser(src) if local else src)
+    d, s = (os.path.realpath(os.path.expanduser(p)) if local else posixpath.normpath(p) for p in (dst, src))
     return d == s or (s != "/" and d.startswith(s.rstrip("/") + "/"))

@@ -17,6 +17,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from rcp import _core, ssh
 from rcp.daemon import Daemon, LocalDaemon, RemoteDaemon, daemon_args, rcpd_path
@@ -39,19 +40,20 @@ class Side:
     role: str
     endpoint: Endpoint
     daemon: Daemon | None = None
-    ssh: object | None = None  # _core.SshSession for remote sides
+    ssh: _core.SshSession | None = None  # remote sides only
     master_host: str = "127.0.0.1"  # how this side's rcpd reaches the master
     link: _core.Link | None = None
     fingerprint: str = ""
-    result: list | None = None
+    result: list[Any] | None = None
     error: str | None = None
     protocol_errors: int = 0  # malformed messages from this side's rcpd
     done: threading.Event = field(default_factory=threading.Event)
 
 
-def _connect_ssh(side: Side, options: CopyOptions, sink: ProgressSink) -> _core.SshSession:
+def _connect_ssh(side: Side, options: CopyOptions, sink: ProgressSink | None) -> _core.SshSession:
     # Host-key warnings (a new key recorded) go where the user sees the copy's logs.
-    warn = (lambda text: sink.log(side.role, "warn", text)) if not isinstance(sink, NullProgress) else None
+    warn = ((lambda text: sink.log(side.role, "warn", text))
+            if sink is not None and not isinstance(sink, NullProgress) else None)
     return ssh.connect(side.endpoint, options, warn)
 
 
@@ -126,14 +128,14 @@ def _count(value: object) -> int:
     return value
 
 
-def _progress(side: Side, fields: list, elapsed: float) -> Progress:
+def _progress(side: Side, fields: list[Any], elapsed: float) -> Progress:
     if len(fields) < 4:
         raise ValueError(f"{len(fields)} fields, expected 4")
     done, files, total, files_total = (_count(f) for f in fields[:4])
     return Progress(side.role, done, files, total, files_total, elapsed=elapsed)
 
 
-def _log_line(fields: list) -> tuple[str, str]:
+def _log_line(fields: list[Any]) -> tuple[str, str]:
     if len(fields) < 2:
         raise ValueError(f"{len(fields)} fields, expected 2")
     level, text = str(fields[0])[:16], str(fields[1])
@@ -181,7 +183,7 @@ class _Relay:
                 _protocol_error(self.side, "log-stream", exc)
 
 
-def _expect(side: Side, want: Msg, timeout: float) -> list:
+def _expect(side: Side, want: Msg, timeout: float) -> list[Any]:
     assert side.link is not None
     deadline = time.monotonic() + timeout
     while True:
@@ -202,7 +204,7 @@ def _expect(side: Side, want: Msg, timeout: float) -> list:
         return fields
 
 
-def _listening(fields: list) -> tuple[int, list[str]]:
+def _listening(fields: list[Any]) -> tuple[int, list[str]]:
     """The source's [port, [addresses]], checked."""
     if (len(fields) < 2 or not isinstance(fields[0], int) or not 0 < fields[0] < 65536
             or not isinstance(fields[1], list) or not all(isinstance(a, str) for a in fields[1])):
@@ -256,7 +258,7 @@ def _wait_result(side: Side, changed: threading.Event) -> None:
     changed.set()
 
 
-def _result_fields(fields: list) -> list:
+def _result_fields(fields: list[Any]) -> list[Any]:
     """[files, bytes, dirs, symlinks, skipped, failed, [[path, error]...]], checked."""
     if len(fields) < 7 or not isinstance(fields[6], list):
         raise ValueError("expected six counts and a list of errors")

@@ -571,7 +571,7 @@ def make_progress(kind: ProgressSink | str | bool | None = None, *, stream: IO[s
         return NullProgress()
     if not isinstance(kind, (str, bool)):
         if all(callable(getattr(kind, m, None)) for m in ("start", "update", "log", "finish")):
-            return kind  # type: ignore[return-value]
+            return kind
         raise UsageError(f"progress must be a bool, a string or a ProgressSink, not {type(kind).__name__}")
     name = "auto" if kind is True else str(kind).lower()
     if name in ("none", "off", "false", "no"):

@@ -69,6 +69,7 @@ def connect(ep: Endpoint, options: CopyOptions, warn: Callable[[str], None] | No
         else:
             log.warning("%s", text)
 
+    assert ep.host is not None, "only remote endpoints connect"
     try:
         return _core.SshSession.connect(
             host=ep.host, port=ep.port, user=ep.user, config_file=options.ssh_config or None,
