@@ -6,6 +6,7 @@ Arguments bound without py::arg are positional-only here (pybind11 names them ar
 """
 
 import builtins
+import enum
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,6 +14,33 @@ from _typeshed import ReadableBuffer
 
 __version__: str
 PROTOCOL_VERSION: int
+MAX_ERROR_TEXT: int
+
+
+class MsgType(enum.IntEnum):
+    """Message types: the first element of every message."""
+
+    HELLO = 1
+    EXPECT_PEER = 10
+    LISTENING = 11
+    CONNECT_PEER = 12
+    PEER_CONNECTED = 13
+    SEND = 14
+    RECEIVE = 15
+    ABORT = 16
+    PROGRESS = 20
+    LOG = 21
+    ERROR = 22
+    RESULT = 23
+    ROOT = 30
+    DIR = 31
+    SYMLINK = 32
+    SOURCE_ERROR = 35
+    DONE = 36
+    FINISHED = 37
+    CHUNK = 40
+    USER = 100
+
 
 # errors.cpp: each error code of the core raises one of these (invalid_argument: ValueError).
 

@@ -79,4 +79,3 @@ def connect(ep: Endpoint, options: CopyOptions, warn: Callable[[str], None] | No
         raise ConnectionFailure(str(exc)) from exc
     except ValueError as exc:  # an ssh config rcp or libssh cannot use (a bad StrictHostKeyChecking, say)
         raise ConnectionFailure(f"{host_label(ep)}: {exc}") from exc
-
