@@ -10,9 +10,9 @@
 #include <thread>
 #include <vector>
 
-#include "quic/certificate.h"
 #include "link/link.h"
 #include "link/link_server.h"
+#include "quic/certificate.h"
 
 using namespace rcp;
 
@@ -31,8 +31,10 @@ int main(int argc, char** argv) {
   quic.logger = Logger::from_env("bench");
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string opt = argv[i];
-    if (opt == "--bytes") total = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (opt == "--payload") quic.max_udp_payload = std::strtoull(argv[i + 1], nullptr, 10);
+    if (opt == "--bytes")
+      total = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (opt == "--payload")
+      quic.max_udp_payload = std::strtoull(argv[i + 1], nullptr, 10);
     else if (opt == "--cc") {
       auto cc = parse_congestion_control(argv[i + 1]);
       if (!cc) return fail("--cc", cc.error());
@@ -89,9 +91,10 @@ int main(int argc, char** argv) {
   sender.join();
   double secs = std::chrono::duration<double>(t1 - t0).count();
   auto st = (*client)->stats();
-  std::printf("quic loopback: %llu bytes in %.3f s = %.1f MB/s; udp payload %zu B, gso %s, %llu packets in %llu sends, cc %s\n",
-              static_cast<unsigned long long>(got), secs, static_cast<double>(got) / secs / 1e6, st.max_udp_payload,
-              st.gso ? "on" : "off", static_cast<unsigned long long>(st.packets_sent),
-              static_cast<unsigned long long>(st.send_calls), congestion_control_name(quic.cc));
+  std::printf(
+      "quic loopback: %llu bytes in %.3f s = %.1f MB/s; udp payload %zu B, gso %s, %llu packets in %llu sends, cc %s\n",
+      static_cast<unsigned long long>(got), secs, static_cast<double>(got) / secs / 1e6, st.max_udp_payload,
+      st.gso ? "on" : "off", static_cast<unsigned long long>(st.packets_sent),
+      static_cast<unsigned long long>(st.send_calls), congestion_control_name(quic.cc));
   return got == total ? 0 : 1;
 }

@@ -9,8 +9,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
   if (auto r = rcp::validate_name(text); r) {
-    if (text.empty() || text == "." || text == ".." || text.find('/') != text.npos ||
-        text.find('\0') != text.npos)
+    if (text.empty() || text == "." || text == ".." || text.find('/') != text.npos || text.find('\0') != text.npos)
       __builtin_trap();
   }
   auto parts = rcp::split_relative_path(text);

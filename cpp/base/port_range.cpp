@@ -15,8 +15,8 @@ std::string_view trim(std::string_view s) {
 }
 
 Error bad_item(std::string_view item, std::string_view spec, const char* why) {
-  return make_error(Errc::invalid_argument, "invalid port range item \"" + std::string(item) + "\" in \"" +
-                                                std::string(spec) + "\": " + why);
+  return make_error(Errc::invalid_argument,
+                    "invalid port range item \"" + std::string(item) + "\" in \"" + std::string(spec) + "\": " + why);
 }
 
 // Parses one port number in 1..65535. Digits only: from_chars alone would
@@ -88,8 +88,7 @@ size_t PortRange::count() const {
 
 bool PortRange::contains(uint16_t port) const {
   if (any()) return true;  // "any port" allows every port
-  return std::any_of(spans_.begin(), spans_.end(),
-                     [port](const Span& s) { return port >= s.first && port <= s.last; });
+  return std::any_of(spans_.begin(), spans_.end(), [port](const Span& s) { return port >= s.first && port <= s.last; });
 }
 
 std::string PortRange::to_string() const {

@@ -24,7 +24,7 @@ class PortRange {
 
   bool any() const { return spans_.empty(); }
   const std::vector<Span>& spans() const { return spans_; }
-  size_t count() const;  // number of ports (0 when any())
+  size_t count() const;                // number of ports (0 when any())
   bool contains(uint16_t port) const;  // any() contains every port
   std::string to_string() const;
 

@@ -24,8 +24,6 @@ const char* errc_name(Errc c) {
   return "unknown";
 }
 
-Error errno_error(const std::string& what, int err) {
-  return Error{Errc::io, what + ": " + std::strerror(err)};
-}
+Error errno_error(const std::string& what, int err) { return Error{Errc::io, what + ": " + std::strerror(err)}; }
 
 }  // namespace rcp

@@ -12,18 +12,18 @@ namespace rcp {
 enum class Errc : int {
   ok = 0,
   invalid_argument,
-  io,              // a syscall failed
-  tls,             // TLS library failure
-  quic,            // ngtcp2 failure or peer protocol violation
-  pin_mismatch,    // peer certificate does not match the pinned fingerprint
+  io,            // a syscall failed
+  tls,           // TLS library failure
+  quic,          // ngtcp2 failure or peer protocol violation
+  pin_mismatch,  // peer certificate does not match the pinned fingerprint
   timeout,
-  closed,          // connection or stream closed
-  protocol,        // malformed frame or message from the peer
-  auth,            // HMAC check failed
-  too_large,       // a length over its limit
-  ssh_connect,     // SSH connection or session failure
-  ssh_host_key,    // SSH host key unknown or changed
-  ssh_auth,        // SSH authentication failed
+  closed,        // connection or stream closed
+  protocol,      // malformed frame or message from the peer
+  auth,          // HMAC check failed
+  too_large,     // a length over its limit
+  ssh_connect,   // SSH connection or session failure
+  ssh_host_key,  // SSH host key unknown or changed
+  ssh_auth,      // SSH authentication failed
 };
 
 const char* errc_name(Errc c);
@@ -36,8 +36,8 @@ struct Error {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}            // NOLINT: implicit by design
-  Result(Error err) : v_(std::move(err)) {}             // NOLINT
+  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(Error err) : v_(std::move(err)) {}  // NOLINT
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
   T& value() & { return std::get<0>(v_); }

@@ -28,7 +28,8 @@ void pack_pyobject(msgpack::packer<msgpack::sbuffer>& pk, py::handle obj, int de
     // round-trips byte for byte; the C++ side reads str fields as raw bytes
     // (Message::get_str does not check UTF-8), and to_pyobject decodes them
     // the same way back.
-    py::object raw = py::reinterpret_steal<py::object>(PyUnicode_AsEncodedString(obj.ptr(), "utf-8", "surrogateescape"));
+    py::object raw =
+        py::reinterpret_steal<py::object>(PyUnicode_AsEncodedString(obj.ptr(), "utf-8", "surrogateescape"));
     if (!raw) throw py::error_already_set();  // another lone surrogate: not a name any file system gave us
     char* data = nullptr;
     Py_ssize_t size = 0;
@@ -37,7 +38,7 @@ void pack_pyobject(msgpack::packer<msgpack::sbuffer>& pk, py::handle obj, int de
     pk.pack_str_body(data, static_cast<uint32_t>(size));
   } else if (py::isinstance<py::bytes>(obj) || py::isinstance<py::bytearray>(obj)) {
     std::string s = py::isinstance<py::bytes>(obj) ? obj.cast<std::string>()
-                                                    : std::string(py::bytes(py::reinterpret_borrow<py::object>(obj)));
+                                                   : std::string(py::bytes(py::reinterpret_borrow<py::object>(obj)));
     pk.pack_bin(static_cast<uint32_t>(s.size()));
     pk.pack_bin_body(s.data(), static_cast<uint32_t>(s.size()));
   } else if (py::isinstance<py::list>(obj) || py::isinstance<py::tuple>(obj)) {
@@ -65,8 +66,8 @@ py::object to_pyobject(const msgpack::object& o) {
     case msgpack::type::NEGATIVE_INTEGER: return py::int_(o.via.i64);
     case msgpack::type::FLOAT32:
     case msgpack::type::FLOAT64: return py::float_(o.via.f64);
-    case msgpack::type::STR: return py::reinterpret_steal<py::object>(
-        PyUnicode_DecodeUTF8(o.via.str.ptr, o.via.str.size, "surrogateescape"));
+    case msgpack::type::STR:
+      return py::reinterpret_steal<py::object>(PyUnicode_DecodeUTF8(o.via.str.ptr, o.via.str.size, "surrogateescape"));
     case msgpack::type::BIN: return py::bytes(o.via.bin.ptr, o.via.bin.size);
     case msgpack::type::ARRAY: {
       py::list l;

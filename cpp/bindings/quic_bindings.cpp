@@ -1,10 +1,10 @@
 #include <pybind11/stl.h>
 
 #include "bindings/bindings.h"
-#include "quic/certificate.h"
-#include "link/link.h"
 #include "bindings/pyobject_msgpack.h"
+#include "link/link.h"
 #include "link/link_server.h"
+#include "quic/certificate.h"
 
 namespace rcp::py_bindings {
 
@@ -36,7 +36,7 @@ Address to_address(const std::string& host, uint16_t port) {
 }
 
 LinkConfig make_config(const QuicConfig& quic, TlsRole role, const Certificate& cert,
-                           const std::vector<std::string>& pins, const py::bytes& key, const std::string& name) {
+                       const std::vector<std::string>& pins, const py::bytes& key, const std::string& name) {
   LinkConfig cfg;
   cfg.quic = quic;
   if (cfg.quic.keylog_file.empty())
@@ -99,14 +99,18 @@ py::dict stats_dict(const TransportStats& s) {
 void init_quic(py::module_& m) {
   py::class_<QuicConfig>(m, "QuicOptions", "Tunables of a QUIC link")
       .def(py::init<>())
-      .def_property("handshake_timeout", [](const QuicConfig& c) { return c.handshake_timeout / 1e9; },
-                    [](QuicConfig& c, double s) { c.handshake_timeout = to_nanos(s); })
-      .def_property("idle_timeout", [](const QuicConfig& c) { return c.idle_timeout / 1e9; },
-                    [](QuicConfig& c, double s) { c.idle_timeout = to_nanos(s); })
-      .def_property("keep_alive", [](const QuicConfig& c) { return c.keep_alive / 1e9; },
-                    [](QuicConfig& c, double s) { c.keep_alive = to_nanos(s); })
-      .def_property("congestion_control", [](const QuicConfig& c) { return congestion_control_name(c.cc); },
-                    [](QuicConfig& c, const std::string& n) { c.cc = unwrap(parse_congestion_control(n)); })
+      .def_property(
+          "handshake_timeout", [](const QuicConfig& c) { return c.handshake_timeout / 1e9; },
+          [](QuicConfig& c, double s) { c.handshake_timeout = to_nanos(s); })
+      .def_property(
+          "idle_timeout", [](const QuicConfig& c) { return c.idle_timeout / 1e9; },
+          [](QuicConfig& c, double s) { c.idle_timeout = to_nanos(s); })
+      .def_property(
+          "keep_alive", [](const QuicConfig& c) { return c.keep_alive / 1e9; },
+          [](QuicConfig& c, double s) { c.keep_alive = to_nanos(s); })
+      .def_property(
+          "congestion_control", [](const QuicConfig& c) { return congestion_control_name(c.cc); },
+          [](QuicConfig& c, const std::string& n) { c.cc = unwrap(parse_congestion_control(n)); })
       .def_readwrite("max_udp_payload", &QuicConfig::max_udp_payload)
       .def_readwrite("port_range", &QuicConfig::port_range)
       .def_readwrite("keylog_file", &QuicConfig::keylog_file)
@@ -118,86 +122,105 @@ void init_quic(py::module_& m) {
       .def_readwrite("max_uni_streams", &QuicConfig::max_uni_streams);
 
   py::class_<Link, std::shared_ptr<Link>>(m, "Link", "An authenticated QUIC connection (thread-safe)")
-      .def("send_message",
-           [](Link& l, py::handle obj) {
-             std::string b = pack_user_message(obj);
-             py::gil_scoped_release nogil;
-             unwrap(l.send_message({reinterpret_cast<const uint8_t*>(b.data()), b.size()}));
-           },
-           "Send a msgpack-able object on the sealed control stream")
-      .def("recv_message",
-           [](Link& l, double timeout) {
-             std::vector<uint8_t> body;
-             {
-               py::gil_scoped_release nogil;
-               body = unwrap(l.recv_message(to_nanos(timeout)));
-             }
-             return unpack_user_message(body);
-           },
-           py::arg("timeout") = 10.0)
-      .def("send",
-           [](Link& l, uint32_t type, const py::list& fields) {
-             std::string b = pack_typed(type, fields);
-             py::gil_scoped_release nogil;
-             unwrap(l.send_message({reinterpret_cast<const uint8_t*>(b.data()), b.size()}));
-           },
-           py::arg("type"), py::arg("fields"), "Send a typed protocol message [type, *fields] (sealed)")
-      .def("recv",
-           [](Link& l, double timeout) {
-             std::vector<uint8_t> body;
-             {
-               py::gil_scoped_release nogil;
-               body = unwrap(l.recv_message(to_nanos(timeout)));
-             }
-             return unpack_typed(body);
-           },
-           py::arg("timeout") = 10.0, "Next control message as (type, [fields])")
-      .def("send_log",
-           [](Link& l, uint32_t type, const py::list& fields) {
-             std::string b = pack_typed(type, fields);
-             py::gil_scoped_release nogil;
-             unwrap(l.send_log({reinterpret_cast<const uint8_t*>(b.data()), b.size()}));
-           },
-           py::arg("type"), py::arg("fields"), "Send a typed message on this side's log stream (not sealed)")
-      .def("recv_log",
-           [](Link& l, double timeout) {
-             std::vector<uint8_t> body;
-             {
-               py::gil_scoped_release nogil;
-               body = unwrap(l.recv_log(to_nanos(timeout)));
-             }
-             return unpack_typed(body);
-           },
-           py::arg("timeout") = 10.0, "Next log-stream message as (type, [fields])")
-      .def("open_data", [](Link& l) { return unwrap(l.open_data()); }, py::call_guard<py::gil_scoped_release>())
-      .def("write",
-           [](Link& l, int64_t id, const py::buffer& data, double timeout) {
-             py::buffer_info info = data.request();
-             std::span<const uint8_t> s(static_cast<const uint8_t*>(info.ptr), static_cast<size_t>(info.size * info.itemsize));
-             py::gil_scoped_release nogil;  // `data` stays referenced by the caller during the call
-             unwrap(l.write(id, s, to_nanos(timeout)));
-           },
-           py::arg("stream"), py::arg("data"), py::arg("timeout") = 60.0)
-      .def("finish", [](Link& l, int64_t id) { unwrap(l.finish(id)); }, py::call_guard<py::gil_scoped_release>())
-      .def("accept_data", [](Link& l, double timeout) { return unwrap(l.accept_data(to_nanos(timeout))); },
-           py::arg("timeout") = 10.0, py::call_guard<py::gil_scoped_release>())
-      .def("read",
-           [](Link& l, int64_t id, size_t max, double timeout) {
-             std::string buf(max, '\0');
-             size_t n;
-             {
-               py::gil_scoped_release nogil;
-               n = unwrap(l.read(id, {reinterpret_cast<uint8_t*>(buf.data()), buf.size()}, to_nanos(timeout)));
-             }
-             buf.resize(n);
-             return py::bytes(buf);
-           },
-           py::arg("stream"), py::arg("max_bytes") = 1 << 20, py::arg("timeout") = 60.0)
+      .def(
+          "send_message",
+          [](Link& l, py::handle obj) {
+            std::string b = pack_user_message(obj);
+            py::gil_scoped_release nogil;
+            unwrap(l.send_message({reinterpret_cast<const uint8_t*>(b.data()), b.size()}));
+          },
+          "Send a msgpack-able object on the sealed control stream")
+      .def(
+          "recv_message",
+          [](Link& l, double timeout) {
+            std::vector<uint8_t> body;
+            {
+              py::gil_scoped_release nogil;
+              body = unwrap(l.recv_message(to_nanos(timeout)));
+            }
+            return unpack_user_message(body);
+          },
+          py::arg("timeout") = 10.0)
+      .def(
+          "send",
+          [](Link& l, uint32_t type, const py::list& fields) {
+            std::string b = pack_typed(type, fields);
+            py::gil_scoped_release nogil;
+            unwrap(l.send_message({reinterpret_cast<const uint8_t*>(b.data()), b.size()}));
+          },
+          py::arg("type"), py::arg("fields"), "Send a typed protocol message [type, *fields] (sealed)")
+      .def(
+          "recv",
+          [](Link& l, double timeout) {
+            std::vector<uint8_t> body;
+            {
+              py::gil_scoped_release nogil;
+              body = unwrap(l.recv_message(to_nanos(timeout)));
+            }
+            return unpack_typed(body);
+          },
+          py::arg("timeout") = 10.0, "Next control message as (type, [fields])")
+      .def(
+          "send_log",
+          [](Link& l, uint32_t type, const py::list& fields) {
+            std::string b = pack_typed(type, fields);
+            py::gil_scoped_release nogil;
+            unwrap(l.send_log({reinterpret_cast<const uint8_t*>(b.data()), b.size()}));
+          },
+          py::arg("type"), py::arg("fields"), "Send a typed message on this side's log stream (not sealed)")
+      .def(
+          "recv_log",
+          [](Link& l, double timeout) {
+            std::vector<uint8_t> body;
+            {
+              py::gil_scoped_release nogil;
+              body = unwrap(l.recv_log(to_nanos(timeout)));
+            }
+            return unpack_typed(body);
+          },
+          py::arg("timeout") = 10.0, "Next log-stream message as (type, [fields])")
+      .def(
+          "open_data", [](Link& l) { return unwrap(l.open_data()); }, py::call_guard<py::gil_scoped_release>())
+      .def(
+          "write",
+          [](Link& l, int64_t id, const py::buffer& data, double timeout) {
+            py::buffer_info info = data.request();
+            std::span<const uint8_t> s(static_cast<const uint8_t*>(info.ptr),
+                                       static_cast<size_t>(info.size * info.itemsize));
+            py::gil_scoped_release nogil;  // `data` stays referenced by the caller during the call
+            unwrap(l.write(id, s, to_nanos(timeout)));
+          },
+          py::arg("stream"), py::arg("data"), py::arg("timeout") = 60.0)
+      .def(
+          "finish", [](Link& l, int64_t id) { unwrap(l.finish(id)); }, py::call_guard<py::gil_scoped_release>())
+      .def(
+          "accept_data", [](Link& l, double timeout) { return unwrap(l.accept_data(to_nanos(timeout))); },
+          py::arg("timeout") = 10.0, py::call_guard<py::gil_scoped_release>())
+      .def(
+          "read",
+          [](Link& l, int64_t id, size_t max, double timeout) {
+            std::string buf(max, '\0');
+            size_t n;
+            {
+              py::gil_scoped_release nogil;
+              n = unwrap(l.read(id, {reinterpret_cast<uint8_t*>(buf.data()), buf.size()}, to_nanos(timeout)));
+            }
+            buf.resize(n);
+            return py::bytes(buf);
+          },
+          py::arg("stream"), py::arg("max_bytes") = 1 << 20, py::arg("timeout") = 60.0)
       .def("close", &Link::close, py::arg("reason") = "done", py::call_guard<py::gil_scoped_release>())
       .def_property_readonly("closed", &Link::closed)
       .def_property_readonly("peer_fingerprint", [](const Link& l) { return to_hex(l.peer_fingerprint()); })
       .def_property_readonly("peer_role", [](const Link& l) { return l.peer_hello().role; })
-      .def("stats", [](Link& l) { TransportStats s; { py::gil_scoped_release nogil; s = l.stats(); } return stats_dict(s); });
+      .def("stats", [](Link& l) {
+        TransportStats s;
+        {
+          py::gil_scoped_release nogil;
+          s = l.stats();
+        }
+        return stats_dict(s);
+      });
 
   py::class_<LinkServer, std::shared_ptr<LinkServer>>(m, "QuicServer", "A pinned QUIC listener")
       .def(py::init([](const Certificate& cert, const std::vector<std::string>& pinned, const py::bytes& key,
@@ -211,37 +234,40 @@ void init_quic(py::module_& m) {
            py::arg("options") = QuicConfig{}, py::arg("role") = "server")
       .def_property_readonly("port", [](const LinkServer& e) { return e.local_address().port(); })
       .def_property_readonly("host", [](const LinkServer& e) { return e.local_address().host_string(); })
-      .def("accept", [](LinkServer& e, double timeout) { return unwrap(e.accept(to_nanos(timeout))); },
-           py::arg("timeout") = 10.0, py::call_guard<py::gil_scoped_release>())
+      .def(
+          "accept", [](LinkServer& e, double timeout) { return unwrap(e.accept(to_nanos(timeout))); },
+          py::arg("timeout") = 10.0, py::call_guard<py::gil_scoped_release>())
       .def_property_readonly("rejected", &LinkServer::rejected)
       .def_property_readonly("last_rejection", &LinkServer::last_rejection)
       .def("stop_accepting", &LinkServer::stop_accepting)
-      .def("counters",
-           [](const LinkServer& e) {
-             ServerCounters n = e.counters();
-             py::dict d;
-             d["retries_sent"] = n.retries_sent;
-             d["retries_suppressed"] = n.retries_suppressed;
-             d["invalid_tokens"] = n.invalid_tokens;
-             d["handshakes_started"] = n.handshakes_started;
-             d["handshakes_evicted"] = n.handshakes_evicted;
-             d["refused_no_slot"] = n.refused_no_slot;
-             return d;
-           },
-           "What the server did with Initials: Retries sent and suppressed, handshakes started...")
+      .def(
+          "counters",
+          [](const LinkServer& e) {
+            ServerCounters n = e.counters();
+            py::dict d;
+            d["retries_sent"] = n.retries_sent;
+            d["retries_suppressed"] = n.retries_suppressed;
+            d["invalid_tokens"] = n.invalid_tokens;
+            d["handshakes_started"] = n.handshakes_started;
+            d["handshakes_evicted"] = n.handshakes_evicted;
+            d["refused_no_slot"] = n.refused_no_slot;
+            return d;
+          },
+          "What the server did with Initials: Retries sent and suppressed, handshakes started...")
       .def("add_pin", [](LinkServer& e, const std::string& fp) { e.add_pin(unwrap(parse_fingerprint(fp))); });
 
-  m.def("connect",
-        [](const std::string& host, uint16_t port, const Certificate& cert, const std::string& pinned,
-           const py::bytes& key, const QuicConfig& options, const std::string& role) {
-          auto cfg = make_config(options, TlsRole::client, cert, {pinned}, key, role);
-          Address remote = to_address(host, port);
-          py::gil_scoped_release nogil;
-          return unwrap(Link::connect(cfg, remote));
-        },
-        py::arg("host"), py::arg("port"), py::arg("certificate"), py::arg("pinned"), py::arg("session_key"),
-        py::arg("options") = QuicConfig{}, py::arg("role") = "client",
-        "Connect, verify the server's certificate against `pinned`, exchange hellos; returns a Link");
+  m.def(
+      "connect",
+      [](const std::string& host, uint16_t port, const Certificate& cert, const std::string& pinned,
+         const py::bytes& key, const QuicConfig& options, const std::string& role) {
+        auto cfg = make_config(options, TlsRole::client, cert, {pinned}, key, role);
+        Address remote = to_address(host, port);
+        py::gil_scoped_release nogil;
+        return unwrap(Link::connect(cfg, remote));
+      },
+      py::arg("host"), py::arg("port"), py::arg("certificate"), py::arg("pinned"), py::arg("session_key"),
+      py::arg("options") = QuicConfig{}, py::arg("role") = "client",
+      "Connect, verify the server's certificate against `pinned`, exchange hellos; returns a Link");
 }
 
 }  // namespace rcp::py_bindings

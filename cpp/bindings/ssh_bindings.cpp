@@ -75,43 +75,48 @@ struct Callbacks {
 
 void init_ssh(py::module_& m) {
   py::class_<SshChannel>(m, "SshChannel", "A remote command started by SshSession.exec (stdin, stdout, stderr)")
-      .def("write",
-           [](SshChannel& c, const py::buffer& data, double timeout) {
-             py::buffer_info info = data.request();
-             std::span<const uint8_t> s(static_cast<const uint8_t*>(info.ptr),
-                                        static_cast<size_t>(info.size * info.itemsize));
-             py::gil_scoped_release nogil;  // `data` stays referenced by the caller during the call
-             unwrap(c.write_stdin(s, to_nanos(timeout)));
-           },
-           py::arg("data"), py::arg("timeout") = 30.0, "Write bytes to the command's stdin")
-      .def("close_stdin", [](SshChannel& c) { unwrap(c.close_stdin()); }, py::call_guard<py::gil_scoped_release>(),
-           "Send EOF on the command's stdin")
-      .def("read_line",
-           [](SshChannel& c, double timeout) {
-             std::string line;
-             {
-               py::gil_scoped_release nogil;
-               line = unwrap(c.read_line(to_nanos(timeout)));
-             }
-             return decode(line);
-           },
-           py::arg("timeout") = 10.0,
-           "Next stdout line without '\\n'; ConnectionClosedError at the end, TimeoutError when none comes")
-      .def("read_stderr",
-           [](SshChannel& c, double timeout) {
-             std::string text;
-             {
-               py::gil_scoped_release nogil;
-               text = unwrap(c.read_stderr(to_nanos(timeout)));
-             }
-             return decode(text);
-           },
-           py::arg("timeout") = 0.0, "Stderr received so far, waiting up to `timeout` for some; '' if none")
+      .def(
+          "write",
+          [](SshChannel& c, const py::buffer& data, double timeout) {
+            py::buffer_info info = data.request();
+            std::span<const uint8_t> s(static_cast<const uint8_t*>(info.ptr),
+                                       static_cast<size_t>(info.size * info.itemsize));
+            py::gil_scoped_release nogil;  // `data` stays referenced by the caller during the call
+            unwrap(c.write_stdin(s, to_nanos(timeout)));
+          },
+          py::arg("data"), py::arg("timeout") = 30.0, "Write bytes to the command's stdin")
+      .def(
+          "close_stdin", [](SshChannel& c) { unwrap(c.close_stdin()); }, py::call_guard<py::gil_scoped_release>(),
+          "Send EOF on the command's stdin")
+      .def(
+          "read_line",
+          [](SshChannel& c, double timeout) {
+            std::string line;
+            {
+              py::gil_scoped_release nogil;
+              line = unwrap(c.read_line(to_nanos(timeout)));
+            }
+            return decode(line);
+          },
+          py::arg("timeout") = 10.0,
+          "Next stdout line without '\\n'; ConnectionClosedError at the end, TimeoutError when none comes")
+      .def(
+          "read_stderr",
+          [](SshChannel& c, double timeout) {
+            std::string text;
+            {
+              py::gil_scoped_release nogil;
+              text = unwrap(c.read_stderr(to_nanos(timeout)));
+            }
+            return decode(text);
+          },
+          py::arg("timeout") = 0.0, "Stderr received so far, waiting up to `timeout` for some; '' if none")
       .def("eof", &SshChannel::eof, py::call_guard<py::gil_scoped_release>(),
            "True once the command closed stdout and all of it was read")
-      .def("exit_status", [](SshChannel& c, double timeout) { return c.exit_status(to_nanos(timeout)); },
-           py::arg("timeout") = 0.0, py::call_guard<py::gil_scoped_release>(),
-           "The exit status, waiting up to `timeout` for it; None while unknown")
+      .def(
+          "exit_status", [](SshChannel& c, double timeout) { return c.exit_status(to_nanos(timeout)); },
+          py::arg("timeout") = 0.0, py::call_guard<py::gil_scoped_release>(),
+          "The exit status, waiting up to `timeout` for it; None while unknown")
       .def("close", &SshChannel::close, py::call_guard<py::gil_scoped_release>());
 
   py::class_<SshSession>(m, "SshSession", "An authenticated SSH connection (libssh), host key checked strictly")
@@ -144,23 +149,26 @@ void init_ssh(py::module_& m) {
           "strict_host_key_checking: 'yes', 'accept-new', 'no' or 'ask' (None: the config's, else 'yes'; a\n"
           "changed key is always refused). warn(text) is told when a new key is recorded; confirm(question)\n"
           "-> bool answers 'ask' (None: no terminal, the key is refused).")
-      .def_property_readonly("local_address",
-                             [](const SshSession& s) { return unwrap(s.local_address()).host_string(); },
-                             "This end's IP address of the SSH connection (where the remote host reached us)")
+      .def_property_readonly(
+          "local_address", [](const SshSession& s) { return unwrap(s.local_address()).host_string(); },
+          "This end's IP address of the SSH connection (where the remote host reached us)")
       .def_property_readonly("remote_address",
                              [](const SshSession& s) { return unwrap(s.remote_address()).host_string(); })
       .def_property_readonly("host", &SshSession::host)
       .def_property_readonly("port", &SshSession::port)
       .def_property_readonly("user", &SshSession::user)
-      .def("exec", [](SshSession& s, const std::string& command) { return unwrap(s.exec(command)); },
-           py::arg("command"), py::call_guard<py::gil_scoped_release>(),
-           "Run a shell command line (quote operands with shell_quote); returns an SshChannel")
+      .def(
+          "exec", [](SshSession& s, const std::string& command) { return unwrap(s.exec(command)); }, py::arg("command"),
+          py::call_guard<py::gil_scoped_release>(),
+          "Run a shell command line (quote operands with shell_quote); returns an SshChannel")
       .def("close", &SshSession::close, py::call_guard<py::gil_scoped_release>());
 
-  m.def("shell_quote", [](std::string_view s) { return shell_quote(s); }, py::arg("s"),
-        "POSIX shell quoting for one word of a remote command line");
-  m.def("check_host_operand", [](std::string_view host) { unwrap(check_host_operand(host)); }, py::arg("host"),
-        "ValueError for an empty host, one starting with '-', or one with whitespace/control characters");
+  m.def(
+      "shell_quote", [](std::string_view s) { return shell_quote(s); }, py::arg("s"),
+      "POSIX shell quoting for one word of a remote command line");
+  m.def(
+      "check_host_operand", [](std::string_view host) { unwrap(check_host_operand(host)); }, py::arg("host"),
+      "ValueError for an empty host, one starting with '-', or one with whitespace/control characters");
 }
 
 }  // namespace rcp::py_bindings

@@ -10,9 +10,9 @@
 #include <cstring>
 #include <thread>
 
+#include "copy/path_validator.h"
 #include "wire/frame.h"
 #include "wire/messages.h"
-#include "copy/path_validator.h"
 
 namespace rcp {
 
@@ -172,8 +172,7 @@ Result<void> CopyDestination::on_control(const std::vector<uint8_t>& body) {
       fail_entry(tree_->display(e->index, e->relpath), "source: " + e->text, false, true);  // the source has logged it
       return {};
     }
-    default:
-      return make_error(Errc::protocol, "unexpected control message type " + std::to_string(m->type));
+    default: return make_error(Errc::protocol, "unexpected control message type " + std::to_string(m->type));
   }
 }
 
@@ -198,7 +197,7 @@ Result<void> CopyDestination::on_dir(const DirMsg& d) {
     fail_entry(tree_->display(d.index, d.relpath), dir.error().message, true);
     return {};
   }
-  struct stat st{};
+  struct stat st {};
   if (fstat((*dir)->get(), &st) != 0) {
     fail_entry(tree_->display(d.index, d.relpath), std::string("stat: ") + std::strerror(errno), true);
     return {};
@@ -353,7 +352,8 @@ Result<void> CopyDestination::receive_stream(int64_t stream) {
 
 Result<bool> CopyDestination::receive_record(int64_t stream, const uint8_t (&len_be)[4]) {
   const uint32_t len = frame_body_length(len_be);
-  if (len > kMaxChunkHeader) return make_error(Errc::protocol, "chunk header of " + std::to_string(len) + " bytes is too large");
+  if (len > kMaxChunkHeader)
+    return make_error(Errc::protocol, "chunk header of " + std::to_string(len) + " bytes is too large");
   std::vector<uint8_t> body(len);
   if (auto r = read_exact(*peer_, stream, body); !r) return r.error();
   auto h = ChunkHeader::decode(body);
@@ -528,7 +528,7 @@ void CopyDestination::apply_dir_meta() {
     uint32_t mode = d.mode;
     bool ours = tree_->created(*dir);
     if (!ours && tree_->overwrite()) {
-      struct stat st{};
+      struct stat st {};
       ours = fstat((*dir)->get(), &st) == 0;
       // ...and a shared directory's setgid bit (its files' group) stays.
       mode = (mode & st.st_mode & kDirModeMask) | (st.st_mode & S_ISGID);

@@ -14,19 +14,19 @@
 #include <string>
 #include <vector>
 
+#include "base/interval_set.h"
+#include "base/logger.h"
+#include "copy/dest_tree.h"
+#include "copy/transfer_counters.h"
+#include "link/link.h"
 #include "wire/chunk_header.h"
 #include "wire/messages.h"
-#include "copy/dest_tree.h"
-#include "base/interval_set.h"
-#include "link/link.h"
-#include "base/logger.h"
-#include "copy/transfer_counters.h"
 
 namespace rcp {
 
 struct DestinationOptions {
   size_t workers = 16;
-  Nanos root_wait = 60 * 1000000000ull;  // a chunk may arrive before its root announcement
+  Nanos root_wait = 60 * 1000000000ull;      // a chunk may arrive before its root announcement
   Nanos stall_timeout = 60 * 1000000000ull;  // after "done": longest silence while files are missing
 };
 
@@ -51,8 +51,8 @@ class CopyDestination {
     uint32_t nchunks = 0;
     std::set<uint32_t> seen;  // chunks arrived (never more than the bytes received justify)
     bool voided = false;      // the source saw the file change: discard this attempt
-    bool opening = false;  // a worker is creating the temporary file
-    bool opened = false;   // ...and has finished (fields below are set)
+    bool opening = false;     // a worker is creating the temporary file
+    bool opened = false;      // ...and has finished (fields below are set)
     uint32_t ended = 0;
     uint64_t bytes = 0;
     bool failed = false;
@@ -109,7 +109,7 @@ class CopyDestination {
   Error fatal_;
   CopySummary summary_;
   std::map<std::pair<dev_t, ino_t>, DirMeta> dir_meta_;  // one per directory on disk
-  std::set<Digest128> failed_paths_;  // hashes of the paths counted in summary_.failed
+  std::set<Digest128> failed_paths_;                     // hashes of the paths counted in summary_.failed
 };
 
 }  // namespace rcp

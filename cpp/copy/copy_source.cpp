@@ -13,11 +13,11 @@
 #include <optional>
 #include <thread>
 
-#include "wire/chunk_header.h"
 #include "base/unique_fd.h"
+#include "copy/path_validator.h"
+#include "wire/chunk_header.h"
 #include "wire/frame.h"
 #include "wire/messages.h"
-#include "copy/path_validator.h"
 
 namespace rcp {
 
@@ -65,7 +65,7 @@ struct CopySource::SourceFile {
   std::string path;  // for messages only; never opened
   uint32_t root = 0;
   std::string rel;
-  struct stat st{};
+  struct stat st {};
   int attempt = 1;
   std::atomic<uint32_t> left{0};     // chunks still to send
   std::atomic<bool> failed{false};   // one error message per file
@@ -128,7 +128,7 @@ class CopySource::Walker {
 
   void walk_root(uint32_t index, const std::string& path) {
     std::string name = base_name(path);
-    struct stat st{};
+    struct stat st {};
     if (name.empty() || name == "/" || name == "." || name == "..") {
       announce_root(index, name, '?', "cannot copy '" + path + "' itself; name a file or directory inside it");
       return;
@@ -171,7 +171,7 @@ class CopySource::Walker {
                                                     const std::optional<struct stat>& seen, bool follow = false) {
     UniqueFd fd(openat(at, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW)));
     if (fd.get() < 0) return make_error(Errc::io, std::strerror(errno));
-    struct stat now{};
+    struct stat now {};
     if (seen && (fstat(fd.get(), &now) != 0 || now.st_dev != seen->st_dev || now.st_ino != seen->st_ino))
       return make_error(Errc::io, "changed during the walk (no longer the directory it was)");
     return std::make_shared<UniqueFd>(std::move(fd));
@@ -208,7 +208,8 @@ class CopySource::Walker {
     std::vector<char> target(static_cast<size_t>(st.st_size > 0 ? st.st_size : 255) + 1);
     ssize_t n = readlinkat(dir, name.c_str(), target.data(), target.size());
     if (n < 0 || static_cast<size_t>(n) >= target.size()) {
-      source_error(index, rel, path + ": cannot read symlink" + (n < 0 ? std::string(": ") + std::strerror(errno) : ""));
+      source_error(index, rel,
+                   path + ": cannot read symlink" + (n < 0 ? std::string(": ") + std::strerror(errno) : ""));
       return;
     }
     (void)src_.peer_->send_message(SymlinkMsg{index, rel, std::string(target.data(), static_cast<size_t>(n)),
@@ -247,7 +248,7 @@ class CopySource::Walker {
     while (dirent* e = readdir(dir)) {
       std::string name = e->d_name;
       if (name == "." || name == "..") continue;
-      struct stat st{};
+      struct stat st {};
       const std::string child = join(path, name), child_rel = join(rel, name);
       if (child_rel.size() > kMaxPathBytes) {
         source_error(index, rel, path + ": an entry's path is longer than " + std::to_string(kMaxPathBytes) + " bytes");
@@ -299,11 +300,11 @@ std::vector<CopySource::Job> CopySource::plan_chunks(const std::shared_ptr<Sourc
   file->left = nchunks;
   std::vector<Job> jobs;
   for (uint32_t c = 0; c < nchunks; ++c) {
-    jobs.push_back(Job{ChunkHeader{id, file->root, file->rel, size, static_cast<uint32_t>(file->st.st_mode & 07777),
-                                   static_cast<int64_t>(file->st.st_mtim.tv_sec),
-                                   static_cast<uint32_t>(file->st.st_mtim.tv_nsec), c, nchunks, c * chunk,
-                                   std::min(chunk, size - c * chunk)},
-                       file});
+    jobs.push_back(
+        Job{ChunkHeader{id, file->root, file->rel, size, static_cast<uint32_t>(file->st.st_mode & 07777),
+                        static_cast<int64_t>(file->st.st_mtim.tv_sec), static_cast<uint32_t>(file->st.st_mtim.tv_nsec),
+                        c, nchunks, c * chunk, std::min(chunk, size - c * chunk)},
+            file});
   }
   return jobs;
 }
@@ -312,7 +313,7 @@ Result<UniqueFd> CopySource::open_checked(const SourceFile& file) {
   // O_NONBLOCK: a FIFO put in the file's place must not block the open.
   UniqueFd fd(openat(file.dir->get(), file.name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (fd.get() < 0) return make_error(Errc::io, std::strerror(errno));
-  struct stat now{};
+  struct stat now {};
   if (fstat(fd.get(), &now) != 0) return make_error(Errc::io, std::strerror(errno));
   if (!S_ISREG(now.st_mode) || now.st_dev != file.st.st_dev || now.st_ino != file.st.st_ino)
     return make_error(Errc::io, "changed during copy (no longer the regular file the walk saw)");
@@ -320,7 +321,7 @@ Result<UniqueFd> CopySource::open_checked(const SourceFile& file) {
 }
 
 bool CopySource::unchanged(int fd, const SourceFile& file) {
-  struct stat now{};
+  struct stat now {};
   if (fstat(fd, &now) != 0) return false;
   const struct stat& was = file.st;
   // ctime too: a writer can put mtime back, but not ctime.
@@ -395,7 +396,7 @@ Result<void> CopySource::chunk_sent(const std::shared_ptr<SourceFile>& shared) {
   }
   auto fd = open_checked(file);
   if (!fd) return fail_file(file, fd.error().message);
-  struct stat now{};
+  struct stat now {};
   if (fstat(fd->get(), &now) != 0) return fail_file(file, std::strerror(errno));
   logger_.info(file.path + ": changed while being read; sending it again");
   file.st = now;

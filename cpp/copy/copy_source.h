@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "wire/chunk_header.h"
-#include "base/unique_fd.h"
-#include "link/link.h"
 #include "base/logger.h"
+#include "base/unique_fd.h"
 #include "copy/transfer_counters.h"
+#include "link/link.h"
+#include "wire/chunk_header.h"
 
 namespace rcp {
 

@@ -31,7 +31,7 @@ std::pair<std::string, std::string> split_parent(std::string path) {
 Result<std::unique_ptr<DestTree>> DestTree::open(const DestSpec& spec) {
   std::unique_ptr<DestTree> t(new DestTree(spec));
   if (spec.path.empty()) return make_error(Errc::invalid_argument, "empty destination path");
-  struct stat st{};
+  struct stat st {};
   // The user's own DST may be a symlink to a directory; only what lies below is never followed.
   bool is_dir = ::stat(spec.path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
   if (is_dir) {
@@ -57,7 +57,8 @@ Result<void> DestTree::set_root(uint32_t index, const std::string& name, char ki
   const RootRule rule = index < spec_.rules.size() ? spec_.rules[index] : RootRule{};
   if (auto r = check_root_name(rule, name); !r) return r;
   std::lock_guard<std::mutex> lk(mu_);
-  if (roots_.count(index)) return make_error(Errc::protocol, "peer announced source " + std::to_string(index) + " twice");
+  if (roots_.count(index))
+    return make_error(Errc::protocol, "peer announced source " + std::to_string(index) + " twice");
   roots_[index] = Root{into_ ? name : as_name_, kind};
   return {};
 }
@@ -82,7 +83,7 @@ Result<DirFd> DestTree::open_child_dir(const DirFd& parent, const std::string& n
     int fd = openat(parent->get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd >= 0) {
       auto dir = std::make_shared<UniqueFd>(fd);
-      struct stat st{};
+      struct stat st {};
       if (made && fstat(fd, &st) == 0) {
         std::lock_guard<std::mutex> lk(mu_);
         created_.insert({st.st_dev, st.st_ino});
@@ -171,14 +172,14 @@ Result<void> DestTree::create_temp_symlink(const DirFd& dir, const std::string& 
 }
 
 bool DestTree::created(const DirFd& dir) const {
-  struct stat st{};
+  struct stat st {};
   if (fstat(dir->get(), &st) != 0) return false;
   std::lock_guard<std::mutex> lk(mu_);
   return created_.count({st.st_dev, st.st_ino}) != 0;
 }
 
 bool DestTree::exists(const DirFd& dir, const std::string& name) const {
-  struct stat st{};
+  struct stat st {};
   return fstatat(dir->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 

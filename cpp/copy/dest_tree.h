@@ -14,17 +14,17 @@
 #include <utility>
 #include <vector>
 
+#include "base/result.h"
 #include "base/unique_fd.h"
 #include "copy/path_validator.h"
-#include "base/result.h"
 
 namespace rcp {
 
 using DirFd = std::shared_ptr<UniqueFd>;
 
 struct DestSpec {
-  std::string path;        // as given by the user
-  uint32_t sources = 1;    // number of source operands
+  std::string path;      // as given by the user
+  uint32_t sources = 1;  // number of source operands
   bool trailing_slash = false;
   bool overwrite = false;
   std::vector<RootRule> rules;  // per source operand; a missing one is RootRule{} (any visible name)
@@ -74,8 +74,8 @@ class DestTree {
 
   DestSpec spec_;
   bool into_ = true;
-  DirFd base_;               // directory holding the roots
-  std::string as_name_;      // "as" mode: the name DST gives the single root
+  DirFd base_;           // directory holding the roots
+  std::string as_name_;  // "as" mode: the name DST gives the single root
   mutable std::mutex mu_;
   std::map<uint32_t, Root> roots_;
   std::map<std::string, DirFd> dirs_;  // "root/rel" -> fd, bounded cache

@@ -6,7 +6,8 @@ namespace rcp {
 
 namespace {
 Error bad(std::string_view what, std::string_view why) {
-  return make_error(Errc::protocol, "refused peer path '" + std::string(what.substr(0, 200)) + "': " + std::string(why));
+  return make_error(Errc::protocol,
+                    "refused peer path '" + std::string(what.substr(0, 200)) + "': " + std::string(why));
 }
 }  // namespace
 

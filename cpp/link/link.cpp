@@ -15,26 +15,21 @@ constexpr size_t kWriteChunk = 256u << 10;  // unit of hand-off from writer thre
 constexpr uint64_t kCreditBatch = 256u << 10;
 constexpr size_t kRecvBuffer = 64u << 10;
 
-Direction sealing_direction(bool client) {
-  return client ? Direction::client_to_server : Direction::server_to_client;
-}
-Direction opening_direction(bool client) {
-  return client ? Direction::server_to_client : Direction::client_to_server;
-}
+Direction sealing_direction(bool client) { return client ? Direction::client_to_server : Direction::server_to_client; }
+Direction opening_direction(bool client) { return client ? Direction::server_to_client : Direction::client_to_server; }
 
-auto deadline_after(Nanos timeout) {
-  return std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeout);
-}
+auto deadline_after(Nanos timeout) { return std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeout); }
 
-Error timeout_error(const char* what) { return make_error(Errc::timeout, std::string("timed out waiting for ") + what); }
+Error timeout_error(const char* what) {
+  return make_error(Errc::timeout, std::string("timed out waiting for ") + what);
+}
 
 }  // namespace
 
 Link::Link(Transport& transport, const LinkConfig& config, bool client)
-    : transport_(transport), client_(client), role_(config.role),
-      send_limit_(config.quic.send_buffer), max_frame_(config.quic.max_frame_body),
-      own_fp_(config.tls.identity.fingerprint), opener_(config.session_key, opening_direction(client)),
-      sealer_(config.session_key, sealing_direction(client)) {}
+    : transport_(transport), client_(client), role_(config.role), send_limit_(config.quic.send_buffer),
+      max_frame_(config.quic.max_frame_body), own_fp_(config.tls.identity.fingerprint),
+      opener_(config.session_key, opening_direction(client)), sealer_(config.session_key, sealing_direction(client)) {}
 
 Link::~Link() = default;
 
@@ -52,7 +47,8 @@ Error Link::closed_error() const {
 
 Result<void> Link::send_message(std::span<const uint8_t> message) {
   if (message.size() > max_frame_ - kHmacTagSize)
-    return make_error(Errc::too_large, "message of " + std::to_string(message.size()) + " bytes exceeds the frame limit");
+    return make_error(Errc::too_large,
+                      "message of " + std::to_string(message.size()) + " bytes exceeds the frame limit");
   std::lock_guard<std::mutex> lk(mu_);
   if (closed_) return closed_error();
   if (control_id_ < 0) return make_error(Errc::closed, "control stream not open yet");
@@ -363,8 +359,8 @@ void Link::on_stream_data(int64_t id, std::span<const uint8_t> data, bool fin) {
     const bool bidi = (id & 0x2) == 0;
     const bool control_ok = *kind == StreamKind::control && bidi && !client_ && control_id_ < 0;
     if ((*kind == StreamKind::control) != bidi || (*kind == StreamKind::control && !control_ok)) {
-      protocol_failure(AppError::protocol, std::string("unexpected ") + stream_kind_name(*kind) + " stream " +
-                                               std::to_string(id));
+      protocol_failure(AppError::protocol,
+                       std::string("unexpected ") + stream_kind_name(*kind) + " stream " + std::to_string(id));
       return;
     }
     if (*kind != StreamKind::control && !hello_received_) {
@@ -415,7 +411,8 @@ void Link::on_stream_data(int64_t id, std::span<const uint8_t> data, bool fin) {
   FrameDecoder& dec = dec_it->second;
   auto fed = dec.feed(data);
   if (!fed) {
-    protocol_failure(AppError::protocol, stream_kind_name(kind_it->second) + std::string(" stream: ") + fed.error().message);
+    protocol_failure(AppError::protocol,
+                     stream_kind_name(kind_it->second) + std::string(" stream: ") + fed.error().message);
     return;
   }
   std::vector<uint8_t> body;
@@ -465,7 +462,8 @@ void Link::on_hello(const std::vector<uint8_t>& message) {
   if (hello->protocol_version != kProtocolVersion) {
     protocol_failure(AppError::version, "protocol version mismatch: peer speaks " +
                                             std::to_string(hello->protocol_version) + ", this rcp speaks " +
-                                            std::to_string(kProtocolVersion) + " (install the same rcp version on both ends)");
+                                            std::to_string(kProtocolVersion) +
+                                            " (install the same rcp version on both ends)");
     return;
   }
   hello_received_ = true;
@@ -500,7 +498,8 @@ void Link::on_stream_closed(int64_t id, uint64_t app_error) {
   own_data_.erase(id);
   // A peer's log (or unknown) unidirectional stream needs no reader: its
   // credit returns now. Data streams return it when read (Link::read).
-  if (auto k = kinds_.find(id); (id & 0x2) && !is_local_stream(id) && (k == kinds_.end() || k->second != StreamKind::data))
+  if (auto k = kinds_.find(id);
+      (id & 0x2) && !is_local_stream(id) && (k == kinds_.end() || k->second != StreamKind::data))
     post([](Transport& c) { c.grant_peer_uni_stream(); });  // not from inside ngtcp2's callback
   kinds_.erase(id);
   decoders_.erase(id);

@@ -99,7 +99,7 @@ class Link {
   };
   struct Message {
     std::vector<uint8_t> body;
-    size_t wire_bytes;  // credit to return when the application takes it
+    size_t wire_bytes;    // credit to return when the application takes it
     int64_t stream = -1;  // where that credit goes (log frames; control is control_id_)
   };
 
@@ -149,7 +149,7 @@ class Link {
   std::deque<int64_t> new_data_;
   uint64_t unacked_ = 0;
   int writers_waiting_ = 0;
-  uint64_t stream_credit_ = 0;  // bumped whenever the peer allows more streams
+  uint64_t stream_credit_ = 0;         // bumped whenever the peer allows more streams
   std::condition_variable credit_cv_;  // writers waiting for acknowledgements
   int64_t log_id_ = -1;
 };

@@ -19,12 +19,12 @@ struct LinkConfig : EndpointConfig {
 // Application error codes carried in CONNECTION_CLOSE / RESET_STREAM.
 enum class AppError : uint64_t {
   none = 0,
-  protocol = 1,       // malformed frame or message
-  auth = 2,           // bad HMAC
-  unknown_stream = 3, // unknown stream kind
+  protocol = 1,        // malformed frame or message
+  auth = 2,            // bad HMAC
+  unknown_stream = 3,  // unknown stream kind
   internal = 4,
   closed_by_app = 5,
-  version = 6,        // protocol version mismatch
+  version = 6,  // protocol version mismatch
 };
 
 // What a peer's application error code means to the caller.

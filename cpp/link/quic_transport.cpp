@@ -63,8 +63,9 @@ TransportStats QuicTransport::stats() const {
   QuicConnection* c = port_.connection();
   if (c == nullptr) return {};
   QuicStats q = c->stats();
-  return TransportStats{q.bytes_sent, q.bytes_received, q.packets_sent, q.packets_received, q.send_calls,
-                        q.max_udp_payload, q.gso, q.smoothed_rtt, q.cwnd};
+  return TransportStats{q.bytes_sent, q.bytes_received,  q.packets_sent, q.packets_received,
+                        q.send_calls, q.max_udp_payload, q.gso,          q.smoothed_rtt,
+                        q.cwnd};
 }
 
 }  // namespace rcp

@@ -16,11 +16,11 @@
 namespace rcp {
 
 struct TransportStats {
-  uint64_t bytes_sent = 0;      // datagram payload bytes
+  uint64_t bytes_sent = 0;  // datagram payload bytes
   uint64_t bytes_received = 0;
   uint64_t packets_sent = 0;
   uint64_t packets_received = 0;
-  uint64_t send_calls = 0;      // syscalls (GSO batches count once)
+  uint64_t send_calls = 0;  // syscalls (GSO batches count once)
   size_t max_udp_payload = 0;
   bool gso = false;
   Nanos smoothed_rtt = 0;

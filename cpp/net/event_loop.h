@@ -66,8 +66,7 @@ class Timer {
   Nanos deadline() const { return deadline_; }
 
  private:
-  Timer(EventLoop& loop, UniqueFd fd, std::function<void()> cb)
-      : loop_(loop), fd_(std::move(fd)), cb_(std::move(cb)) {}
+  Timer(EventLoop& loop, UniqueFd fd, std::function<void()> cb) : loop_(loop), fd_(std::move(fd)), cb_(std::move(cb)) {}
   EventLoop& loop_;
   UniqueFd fd_;
   std::function<void()> cb_;

@@ -74,8 +74,8 @@ Result<void> bind_in_range(int fd, const Address& local, const PortRange& ports)
       if (errno != EADDRINUSE) return errno_error("bind " + a.to_string(), errno);
     }
   }
-  return make_error(Errc::io, "bind " + local.host_string() + ": no free UDP port in " + ports.to_string() +
-                                  " (all in use)");
+  return make_error(Errc::io,
+                    "bind " + local.host_string() + ": no free UDP port in " + ports.to_string() + " (all in use)");
 }
 
 // getsockopt succeeds only on kernels that know UDP_SEGMENT (4.18+).
@@ -210,15 +210,13 @@ Result<SendStatus> UdpSocket::send(const Address& to, std::span<const uint8_t> d
   if (out == Outcome::gso_refused) out = send_each(fd_, to, data, segment_size, done, err);
 
   switch (out) {
-    case Outcome::done:
-      return SendStatus::sent;
+    case Outcome::done: return SendStatus::sent;
     case Outcome::would_block:
       // Nothing sent: the caller retries the whole batch. Part sent: report it
       // sent and drop the rest, which QUIC detects and retransmits as loss.
       return done == 0 ? SendStatus::would_block : SendStatus::sent;
     case Outcome::gso_refused:
-    case Outcome::failed:
-      break;
+    case Outcome::failed: break;
   }
   return errno_error("send to " + to.to_string(), err);
 }
@@ -254,7 +252,7 @@ Result<size_t> UdpSocket::recv(std::span<uint8_t> buffer, size_t slot_size, std:
     const size_t first_slot = count;
     for (int i = 0; i < got; ++i) {
       if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) continue;  // larger than a slot: drop, never deliver a fragment
-      if (count != first_slot + i)  // close the gap a dropped datagram left
+      if (count != first_slot + i)                          // close the gap a dropped datagram left
         std::memmove(buffer.data() + count * slot_size, iovs[i].iov_base, msgs[i].msg_len);
       Datagram& d = out[count++];
       d.len = msgs[i].msg_len;

@@ -43,12 +43,12 @@ Result<std::vector<uint8_t>> AddressValidator::retry_packet(const ngtcp2_pkt_hd&
   auto r = random_bytes({retry_scid.data, retry_scid.datalen});
   if (!r) return r.error();
   uint8_t token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN2];
-  ngtcp2_ssize tokenlen = ngtcp2_crypto_generate_retry_token2(
-      token, secret_.data(), secret_.size(), hd.version, from.sa(), from.len, &retry_scid, &hd.dcid, now);
+  ngtcp2_ssize tokenlen = ngtcp2_crypto_generate_retry_token2(token, secret_.data(), secret_.size(), hd.version,
+                                                              from.sa(), from.len, &retry_scid, &hd.dcid, now);
   if (tokenlen < 0) return make_error(Errc::quic, "generating a Retry token failed");
   std::vector<uint8_t> pkt(256 + sizeof token);
-  ngtcp2_ssize n = ngtcp2_crypto_write_retry(pkt.data(), pkt.size(), hd.version, &hd.scid, &retry_scid, &hd.dcid,
-                                             token, static_cast<size_t>(tokenlen));
+  ngtcp2_ssize n = ngtcp2_crypto_write_retry(pkt.data(), pkt.size(), hd.version, &hd.scid, &retry_scid, &hd.dcid, token,
+                                             static_cast<size_t>(tokenlen));
   if (n < 0) return make_error(Errc::quic, "writing a Retry packet failed");
   pkt.resize(static_cast<size_t>(n));
   return pkt;
@@ -59,8 +59,8 @@ Result<ngtcp2_cid> AddressValidator::check_token(const ngtcp2_pkt_hd& hd, const 
   if (hd.tokenlen == 0 || hd.token[0] != NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY2)
     return make_error(Errc::auth, "Initial without a Retry token of ours");
   ngtcp2_cid odcid{};
-  int rv = ngtcp2_crypto_verify_retry_token2(&odcid, hd.token, hd.tokenlen, secret_.data(), secret_.size(),
-                                             hd.version, from.sa(), from.len, &hd.dcid, lifetime_, now);
+  int rv = ngtcp2_crypto_verify_retry_token2(&odcid, hd.token, hd.tokenlen, secret_.data(), secret_.size(), hd.version,
+                                             from.sa(), from.len, &hd.dcid, lifetime_, now);
   if (rv == NGTCP2_CRYPTO_ERR_VERIFY_TOKEN)
     return make_error(Errc::auth, "Retry token expired or made for another address or connection ID");
   if (rv != 0) return make_error(Errc::auth, "unreadable Retry token");

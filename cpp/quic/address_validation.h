@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "base/address.h"
-#include "net/event_loop.h"
 #include "base/result.h"
+#include "net/event_loop.h"
 
 namespace rcp {
 

@@ -2,8 +2,8 @@
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/ecc.h>
-#include <wolfssl/wolfcrypt/random.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
+#include <wolfssl/wolfcrypt/random.h>
 
 #include <cstring>
 
@@ -56,8 +56,7 @@ Result<Certificate> Certificate::generate(std::string_view common_name) {
   std::vector<uint8_t> der(4096);
   rc = wc_MakeCert(&cert, der.data(), static_cast<word32>(der.size()), nullptr, &key.key, &rng.rng);
   if (rc < 0) return wc_error("wc_MakeCert", rc);
-  rc = wc_SignCert(cert.bodySz, cert.sigType, der.data(), static_cast<word32>(der.size()), nullptr,
-                   &key.key, &rng.rng);
+  rc = wc_SignCert(cert.bodySz, cert.sigType, der.data(), static_cast<word32>(der.size()), nullptr, &key.key, &rng.rng);
   if (rc < 0) return wc_error("wc_SignCert", rc);
   der.resize(static_cast<size_t>(rc));
 

@@ -23,9 +23,9 @@ class ConnectionHandler {
   virtual void on_stream_data(int64_t id, std::span<const uint8_t> data, bool fin) = 0;
   virtual void on_stream_acked(int64_t id, uint64_t freed) = 0;
   virtual void on_stream_closed(int64_t id, uint64_t app_error) = 0;
-  virtual void on_streams_available() = 0;  // the peer raised our stream limit
+  virtual void on_streams_available() = 0;       // the peer raised our stream limit
   virtual void on_closed(const Error& err) = 0;  // terminal
-  virtual void wake_readers() {}  // end of a batch of datagrams
+  virtual void wake_readers() {}                 // end of a batch of datagrams
   // The application's error codes: the one the endpoint closes with
   // (shutdown, eviction), and what a code in a peer's CONNECTION_CLOSE means.
   virtual uint64_t close_code() const = 0;

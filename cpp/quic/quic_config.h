@@ -5,9 +5,9 @@
 #include <string>
 #include <string_view>
 
-#include "net/event_loop.h"
 #include "base/logger.h"
 #include "base/result.h"
+#include "net/event_loop.h"
 #include "net/udp_socket.h"
 
 namespace rcp {
@@ -31,18 +31,18 @@ struct QuicConfig {
   uint64_t conn_window = 32u << 20;        // initial connection receive window
   uint64_t max_stream_window = 64u << 20;  // auto-tuning ceiling
   uint64_t max_conn_window = 256u << 20;
-  uint64_t max_streams = 1024;             // concurrent bidi streams the peer may open
+  uint64_t max_streams = 1024;  // concurrent bidi streams the peer may open
   // Unidirectional streams the peer may have open. A data stream's credit
   // comes back only once the application has read it to the end (Link), so
   // a receiver with N readers sets this to N (+ its log stream): then every
   // stream holding connection window has a reader, and streams queued behind
   // busy readers can never starve the ones being read.
   uint64_t max_uni_streams = 1024;
-  uint32_t max_frame_body = 1u << 20;      // control/log frame size limit
-  size_t send_buffer = 32u << 20;          // unacknowledged bytes per connection before writers block
-  std::string port_range;                  // listener ports, e.g. "8000-8999,9100"
+  uint32_t max_frame_body = 1u << 20;  // control/log frame size limit
+  size_t send_buffer = 32u << 20;      // unacknowledged bytes per connection before writers block
+  std::string port_range;              // listener ports, e.g. "8000-8999,9100"
   UdpOptions udp;
-  std::string keylog_file;                 // defaults to $SSLKEYLOGFILE at the facade
+  std::string keylog_file;  // defaults to $SSLKEYLOGFILE at the facade
   Logger logger;
 };
 

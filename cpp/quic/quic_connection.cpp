@@ -11,7 +11,7 @@ namespace {
 
 constexpr size_t kCidLen = kQuicCidLen;
 constexpr size_t kMaxSegments = 64;
-constexpr int kPacketBudget = 1024;     // per flush, so incoming ACKs get read
+constexpr int kPacketBudget = 1024;  // per flush, so incoming ACKs get read
 constexpr size_t kPacingQuanta = 4;
 constexpr size_t kMaxBurst = 256u << 10;
 constexpr ngtcp2_duration kPacingMinRtt = 4 * NGTCP2_MILLISECONDS;
@@ -35,8 +35,8 @@ void rand_cb(uint8_t* dest, size_t len, const ngtcp2_rand_ctx*) { fill_random(de
 
 int handshake_completed_cb(ngtcp2_conn*, void* ud) { return self(ud)->on_handshake_completed(); }
 
-int recv_stream_data_cb(ngtcp2_conn*, uint32_t flags, int64_t id, uint64_t, const uint8_t* data, size_t len,
-                        void* ud, void*) {
+int recv_stream_data_cb(ngtcp2_conn*, uint32_t flags, int64_t id, uint64_t, const uint8_t* data, size_t len, void* ud,
+                        void*) {
   return self(ud)->on_recv_stream_data(flags, id, data, len);
 }
 
@@ -93,9 +93,9 @@ QuicConnection::~QuicConnection() {
 }
 
 Result<std::unique_ptr<QuicConnection>> QuicConnection::connect(const QuicConfig& config,
-                                                                 std::shared_ptr<TlsContext> tls,
-                                                                 DatagramSink& sink, const Address& local,
-                                                                 const Address& remote, Events events, Nanos now) {
+                                                                std::shared_ptr<TlsContext> tls, DatagramSink& sink,
+                                                                const Address& local, const Address& remote,
+                                                                Events events, Nanos now) {
   std::unique_ptr<QuicConnection> c(new QuicConnection(config, sink, local, remote, std::move(events), now));
   auto r = c->init(false, std::move(tls), nullptr, nullptr);
   if (!r) return r.error();
@@ -103,11 +103,10 @@ Result<std::unique_ptr<QuicConnection>> QuicConnection::connect(const QuicConfig
 }
 
 Result<std::unique_ptr<QuicConnection>> QuicConnection::accept(const QuicConfig& config,
-                                                                std::shared_ptr<TlsContext> tls,
-                                                                DatagramSink& sink, const Address& local,
-                                                                const Address& remote,
-                                                                const ngtcp2_pkt_hd& hd, const ngtcp2_cid& odcid,
-                                                                Events events, Nanos now) {
+                                                               std::shared_ptr<TlsContext> tls, DatagramSink& sink,
+                                                               const Address& local, const Address& remote,
+                                                               const ngtcp2_pkt_hd& hd, const ngtcp2_cid& odcid,
+                                                               Events events, Nanos now) {
   std::unique_ptr<QuicConnection> c(new QuicConnection(config, sink, local, remote, std::move(events), now));
   auto r = c->init(true, std::move(tls), &hd, &odcid);
   if (!r) return r.error();
@@ -189,12 +188,11 @@ Result<void> QuicConnection::init(bool server, std::shared_ptr<TlsContext> tls, 
     settings.token = hd->token;
     settings.tokenlen = hd->tokenlen;
     settings.token_type = NGTCP2_TOKEN_TYPE_RETRY;
-    rv = ngtcp2_conn_server_new(&conn_, &hd->scid, &scid, &path, hd->version, &cb, &settings, &params,
-                                nullptr, this);
+    rv = ngtcp2_conn_server_new(&conn_, &hd->scid, &scid, &path, hd->version, &cb, &settings, &params, nullptr, this);
   } else {
     ngtcp2_cid dcid = random_cid();
-    rv = ngtcp2_conn_client_new(&conn_, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb, &settings, &params,
-                                nullptr, this);
+    rv = ngtcp2_conn_client_new(&conn_, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb, &settings, &params, nullptr,
+                                this);
   }
   if (rv != 0) return make_error(Errc::quic, std::string("creating QUIC connection: ") + ngtcp2_strerror(rv));
   scids_.push_back(scid);
@@ -336,11 +334,12 @@ bool QuicConnection::flush(Nanos now) {
       if (sb->fin_pending() && total == sb->unsent_bytes()) flags |= NGTCP2_WRITE_STREAM_FLAG_FIN;
     }
     ngtcp2_ssize ndatalen = -1;
-    ngtcp2_ssize n = ngtcp2_conn_writev_stream(conn_, &ps.path, &pi, txbuf_.data() + off, max_pkt, &ndatalen,
-                                               flags, sid, vec, nvec, ts);
+    ngtcp2_ssize n = ngtcp2_conn_writev_stream(conn_, &ps.path, &pi, txbuf_.data() + off, max_pkt, &ndatalen, flags,
+                                               sid, vec, nvec, ts);
     if (sb && ndatalen >= 0) {
       sb->mark_sent(static_cast<size_t>(ndatalen));
-      if ((flags & NGTCP2_WRITE_STREAM_FLAG_FIN) && !sb->has_unsent()) sb->mark_fin_sent();  // ngtcp2 sends FIN only with the last byte
+      if ((flags & NGTCP2_WRITE_STREAM_FLAG_FIN) && !sb->has_unsent())
+        sb->mark_fin_sent();  // ngtcp2 sends FIN only with the last byte
       ++rr_;
     }
     if (n < 0) {
@@ -424,8 +423,7 @@ void QuicConnection::close(uint64_t app_error, const std::string& reason) {
   if (closed_) return;
   ngtcp2_ccerr ccerr;
   ngtcp2_ccerr_default(&ccerr);
-  ngtcp2_ccerr_set_application_error(&ccerr, app_error, reinterpret_cast<const uint8_t*>(reason.data()),
-                                     reason.size());
+  ngtcp2_ccerr_set_application_error(&ccerr, app_error, reinterpret_cast<const uint8_t*>(reason.data()), reason.size());
   send_close_packet(ccerr);
   const bool normal = events_.classify_app_error && events_.classify_app_error(app_error) == Errc::closed;
   finish(make_error(normal ? Errc::closed : Errc::protocol, "closed locally: " + reason));
@@ -479,12 +477,10 @@ Error QuicConnection::describe_close(int liberr) const {
     case NGTCP2_ERR_DROP_CONN: {
       const ngtcp2_ccerr* ce = ngtcp2_conn_get_ccerr(conn_);
       std::string reason(reinterpret_cast<const char*>(ce->reason), ce->reasonlen);
-      if ((ce->type == NGTCP2_CCERR_TYPE_TRANSPORT &&
-                                                      ce->error_code >= 0x100 && ce->error_code < 0x200)) {
+      if ((ce->type == NGTCP2_CCERR_TYPE_TRANSPORT && ce->error_code >= 0x100 && ce->error_code < 0x200)) {
         uint64_t alert = ce->error_code & 0xff;
         if (is_certificate_alert(alert))
-          return make_error(Errc::pin_mismatch, "peer " + remote_.to_string() +
-                                                    " refused our certificate (TLS alert " +
+          return make_error(Errc::pin_mismatch, "peer " + remote_.to_string() + " refused our certificate (TLS alert " +
                                                     std::to_string(alert) + "): it pins a different fingerprint");
         return make_error(Errc::tls, "peer " + remote_.to_string() + " aborted the TLS handshake (alert " +
                                          std::to_string(alert) + ")");
@@ -494,11 +490,10 @@ Error QuicConnection::describe_close(int liberr) const {
         return make_error(code, "peer closed the connection: " + (reason.empty() ? "no reason given" : reason));
       }
       if (ce->error_code == 0) return make_error(Errc::closed, "peer closed the connection");
-      return make_error(Errc::quic, "peer closed the connection with QUIC error " +
-                                        std::to_string(ce->error_code) + (reason.empty() ? "" : ": " + reason));
+      return make_error(Errc::quic, "peer closed the connection with QUIC error " + std::to_string(ce->error_code) +
+                                        (reason.empty() ? "" : ": " + reason));
     }
-    default:
-      return make_error(Errc::quic, std::string("QUIC error: ") + ngtcp2_strerror(liberr));
+    default: return make_error(Errc::quic, std::string("QUIC error: ") + ngtcp2_strerror(liberr));
   }
 }
 
@@ -509,8 +504,8 @@ int QuicConnection::on_handshake_completed() {
     return NGTCP2_ERR_CALLBACK_FAILURE;
   }
   if (events_.admit && !events_.admit()) {
-    pending_error_ = make_error(Errc::closed, "refused " + remote_.to_string() +
-                                                  ": no room for another authenticated peer");
+    pending_error_ =
+        make_error(Errc::closed, "refused " + remote_.to_string() + ": no room for another authenticated peer");
     return NGTCP2_ERR_CALLBACK_FAILURE;
   }
   peer_fp_ = *fp;
@@ -568,8 +563,9 @@ int QuicConnection::on_new_cid(ngtcp2_cid* cid, uint8_t* token, size_t cidlen) {
 }
 
 int QuicConnection::on_remove_cid(const ngtcp2_cid* cid) {
-  scids_.erase(std::remove_if(scids_.begin(), scids_.end(), [&](const ngtcp2_cid& c) { return ngtcp2_cid_eq(&c, cid); }),
-               scids_.end());
+  scids_.erase(
+      std::remove_if(scids_.begin(), scids_.end(), [&](const ngtcp2_cid& c) { return ngtcp2_cid_eq(&c, cid); }),
+      scids_.end());
   if (events_.cid_changed) events_.cid_changed(*cid, false);
   return 0;
 }

@@ -18,23 +18,23 @@
 #include <vector>
 
 #include "base/address.h"
-#include "quic/certificate.h"
 #include "base/clock.h"
+#include "base/result.h"
+#include "quic/certificate.h"
 #include "quic/datagram_sink.h"
 #include "quic/quic_config.h"
-#include "base/result.h"
 #include "quic/send_buffer.h"
 #include "quic/tls_session.h"
 
 namespace rcp {
 
 struct QuicStats {
-  uint64_t bytes_sent = 0;      // UDP payload bytes
+  uint64_t bytes_sent = 0;  // UDP payload bytes
   uint64_t bytes_received = 0;
   uint64_t packets_sent = 0;
   uint64_t packets_received = 0;
-  uint64_t send_calls = 0;      // syscalls (GSO batches count once)
-  size_t max_udp_payload = 0;   // what ngtcp2 uses now
+  uint64_t send_calls = 0;     // syscalls (GSO batches count once)
+  size_t max_udp_payload = 0;  // what ngtcp2 uses now
   bool gso = false;
   Nanos smoothed_rtt = 0;
   uint64_t cwnd = 0;
@@ -50,25 +50,23 @@ class QuicConnection {
     std::function<void(int64_t id, std::span<const uint8_t> data, bool fin)> stream_data;
     std::function<void(int64_t id, uint64_t freed)> stream_acked;
     std::function<void(int64_t id, uint64_t app_error)> stream_closed;
-    std::function<void()> streams_available;  // the peer raised our stream limit
-    std::function<void()> closed;  // terminal; error() says why
+    std::function<void()> streams_available;                             // the peer raised our stream limit
+    std::function<void()> closed;                                        // terminal; error() says why
     std::function<void(const ngtcp2_cid& cid, bool added)> cid_changed;  // server demux
     // What an application error code means (peer's CONNECTION_CLOSE); unset: protocol.
     std::function<Errc(uint64_t app_error)> classify_app_error;
   };
   static constexpr Nanos kNever = UINT64_MAX;
 
-  static Result<std::unique_ptr<QuicConnection>> connect(const QuicConfig& config,
-                                                          std::shared_ptr<TlsContext> tls, DatagramSink& sink,
-                                                          const Address& local, const Address& remote,
-                                                          Events events, Nanos now);
+  static Result<std::unique_ptr<QuicConnection>> connect(const QuicConfig& config, std::shared_ptr<TlsContext> tls,
+                                                         DatagramSink& sink, const Address& local,
+                                                         const Address& remote, Events events, Nanos now);
   // `hd` comes from ngtcp2_accept on the client's Initial that carried a
   // valid Retry token; `odcid` is the DCID of its first Initial, from the token.
-  static Result<std::unique_ptr<QuicConnection>> accept(const QuicConfig& config,
-                                                         std::shared_ptr<TlsContext> tls, DatagramSink& sink,
-                                                         const Address& local, const Address& remote,
-                                                         const ngtcp2_pkt_hd& hd, const ngtcp2_cid& odcid,
-                                                         Events events, Nanos now);
+  static Result<std::unique_ptr<QuicConnection>> accept(const QuicConfig& config, std::shared_ptr<TlsContext> tls,
+                                                        DatagramSink& sink, const Address& local, const Address& remote,
+                                                        const ngtcp2_pkt_hd& hd, const ngtcp2_cid& odcid, Events events,
+                                                        Nanos now);
   ~QuicConnection();
   QuicConnection(const QuicConnection&) = delete;
   QuicConnection& operator=(const QuicConnection&) = delete;
@@ -135,7 +133,7 @@ class QuicConnection {
   std::unique_ptr<TlsSession> tls_;
   std::unordered_map<int64_t, SendBuffer> streams_;
   std::unordered_set<int64_t> blocked_;  // waiting for the peer's MAX_STREAM_DATA
-  std::vector<int64_t> ready_;  // streams with something to send, round robin
+  std::vector<int64_t> ready_;           // streams with something to send, round robin
   size_t rr_ = 0;
   std::vector<uint16_t> pmtud_probes_;
   std::vector<uint8_t> txbuf_;

@@ -19,7 +19,8 @@ std::string cid_key(const uint8_t* data, size_t len) { return std::string(reinte
 
 Result<std::shared_ptr<QuicEndpoint>> QuicEndpoint::listen(const EndpointConfig& config, const Address& bind_addr,
                                                            ConnectionHandlerFactory factory) {
-  if (config.tls.role != TlsRole::server) return make_error(Errc::invalid_argument, "listen() needs the server TLS role");
+  if (config.tls.role != TlsRole::server)
+    return make_error(Errc::invalid_argument, "listen() needs the server TLS role");
   std::shared_ptr<QuicEndpoint> ep(new QuicEndpoint(config, std::move(factory)));
   ep->server_ = true;
   auto r = ep->start(bind_addr);
@@ -29,7 +30,8 @@ Result<std::shared_ptr<QuicEndpoint>> QuicEndpoint::listen(const EndpointConfig&
 
 Result<QuicEndpoint::Handle> QuicEndpoint::connect(const EndpointConfig& config, const Address& remote,
                                                    ConnectionHandlerFactory factory) {
-  if (config.tls.role != TlsRole::client) return make_error(Errc::invalid_argument, "connect() needs the client TLS role");
+  if (config.tls.role != TlsRole::client)
+    return make_error(Errc::invalid_argument, "connect() needs the client TLS role");
   std::shared_ptr<QuicEndpoint> ep(new QuicEndpoint(config, std::move(factory)));
   auto any = Address::parse(remote.family() == AF_INET6 ? "::" : "0.0.0.0", 0);
   if (!any) return any.error();
@@ -109,8 +111,7 @@ QuicEndpoint::Handle QuicEndpoint::handle_for(std::shared_ptr<ConnectionHandler>
   });
 }
 
-Result<uint64_t> QuicEndpoint::add_connection(const Address& remote, const ngtcp2_pkt_hd* hd,
-                                              const ngtcp2_cid* odcid) {
+Result<uint64_t> QuicEndpoint::add_connection(const Address& remote, const ngtcp2_pkt_hd* hd, const ngtcp2_cid* odcid) {
   loop().assert_in_loop_thread();
   uint64_t handle = next_handle_++;
   Entry e;
@@ -190,8 +191,7 @@ void QuicEndpoint::on_readable() {
   for (int round = 0; round < 64; ++round) {  // bounded, so timers and posts get their turn
     auto n = socket_.recv(rxbuf_, kMaxUdpPayload, dgrams);
     if (!n || *n == 0) break;
-    for (size_t i = 0; i < *n; ++i)
-      dispatch({rxbuf_.data() + i * kMaxUdpPayload, dgrams[i].len}, dgrams[i].from);
+    for (size_t i = 0; i < *n; ++i) dispatch({rxbuf_.data() + i * kMaxUdpPayload, dgrams[i].len}, dgrams[i].from);
     for (auto& [h, e] : conns_) e.handler->wake_readers();
   }
   flush_scheduled();
@@ -291,7 +291,8 @@ bool QuicEndpoint::make_room_for_handshake(const Address& from) {
     const auto& [ip, entries] = item;
     return std::make_tuple(entries.size() + (ip == mine ? 1 : 0), ip == mine, UINT64_MAX - entries.front().first);
   };
-  auto pick = std::max_element(by_ip.begin(), by_ip.end(), [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
+  auto pick =
+      std::max_element(by_ip.begin(), by_ip.end(), [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
   Entry* victim = pick->second.front().second;
   victim->conn->close(victim->handler->close_code(), "handshake evicted by a newer one");
   std::lock_guard<std::mutex> lk(mu_);
@@ -372,8 +373,9 @@ Result<QuicEndpoint::Handle> QuicEndpoint::accept(Nanos timeout) {
   std::unique_lock<std::mutex> lk(mu_);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeout);
   if (!cv_.wait_until(lk, deadline, [&] { return !ready_.empty(); }))
-    return make_error(Errc::timeout, "no peer completed the handshake in time" +
-                                         (last_rejection_.empty() ? std::string() : " (last refused: " + last_rejection_ + ")"));
+    return make_error(Errc::timeout,
+                      "no peer completed the handshake in time" +
+                          (last_rejection_.empty() ? std::string() : " (last refused: " + last_rejection_ + ")"));
   auto handler = ready_.front();
   ready_.pop_front();
   lk.unlock();

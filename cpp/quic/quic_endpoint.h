@@ -16,21 +16,21 @@
 #include <vector>
 
 #include "base/address.h"
+#include "base/crypto.h"
+#include "base/result.h"
+#include "net/event_loop.h"
+#include "net/udp_socket.h"
 #include "quic/address_validation.h"
 #include "quic/connection_handler.h"
-#include "base/crypto.h"
-#include "net/event_loop.h"
 #include "quic/quic_config.h"
 #include "quic/quic_connection.h"
-#include "base/result.h"
 #include "quic/tls_session.h"
-#include "net/udp_socket.h"
 
 namespace rcp {
 
 struct EndpointConfig {
   QuicConfig quic;
-  TlsConfig tls;      // role decides server or client
+  TlsConfig tls;  // role decides server or client
   // Server slots. Only authenticated connections (pinned both ways,
   // handshake complete) count against max_connections; handshakes in
   // progress have their own bound, and a new address-validated handshake
@@ -49,11 +49,11 @@ struct EndpointConfig {
 // What a server endpoint did with strangers' Initials (for tests and logs).
 struct ServerCounters {
   uint64_t retries_sent = 0;
-  uint64_t retries_suppressed = 0;   // over the rate limit: dropped without an answer
-  uint64_t invalid_tokens = 0;       // forged, expired, or from another address
-  uint64_t handshakes_started = 0;   // connection state created
+  uint64_t retries_suppressed = 0;  // over the rate limit: dropped without an answer
+  uint64_t invalid_tokens = 0;      // forged, expired, or from another address
+  uint64_t handshakes_started = 0;  // connection state created
   uint64_t handshakes_evicted = 0;
-  uint64_t refused_no_slot = 0;      // authenticated, but max_connections were in use
+  uint64_t refused_no_slot = 0;  // authenticated, but max_connections were in use
 };
 
 class QuicEndpoint : public std::enable_shared_from_this<QuicEndpoint> {

@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "quic/certificate.h"
 #include "base/result.h"
+#include "quic/certificate.h"
 
 namespace rcp {
 
@@ -59,8 +59,7 @@ class TlsSession {
  public:
   // `conn_ref` must outlive the session; ngtcp2's crypto helper finds the
   // connection through it.
-  static Result<std::unique_ptr<TlsSession>> create(std::shared_ptr<TlsContext> ctx,
-                                                    ngtcp2_crypto_conn_ref* conn_ref);
+  static Result<std::unique_ptr<TlsSession>> create(std::shared_ptr<TlsContext> ctx, ngtcp2_crypto_conn_ref* conn_ref);
   ~TlsSession();
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;

@@ -1,8 +1,8 @@
 // wolfSSL implementation of the TLS seam (see tls_session.h).
-#include <wolfssl/options.h>
-#include <wolfssl/ssl.h>
-#include <wolfssl/quic.h>
 #include <ngtcp2/ngtcp2_crypto_wolfssl.h>
+#include <wolfssl/options.h>
+#include <wolfssl/quic.h>
+#include <wolfssl/ssl.h>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -34,8 +34,8 @@ int verify_callback(int /*preverify*/, WOLFSSL_X509_STORE_CTX* store) {
   // Chain validity is irrelevant for self-signed ephemeral certificates: the
   // pin is the whole decision. Built with WOLFSSL_ALWAYS_VERIFY_CB, this runs
   // for the leaf even when wolfSSL found no error.
-  auto* ssl = static_cast<WOLFSSL*>(
-      wolfSSL_X509_STORE_CTX_get_ex_data(store, wolfSSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* ssl =
+      static_cast<WOLFSSL*>(wolfSSL_X509_STORE_CTX_get_ex_data(store, wolfSSL_get_ex_data_X509_STORE_CTX_idx()));
   if (ssl == nullptr) return 0;
   TlsSession* session = session_of(ssl);
   WOLFSSL_X509* cert = wolfSSL_X509_STORE_CTX_get_current_cert(store);
@@ -52,8 +52,8 @@ void keylog_callback(const WOLFSSL* ssl, const char* line) {
   if (session) session->context().write_keylog(line);
 }
 
-int alpn_select(WOLFSSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
-                unsigned int inlen, void*) {
+int alpn_select(WOLFSSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
+                void*) {
   const size_t want = std::strlen(kAlpn);
   for (const unsigned char *p = in, *end = in + inlen; p < end && p + 1 + *p <= end; p += 1 + *p) {
     if (*p == want && std::memcmp(p + 1, kAlpn, want) == 0) {
@@ -92,8 +92,7 @@ Result<std::shared_ptr<TlsContext>> TlsContext::create(const TlsConfig& config) 
   int rc = server ? ngtcp2_crypto_wolfssl_configure_server_context(ctx)
                   : ngtcp2_crypto_wolfssl_configure_client_context(ctx);
   if (rc != 0) return make_error(Errc::tls, "ngtcp2 could not configure the wolfSSL context");
-  if (wolfSSL_CTX_use_certificate_buffer(ctx, config.identity.der.data(),
-                                         static_cast<long>(config.identity.der.size()),
+  if (wolfSSL_CTX_use_certificate_buffer(ctx, config.identity.der.data(), static_cast<long>(config.identity.der.size()),
                                          WOLFSSL_FILETYPE_ASN1) != WOLFSSL_SUCCESS)
     return tls_error("loading our certificate");
   if (wolfSSL_CTX_use_PrivateKey_buffer(ctx, config.identity.key_der.data(),
@@ -112,12 +111,12 @@ Result<std::shared_ptr<TlsContext>> TlsContext::create(const TlsConfig& config) 
     // read (another local user could have planted /tmp/keys.log mode 0666).
     const int fd = ::open(config.keylog_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return errno_error("opening SSLKEYLOGFILE " + config.keylog_file, errno);
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 077) != 0) {
       ::close(fd);
       return make_error(Errc::tls, "SSLKEYLOGFILE " + config.keylog_file +
-                                                    " is not a private file of this user (mode 0600, owned by you): "
-                                                    "refusing to write TLS secrets to it");
+                                       " is not a private file of this user (mode 0600, owned by you): "
+                                       "refusing to write TLS secrets to it");
     }
     tc->keylog_ = ::fdopen(fd, "a");
     if (tc->keylog_ == nullptr) {

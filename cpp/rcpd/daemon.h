@@ -31,8 +31,8 @@ struct DaemonArgs {
   std::string role;                  // "source" or "destination"
   std::vector<std::string> masters;  // HOST:PORT, tried in order
   Fingerprint master_fingerprint{};
-  std::string port_range;            // the source's listener
-  size_t max_udp_payload = 0;        // 0: QUIC's default
+  std::string port_range;      // the source's listener
+  size_t max_udp_payload = 0;  // 0: QUIC's default
   std::optional<CongestionControl> cc;
   std::optional<LogLevel> log_level;  // the master's -v: over RCP_LOG
   unsigned stall_timeout_s = 0;       // 0: the destination's default

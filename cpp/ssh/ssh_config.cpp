@@ -164,7 +164,8 @@ Result<void> include(const std::string& pattern, Lookup& l, bool active, int dep
 }
 
 Result<void> read_file(const std::string& path, Lookup& l, bool active, int depth) {
-  if (depth > kMaxIncludeDepth) return make_error(Errc::invalid_argument, "ssh config: Include nested too deeply at " + path);
+  if (depth > kMaxIncludeDepth)
+    return make_error(Errc::invalid_argument, "ssh config: Include nested too deeply at " + path);
   std::ifstream in(path);
   if (!in) {
     if (errno == ENOENT) return {};  // like ssh: a missing config file is an empty one
@@ -220,10 +221,10 @@ std::vector<std::string> ssh_config_files(const std::string& config_file) {
   return {home_dir() + "/.ssh/config", "/etc/ssh/ssh_config"};
 }
 
-Result<std::optional<std::string>> ssh_config_value(const std::vector<std::string>& files,
-                                                    const SshConfigQuery& query, std::string_view keyword) {
-  Lookup l{query, lower(query.host), lower(query.hostname.empty() ? query.host : query.hostname), lower(keyword),
-           home_dir(), std::nullopt};
+Result<std::optional<std::string>> ssh_config_value(const std::vector<std::string>& files, const SshConfigQuery& query,
+                                                    std::string_view keyword) {
+  Lookup l{query,          lower(query.host), lower(query.hostname.empty() ? query.host : query.hostname),
+           lower(keyword), home_dir(),        std::nullopt};
   for (const auto& f : files) {
     if (l.value) break;
     if (auto r = read_file(f, l, true, 0); !r) return r.error();

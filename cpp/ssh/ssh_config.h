@@ -40,7 +40,7 @@ struct SshConfigQuery {
 // (all, host, originalhost, user, localuser; a block with any other criterion
 // does not apply) and `Include`. nullopt when not set. A file in `files` that
 // does not exist is skipped; one that cannot be read is an error.
-Result<std::optional<std::string>> ssh_config_value(const std::vector<std::string>& files,
-                                                    const SshConfigQuery& query, std::string_view keyword);
+Result<std::optional<std::string>> ssh_config_value(const std::vector<std::string>& files, const SshConfigQuery& query,
+                                                    std::string_view keyword);
 
 }  // namespace rcp

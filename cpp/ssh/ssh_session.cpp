@@ -123,22 +123,22 @@ Result<void> record_host_key(ssh_session s, const SshOptions& o, const std::stri
 // Host key policy (see the header): a changed key never passes; an unknown
 // one as `policy` says.
 Result<void> verify_host_key(ssh_session s, const SshOptions& o, HostKeyPolicy policy, const std::string& shown,
-                             const std::string& host, uint16_t port) {  // `shown`: as given (maybe an alias); `host`: HostName
+                             const std::string& host,
+                             uint16_t port) {  // `shown`: as given (maybe an alias); `host`: HostName
   ssh_key raw = nullptr;
   if (ssh_get_server_publickey(s, &raw) != SSH_OK)
     return make_error(Errc::ssh_host_key, "ssh: no host key from " + shown + ": " + ssh_get_error(s));
   UniqueKey key(raw);
   const std::string name = known_hosts_name(host, port);
   const std::string where = shown == host ? name : shown + " (" + name + ")";  // alias: both
-  const std::string key_text = std::string(ssh_key_type_to_char(ssh_key_type(key.get()))) + " key " +
-                               fingerprint_of(key.get());
+  const std::string key_text =
+      std::string(ssh_key_type_to_char(ssh_key_type(key.get()))) + " key " + fingerprint_of(key.get());
   std::string known_hosts = get_option(s, SSH_OPTIONS_KNOWNHOSTS);
   if (known_hosts.empty()) known_hosts = "~/.ssh/known_hosts";
   const std::string policy_text = std::string("StrictHostKeyChecking ") + host_key_policy_name(policy);
 
   switch (ssh_session_is_known_server(s)) {
-    case SSH_KNOWN_HOSTS_OK:
-      return {};
+    case SSH_KNOWN_HOSTS_OK: return {};
     case SSH_KNOWN_HOSTS_CHANGED:
     case SSH_KNOWN_HOSTS_OTHER:
       // Never accepted, whatever the policy: this is what a man-in-the-middle looks like.
@@ -147,20 +147,20 @@ Result<void> verify_host_key(ssh_session s, const SshOptions& o, HostKeyPolicy p
           "ssh: the host key of " + where + " has CHANGED: the server now presents the " + key_text +
               ", which does not match the key recorded in " + known_hosts +
               ". Someone may be intercepting the connection, or the host was reinstalled. If you know the change "
-              "is legitimate, remove the old entry (ssh-keygen -R " + shell_quote(name) + " -f " +
-              shell_quote(known_hosts) + ") and connect again" +
+              "is legitimate, remove the old entry (ssh-keygen -R " +
+              shell_quote(name) + " -f " + shell_quote(known_hosts) + ") and connect again" +
               (policy != HostKeyPolicy::yes ? " (" + policy_text + " never accepts a changed key)." : "."));
     case SSH_KNOWN_HOSTS_NOT_FOUND:
     case SSH_KNOWN_HOSTS_UNKNOWN:
       switch (policy) {
         case HostKeyPolicy::accept_new:
-        case HostKeyPolicy::no:
-          return record_host_key(s, o, where, key_text, known_hosts);
+        case HostKeyPolicy::no: return record_host_key(s, o, where, key_text, known_hosts);
         case HostKeyPolicy::ask:
           if (!o.confirm)
             return make_error(Errc::ssh_host_key,
                               "ssh: the host key of " + where + " is unknown (the server presents the " + key_text +
-                                  ") and " + policy_text + " needs a terminal to ask on, but stdin is not one. "
+                                  ") and " + policy_text +
+                                  " needs a terminal to ask on, but stdin is not one. "
                                   "Check the fingerprint, then connect once with ssh to record it, or set "
                                   "StrictHostKeyChecking accept-new or use the accept-new-host-key option.");
           if (o.confirm("The authenticity of host '" + where + "' can't be established.\nThe server presents the " +
@@ -169,16 +169,14 @@ Result<void> verify_host_key(ssh_session s, const SshOptions& o, HostKeyPolicy p
             return record_host_key(s, o, where, key_text, known_hosts);
           return make_error(Errc::ssh_host_key, "ssh: the host key of " + where + " (" + key_text +
                                                     ") was not accepted; nothing was recorded.");
-        case HostKeyPolicy::yes:
-          break;
+        case HostKeyPolicy::yes: break;
       }
       return make_error(Errc::ssh_host_key,
                         "ssh: the host key of " + where + " is unknown: the server presents the " + key_text +
                             ", which is not in " + known_hosts +
                             ". Check the fingerprint, then connect once with ssh to record it, or use the "
                             "accept-new-host-key option (or StrictHostKeyChecking accept-new).");
-    case SSH_KNOWN_HOSTS_ERROR:
-      break;
+    case SSH_KNOWN_HOSTS_ERROR: break;
   }
   return make_error(Errc::ssh_host_key,
                     "ssh: cannot check the host key of " + where + " against " + known_hosts + ": " + ssh_get_error(s));
@@ -202,7 +200,8 @@ std::string auth_methods(int mask) {
 Result<void> authenticate(ssh_session s, const SshOptions& o, const std::string& who) {
   int rc = ssh_userauth_none(s, nullptr);  // also learns which methods the server accepts
   if (rc == SSH_AUTH_SUCCESS) return {};
-  if (rc == SSH_AUTH_ERROR) return make_error(Errc::ssh_auth, "ssh: authentication of " + who + " failed: " + ssh_get_error(s));
+  if (rc == SSH_AUTH_ERROR)
+    return make_error(Errc::ssh_auth, "ssh: authentication of " + who + " failed: " + ssh_get_error(s));
   const std::string server_accepts = auth_methods(ssh_userauth_list(s, nullptr));
   std::vector<std::string> tried;
   auto done = [&](int r) { return r == SSH_AUTH_SUCCESS || r == SSH_AUTH_PARTIAL || r == SSH_AUTH_ERROR; };
@@ -234,14 +233,14 @@ Result<void> authenticate(ssh_session s, const SshOptions& o, const std::string&
   std::string list;
   for (const auto& t : tried) list += (list.empty() ? "" : ", ") + t;
   switch (rc) {
-    case SSH_AUTH_SUCCESS:
-      return {};
+    case SSH_AUTH_SUCCESS: return {};
     case SSH_AUTH_PARTIAL:
       return make_error(Errc::ssh_auth, "ssh: " + who + " requires a further authentication step (server accepts: " +
-                                            auth_methods(ssh_userauth_list(s, nullptr)) + "), which rcp does not support");
+                                            auth_methods(ssh_userauth_list(s, nullptr)) +
+                                            "), which rcp does not support");
     case SSH_AUTH_ERROR:
-      return make_error(Errc::ssh_auth, "ssh: authentication of " + who + " failed (tried " + list + "): " +
-                                            ssh_get_error(s));
+      return make_error(Errc::ssh_auth,
+                        "ssh: authentication of " + who + " failed (tried " + list + "): " + ssh_get_error(s));
     default:
       return make_error(Errc::ssh_auth, "ssh: permission denied for " + who + " (tried " + list +
                                             "; server accepts: " + server_accepts + ")");
@@ -262,8 +261,7 @@ Result<std::unique_ptr<SshSession>> SshSession::connect(const SshOptions& o) {
   if (auto r = check_host_operand(host); !r) return r.error();
   if (o.connect_timeout_seconds <= 0) return make_error(Errc::invalid_argument, "connect timeout must be > 0 seconds");
   if (!o.config_file.empty() && ::access(o.config_file.c_str(), R_OK) != 0)
-    return make_error(Errc::invalid_argument,
-                      "ssh config file " + o.config_file + ": " + std::strerror(errno));
+    return make_error(Errc::invalid_argument, "ssh config file " + o.config_file + ": " + std::strerror(errno));
 
   auto shared = std::make_shared<SshShared>();
   shared->session = ssh_new();
@@ -329,8 +327,9 @@ Result<std::unique_ptr<SshSession>> SshSession::connect(const SshOptions& o) {
     unsigned int port = 0;
     ssh_options_get_port(s, &port);
     const std::string target = get_option(s, SSH_OPTIONS_HOST) + ":" + std::to_string(port);
-    return make_error(Errc::ssh_connect, "ssh: cannot connect to " + (target == shown ? shown : shown + " (" + target + ")") +
-                                             ": " + ssh_get_error(s));
+    return make_error(
+        Errc::ssh_connect,
+        "ssh: cannot connect to " + (target == shown ? shown : shown + " (" + target + ")") + ": " + ssh_get_error(s));
   }
 
   std::unique_ptr<SshSession> session(new SshSession(shared));
@@ -355,21 +354,25 @@ Result<std::unique_ptr<SshSession>> SshSession::connect(const SshOptions& o) {
 SshSession::~SshSession() = default;  // the connection ends with the last channel (SshShared)
 
 Result<Address> SshSession::local_address() const {
-  if (!local_) return make_error(Errc::ssh_connect, "ssh: the connection to " + host_ + " is not a TCP socket (ProxyCommand?)");
+  if (!local_)
+    return make_error(Errc::ssh_connect, "ssh: the connection to " + host_ + " is not a TCP socket (ProxyCommand?)");
   return *local_;
 }
 
 Result<Address> SshSession::remote_address() const {
-  if (!remote_) return make_error(Errc::ssh_connect, "ssh: the connection to " + host_ + " is not a TCP socket (ProxyCommand?)");
+  if (!remote_)
+    return make_error(Errc::ssh_connect, "ssh: the connection to " + host_ + " is not a TCP socket (ProxyCommand?)");
   return *remote_;
 }
 
 Result<std::unique_ptr<SshChannel>> SshSession::exec(const std::string& command) {
   std::lock_guard lock(shared_->mu);
   ssh_session s = shared_->session;
-  if (shared_->disconnected || !ssh_is_connected(s)) return make_error(Errc::closed, "ssh: session to " + host_ + " is closed");
+  if (shared_->disconnected || !ssh_is_connected(s))
+    return make_error(Errc::closed, "ssh: session to " + host_ + " is closed");
   ssh_channel ch = ssh_channel_new(s);
-  if (ch == nullptr) return make_error(Errc::ssh_connect, "ssh: cannot create a channel: " + std::string(ssh_get_error(s)));
+  if (ch == nullptr)
+    return make_error(Errc::ssh_connect, "ssh: cannot create a channel: " + std::string(ssh_get_error(s)));
   if (ssh_channel_open_session(ch) != SSH_OK || ssh_channel_request_exec(ch, command.c_str()) != SSH_OK) {
     Error err = make_error(Errc::ssh_connect, "ssh: cannot run a command on " + host_ + ": " + ssh_get_error(s));
     ssh_channel_free(ch);
@@ -476,7 +479,9 @@ Result<void> SshChannel::write_stdin(std::span<const uint8_t> data, Nanos timeou
     WaitBound bound(*shared_, deadline - now);
     const uint32_t chunk = static_cast<uint32_t>(std::min<size_t>(data.size(), 1 << 20));
     const int n = ssh_channel_write(raw_, data.data(), chunk);
-    if (n < 0) return make_error(Errc::closed, std::string("ssh: write to the command's stdin: ") + ssh_get_error(shared_->session));
+    if (n < 0)
+      return make_error(Errc::closed,
+                        std::string("ssh: write to the command's stdin: ") + ssh_get_error(shared_->session));
     data = data.subspan(static_cast<size_t>(n));
   }
   return {};
@@ -488,7 +493,8 @@ Result<void> SshChannel::close_stdin() {
   if (eof_sent_) return {};
   eof_sent_ = true;
   if (ssh_channel_send_eof(raw_) != SSH_OK)
-    return make_error(Errc::closed, std::string("ssh: cannot close the command's stdin: ") + ssh_get_error(shared_->session));
+    return make_error(Errc::closed,
+                      std::string("ssh: cannot close the command's stdin: ") + ssh_get_error(shared_->session));
   return {};
 }
 
@@ -511,13 +517,15 @@ std::optional<Result<std::string>> SshChannel::take_line_locked() {
 
 Result<std::string> SshChannel::read_line(Nanos timeout) {
   std::optional<Result<std::string>> line;
-  auto r = wait_until(timeout, [&] { return (line = take_line_locked()).has_value(); }, "a line from the command");
+  auto r = wait_until(
+      timeout, [&] { return (line = take_line_locked()).has_value(); }, "a line from the command");
   if (!r) return r.error();
   return std::move(*line);
 }
 
 Result<std::string> SshChannel::read_stderr(Nanos timeout) {
-  auto r = wait_until(timeout, [&] { return !stderr_.empty() || ssh_channel_is_eof(raw_) != 0; }, "stderr");
+  auto r = wait_until(
+      timeout, [&] { return !stderr_.empty() || ssh_channel_is_eof(raw_) != 0; }, "stderr");
   std::lock_guard lock(shared_->mu);
   if (!r && r.error().code != Errc::timeout && stderr_.empty()) return r.error();
   return std::exchange(stderr_, {});
@@ -535,10 +543,13 @@ std::optional<int> SshChannel::exit_status(Nanos timeout) {
     if (status_ || closed_ || shared_->disconnected) return status_;
   }
   // An error (closed, timed out) just means no status: the caller asks "is it known yet?".
-  (void)wait_until(timeout, [&] {
-    note_exit_status_locked();
-    return status_.has_value() || ssh_channel_is_closed(raw_) != 0;
-  }, "the exit status");
+  (void)wait_until(
+      timeout,
+      [&] {
+        note_exit_status_locked();
+        return status_.has_value() || ssh_channel_is_closed(raw_) != 0;
+      },
+      "the exit status");
   std::lock_guard lock(shared_->mu);
   return status_;
 }

@@ -28,7 +28,7 @@ struct ssh_channel_struct;  // libssh's ssh_channel, kept out of this header
 namespace rcp {
 
 struct SshOptions {
-  std::string host;  // name, address or ~/.ssh/config alias; "user@host" accepted
+  std::string host;              // name, address or ~/.ssh/config alias; "user@host" accepted
   std::optional<uint16_t> port;  // unset: from the config file, else 22
   std::string user;              // empty: from the config file, else the local user
   // Empty: ~/.ssh/config (and the system ssh_config) when present; otherwise
@@ -45,7 +45,7 @@ struct SshOptions {
   // Asks the user a yes/no question for StrictHostKeyChecking ask; empty when
   // there is no terminal to ask on, and the key is then refused.
   std::function<bool(const std::string&)> confirm;
-  int connect_timeout_seconds = 10;         // also bounds each protocol wait (channel open, exec)
+  int connect_timeout_seconds = 10;  // also bounds each protocol wait (channel open, exec)
 };
 
 namespace detail {
@@ -86,16 +86,16 @@ class SshChannel {
   SshChannel(std::shared_ptr<detail::SshShared> shared, ssh_channel_struct* raw);
 
   Result<void> usable_locked() const;
-  Result<void> pump_locked();  // non-blocking: process packets, move output into our buffers
-  void note_exit_status_locked();  // non-blocking
+  Result<void> pump_locked();                             // non-blocking: process packets, move output into our buffers
+  void note_exit_status_locked();                         // non-blocking
   std::optional<Result<std::string>> take_line_locked();  // nullopt: wait for more
   template <typename Ready>
   Result<void> wait_until(Nanos timeout, Ready ready, const char* what);
 
   std::shared_ptr<detail::SshShared> shared_;
   ssh_channel_struct* raw_;
-  std::string stdout_;      // received, not yet returned by read_line
-  std::string stderr_;      // received, not yet returned by read_stderr
+  std::string stdout_;        // received, not yet returned by read_line
+  std::string stderr_;        // received, not yet returned by read_stderr
   bool stdout_done_ = false;  // the last (unterminated) line was returned
   bool eof_sent_ = false;
   bool closed_ = false;

@@ -74,8 +74,8 @@ void LinkShaper::submit(std::vector<uint8_t> packet, Nanos now) {
     }
     const Nanos start = std::max(now, link_free_at_);
     // Serialization time at the bottleneck, in ns; 128-bit to avoid overflow.
-    const auto tx = static_cast<Nanos>((static_cast<unsigned __int128>(packet.size()) * 8 * 1000000000ull) /
-                                       config_.rate_bps);
+    const auto tx =
+        static_cast<Nanos>((static_cast<unsigned __int128>(packet.size()) * 8 * 1000000000ull) / config_.rate_bps);
     link_free_at_ = start + tx;
     leaves = link_free_at_;
     serializing_.push_back(InService{leaves, packet.size()});

@@ -39,8 +39,8 @@ struct ShaperConfig {
   double loss = 0.0;
   uint32_t max_loss_burst = 0;
   bool loss_handshake_only = false;
-  uint64_t rate_bps = 0;            // 0 = unlimited
-  size_t queue_bytes = 1u << 20;    // bottleneck buffer
+  uint64_t rate_bps = 0;          // 0 = unlimited
+  size_t queue_bytes = 1u << 20;  // bottleneck buffer
   double corrupt = 0.0;
   size_t corrupt_first = 50;
   std::vector<Window> blackholes = {};
@@ -89,9 +89,9 @@ class LinkShaper {
   ShaperConfig config_;
   std::mt19937_64 rng_;
   Nanos origin_;
-  uint32_t loss_run_ = 0;       // consecutive packets lost so far
-  Nanos link_free_at_ = 0;      // when the bottleneck finishes its backlog
-  Nanos last_due_ = 0;          // keeps delivery FIFO under jitter
+  uint32_t loss_run_ = 0;   // consecutive packets lost so far
+  Nanos link_free_at_ = 0;  // when the bottleneck finishes its backlog
+  Nanos last_due_ = 0;      // keeps delivery FIFO under jitter
   std::deque<InService> serializing_;
   size_t serializing_bytes_ = 0;
   std::deque<Queued> queue_;

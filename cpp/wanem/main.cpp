@@ -12,9 +12,10 @@
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && (args[0] == "-h" || args[0] == "--help")) {
-    std::printf("usage: rcp-wanem --a NETNS:TUN --b NETNS:TUN [--seed N] [--no-control] [--dir a2b|b2a|both]\n"
-                "       [--delay MS] [--jitter MS] [--loss P] [--loss-burst N] [--loss-handshake-only]\n"
-                "       [--rate MBIT] [--queue BYTES] [--corrupt P] [--corrupt-first N] [--blackhole START:LEN]\n");
+    std::printf(
+        "usage: rcp-wanem --a NETNS:TUN --b NETNS:TUN [--seed N] [--no-control] [--dir a2b|b2a|both]\n"
+        "       [--delay MS] [--jitter MS] [--loss P] [--loss-burst N] [--loss-handshake-only]\n"
+        "       [--rate MBIT] [--queue BYTES] [--corrupt P] [--corrupt-first N] [--blackhole START:LEN]\n");
     return 0;
   }
   auto options = rcp::wanem::parse_wan_options(args);

@@ -6,8 +6,8 @@
 
 #include <string>
 
-#include "net/event_loop.h"  // UniqueFd
 #include "base/result.h"
+#include "net/event_loop.h"  // UniqueFd
 
 namespace rcp::wanem {
 

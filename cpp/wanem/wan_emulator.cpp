@@ -38,9 +38,9 @@ std::vector<std::string> words(const std::string& line) {
 
 std::string stats_of(const ShaperStats& s) {
   std::ostringstream o;
-  o << "{\"packets_in\": " << s.packets_in << ", \"bytes_in\": " << s.bytes_in << ", \"packets_out\": "
-    << s.packets_out << ", \"bytes_out\": " << s.bytes_out << ", \"lost\": " << s.lost << ", \"queue_drops\": "
-    << s.queue_drops << ", \"blackholed\": " << s.blackholed << ", \"corrupted\": " << s.corrupted << "}";
+  o << "{\"packets_in\": " << s.packets_in << ", \"bytes_in\": " << s.bytes_in << ", \"packets_out\": " << s.packets_out
+    << ", \"bytes_out\": " << s.bytes_out << ", \"lost\": " << s.lost << ", \"queue_drops\": " << s.queue_drops
+    << ", \"blackholed\": " << s.blackholed << ", \"corrupted\": " << s.corrupted << "}";
   return o.str();
 }
 
@@ -48,15 +48,10 @@ std::string stats_of(const ShaperStats& s) {
 
 WanEmulator::WanEmulator(const WanOptions& options, TunDevice a, TunDevice b, UniqueFd epoll, UniqueFd timer,
                          UniqueFd signals)
-    : control_(options.control),
-      a_(std::move(a)),
-      b_(std::move(b)),
-      epoll_(std::move(epoll)),
-      timer_(std::move(timer)),
+    : control_(options.control), a_(std::move(a)), b_(std::move(b)), epoll_(std::move(epoll)), timer_(std::move(timer)),
       signals_(std::move(signals)),
       // Distinct seeds: the two directions must not lose the same packets in lockstep.
-      a2b_(options.a2b, options.seed * 2, monotonic_now()),
-      b2a_(options.b2a, options.seed * 2 + 1, monotonic_now()) {}
+      a2b_(options.a2b, options.seed * 2, monotonic_now()), b2a_(options.b2a, options.seed * 2 + 1, monotonic_now()) {}
 
 Result<std::unique_ptr<WanEmulator>> WanEmulator::create(const WanOptions& options) {
   auto a = TunDevice::attach(options.a.netns, options.a.ifname);
@@ -79,8 +74,8 @@ Result<std::unique_ptr<WanEmulator>> WanEmulator::create(const WanOptions& optio
     if (auto r = watch(epoll.get(), fd, tag); !r) return r.error();
   if (options.control)
     if (auto r = watch(epoll.get(), STDIN_FILENO, kStdin); !r) return r.error();
-  return std::unique_ptr<WanEmulator>(new WanEmulator(options, std::move(*a), std::move(*b), std::move(epoll),
-                                                      std::move(timer), std::move(signals)));
+  return std::unique_ptr<WanEmulator>(
+      new WanEmulator(options, std::move(*a), std::move(*b), std::move(epoll), std::move(timer), std::move(signals)));
 }
 
 Result<void> WanEmulator::pump(TunDevice& from, LinkShaper& shaper) {
@@ -114,7 +109,8 @@ Result<void> WanEmulator::arm_timer() {
     spec.it_value.tv_sec = static_cast<time_t>(at / 1000000000ull);
     spec.it_value.tv_nsec = static_cast<long>(at % 1000000000ull);
   }
-  if (::timerfd_settime(timer_.get(), TFD_TIMER_ABSTIME, &spec, nullptr) < 0) return errno_error("timerfd_settime", errno);
+  if (::timerfd_settime(timer_.get(), TFD_TIMER_ABSTIME, &spec, nullptr) < 0)
+    return errno_error("timerfd_settime", errno);
   return {};
 }
 
@@ -187,8 +183,7 @@ Result<void> WanEmulator::run() {
           (void)!::read(timer_.get(), &expirations, sizeof expirations);
           break;
         }
-        case kSignal:
-          return {};
+        case kSignal: return {};
         case kStdin:
           if (!control_input()) return {};
           break;

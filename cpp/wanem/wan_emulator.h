@@ -12,9 +12,9 @@
 #include <memory>
 #include <string>
 
+#include "base/result.h"
 #include "net/event_loop.h"
 #include "wanem/link_shaper.h"
-#include "base/result.h"
 #include "wanem/tun_device.h"
 #include "wanem/wan_options.h"
 

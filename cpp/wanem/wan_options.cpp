@@ -83,9 +83,12 @@ Result<void> apply_shaping(std::span<const std::string> args, ShaperConfig& a2b,
       auto n = parse_count(value, flag.c_str());
       if (!n) return n.error();
       each([&](ShaperConfig& c) {
-        if (flag == "--loss-burst") c.max_loss_burst = static_cast<uint32_t>(*n);
-        else if (flag == "--queue") c.queue_bytes = *n;
-        else c.corrupt_first = *n;
+        if (flag == "--loss-burst")
+          c.max_loss_burst = static_cast<uint32_t>(*n);
+        else if (flag == "--queue")
+          c.queue_bytes = *n;
+        else
+          c.corrupt_first = *n;
       });
     } else if (flag == "--rate") {
       auto mbit = parse_number(value, "rate (Mbit/s)");

@@ -16,13 +16,13 @@
 #include <string>
 #include <vector>
 
-#include "wanem/link_shaper.h"
 #include "base/result.h"
+#include "wanem/link_shaper.h"
 
 namespace rcp::wanem {
 
 struct TunSpec {
-  std::string netns;   // name under /run/netns, a path, or empty for our own
+  std::string netns;  // name under /run/netns, a path, or empty for our own
   std::string ifname;
 };
 

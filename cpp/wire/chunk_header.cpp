@@ -43,7 +43,8 @@ Result<ChunkHeader> ChunkHeader::decode(std::span<const uint8_t> body) {
   if (h.length > h.size || h.offset > h.size - h.length)
     return make_error(Errc::protocol, "chunk extends past the declared file size");
   if (h.nchunks == 1) {
-    if (h.offset != 0 || h.length != h.size) return make_error(Errc::protocol, "a single chunk must hold the whole file");
+    if (h.offset != 0 || h.length != h.size)
+      return make_error(Errc::protocol, "a single chunk must hold the whole file");
     return h;
   }
   // Several chunks of one length C: their number follows from the size, so a
@@ -52,7 +53,8 @@ Result<ChunkHeader> ChunkHeader::decode(std::span<const uint8_t> body) {
   if (last && h.offset % (h.nchunks - 1) != 0) return make_error(Errc::protocol, "chunk offset off the chunk grid");
   const uint64_t c = h.chunk_bytes();
   if (c < kMinChunkBytes) return make_error(Errc::protocol, "chunks shorter than the protocol's minimum");
-  if (h.size / c + (h.size % c != 0) != h.nchunks) return make_error(Errc::protocol, "chunk count does not fit the file size");
+  if (h.size / c + (h.size % c != 0) != h.nchunks)
+    return make_error(Errc::protocol, "chunk count does not fit the file size");
   if (h.offset != static_cast<uint64_t>(h.chunk) * c || (last ? h.length != h.size - h.offset : h.length != c))
     return make_error(Errc::protocol, "chunk offset or length off the chunk grid");
   return h;

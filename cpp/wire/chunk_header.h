@@ -14,8 +14,8 @@
 
 #include <xxhash.h>
 
-#include "wire/message.h"
 #include "base/result.h"
+#include "wire/message.h"
 
 namespace rcp {
 
@@ -33,13 +33,13 @@ using Digest128 = std::array<uint8_t, kDigestSize>;
 
 struct ChunkHeader {
   uint64_t file_id = 0;
-  uint32_t root = 0;        // index of the source operand
-  std::string relpath;      // under that root; "" = the root itself
-  uint64_t size = 0;        // whole file
+  uint32_t root = 0;    // index of the source operand
+  std::string relpath;  // under that root; "" = the root itself
+  uint64_t size = 0;    // whole file
   uint32_t mode = 0;
   int64_t mtime_s = 0;
   uint32_t mtime_ns = 0;
-  uint32_t chunk = 0;       // index of this chunk
+  uint32_t chunk = 0;  // index of this chunk
   uint32_t nchunks = 1;
   uint64_t offset = 0;
   uint64_t length = 0;
@@ -61,7 +61,7 @@ class Xxh128 {
   Xxh128(const Xxh128&) = delete;
   Xxh128& operator=(const Xxh128&) = delete;
   void update(std::span<const uint8_t> data);
-  Digest128 digest() const;  // canonical (big-endian) bytes
+  Digest128 digest() const;                            // canonical (big-endian) bytes
   static Digest128 of(std::span<const uint8_t> data);  // one-shot, same result
 
  private:

@@ -78,8 +78,8 @@ Result<Message> decode_message(std::span<const uint8_t> body) {
 
 Result<void> Message::expect_type(MsgType t, const char* name) const {
   if (type != static_cast<uint32_t>(t))
-    return make_error(Errc::protocol, std::string("expected a ") + name + " message, got message type " +
-                                          std::to_string(type));
+    return make_error(Errc::protocol,
+                      std::string("expected a ") + name + " message, got message type " + std::to_string(type));
   return {};
 }
 

@@ -28,14 +28,14 @@ enum class MsgType : uint32_t {
   listening = 11,     // source -> master: [port, [addresses]]
   connect_peer = 12,  // to destination: [[addresses], port, source fingerprint]
   peer_connected = 13,
-  send = 14,          // to source: [[paths]]
-  receive = 15,       // to destination: [path, n_sources, trailing_slash, overwrite, [rules], fsync]
-  abort = 16,         // [reason]
+  send = 14,     // to source: [[paths]]
+  receive = 15,  // to destination: [path, n_sources, trailing_slash, overwrite, [rules], fsync]
+  abort = 16,    // [reason]
   // rcpd -> master
-  progress = 20,      // log stream: [bytes_done, files_done, bytes_total, files_total]
-  log = 21,           // log stream: [level, text]
-  error = 22,         // control: [text] fatal for this rcpd
-  result = 23,        // control: [files, bytes, dirs, symlinks, skipped, failed, [[path, error]...]]
+  progress = 20,  // log stream: [bytes_done, files_done, bytes_total, files_total]
+  log = 21,       // log stream: [level, text]
+  error = 22,     // control: [text] fatal for this rcpd
+  result = 23,    // control: [files, bytes, dirs, symlinks, skipped, failed, [[path, error]...]]
   // source -> destination
   root = 30,          // [index, name, kind("f","d","l","?"), error]
   dir = 31,           // [index, relpath, mode, mtime_s, mtime_ns]

@@ -173,9 +173,13 @@ std::vector<uint8_t> ResultMsg::encode() const {
 Result<ResultMsg> ResultMsg::decode(const Message& m) {
   if (auto r = m.expect_type(MsgType::result, "result"); !r) return r.error();
   Error err;
-  ResultMsg x{take(m.get_uint(0, "files"), err),   take(m.get_uint(1, "bytes"), err),
-              take(m.get_uint(2, "dirs"), err),    take(m.get_uint(3, "symlinks"), err),
-              take(m.get_uint(4, "skipped"), err), take(m.get_uint(5, "failed"), err), {}};
+  ResultMsg x{take(m.get_uint(0, "files"), err),
+              take(m.get_uint(1, "bytes"), err),
+              take(m.get_uint(2, "dirs"), err),
+              take(m.get_uint(3, "symlinks"), err),
+              take(m.get_uint(4, "skipped"), err),
+              take(m.get_uint(5, "failed"), err),
+              {}};
   if (is_error(err)) return err;
   if (m.fields.size() <= 6 || m.fields[6].type != msgpack::type::ARRAY)
     return refuse("result", "errors must be a list");

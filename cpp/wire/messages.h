@@ -33,7 +33,7 @@ struct ExpectPeerMsg {  // to the source: pin this destination
 };
 
 struct ListeningMsg {  // source -> master
-  uint16_t port = 0;  // 1..65535
+  uint16_t port = 0;   // 1..65535
   std::vector<std::string> addresses;
   std::vector<uint8_t> encode() const;
   static Result<ListeningMsg> decode(const Message& m);
@@ -94,7 +94,7 @@ struct ProgressMsg {  // log stream
   static Result<ProgressMsg> decode(const Message& m);
 };
 
-struct LogMsg {  // log stream
+struct LogMsg {       // log stream
   std::string level;  // "error", "warn", "info", "debug", "trace"
   std::string text;
   std::vector<uint8_t> encode() const;

@@ -44,8 +44,8 @@ TEST(Address, ParseV4MappedAndWildcards) {
 }
 
 TEST(Address, ParseRejectsNamesAndGarbage) {
-  for (const char* host : {"", "localhost", "example.com", "1.2.3", "1.2.3.4.5", "256.1.1.1", "::1::2", "[::1",
-                           "::1]", "[127.0.0.1]", "[]", " 127.0.0.1", "1.2.3.4:80", "fe80::1%no-such-if0"}) {
+  for (const char* host : {"", "localhost", "example.com", "1.2.3", "1.2.3.4.5", "256.1.1.1", "::1::2", "[::1", "::1]",
+                           "[127.0.0.1]", "[]", " 127.0.0.1", "1.2.3.4:80", "fe80::1%no-such-if0"}) {
     auto r = Address::parse(host, 1);
     EXPECT_FALSE(r.ok()) << "accepted \"" << host << "\"";
     if (!r.ok()) {

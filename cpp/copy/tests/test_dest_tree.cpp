@@ -114,7 +114,7 @@ TEST_F(DestTreeTest, TemporariesRemovedOnAbort) {
 
 TEST_F(DestTreeTest, DestinationErrors) {
   EXPECT_FALSE(DestTree::open(DestSpec{(root_ / "missing/x").string(), 1, false, false, {}}).ok());
-  EXPECT_FALSE(DestTree::open(DestSpec{(root_ / "nodir").string(), 1, true, false, {}}).ok());  // trailing '/'
+  EXPECT_FALSE(DestTree::open(DestSpec{(root_ / "nodir").string(), 1, true, false, {}}).ok());   // trailing '/'
   EXPECT_FALSE(DestTree::open(DestSpec{(root_ / "nodir").string(), 2, false, false, {}}).ok());  // several sources
 }
 

@@ -11,10 +11,10 @@
 
 #include <ngtcp2/ngtcp2_crypto.h>
 
-#include "quic/address_validation.h"
-#include "quic/certificate.h"
 #include "link/link.h"
 #include "link/link_server.h"
+#include "quic/address_validation.h"
+#include "quic/certificate.h"
 
 namespace rcp {
 namespace {

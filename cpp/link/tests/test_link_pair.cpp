@@ -86,9 +86,9 @@ struct LinkPair {
     LinkConfig scfg{{sq, {TlsRole::server, server_cert, {client_cert.fingerprint}, ""}}, key, "server"};
     client = std::make_unique<Link>(client_transport, ccfg, true);
     server = std::make_unique<Link>(server_transport, scfg, false);
-    owned = std::make_unique<QuicPair>(cq, sq, client_cert, server_cert, server_cert.fingerprint,
-                                       client_cert.fingerprint,
-                                       [this](int side) { return link_events(side == kClient ? *client : *server); });
+    owned =
+        std::make_unique<QuicPair>(cq, sq, client_cert, server_cert, server_cert.fingerprint, client_cert.fingerprint,
+                                   [this](int side) { return link_events(side == kClient ? *client : *server); });
     pair = owned.get();
     pair->after_events = [this] {
       client_transport.run_deferred();

@@ -4,9 +4,9 @@
 
 #include <thread>
 
-#include "quic/certificate.h"
 #include "link/link.h"
 #include "link/link_server.h"
+#include "quic/certificate.h"
 
 namespace rcp {
 namespace {

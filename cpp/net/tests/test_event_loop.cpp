@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include <sys/eventfd.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -28,9 +28,9 @@ TEST(EventLoop, TimerFiresAtDeadlineAndRearms) {
   Nanos start = monotonic_now(), at = 0;
   lt->run_sync([&] {
     timer = Timer::create(lt->loop(), [&] {
-      at = monotonic_now();
-      ++fired;
-    }).value();
+              at = monotonic_now();
+              ++fired;
+            }).value();
     timer->arm_at(start + 20 * 1000000ull);
   });
   for (int i = 0; i < 200 && fired.load() == 0; ++i) usleep(5000);
@@ -50,10 +50,13 @@ TEST(EventLoop, FdHandlerSeesReadiness) {
   UniqueFd efd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   std::atomic<int> seen{0};
   lt->run_sync([&] {
-    ASSERT_TRUE(lt->loop().add(efd.get(), EPOLLIN, [&](uint32_t) {
-      uint64_t v;
-      if (read(efd.get(), &v, sizeof v) == sizeof v) seen += static_cast<int>(v);
-    }).ok());
+    ASSERT_TRUE(lt->loop()
+                    .add(efd.get(), EPOLLIN,
+                         [&](uint32_t) {
+                           uint64_t v;
+                           if (read(efd.get(), &v, sizeof v) == sizeof v) seen += static_cast<int>(v);
+                         })
+                    .ok());
   });
   uint64_t three = 3;
   ASSERT_EQ(write(efd.get(), &three, sizeof three), 8);

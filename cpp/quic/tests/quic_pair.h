@@ -31,9 +31,9 @@ struct SimNetwork {
     int to;        // 0 client, 1 server
     std::vector<uint8_t> bytes;
   };
-  double loss = 0;         // probability each datagram is dropped
+  double loss = 0;  // probability each datagram is dropped
   Nanos delay = 5 * kMillis;
-  Nanos jitter = 0;        // uniform extra delay: reorders datagrams
+  Nanos jitter = 0;  // uniform extra delay: reorders datagrams
   bool partitioned = false;
   std::mt19937_64 rng{20261130};  // fixed seed: the same drops every run
   std::vector<Packet> in_flight;
@@ -64,9 +64,8 @@ struct SimNetwork {
         ++it;
       }
     }
-    std::sort(due.begin(), due.end(), [](const Packet& a, const Packet& b) {
-      return a.at != b.at ? a.at < b.at : a.seq < b.seq;
-    });
+    std::sort(due.begin(), due.end(),
+              [](const Packet& a, const Packet& b) { return a.at != b.at ? a.at < b.at : a.seq < b.seq; });
     return due;
   }
 };
@@ -144,7 +143,9 @@ class QuicPair {
     }
     return pred();
   }
-  void run_for(Nanos span) { run_until([] { return false; }, span); }
+  void run_for(Nanos span) {
+    run_until([] { return false; }, span);
+  }
 
   Nanos now = 1 * kSeconds;
   SimNetwork net;
@@ -152,9 +153,7 @@ class QuicPair {
   std::function<void()> after_events;  // runs what callbacks deferred
 
  private:
-  Nanos expiry(int side) const {
-    return conns_[side] ? conns_[side]->expiry() : QuicConnection::kNever;
-  }
+  Nanos expiry(int side) const { return conns_[side] ? conns_[side]->expiry() : QuicConnection::kNever; }
   void flush_all() {
     busy = true;
     for (auto& c : conns_)
@@ -174,8 +173,8 @@ class QuicPair {
       }
       auto odcid = validator_->check_token(hd, addr_[kClient], now);
       if (!odcid) return;
-      conns_[kServer] = QuicConnection::accept(server_cfg_, stls_, sinks_[kServer], addr_[kServer],
-                                               addr_[kClient], hd, *odcid, events_(kServer), now)
+      conns_[kServer] = QuicConnection::accept(server_cfg_, stls_, sinks_[kServer], addr_[kServer], addr_[kClient], hd,
+                                               *odcid, events_(kServer), now)
                             .value();
     }
     if (conns_[p.to]) conns_[p.to]->on_datagram(p.bytes, addr_[from], now);

@@ -92,8 +92,8 @@ TEST(QuicPair, AllBytesArriveIntactDespiteLossAndReordering) {
   int64_t b = p.conn(kServer)->open_stream(false).value();
   p.conn(kClient)->send(a, up, true);
   p.conn(kServer)->send(b, down, true);
-  ASSERT_TRUE(p.run_until([&] { return p.log(kServer).fins.count(a) && p.log(kClient).fins.count(b); },
-                          120 * kSeconds));
+  ASSERT_TRUE(
+      p.run_until([&] { return p.log(kServer).fins.count(a) && p.log(kClient).fins.count(b); }, 120 * kSeconds));
   EXPECT_EQ(p.log(kServer).received[a], up);
   EXPECT_EQ(p.log(kClient).received[b], down);
   EXPECT_GT(p.net.dropped, 0u);

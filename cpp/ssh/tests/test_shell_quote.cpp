@@ -40,12 +40,18 @@ std::string through_shell(const char* shell, const std::string& word) {
 
 const std::vector<std::string>& hostile_words() {
   static const std::vector<std::string> words = {
-      "a;b",       "$(id)",       "`id`",          "a|b",        "a&b",          "a<b",   "a>b",
-      "*",         "?",           "~",             "~root",      "!",            "a\nb",  "two words",
-      " lead",     "tab\there",   "it's",          "'",          "''",           "\\",    "\\'",
-      "\"q\"",     "$HOME",       "${HOME}",       "a#b",        "#",            "{a,b}", "[ab]",
-      "=ls",       "%1",          "-rf",           "héllo wörld", "日本語/ファイル", "\xff\xfe", "a'\\''b",
-      "x$(touch /tmp/rcp-quote-test)",
+      "a;b",       "$(id)",       "`id`",
+      "a|b",       "a&b",         "a<b",
+      "a>b",       "*",           "?",
+      "~",         "~root",       "!",
+      "a\nb",      "two words",   " lead",
+      "tab\there", "it's",        "'",
+      "''",        "\\",          "\\'",
+      "\"q\"",     "$HOME",       "${HOME}",
+      "a#b",       "#",           "{a,b}",
+      "[ab]",      "=ls",         "%1",
+      "-rf",       "héllo wörld", "日本語/ファイル",
+      "\xff\xfe",  "a'\\''b",     "x$(touch /tmp/rcp-quote-test)",
   };
   return words;
 }
@@ -95,9 +101,9 @@ TEST(CheckHostOperand, AcceptsNamesAddressesAndAliases) {
 }
 
 TEST(CheckHostOperand, RefusesEmptyOptionsAndControlCharacters) {
-  for (std::string h : {std::string(""), std::string("-oProxyCommand=touch /tmp/x"), std::string("-p"),
-                        std::string("host name"), std::string("host\nname"), std::string("host\tx"),
-                        std::string("a\x7f"), std::string("a\0b", 3)}) {
+  for (std::string h :
+       {std::string(""), std::string("-oProxyCommand=touch /tmp/x"), std::string("-p"), std::string("host name"),
+        std::string("host\nname"), std::string("host\tx"), std::string("a\x7f"), std::string("a\0b", 3)}) {
     auto r = check_host_operand(h);
     ASSERT_FALSE(r.ok()) << h;
     EXPECT_EQ(r.error().code, Errc::invalid_argument);

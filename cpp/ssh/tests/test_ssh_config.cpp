@@ -38,12 +38,13 @@ class SshConfigTest : public ::testing::Test {
 };
 
 TEST_F(SshConfigTest, FirstValueWinsPerHostBlock) {
-  const auto f = write("c", "# comment\n"
-                            "Host web*  !web-internal\n  StrictHostKeyChecking accept-new\n"
-                            "Host db\n  StrictHostKeyChecking=no\n"
-                            "Host *\n  StrictHostKeyChecking yes\n  HostName \"spaced name\"\n");
+  const auto f = write("c",
+                       "# comment\n"
+                       "Host web*  !web-internal\n  StrictHostKeyChecking accept-new\n"
+                       "Host db\n  StrictHostKeyChecking=no\n"
+                       "Host *\n  StrictHostKeyChecking yes\n  HostName \"spaced name\"\n");
   EXPECT_EQ(value(f, "web1"), "accept-new");
-  EXPECT_EQ(value(f, "WEB2"), "accept-new");  // host names compare case-insensitively
+  EXPECT_EQ(value(f, "WEB2"), "accept-new");   // host names compare case-insensitively
   EXPECT_EQ(value(f, "web-internal"), "yes");  // negated
   EXPECT_EQ(value(f, "db"), "no");             // "Keyword=value"
   EXPECT_EQ(value(f, "other"), "yes");
@@ -58,9 +59,10 @@ TEST_F(SshConfigTest, GlobalLinesApplyToEveryHostUntilTheFirstBlock) {
 }
 
 TEST_F(SshConfigTest, MatchBlocks) {
-  const auto f = write("c", "Match originalhost a,b user bob\n  StrictHostKeyChecking no\n"
-                            "Match exec true\n  StrictHostKeyChecking accept-new\n"  // not evaluated: not applied
-                            "Match all\n  StrictHostKeyChecking yes\n");
+  const auto f = write("c",
+                       "Match originalhost a,b user bob\n  StrictHostKeyChecking no\n"
+                       "Match exec true\n  StrictHostKeyChecking accept-new\n"  // not evaluated: not applied
+                       "Match all\n  StrictHostKeyChecking yes\n");
   EXPECT_EQ(value(f, "b", "StrictHostKeyChecking", "bob"), "no");
   EXPECT_EQ(value(f, "b", "StrictHostKeyChecking", "alice"), "yes");
   EXPECT_EQ(value(f, "c", "StrictHostKeyChecking", "bob"), "yes");
@@ -76,9 +78,7 @@ TEST_F(SshConfigTest, IncludeInsideAHostBlock) {
   EXPECT_FALSE(r);  // bounded, not a stack overflow
 }
 
-TEST_F(SshConfigTest, MissingFilesAreEmpty) {
-  EXPECT_EQ(value(dir_ + "/absent", "x"), std::nullopt);
-}
+TEST_F(SshConfigTest, MissingFilesAreEmpty) { EXPECT_EQ(value(dir_ + "/absent", "x"), std::nullopt); }
 
 TEST(HostKeyPolicy, Parses) {
   EXPECT_EQ(*parse_host_key_policy("yes"), HostKeyPolicy::yes);

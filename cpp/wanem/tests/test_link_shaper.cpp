@@ -23,8 +23,8 @@ std::vector<uint8_t> udp_packet(std::vector<uint8_t> payload, bool v6 = false) {
     p[0] = 0x60;
     p[6] = 17;
     p[7] = 64;
-    p[8 + 15] = 1;       // source ::1
-    p[24 + 15] = 2;      // destination ::2
+    p[8 + 15] = 1;   // source ::1
+    p[24 + 15] = 2;  // destination ::2
   } else {
     p[0] = 0x45;
     p[8] = 64;
@@ -33,12 +33,15 @@ std::vector<uint8_t> udp_packet(std::vector<uint8_t> payload, bool v6 = false) {
     p[16] = 198, p[17] = 18, p[18] = 0, p[19] = 2;
   }
   const size_t udp_len = 8 + payload.size();
-  const uint8_t udp[8] = {0x12, 0x34, 0x01, 0xbb, static_cast<uint8_t>(udp_len >> 8), static_cast<uint8_t>(udp_len), 0, 0};
+  const uint8_t udp[8] = {0x12, 0x34, 0x01, 0xbb, static_cast<uint8_t>(udp_len >> 8), static_cast<uint8_t>(udp_len),
+                          0,    0};
   p.insert(p.end(), udp, udp + 8);
   p.insert(p.end(), payload.begin(), payload.end());
   const size_t total = p.size();
-  if (!v6) p[2] = static_cast<uint8_t>(total >> 8), p[3] = static_cast<uint8_t>(total);
-  else p[4] = static_cast<uint8_t>(udp_len >> 8), p[5] = static_cast<uint8_t>(udp_len);
+  if (!v6)
+    p[2] = static_cast<uint8_t>(total >> 8), p[3] = static_cast<uint8_t>(total);
+  else
+    p[4] = static_cast<uint8_t>(udp_len >> 8), p[5] = static_cast<uint8_t>(udp_len);
   auto view = find_udp(p);
   const uint16_t ck = compute_udp_checksum(p, *view);
   p[view->udp_offset + 6] = static_cast<uint8_t>(ck >> 8);
@@ -228,10 +231,29 @@ TEST(LinkShaper, SameSeedSameFate) {
 }
 
 TEST(WanOptions, ParsesPerDirectionFlags) {
-  std::vector<std::string> args = {"--a", "ns1:wan0", "--b", "ns2:wan0", "--seed", "9", "--delay", "7.5",
-                                   "--rate", "10", "--dir", "a2b", "--loss", "2%", "--loss-burst", "3",
-                                   "--loss-handshake-only", "--dir", "b2a", "--corrupt", "0.3",
-                                   "--blackhole", "1000:2000"};
+  std::vector<std::string> args = {"--a",
+                                   "ns1:wan0",
+                                   "--b",
+                                   "ns2:wan0",
+                                   "--seed",
+                                   "9",
+                                   "--delay",
+                                   "7.5",
+                                   "--rate",
+                                   "10",
+                                   "--dir",
+                                   "a2b",
+                                   "--loss",
+                                   "2%",
+                                   "--loss-burst",
+                                   "3",
+                                   "--loss-handshake-only",
+                                   "--dir",
+                                   "b2a",
+                                   "--corrupt",
+                                   "0.3",
+                                   "--blackhole",
+                                   "1000:2000"};
   auto o = parse_wan_options(args);
   ASSERT_TRUE(o) << o.error().message;
   EXPECT_EQ(o->a.netns, "ns1");

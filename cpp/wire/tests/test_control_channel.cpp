@@ -35,8 +35,8 @@ TEST(ControlChannel, TagMatchesTheSpecifiedLayout) {
   const SessionKey key = key_of(3);
   ControlSealer s(key, Direction::server_to_client);
   const Bytes msg{0x91, 0x01};
-  (void)s.seal(msg);  // seq 0
-  const Bytes body = body_of(s.seal(msg));  // seq 1
+  (void)s.seal(msg);                                         // seq 0
+  const Bytes body = body_of(s.seal(msg));                   // seq 1
   const Bytes input{2, 0, 0, 0, 0, 0, 0, 0, 1, 0x91, 0x01};  // dir, seq 1, message
   const Sha256Digest want = hmac_sha256(key, input);
   ASSERT_EQ(body.size(), msg.size() + kHmacTagSize);

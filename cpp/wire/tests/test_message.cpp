@@ -119,12 +119,12 @@ TEST(Message, HelloDecodeRequiresHelloType) {
 }
 
 TEST(Message, MessageTypeChecked) {
-  EXPECT_EQ(decode_error({0x91, 0x00}), Errc::protocol);                          // type 0
-  EXPECT_EQ(decode_error({0x91, 0xff}), Errc::protocol);                          // type -1
-  EXPECT_EQ(decode_error({0x91, 0xa1, 'x'}), Errc::protocol);                     // type is a string
-  EXPECT_EQ(decode_error({0x91, 0xc0}), Errc::protocol);                          // type is nil
+  EXPECT_EQ(decode_error({0x91, 0x00}), Errc::protocol);                                // type 0
+  EXPECT_EQ(decode_error({0x91, 0xff}), Errc::protocol);                                // type -1
+  EXPECT_EQ(decode_error({0x91, 0xa1, 'x'}), Errc::protocol);                           // type is a string
+  EXPECT_EQ(decode_error({0x91, 0xc0}), Errc::protocol);                                // type is nil
   EXPECT_EQ(decode_error({0x91, 0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0}), Errc::protocol);  // type 1.0
-  EXPECT_EQ(decode_error({0x91, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0}), Errc::protocol);  // 2^32
+  EXPECT_EQ(decode_error({0x91, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0}), Errc::protocol);        // 2^32
   auto max = decode_message(Bytes{0x91, 0xce, 0xff, 0xff, 0xff, 0xff});
   ASSERT_TRUE(max.ok());
   EXPECT_EQ(max->type, 0xFFFFFFFFu);
@@ -133,18 +133,18 @@ TEST(Message, MessageTypeChecked) {
 
 TEST(Message, NonArraysAndEmptyRefused) {
   EXPECT_EQ(decode_error({}), Errc::protocol);
-  EXPECT_EQ(decode_error({0x90}), Errc::protocol);                 // empty array
-  EXPECT_EQ(decode_error({0x01}), Errc::protocol);                 // an integer
-  EXPECT_EQ(decode_error({0xa2, 'h', 'i'}), Errc::protocol);       // a string
-  EXPECT_EQ(decode_error({0x81, 0x01, 0x02}), Errc::protocol);     // a map
-  EXPECT_EQ(decode_error({0xc0}), Errc::protocol);                 // nil
-  EXPECT_EQ(decode_error({0xc1}), Errc::protocol);                 // reserved byte
+  EXPECT_EQ(decode_error({0x90}), Errc::protocol);              // empty array
+  EXPECT_EQ(decode_error({0x01}), Errc::protocol);              // an integer
+  EXPECT_EQ(decode_error({0xa2, 'h', 'i'}), Errc::protocol);    // a string
+  EXPECT_EQ(decode_error({0x81, 0x01, 0x02}), Errc::protocol);  // a map
+  EXPECT_EQ(decode_error({0xc0}), Errc::protocol);              // nil
+  EXPECT_EQ(decode_error({0xc1}), Errc::protocol);              // reserved byte
 }
 
 TEST(Message, TruncatedAndTrailingRefused) {
   EXPECT_EQ(decode_error({0x92, 0x01}), Errc::protocol);  // one element missing
   EXPECT_EQ(decode_error({0x92, 0x01, 0xa5, 'a'}), Errc::protocol);
-  EXPECT_EQ(decode_error({0x91, 0x01, 0xc1}), Errc::protocol);  // trailing byte
+  EXPECT_EQ(decode_error({0x91, 0x01, 0xc1}), Errc::protocol);        // trailing byte
   EXPECT_EQ(decode_error({0x91, 0x01, 0x91, 0x01}), Errc::protocol);  // a second object
   // Every strict prefix of a valid message is refused; the whole decodes.
   const Bytes wire = Hello{kProtocolVersion, "destination", std::string(64, 'c'), "0.1.0"}.encode();
@@ -221,14 +221,14 @@ TEST(Message, FieldAccessors) {
     EXPECT_EQ(e.code, Errc::protocol);
     EXPECT_NE(e.message.find(what), std::string::npos) << e.message;
   };
-  expect_field_error(m.get_str(0, "count").error(), "count");    // wrong type
-  expect_field_error(m.get_uint(1, "size").error(), "size");     // a string is not a number
+  expect_field_error(m.get_str(0, "count").error(), "count");     // wrong type
+  expect_field_error(m.get_uint(1, "size").error(), "size");      // a string is not a number
   expect_field_error(m.get_uint(3, "offset").error(), "offset");  // negative
   expect_field_error(m.get_uint(9, "missing").error(), "missing");
   expect_field_error(m.get_str(9, "name").error(), "name");
   expect_field_error(m.get_bin(9, "blob", 10).error(), "blob");
   expect_field_error(m.get_bin(1, "blob", 10).error(), "blob");  // str is not bin
-  expect_field_error(m.get_str(2, "text").error(), "text");     // bin is not str
+  expect_field_error(m.get_str(2, "text").error(), "text");      // bin is not str
   expect_field_error(m.get_bin(2, "blob", 1).error(), "blob");   // too long
   expect_field_error(m.get_str(1, "text", 0).error(), "text");   // too long
 }

@@ -255,9 +255,8 @@ TEST(Messages, SourceError) {
   EXPECT_EQ(x->text, "unreadable");
   EXPECT_TRUE(decode_as<SourceErrorMsg>(SourceErrorMsg{0, "", std::string(2 * kMaxErrorText, 'e')}.encode()).ok());
   expect_refused<SourceErrorMsg>(encode_message(MsgType::source_error, 0u, std::string("x")), "text");
-  expect_refused<SourceErrorMsg>(encode_message(MsgType::source_error, std::string("0"), std::string("x"),
-                                                std::string("t")),
-                                 "index");
+  expect_refused<SourceErrorMsg>(
+      encode_message(MsgType::source_error, std::string("0"), std::string("x"), std::string("t")), "index");
 }
 
 TEST(Messages, Done) {
