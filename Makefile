@@ -51,7 +51,7 @@ lint-py: python
 lint-layers:
 	python3 scripts/check_layers.py
 
-# .clang-format and .clang-tidy; the tree is not yet formatted (issue 9).
+# .clang-format and .clang-tidy over every C++ file.
 lint-cpp: lint-format lint-tidy
 
 lint-format:
@@ -67,7 +67,7 @@ fuzz: bootstrap
 fuzz-smoke: bootstrap
 	FUZZ_SECONDS=20 bash scripts/fuzz.sh
 
-test: cpp-test py-test fuzz-smoke
+test: lint cpp-test py-test fuzz-smoke
 
 demo: build
 	$(PY) scripts/demo.py

@@ -25,7 +25,7 @@ int fail(const char* what, const Error& e) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   uint64_t total = 1ull << 30;
   QuicConfig quic;
   quic.logger = Logger::from_env("bench");
@@ -97,4 +97,13 @@ int main(int argc, char** argv) {
       st.gso ? "on" : "off", static_cast<unsigned long long>(st.packets_sent),
       static_cast<unsigned long long>(st.send_calls), congestion_control_name(quic.cc));
   return got == total ? 0 : 1;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // out of memory, say: a message, not a core dump
+    std::fprintf(stderr, "rcp-quic-bench: %s\n", e.what());
+    return 1;
+  }
 }

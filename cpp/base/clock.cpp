@@ -1,6 +1,6 @@
 #include "base/clock.h"
 
-#include <time.h>
+#include <ctime>
 
 namespace rcp {
 

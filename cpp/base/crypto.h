@@ -29,7 +29,7 @@ class HmacSha256 {
   Sha256Digest finish();  // usable once
 
  private:
-  alignas(16) unsigned char state_[1024];  // wolfCrypt Hmac, kept opaque to callers
+  alignas(16) unsigned char state_[1024]{};  // wolfCrypt Hmac, kept opaque to callers
 };
 
 Sha256Digest hmac_sha256(std::span<const uint8_t> key, std::span<const uint8_t> data);

@@ -30,7 +30,7 @@ T unwrap(Result<T> r) {
   if (!r) throw_error(r.error());
   return std::move(r.value());
 }
-inline void unwrap(Result<void> r) {
+inline void unwrap(const Result<void>& r) {
   if (!r) throw_error(r.error());
 }
 

@@ -44,7 +44,8 @@ void init_errors(py::module_& m) {
   c.ssh = sub("SshError");
   c.host_key = sub("HostKeyError", nullptr, c.ssh);
   c.ssh_auth = sub("SshAuthError", nullptr, c.ssh);
-  py::register_exception_translator([](std::exception_ptr p) {
+  // pybind11 wants a plain function pointer taking the pointer by value.
+  py::register_exception_translator([](std::exception_ptr p) {  // NOLINT(performance-unnecessary-value-param)
     try {
       if (p) std::rethrow_exception(p);
     } catch (const CoreError& e) {

@@ -25,6 +25,7 @@ SessionKey to_key(const py::bytes& b) {
 
 std::vector<Fingerprint> to_pins(const std::vector<std::string>& hex) {
   std::vector<Fingerprint> pins;
+  pins.reserve(hex.size());
   for (const auto& h : hex) pins.push_back(unwrap(parse_fingerprint(h)));
   return pins;
 }

@@ -410,7 +410,7 @@ Result<bool> CopyDestination::receive_record(int64_t stream, const uint8_t (&len
   }
   ChunkVerdict verdict = ChunkVerdict::keep;
   if (!truncated) {
-    std::array<uint8_t, kTrailerSize> trailer;
+    std::array<uint8_t, kTrailerSize> trailer{};
     if (auto r = read_exact(*peer_, stream, trailer); !r) {
       if (io_error.empty()) io_error = "chunk ended without its checksum";
       truncated = true;

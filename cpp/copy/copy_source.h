@@ -49,7 +49,7 @@ class CopySource {
   // One chunk on its own stream, read and sent piece by piece.
   Result<void> send_chunk_streamed(const Job& job);
   // One chunk of `file` is out; after its last, a changed file goes once more.
-  Result<void> chunk_sent(const std::shared_ptr<SourceFile>& file);
+  Result<void> chunk_sent(const std::shared_ptr<SourceFile>& shared);
   // Tells the destination (once per file) and returns the io error.
   Result<void> fail_file(SourceFile& file, const std::string& why);
 

@@ -67,7 +67,7 @@ Result<void> QuicEndpoint::start(const Address& bind_addr) {
   if (server_) {
     auto v = AddressValidator::create();
     if (!v) return v.error();
-    validator_ = std::move(v.value());
+    validator_ = v.value();
     retry_limiter_ = RetryLimiter(config_.retries_per_second, config_.retry_burst, config_.retries_total_per_second);
   }
   rxbuf_.resize(kRecvSlots * kMaxUdpPayload);

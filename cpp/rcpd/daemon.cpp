@@ -260,12 +260,12 @@ Result<CopySummary> Daemon::run_destination() {
   return r;
 }
 
-void Daemon::log_throughput(double secs) {
+void Daemon::log_throughput(double seconds) {
   char line[160];
   std::snprintf(line, sizeof line, "%s %llu files, %llu bytes in %.2f s (%.1f MB/s)",
                 args_.role == "source" ? "sent" : "wrote", static_cast<unsigned long long>(counters_.files_done.load()),
-                static_cast<unsigned long long>(counters_.bytes_done.load()), secs,
-                secs > 0 ? static_cast<double>(counters_.bytes_done.load()) / secs / 1e6 : 0.0);
+                static_cast<unsigned long long>(counters_.bytes_done.load()), seconds,
+                seconds > 0 ? static_cast<double>(counters_.bytes_done.load()) / seconds / 1e6 : 0.0);
   logger_.info(line);
 }
 

@@ -66,7 +66,9 @@ bool match_list(const std::string& s, const std::vector<std::string>& patterns) 
   bool positive = false;
   for (const auto& pat : patterns) {
     const bool negated = !pat.empty() && pat[0] == '!';
-    if (glob_match(s, negated ? std::string_view(pat).substr(1) : std::string_view(pat))) {
+    std::string_view pattern = pat;
+    if (negated) pattern.remove_prefix(1);
+    if (glob_match(s, pattern)) {
       if (negated) return false;
       positive = true;
     }
@@ -128,6 +130,7 @@ bool match_block_applies(const std::vector<std::string>& tokens, const Lookup& l
     if (i + 1 >= tokens.size()) return false;  // a criterion without its argument
     const std::vector<std::string> patterns = split_commas(tokens[++i]);
     std::vector<std::string> lowered;  // host names compare case-insensitively
+    lowered.reserve(patterns.size());
     for (const auto& p : patterns) lowered.push_back(lower(p));
     bool ok;
     if (criterion == "host")

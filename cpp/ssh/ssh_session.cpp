@@ -208,7 +208,7 @@ Result<void> authenticate(ssh_session s, const SshOptions& o, const std::string&
 
   const char* agent = std::getenv("SSH_AUTH_SOCK");
   if (agent != nullptr && *agent != '\0') {
-    tried.push_back("ssh-agent");
+    tried.emplace_back("ssh-agent");
     rc = ssh_userauth_agent(s, nullptr);
   }
   // Explicit keys before libssh's defaults: servers cap the attempts (MaxAuthTries).
@@ -226,7 +226,7 @@ Result<void> authenticate(ssh_session s, const SshOptions& o, const std::string&
     rc = ssh_userauth_publickey(s, nullptr, key.get());
   }
   if (!done(rc)) {
-    tried.push_back("default keys (~/.ssh/id_*, IdentityFile)");
+    tried.emplace_back("default keys (~/.ssh/id_*, IdentityFile)");
     rc = ssh_userauth_publickey_auto(s, nullptr, nullptr);
   }
 
@@ -405,7 +405,7 @@ Result<void> SshChannel::usable_locked() const {
 }
 
 Result<void> SshChannel::pump_locked() {
-  std::array<char, 16384> buf;
+  std::array<char, 16384> buf{};
   // stdout: only as much as one line may need, so memory stays bounded.
   while (stdout_.size() <= kMaxLine) {
     const int n = ssh_channel_read_nonblocking(raw_, buf.data(), buf.size(), 0);
@@ -501,7 +501,7 @@ Result<void> SshChannel::close_stdin() {
 std::optional<Result<std::string>> SshChannel::take_line_locked() {
   if (stdout_done_) return Result<std::string>(make_error(Errc::closed, "ssh: end of the command's output"));
   const size_t newline = stdout_.find('\n');
-  if (newline != std::string::npos && newline <= kMaxLine) {
+  if (newline <= kMaxLine) {  // (npos is larger)
     std::string line = stdout_.substr(0, newline);
     stdout_.erase(0, newline + 1);
     return Result<std::string>(std::move(line));

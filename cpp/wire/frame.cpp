@@ -14,9 +14,9 @@ constexpr size_t kMaxInitialReserve = 64 * 1024;
 
 }  // namespace
 
-uint32_t frame_body_length(std::span<const uint8_t, kFrameHeaderSize> p) {
-  return static_cast<uint32_t>(p[0]) << 24 | static_cast<uint32_t>(p[1]) << 16 | static_cast<uint32_t>(p[2]) << 8 |
-         static_cast<uint32_t>(p[3]);
+uint32_t frame_body_length(std::span<const uint8_t, kFrameHeaderSize> header) {
+  return static_cast<uint32_t>(header[0]) << 24 | static_cast<uint32_t>(header[1]) << 16 |
+         static_cast<uint32_t>(header[2]) << 8 | static_cast<uint32_t>(header[3]);
 }
 
 // Precondition: body.size() fits 32 bits (every body is far below the decoder limit).

@@ -25,7 +25,7 @@ class DestTreeTest : public ::testing::Test {
     fs::create_directories(root_ / "outside");
   }
   void TearDown() override { fs::remove_all(root_); }
-  std::unique_ptr<DestTree> tree(uint32_t sources = 1, bool overwrite = false, std::string path = "") {
+  std::unique_ptr<DestTree> tree(uint32_t sources = 1, bool overwrite = false, const std::string& path = "") {
     auto t = DestTree::open(DestSpec{path.empty() ? (root_ / "dst").string() : path, sources, false, overwrite, {}});
     EXPECT_TRUE(t.ok()) << (t.ok() ? "" : t.error().message);
     return t.ok() ? std::move(t.value()) : nullptr;

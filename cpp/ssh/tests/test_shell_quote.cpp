@@ -28,7 +28,7 @@ std::string through_shell(const char* shell, const std::string& word) {
   }
   close(out[1]);
   std::string got;
-  std::array<char, 4096> buf;
+  std::array<char, 4096> buf{};
   ssize_t n;
   while ((n = read(out[0], buf.data(), buf.size())) > 0) got.append(buf.data(), static_cast<size_t>(n));
   close(out[0]);
@@ -101,7 +101,7 @@ TEST(CheckHostOperand, AcceptsNamesAddressesAndAliases) {
 }
 
 TEST(CheckHostOperand, RefusesEmptyOptionsAndControlCharacters) {
-  for (std::string h :
+  for (const std::string& h :
        {std::string(""), std::string("-oProxyCommand=touch /tmp/x"), std::string("-p"), std::string("host name"),
         std::string("host\nname"), std::string("host\tx"), std::string("a\x7f"), std::string("a\0b", 3)}) {
     auto r = check_host_operand(h);

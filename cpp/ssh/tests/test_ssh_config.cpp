@@ -1,8 +1,8 @@
 #include "ssh/ssh_config.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <unistd.h>
+#include <cstdlib>
 
 #include <filesystem>
 #include <fstream>
@@ -22,7 +22,7 @@ class SshConfigTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::string write(const std::string& name, const std::string& text) {
-    const std::string path = dir_ + "/" + name;
+    std::string path = dir_ + "/" + name;
     std::ofstream(path) << text;
     return path;
   }

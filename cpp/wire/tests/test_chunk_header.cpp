@@ -24,7 +24,7 @@ TEST(ChunkHeader, RoundTrip) {
 }
 
 TEST(ChunkHeader, GeometryFollowsFromTheSize) {
-  auto ok = [](ChunkHeader h) { return ChunkHeader::decode(h.encode()).ok(); };
+  auto ok = [](const ChunkHeader& h) { return ChunkHeader::decode(h.encode()).ok(); };
   const uint64_t size = 10 * kC + 1;
   EXPECT_TRUE(ok({1, 0, "f", size, 0644, 0, 0, 0, 11, 0, kC}));
   EXPECT_TRUE(ok({1, 0, "f", size, 0644, 0, 0, 5, 11, 5 * kC, kC}));
