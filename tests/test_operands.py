@@ -47,7 +47,12 @@ def remote(host: str, path: str, user: str | None = None, port: int | None = Non
     ("host::x", remote("host", ":x")),
     ("host:file with spaces", remote("host", "file with spaces")),
     ("host:日本語/ファイル", remote("host", "日本語/ファイル")),
-    ("example.com:~/x", remote("example.com", "~/x")),
+    ("example.com:~/x", remote("example.com", "~/x")),  # resolved by the remote rcpd, not here
+    ("host:~", remote("host", "~")),
+    ("host:~alice/x", remote("host", "~alice/x")),
+    ("host:logs/*.gz", remote("host", "logs/*.gz")),  # a wildcard the remote rcpd expands
+    ("host:[ab].txt", remote("host", "[ab].txt")),
+    ("host:a\\*b", remote("host", "a\\*b")),
     ("häst.example:x", remote("häst.example", "x")),
     ("10.0.0.1:/data", remote("10.0.0.1", "/data")),
     # user@
@@ -205,6 +210,7 @@ def test_plan_refuses_a_bare_string() -> None:
 @pytest.mark.parametrize("operands", [
     ["d", "d/sub"], ["d", "d/"], ["d/", "d/sub/"], ["./d", "d/x/../sub"], ["f", "f"],
     ["h:/data", "h:/data/backup"], ["u@h:2222:/data", "u@h:2222:/data/"],
+    ["h:d", "h:~/d/sub"], ["h:~/d", "h:d/"], ["h:~", "h:x"], ["h:", "h:~/x"],
 ])
 def test_copy_into_itself_is_refused(operands: list[str], tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
@@ -214,7 +220,8 @@ def test_copy_into_itself_is_refused(operands: list[str], tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize("operands", [["d", "dd"], ["d", "e/d"], ["h:/data", "g:/data/x"], ["h:/data", "/data/x"],
-                                      ["h:/data", "h:2222:/data/x"]])
+                                      ["h:/data", "h:2222:/data/x"], ["h:", "h:../x"], ["h:~", "h:~alice/x"],
+                                      ["h:d", "h:~/dd"], ["h:~/d", "h:/d"]])
 def test_similar_paths_elsewhere_are_fine(operands: list[str], tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     resolve_plan(operands)
@@ -233,6 +240,13 @@ def test_similar_paths_elsewhere_are_fine(operands: list[str], tmp_path, monkeyp
     ("~alice", ("any", "")),
     ("a/..", ("any", "")),
     ("~/notes", ("name", "notes")),
+    ("~/", ("any", "")),
+    ("~alice/", ("any", "")),
+    ("~alice/x", ("name", "x")),
+    ("a/~b", ("name", "~b")),
+    ("dir/*/", ("glob", "*")),
+    ("*/x.txt", ("name", "x.txt")),  # every match of the pattern ends in x.txt
+    ("a\\*b", ("glob", "a\\*b")),  # fnmatch reads the escape as the rcpd's expansion did
 ])
 def test_root_rule_is_what_the_operand_names(path: str, rule: tuple[str, str]) -> None:
     assert root_rule(path) == rule

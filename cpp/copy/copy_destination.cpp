@@ -182,9 +182,11 @@ Result<void> CopyDestination::on_root(const RootMsg& root) {
     fail_entry(root.name, root.error, false);  // the source has logged it
     return {};
   }
-  auto r = tree_->set_root(root.index, root.name, root.kind);
+  auto r = tree_->set_root(root.index, root.name, root.kind, root.operand_index(), root.roots);
   // A hostile root (a name the operand does not allow, an unrequested index) ends the copy.
-  if (!r) return make_error(Errc::protocol, "the source misbehaved: " + r.error().message);
+  if (!r && r.error().code == Errc::protocol)
+    return make_error(Errc::protocol, "the source misbehaved: " + r.error().message);
+  if (!r) return r;
   cv_.notify_all();
   return {};
 }

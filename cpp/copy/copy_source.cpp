@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <condition_variable>
 #include <cstring>
@@ -13,6 +14,7 @@
 #include <optional>
 #include <thread>
 
+#include "base/remote_path.h"
 #include "base/unique_fd.h"
 #include "copy/path_validator.h"
 #include "wire/chunk_header.h"
@@ -123,12 +125,18 @@ class JobQueue {
 // path is ever longer than one name for the kernel (no PATH_MAX).
 class CopySource::Walker {
  public:
-  Walker(CopySource& src, JobQueue& queue, CopySummary& summary, std::mutex& summary_mu)
-      : src_(src), queue_(queue), summary_(summary), summary_mu_(summary_mu) {}
+  Walker(CopySource& src, JobQueue& queue, CopySummary& summary, std::mutex& summary_mu, uint32_t roots)
+      : src_(src), queue_(queue), summary_(summary), summary_mu_(summary_mu), roots_(roots) {}
 
-  void walk_root(uint32_t index, const std::string& path) {
+  void walk_root(uint32_t index, const SourceRoot& root) {
+    const std::string& path = root.path;
     std::string name = base_name(path);
+    operand_ = root.operand;
     struct stat st {};
+    if (!root.error.empty()) {
+      announce_root(index, name, '?', root.error);
+      return;
+    }
     if (name.empty() || name == "/" || name == "." || name == "..") {
       announce_root(index, name, '?', "cannot copy '" + path + "' itself; name a file or directory inside it");
       return;
@@ -179,7 +187,7 @@ class CopySource::Walker {
 
   void announce_root(uint32_t index, const std::string& name, char kind, const std::string& err) {
     if (!err.empty()) record_error(name, err);
-    (void)src_.peer_->send_message(RootMsg{index, name, kind, err}.encode());
+    (void)src_.peer_->send_message(RootMsg{index, name, kind, err, operand_, roots_}.encode());
   }
 
   void record_error(const std::string& where, const std::string& what) {
@@ -286,7 +294,31 @@ class CopySource::Walker {
   JobQueue& queue_;
   CopySummary& summary_;
   std::mutex& summary_mu_;
+  const uint32_t roots_;  // in all, told with each root
+  uint32_t operand_ = 0;  // of the root being walked
 };
+
+std::vector<SourceRoot> source_roots(const std::vector<std::string>& paths, bool resolve, std::string_view home,
+                                     const PasswdDb& users) {
+  std::vector<SourceRoot> roots;
+  for (uint32_t i = 0; i < paths.size(); ++i) {
+    if (!resolve) {
+      roots.push_back({paths[i], i, ""});
+      continue;
+    }
+    const size_t left = kMaxRoots - std::min<size_t>(roots.size(), kMaxRoots);
+    auto expanded = left ? expand_operand(paths[i], home, users, left)
+                         : Result<std::vector<std::string>>(
+                               make_error(Errc::too_large, "more than " + std::to_string(kMaxRoots) + " roots in all"));
+    if (!expanded) {
+      const Error& e = expanded.error();  // an io error names its path already
+      roots.push_back({paths[i], i, e.code == Errc::io ? e.message : paths[i] + ": " + e.message});
+      continue;
+    }
+    for (auto& p : *expanded) roots.push_back({std::move(p), i, ""});
+  }
+  return roots;
+}
 
 CopySource::CopySource(std::shared_ptr<Link> peer, const SourceOptions& options, const Logger& logger,
                        TransferCounters& counters)
@@ -457,7 +489,7 @@ Result<void> CopySource::send_chunk_streamed(const Job& job) {
   return chunk_sent(job.file);
 }
 
-Result<CopySummary> CopySource::run(const std::vector<std::string>& roots) {
+Result<CopySummary> CopySource::run(const std::vector<SourceRoot>& roots) {
   CopySummary summary;
   std::mutex summary_mu;
   JobQueue queue;
@@ -497,7 +529,7 @@ Result<CopySummary> CopySource::run(const std::vector<std::string>& roots) {
       }
     });
   }
-  Walker walker(*this, queue, summary, summary_mu);
+  Walker walker(*this, queue, summary, summary_mu, static_cast<uint32_t>(roots.size()));
   for (uint32_t i = 0; i < roots.size(); ++i) walker.walk_root(i, roots[i]);
   queue.close();
   for (auto& t : workers) t.join();

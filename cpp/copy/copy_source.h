@@ -6,15 +6,32 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/logger.h"
+#include "base/passwd_db.h"
 #include "base/unique_fd.h"
 #include "copy/transfer_counters.h"
 #include "link/link.h"
 #include "wire/chunk_header.h"
 
 namespace rcp {
+
+// One root to send: an operand's path, or one match of its wildcard.
+struct SourceRoot {
+  std::string path;
+  uint32_t operand = 0;  // which operand it stands for (the destination applies that operand's rule)
+  std::string error;     // set when the operand stands for nothing: sent as this root's failure
+};
+
+// The roots `paths` stand for, in order. As they are, or with `resolve` as
+// scp means a remote operand (base/remote_path.h: the login's `home`, ~user
+// from `users`, a wildcard becoming its sorted matches). Never fails as a
+// whole: an operand that stands for nothing becomes a root with an error.
+// At most kMaxRoots in all; past that, an error root.
+std::vector<SourceRoot> source_roots(const std::vector<std::string>& paths, bool resolve, std::string_view home,
+                                     const PasswdDb& users);
 
 struct SourceOptions {
   size_t workers = 16;
@@ -27,7 +44,7 @@ class CopySource {
   CopySource(std::shared_ptr<Link> peer, const SourceOptions& options, const Logger& logger,
              TransferCounters& counters);
   // Sends everything, then waits for the destination to confirm.
-  Result<CopySummary> run(const std::vector<std::string>& roots);
+  Result<CopySummary> run(const std::vector<SourceRoot>& roots);
 
  private:
   struct SourceFile;

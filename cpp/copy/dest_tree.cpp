@@ -52,10 +52,15 @@ Result<std::unique_ptr<DestTree>> DestTree::open(const DestSpec& spec) {
   return t;
 }
 
-Result<void> DestTree::set_root(uint32_t index, const std::string& name, char kind) {
-  if (index >= spec_.sources) return make_error(Errc::protocol, "peer announced a source that was never requested");
-  const RootRule rule = index < spec_.rules.size() ? spec_.rules[index] : RootRule{};
+Result<void> DestTree::set_root(uint32_t index, const std::string& name, char kind, uint32_t operand, uint32_t roots) {
+  if (operand >= spec_.sources || index >= kMaxRoots)
+    return make_error(Errc::protocol, "peer announced a source that was never requested");
+  const RootRule rule = operand < spec_.rules.size() ? spec_.rules[operand] : RootRule{};
   if (auto r = check_root_name(rule, name); !r) return r;
+  if (!into_ && roots > 1)  // an honest wildcard matching several names: the user's mistake, said before any write
+    return make_error(
+        Errc::io, spec_.path + ": not a directory, but the source operand matches " + std::to_string(roots) + " names");
+  if (!into_ && index != 0) return make_error(Errc::protocol, "peer announced a second root for a single target");
   std::lock_guard<std::mutex> lk(mu_);
   if (roots_.count(index))
     return make_error(Errc::protocol, "peer announced source " + std::to_string(index) + " twice");

@@ -39,7 +39,13 @@ class DestTree {
 
   // kind: 'd' directory, 'f' file, 'l' symlink. A name the operand's rule
   // does not allow is a protocol error: the source chose what to write.
-  Result<void> set_root(uint32_t index, const std::string& name, char kind);
+  // `operand`: the source operand the root came from, whose rule applies (a
+  // wildcard operand has several roots); `roots`: how many roots the source
+  // said it sends in all (0: not said). Only one root may become DST itself.
+  Result<void> set_root(uint32_t index, const std::string& name, char kind, uint32_t operand, uint32_t roots);
+  Result<void> set_root(uint32_t index, const std::string& name, char kind) {
+    return set_root(index, name, kind, index, 0);
+  }
   bool has_root(uint32_t index) const;
   // The directory that holds `rel` (created as needed) and the leaf name.
   Result<std::pair<DirFd, std::string>> parent_of(uint32_t root, const std::string& rel);

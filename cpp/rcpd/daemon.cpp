@@ -9,7 +9,10 @@
 #include <cstring>
 #include <iostream>
 
+#include "base/passwd_db.h"
+#include "base/remote_path.h"
 #include "copy/copy_destination.h"
+#include "copy/copy_source.h"
 #include "link/link_server.h"
 #include "wire/messages.h"
 
@@ -50,6 +53,27 @@ std::vector<std::string> local_addresses() {
   }
   freeifaddrs(ifs);
   return out;
+}
+
+// What remote operands are resolved against (base/remote_path.h): the
+// login's home and the users table, read by rcpd itself (no NSS in a static
+// binary). Read only when the master asks for remote paths.
+struct Login {
+  std::string home;  // "" when there is none: operands that need it fail saying so
+  PasswdDb users;
+};
+
+Login current_login(const Logger& logger) {
+  Login login;
+  if (auto db = PasswdDb::load(); db) {
+    login.users = std::move(*db);
+    for (const auto& problem : login.users.problems()) logger.debug("ignored: " + problem);
+  } else {
+    logger.warn("cannot read the users table: " + db.error().message);
+  }
+  if (auto home = login_home(std::getenv("HOME"), static_cast<uint32_t>(getuid()), login.users); home)
+    login.home = std::move(*home);
+  return login;
 }
 
 // The next control message from the master, decoded as T; an abort ends the wait.
@@ -208,8 +232,10 @@ Result<CopySummary> Daemon::run_source() {
   logger_.info("destination connected (pinned)");
   auto job = expect<SendMsg>(*master_, kSetupTimeout);
   if (!job) return job.error();
+  const Login login = job->resolve ? current_login(logger_) : Login{};
+  const auto roots = source_roots(job->paths, job->resolve, login.home, login.users);
   CopySource source(*peer, SourceOptions{}, logger_, counters_);
-  return source.run(job->paths);
+  return source.run(roots);
 }
 
 Result<CopySummary> Daemon::run_destination() {
@@ -237,6 +263,15 @@ Result<CopySummary> Daemon::run_destination() {
   auto job = expect<ReceiveMsg>(*master_, kSetupTimeout);
   if (!job) return job.error();
   DestSpec spec{job->path, job->sources, job->trailing_slash, job->overwrite, {}, job->fsync};
+  if (job->resolve) {  // home, ~ and ~user; never a wildcard at the destination
+    const Login login = current_login(logger_);
+    auto resolved = resolve_operand_path(job->path, login.home, login.users);
+    if (!resolved) {
+      (*peer)->close("destination unusable");
+      return make_error(resolved.error().code, "destination " + job->path + ": " + resolved.error().message);
+    }
+    spec.path = resolved->joined();
+  }
   for (const auto& text : job->root_rules) {
     auto rule = parse_root_rule(text.kind, text.text);
     if (!rule) return rule.error();

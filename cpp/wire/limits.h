@@ -12,5 +12,7 @@ constexpr size_t kMaxNameBytes = 255;
 constexpr size_t kMaxPathBytes = 64 * 1024;
 constexpr size_t kMaxPathDepth = 1024;
 constexpr size_t kMaxLinkTarget = 4096;  // the kernel's own limit for a symlink's target
+// Roots of one copy: an operand with a wildcard may stand for many.
+constexpr unsigned kMaxRoots = 100000;
 
 }  // namespace rcp

@@ -87,12 +87,13 @@ Result<PeerConnectedMsg> PeerConnectedMsg::decode(const Message& m) {
   return PeerConnectedMsg{};
 }
 
-std::vector<uint8_t> SendMsg::encode() const { return encode_message(MsgType::send, paths); }
+std::vector<uint8_t> SendMsg::encode() const { return encode_message(MsgType::send, paths, resolve); }
 
 Result<SendMsg> SendMsg::decode(const Message& m) {
   if (auto r = m.expect_type(MsgType::send, "send"); !r) return r.error();
   Error err;
   SendMsg x{take(m.get_str_list(0, "paths", kMaxPathBytes), err)};
+  if (m.fields.size() > 1) x.resolve = take(m.get_bool(1, "resolve"), err);  // appended
   if (is_error(err)) return err;
   return x;
 }
@@ -103,7 +104,7 @@ std::vector<uint8_t> ReceiveMsg::encode() const {
     flat.push_back(r.kind);
     flat.push_back(r.text);
   }
-  return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync);
+  return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve);
 }
 
 Result<ReceiveMsg> ReceiveMsg::decode(const Message& m) {
@@ -115,7 +116,8 @@ Result<ReceiveMsg> ReceiveMsg::decode(const Message& m) {
   x.trailing_slash = take(m.get_bool(2, "trailing_slash"), err);
   x.overwrite = take(m.get_bool(3, "overwrite"), err);
   auto flat = take(m.get_str_list(4, "root_rules", kMaxPathBytes), err);
-  if (m.fields.size() > 5) x.fsync = take(m.get_bool(5, "fsync"), err);  // appended in protocol 2
+  if (m.fields.size() > 5) x.fsync = take(m.get_bool(5, "fsync"), err);      // appended in protocol 2
+  if (m.fields.size() > 6) x.resolve = take(m.get_bool(6, "resolve"), err);  // appended
   if (is_error(err)) return err;
   if (x.sources == 0) return refuse("receive", "no sources");
   if (flat.size() != 2 * static_cast<size_t>(x.sources)) return refuse("receive", "one root rule per source");
@@ -199,7 +201,8 @@ Result<ResultMsg> ResultMsg::decode(const Message& m) {
 }
 
 std::vector<uint8_t> RootMsg::encode() const {
-  return encode_message(MsgType::root, index, name, std::string(1, kind), bound_error_text(error));
+  return encode_message(MsgType::root, index, name, std::string(1, kind), bound_error_text(error), operand_index(),
+                        roots);
 }
 
 Result<RootMsg> RootMsg::decode(const Message& m) {
@@ -210,6 +213,8 @@ Result<RootMsg> RootMsg::decode(const Message& m) {
   x.name = take(m.get_str(1, "name", kMaxNameBytes), err);
   auto kind = take(m.get_str(2, "kind", 1), err);
   x.error = take(m.get_str(3, "error", kMaxErrorText), err);
+  x.operand = m.fields.size() > 4 ? take_u32(m, 4, "operand", err) : x.index;  // appended: absent = index
+  if (m.fields.size() > 5) x.roots = take_u32(m, 5, "roots", err, kMaxRoots);
   if (is_error(err)) return err;
   x.kind = kind.empty() ? '?' : kind[0];
   if (x.kind != 'f' && x.kind != 'd' && x.kind != 'l' && x.kind != '?')

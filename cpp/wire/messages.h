@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -54,6 +55,10 @@ struct PeerConnectedMsg {  // destination -> master
 
 struct SendMsg {  // to the source: the operands' paths
   std::vector<std::string> paths;
+  // Appended: the paths are remote operands as written after "host:"; the
+  // rcpd resolves them (home, ~, ~user, wildcards: base/remote_path.h).
+  // Absent/false: paths taken as they are (a local rcpd, the shell expanded them).
+  bool resolve = false;
   std::vector<uint8_t> encode() const;
   static Result<SendMsg> decode(const Message& m);
 };
@@ -73,6 +78,7 @@ struct ReceiveMsg {  // to the destination
   bool overwrite = false;
   std::vector<RootRuleText> root_rules;  // one per source
   bool fsync = false;                    // appended: absent means false
+  bool resolve = false;                  // appended: as SendMsg::resolve (home, ~, ~user; no wildcards)
   std::vector<uint8_t> encode() const;
   static Result<ReceiveMsg> decode(const Message& m);
 };
@@ -122,10 +128,15 @@ struct ResultMsg {  // control: the rcpd's summary
 // ---- source -> destination (control stream, walk order) ----
 
 struct RootMsg {
-  uint32_t index = 0;  // the source operand
+  uint32_t index = 0;  // the root: what dir, symlink, chunks... name as their index
   std::string name;    // <= kMaxNameBytes
   char kind = '?';     // 'f', 'd', 'l', or '?' (with an error)
   std::string error;   // empty unless the operand could not be read
+  // Appended: the operand this root came from (absent: index, one root per
+  // operand) and how many roots the source sends in all (absent: 0, unknown).
+  std::optional<uint32_t> operand;
+  uint32_t roots = 0;  // <= kMaxRoots
+  uint32_t operand_index() const { return operand.value_or(index); }
   std::vector<uint8_t> encode() const;
   static Result<RootMsg> decode(const Message& m);
 };

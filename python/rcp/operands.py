@@ -9,6 +9,13 @@
 An operand is local when it starts with '/', './' or '../', or when no ':'
 comes before its first '/'; so `./a:b`, `dir/a:b` and `/tmp/x:y` are local
 files, and a local file called `a:b` is written `./a:b`.
+
+A remote path travels as written; the rcpd on that host resolves it as scp
+means it (cpp/base/remote_path.h): relative to the login's home, `~` and
+`~/x` in that home, `~user/x` in the user's home (from its /etc/passwd),
+`/abs` as is, and on a source a wildcard (`*`, `?`, `[...]`) expands there
+with glob(3)'s meaning, by no shell. A local path is the local shell's
+business and is taken literally.
 """
 
 from __future__ import annotations
@@ -169,9 +176,19 @@ def resolve_plan(operands: list[str]) -> tuple[list[Endpoint], Endpoint]:
     return sources, destination
 
 
+def _remote_key(path: str) -> str:
+    """A remote path as the rcpd will read it, as far as the master can tell
+    without the remote home: `~` and `~/x` are the home-relative `.` and `x`."""
+    if path == "~" or path.startswith("~/"):
+        path = "." + path[1:]
+    return posixpath.normpath(path)
+
+
 def _inside(dst: str, src: str, local: bool) -> bool:
     """DST is SRC or below it on the same host: the copy would feed on itself
     (or replace a file by itself). Local paths are resolved (symlinks, ..);
-    remote ones compared as written."""
-    d, s = (os.path.realpath(os.path.expanduser(p)) if local else posixpath.normpath(p) for p in (dst, src))
+    remote ones compared as the rcpd will read them, home-relative."""
+    d, s = (os.path.realpath(os.path.expanduser(p)) if local else _remote_key(p) for p in (dst, src))
+    if s == "." and not local:  # the remote home holds every relative path
+        return not (d == ".." or d.startswith(("/", "../", "~")))  # ~user: another home
     return d == s or (s != "/" and d.startswith(s.rstrip("/") + "/"))

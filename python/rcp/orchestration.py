@@ -361,12 +361,14 @@ def _wire_peers(src: Side, dst: Side, options: CopyOptions) -> None:
 
 def _hand_out_job(src: Side, dst: Side, sources: list[Endpoint], destination: Endpoint,
                   options: CopyOptions) -> None:
-    """send to the source, receive (with each operand's root rule) to the destination."""
+    """send to the source, receive (with each operand's root rule) to the destination.
+    A remote side's rcpd resolves its paths as scp means them (home, ~user,
+    wildcards: rcp.operands); a local side's are the local shell's, literal."""
     assert src.link is not None and dst.link is not None
-    src.link.send(Msg.SEND, [[s.path for s in sources]])
+    src.link.send(Msg.SEND, [[s.path for s in sources], not src.endpoint.is_local])
     rules = [part for s in sources for part in root_rule(s.path)]
     dst.link.send(Msg.RECEIVE, [destination.path, len(sources), destination.path.endswith("/"),
-                                bool(options.overwrite), rules, bool(options.fsync)])
+                                bool(options.overwrite), rules, bool(options.fsync), not destination.is_local])
 
 
 def _wait_results(sides: list[Side]) -> None:

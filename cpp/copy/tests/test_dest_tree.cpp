@@ -100,6 +100,50 @@ TEST_F(DestTreeTest, RefusesHostileRoots) {
   EXPECT_FALSE(t->directory(0, "a/../..").ok());
 }
 
+TEST_F(DestTreeTest, WildcardRootsFollowTheirOperandsRule) {
+  DestSpec spec{(root_ / "dst").string(), 2, false, false, {}};
+  spec.rules = {RootRule{RootRule::Kind::exact, "report.pdf"}, RootRule{RootRule::Kind::pattern, "*.txt"}};
+  auto t = DestTree::open(spec);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  auto& tree = **t;
+  EXPECT_TRUE(tree.set_root(0, "report.pdf", 'f', 0, 4).ok());
+  EXPECT_TRUE(tree.set_root(1, "a.txt", 'f', 1, 4).ok());
+  EXPECT_TRUE(tree.set_root(2, "b.txt", 'd', 1, 4).ok());   // root 2 is operand 1's second match
+  EXPECT_FALSE(tree.set_root(3, "c.txt", 'f', 0, 4).ok());  // operand 0 allows only report.pdf
+  EXPECT_FALSE(tree.set_root(3, ".hidden.txt", 'f', 1, 4).ok());
+  EXPECT_FALSE(tree.set_root(3, "c.pdf", 'f', 1, 4).ok());
+  auto never = tree.set_root(3, "c.txt", 'f', 2, 4);  // there is no operand 2
+  ASSERT_FALSE(never.ok());
+  EXPECT_NE(never.error().message.find("never requested"), std::string::npos) << never.error().message;
+  EXPECT_FALSE(tree.set_root(kMaxRoots, "c.txt", 'f', 1, 4).ok());
+  EXPECT_TRUE(tree.set_root(3, "c.txt", 'f', 1, 4).ok());
+  write_file(tree, 2, "inner", "in b", true);
+  EXPECT_EQ(slurp(root_ / "dst/b.txt/inner"), "in b");
+}
+
+TEST_F(DestTreeTest, OneRootAtMostBecomesASingleTarget) {
+  const std::string single = (root_ / "dst" / "single").string();
+  DestSpec spec{single, 1, false, false, {RootRule{RootRule::Kind::pattern, "*.txt"}}};
+  auto said = DestTree::open(spec);
+  ASSERT_TRUE(said.ok());
+  auto several = (*said)->set_root(0, "a.txt", 'f', 0, 2);
+  ASSERT_FALSE(several.ok());
+  EXPECT_EQ(several.error().code, Errc::io);  // the user's mistake, not the source's
+  EXPECT_NE(several.error().message.find("not a directory, but the source operand matches 2 names"), std::string::npos)
+      << several.error().message;
+  auto unsaid = DestTree::open(spec);
+  ASSERT_TRUE(unsaid.ok());
+  ASSERT_TRUE((*unsaid)->set_root(0, "a.txt", 'f', 0, 0).ok());
+  auto second = (*unsaid)->set_root(1, "b.txt", 'f', 0, 0);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code, Errc::protocol);
+  auto one = DestTree::open(spec);
+  ASSERT_TRUE(one.ok());
+  ASSERT_TRUE((*one)->set_root(0, "a.txt", 'f', 0, 1).ok());
+  write_file(**one, 0, "", "only match", true);
+  EXPECT_EQ(slurp(single), "only match");
+}
+
 TEST_F(DestTreeTest, TemporariesRemovedOnAbort) {
   auto t = tree();
   ASSERT_TRUE(t->set_root(0, "src", 'd').ok());

@@ -98,6 +98,12 @@ TEST(Messages, Send) {
   auto x = decode_as<SendMsg>(SendMsg{{"/data/a", "b c"}}.encode());
   ASSERT_TRUE(x.ok()) << x.error().message;
   EXPECT_EQ(x->paths, (Strings{"/data/a", "b c"}));
+  EXPECT_FALSE(x->resolve);  // absent (an older master): taken as they are
+  auto remote = decode_as<SendMsg>(SendMsg{{"~/a", "logs/*.gz"}, true}.encode());
+  ASSERT_TRUE(remote.ok()) << remote.error().message;
+  EXPECT_TRUE(remote->resolve);
+  EXPECT_FALSE(decode_as<SendMsg>(SendMsg{{"a"}, false}.encode())->resolve);
+  expect_refused<SendMsg>(encode_message(MsgType::send, Strings{"a"}, 1u), "resolve");
   expect_refused<SendMsg>(encode_message(MsgType::send), "paths");
   expect_refused<SendMsg>(encode_message(MsgType::send, std::string("/a")), "paths");
   expect_refused<SendMsg>(encode_message(MsgType::send, Strings{std::string(kMaxPathBytes + 1, 'p')}), "paths");
@@ -118,7 +124,13 @@ TEST(Messages, Receive) {
   auto old = decode_as<ReceiveMsg>(encode_message(MsgType::receive, std::string("d"), 1u, false, true, rule));
   ASSERT_TRUE(old.ok()) << old.error().message;
   EXPECT_FALSE(old->fsync);
+  EXPECT_FALSE(old->resolve);
   EXPECT_TRUE(old->overwrite);
+  ReceiveMsg remote{"~/in/", 1, true, false, {{"any", ""}}, false, true};
+  auto y = decode_as<ReceiveMsg>(remote.encode());
+  ASSERT_TRUE(y.ok()) << y.error().message;
+  EXPECT_TRUE(y->resolve);
+  EXPECT_EQ(y->path, "~/in/");
   auto bad = [&](auto path, auto n, auto slash, auto over, auto rules, auto fsync) {
     return encode_message(MsgType::receive, path, n, slash, over, rules, fsync);
   };
@@ -133,6 +145,7 @@ TEST(Messages, Receive) {
   expect_refused<ReceiveMsg>(bad(d, 2u, false, false, rule, false), "one root rule per source");
   expect_refused<ReceiveMsg>(bad(d, 1u, false, false, Strings{"any"}, false), "one root rule per source");
   expect_refused<ReceiveMsg>(bad(d, 1u, false, false, rule, 1u), "fsync");
+  expect_refused<ReceiveMsg>(encode_message(MsgType::receive, d, 1u, false, false, rule, false, 1u), "resolve");
 }
 
 TEST(Messages, Abort) {
@@ -200,13 +213,27 @@ TEST(Messages, Result) {
 }
 
 TEST(Messages, Root) {
-  auto x = decode_as<RootMsg>(RootMsg{3, "tree", 'd', ""}.encode());
+  auto x = decode_as<RootMsg>(RootMsg{3, "tree", 'd', "", {}, 0}.encode());
   ASSERT_TRUE(x.ok()) << x.error().message;
   EXPECT_EQ(x->index, 3u);
   EXPECT_EQ(x->name, "tree");
   EXPECT_EQ(x->kind, 'd');
   EXPECT_EQ(x->error, "");
+  EXPECT_EQ(x->operand_index(), 3u);  // not given: one root per operand
+  EXPECT_EQ(x->roots, 0u);
+  RootMsg expanded{7, "b.gz", 'f', "", 2u, 9};  // root 7 of 9, from operand 2's wildcard
+  auto y = decode_as<RootMsg>(expanded.encode());
+  ASSERT_TRUE(y.ok()) << y.error().message;
+  EXPECT_EQ(y->index, 7u);
+  EXPECT_EQ(y->operand_index(), 2u);
+  EXPECT_EQ(y->roots, 9u);
   const std::string n = "n", k = "f", e;
+  auto old = decode_as<RootMsg>(encode_message(MsgType::root, 5u, n, k, e));  // before the appended fields
+  ASSERT_TRUE(old.ok()) << old.error().message;
+  EXPECT_EQ(old->operand_index(), 5u);
+  EXPECT_EQ(old->roots, 0u);
+  expect_refused<RootMsg>(encode_message(MsgType::root, 0u, n, k, e, uint64_t{1} << 32), "operand");
+  expect_refused<RootMsg>(encode_message(MsgType::root, 0u, n, k, e, 0u, kMaxRoots + 1), "roots");
   expect_refused<RootMsg>(encode_message(MsgType::root, uint64_t{1} << 32, n, k, e), "index");
   expect_refused<RootMsg>(encode_message(MsgType::root, 0u, std::string(kMaxNameBytes + 1, 'n'), k, e), "name");
   expect_refused<RootMsg>(encode_message(MsgType::root, 0u, n, std::string("dd"), e), "kind");
