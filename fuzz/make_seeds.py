@@ -35,9 +35,19 @@ PATHS = ["a/b/c", "dir/file", "../x", "a/../../x", "/etc/x", "", ".", "..", "a\0
          "-leading", "x" * 300]
 
 
+PASSWD = [
+    "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n"
+    "alice:x:1000:1000::/home/alice:/bin/sh\n",
+    "~alice/notes.txt\nalice:x:1000:1000::/home/alice:/bin/sh\n",
+    "staff:x:50:alice,bob\n+nis::::::\n# comment\n\n",
+    "a:x:4294967295:1::/h:/bin/sh\nb:x:99999999999:1::/h:/bin/sh\n:x:1:1::/h:\n",
+    "odd:x:1:1::/srv/[odd]*home/:/bin/sh\n~odd/*.txt\n",
+]
+
+
 def main() -> None:
     out = HERE / "corpus"
-    for name in ("fuzz_frame", "fuzz_message", "fuzz_path"):
+    for name in ("fuzz_frame", "fuzz_message", "fuzz_path", "fuzz_passwd"):
         (out / name).mkdir(parents=True, exist_ok=True)
     key = bytes(32)
     for name, msg in MESSAGES.items():
@@ -49,6 +59,8 @@ def main() -> None:
     (out / "fuzz_frame" / "oversize").write_bytes(b"\x00\x01" + b"\xff\xff\xff\xff")
     for i, p in enumerate(PATHS):
         (out / "fuzz_path" / f"path-{i:02d}").write_bytes(p.encode())
+    for i, p in enumerate(PASSWD):
+        (out / "fuzz_passwd" / f"passwd-{i:02d}").write_bytes(p.encode())
 
 
 if __name__ == "__main__":
