@@ -206,6 +206,13 @@ def test_tilde_remote_destination(sshd: Sshd, home: Home, tmp_path: Path) -> Non
     assert (home.dir / "t.txt").read_bytes() == b"to ~/x"
 
 
+def test_unknown_tilde_user_as_destination_is_a_clear_error(sshd: Sshd, tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"x")
+    code, err = cli(sshd, str(tmp_path / "f"), f"{sshd.alias}:~no-such-user-rcp/")
+    assert code != EXIT_OK
+    assert "destination: ~no-such-user-rcp/: no such user 'no-such-user-rcp'" in err, err
+
+
 def test_bare_host_destination_is_the_home(sshd: Sshd, home: Home, tmp_path: Path) -> None:
     """`rcp file host:` puts file in the home, as scp does (named under the
     fixture's prefix, so the fixture removes it)."""

@@ -268,7 +268,7 @@ Result<CopySummary> Daemon::run_destination() {
     auto resolved = resolve_operand_path(job->path, login.home, login.users);
     if (!resolved) {
       (*peer)->close("destination unusable");
-      return make_error(resolved.error().code, "destination " + job->path + ": " + resolved.error().message);
+      return make_error(resolved.error().code, job->path + ": " + resolved.error().message);
     }
     spec.path = resolved->joined();
   }
