@@ -250,6 +250,7 @@ void init_quic(py::module_& m) {
             d["retries_suppressed"] = n.retries_suppressed;
             d["invalid_tokens"] = n.invalid_tokens;
             d["handshakes_started"] = n.handshakes_started;
+            d["handshakes_unvalidated"] = n.handshakes_unvalidated;
             d["handshakes_evicted"] = n.handshakes_evicted;
             d["refused_no_slot"] = n.refused_no_slot;
             return d;

@@ -105,10 +105,10 @@ Result<std::unique_ptr<QuicConnection>> QuicConnection::connect(const QuicConfig
 Result<std::unique_ptr<QuicConnection>> QuicConnection::accept(const QuicConfig& config,
                                                                std::shared_ptr<TlsContext> tls, DatagramSink& sink,
                                                                const Address& local, const Address& remote,
-                                                               const ngtcp2_pkt_hd& hd, const ngtcp2_cid& odcid,
+                                                               const ngtcp2_pkt_hd& hd, const ngtcp2_cid* odcid,
                                                                Events events, Nanos now) {
   std::unique_ptr<QuicConnection> c(new QuicConnection(config, sink, local, remote, std::move(events), now));
-  auto r = c->init(true, std::move(tls), &hd, &odcid);
+  auto r = c->init(true, std::move(tls), &hd, odcid);
   if (!r) return r.error();
   return c;
 }
@@ -178,16 +178,20 @@ Result<void> QuicConnection::init(bool server, std::shared_ptr<TlsContext> tls, 
   ngtcp2_path path = make_path(local_, remote_);
   int rv;
   if (server) {
-    // The client came back with our Retry token: its address is validated,
-    // and both connection IDs go into the transport parameters, which the
-    // client checks (RFC 9000 7.3).
-    params.original_dcid = *odcid;
+    if (odcid != nullptr) {
+      // The client came back with our Retry token: its address is validated,
+      // and both connection IDs go into the transport parameters, which the
+      // client checks (RFC 9000 7.3).
+      params.original_dcid = *odcid;
+      params.retry_scid = hd->dcid;
+      params.retry_scid_present = 1;
+      settings.token = hd->token;
+      settings.tokenlen = hd->tokenlen;
+      settings.token_type = NGTCP2_TOKEN_TYPE_RETRY;
+    } else {
+      params.original_dcid = hd->dcid;  // not retried: the DCID the client chose
+    }
     params.original_dcid_present = 1;
-    params.retry_scid = hd->dcid;
-    params.retry_scid_present = 1;
-    settings.token = hd->token;
-    settings.tokenlen = hd->tokenlen;
-    settings.token_type = NGTCP2_TOKEN_TYPE_RETRY;
     rv = ngtcp2_conn_server_new(&conn_, &hd->scid, &scid, &path, hd->version, &cb, &settings, &params, nullptr, this);
   } else {
     ngtcp2_cid dcid = random_cid();
