@@ -26,7 +26,7 @@ Result<Address> parse_host_port(const std::string& text) {
   if (colon == std::string::npos) return make_error(Errc::invalid_argument, "expected HOST:PORT, got " + text);
   int port = std::atoi(text.c_str() + colon + 1);
   if (port <= 0 || port > 65535) return make_error(Errc::invalid_argument, "bad port in " + text);
-  return Address::parse(std::string_view(text).substr(0, colon), static_cast<uint16_t>(port));
+  return Address::parse(text.substr(0, colon), static_cast<uint16_t>(port));
 }
 
 // Addresses this host can be reached on, for the destination to try.
