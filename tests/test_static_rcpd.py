@@ -24,10 +24,12 @@ RCPD = rcp.daemon.rcpd_path()
 PT_DYNAMIC, PT_INTERP = 2, 3
 DT_NULL, DT_NEEDED = 0, 1
 EM_X86_64 = 62
+ET_DYN = 3  # position-independent: the kernel loads it at a random address
 
 
 @dataclass(frozen=True)
 class ElfFacts:
+    type: int
     machine: int
     interpreter: bool  # a PT_INTERP header: the kernel would start a dynamic loader
     needed: int  # DT_NEEDED entries: shared libraries the loader would map
@@ -37,7 +39,7 @@ def elf_facts(path: Path) -> ElfFacts:
     """The parts of a 64-bit little-endian ELF file that make it dynamic."""
     data = path.read_bytes()
     assert data[:4] == b"\x7fELF" and data[4] == 2 and data[5] == 1, f"{path} is not a 64-bit LE ELF file"
-    machine = struct.unpack_from("<H", data, 18)[0]
+    elf_type, machine = struct.unpack_from("<HH", data, 16)
     phoff = struct.unpack_from("<Q", data, 32)[0]
     phentsize, phnum = struct.unpack_from("<HH", data, 54)
     interpreter, needed = False, 0
@@ -52,7 +54,7 @@ def elf_facts(path: Path) -> ElfFacts:
                 if tag == DT_NULL:
                     break
                 needed += tag == DT_NEEDED
-    return ElfFacts(machine, interpreter, needed)
+    return ElfFacts(elf_type, machine, interpreter, needed)
 
 
 def test_elf_reader_sees_a_dynamic_executable() -> None:
@@ -63,7 +65,8 @@ def test_elf_reader_sees_a_dynamic_executable() -> None:
 
 def test_rcpd_has_no_interpreter_and_no_shared_libraries() -> None:
     facts = elf_facts(RCPD)
-    assert facts == ElfFacts(EM_X86_64, interpreter=False, needed=0), f"{RCPD} is not static: {facts}"
+    # static-pie: no loader, no library, and still ASLR
+    assert facts == ElfFacts(ET_DYN, EM_X86_64, interpreter=False, needed=0), f"{RCPD} is not static: {facts}"
 
 
 def test_rcpd_runs_in_an_empty_root(tmp_path: Path) -> None:
