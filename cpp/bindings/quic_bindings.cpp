@@ -1,5 +1,6 @@
 #include <pybind11/stl.h>
 
+#include "base/resolve.h"
 #include "bindings/bindings.h"
 #include "bindings/pyobject_msgpack.h"
 #include "link/link.h"
@@ -31,7 +32,7 @@ std::vector<Fingerprint> to_pins(const std::vector<std::string>& hex) {
 }
 
 Address to_address(const std::string& host, uint16_t port) {
-  auto all = unwrap(Address::resolve(host, port));
+  auto all = unwrap(resolve_address(host, port));
   if (all.empty()) throw py::value_error("no address for " + host);
   return all.front();
 }

@@ -1,8 +1,8 @@
 #include "quic/quic_connection.h"
 
-#include <sys/random.h>
-
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace rcp {
@@ -22,13 +22,10 @@ ngtcp2_conn* get_conn(ngtcp2_crypto_conn_ref* ref) { return self(ref->user_data)
 
 void fill_random(uint8_t* dest, size_t len) {
   if (random_bytes({dest, len})) return;
-  // getrandom(2) blocks only before the pool is seeded; it cannot fail here otherwise.
-  while (len > 0) {
-    ssize_t n = getrandom(dest, len, 0);
-    if (n <= 0) continue;
-    dest += n;
-    len -= static_cast<size_t>(n);
-  }
+  // ngtcp2's callback cannot fail, and connection IDs and tokens must not be
+  // guessable: with neither getrandom(2) nor /dev/urandom there is no way on.
+  std::fputs("rcp: no kernel randomness (getrandom, /dev/urandom)\n", stderr);
+  std::abort();
 }
 
 void rand_cb(uint8_t* dest, size_t len, const ngtcp2_rand_ctx*) { fill_random(dest, len); }
