@@ -157,6 +157,20 @@ def test_wildcard_matching_nothing_is_a_clear_error(sshd: Sshd, home: Home, tmp_
     assert list(dest.iterdir()) == []
 
 
+def test_wildcard_matching_too_much_is_a_clear_error(sshd: Sshd, tmp_path: Path) -> None:
+    """Past 100 000 matches the expansion stops with an error: nothing is copied."""
+    many = tmp_path / "many"
+    many.mkdir()
+    for i in range(100_001):
+        os.close(os.open(many / f"f{i}", os.O_CREAT | os.O_WRONLY, 0o644))
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    code, err = cli(sshd, f"{sshd.alias}:{many}/f*", str(dest))
+    assert code == EXIT_PARTIAL, err
+    assert "the pattern matches more than 100000 entries" in err, err
+    assert list(dest.iterdir()) == []
+
+
 def test_wildcard_is_never_run_by_a_shell(sshd: Sshd, home: Home, tmp_path: Path) -> None:
     """Shell syntax in a remote operand is a file name or a pattern, never a command."""
     canary = home.dir / "canary"
