@@ -45,10 +45,10 @@ def rcp_cli(*argv: str, env_extra: dict[str, str] | None = None) -> subprocess.C
 class Bare:
     """An sshd whose login has an empty PATH, no rcpd, and `home` as its home."""
 
-    def __init__(self, sftp: bool) -> None:
+    def __init__(self, sftp: bool, path: str = "") -> None:
         self.home = Path(tempfile.mkdtemp(prefix="rcp-bare-home-"))
         self.server: Sshd = start_sshd(Path(tempfile.mkdtemp(prefix="rcp-bare-sshd-")), home=self.home,
-                                       extra_config=["SetEnv PATH="], sftp=sftp)
+                                       extra_config=[f"SetEnv PATH={path}"], sftp=sftp)
 
     def stop(self) -> None:
         stop_sshd(self.server)
@@ -79,6 +79,18 @@ def bare_no_sftp() -> Iterator[Bare]:
     b = Bare(sftp=False)
     try:
         yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture
+def with_rcpd_on_path(tmp_path: Path) -> Iterator[tuple[Bare, Path]]:
+    """A host whose login PATH is one directory, for an rcpd put there."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    b = Bare(sftp=True, path=str(bin_dir))
+    try:
+        yield b, bin_dir
     finally:
         b.stop()
 
@@ -169,6 +181,42 @@ def test_without_sftp_the_shell_deploys(bare_no_sftp: Bare, one_byte: Path, tmp_
     assert again.returncode == EXIT_OK and "deploying" not in again.stderr, again.stderr
 
 
+def test_an_rcpd_on_path_speaking_this_protocol_is_used(with_rcpd_on_path: tuple[Bare, Path], one_byte: Path,
+                                                        tmp_path: Path) -> None:
+    b, bin_dir = with_rcpd_on_path
+    (bin_dir / "rcpd").symlink_to(rcpd_path())
+    into = tmp_path / "deploy"
+    out = b.copy(one_byte, tmp_path / "got", "--deploy-dir", str(into))
+    assert out.returncode == EXIT_OK, out.stderr
+    assert "deploying" not in out.stderr and not into.exists()
+    assert (tmp_path / "got").read_bytes() == b"x"
+
+
+def test_an_rcpd_on_path_speaking_another_protocol_is_bypassed(with_rcpd_on_path: tuple[Bare, Path],
+                                                               one_byte: Path, tmp_path: Path) -> None:
+    b, bin_dir = with_rcpd_on_path
+    old = bin_dir / "rcpd"
+    old.write_text(f"#!/bin/sh\necho 'rcpd 0.0.1 protocol {_core.PROTOCOL_VERSION + 1}'\n")
+    old.chmod(0o755)
+    into = deploy_dir(tmp_path)
+    out = b.copy(one_byte, tmp_path / "got", "--deploy-dir", str(into))
+    assert out.returncode == EXIT_OK, out.stderr
+    assert "deploying rcpd" in out.stderr
+    assert_deployed(cached(into))
+
+
+def test_both_sides_on_one_bare_host_deploy_at_once(bare: Bare, one_byte: Path, tmp_path: Path) -> None:
+    """Source and destination on the same host probe and deploy in parallel
+    into the same missing directory: both succeed, one binary is left."""
+    into = tmp_path / "deploy"
+    alias = bare.server.alias
+    out = bare.cli("--deploy-dir", str(into), f"{alias}:{one_byte}", f"{alias}:{tmp_path / 'got'}")
+    assert out.returncode == EXIT_OK, out.stderr
+    assert (tmp_path / "got").read_bytes() == b"x"
+    assert_deployed(cached(into))
+    assert [p.name for p in into.iterdir()] == [LOCAL.name]
+
+
 @pytest.mark.parametrize("server", ["bare", "bare_no_sftp"])
 def test_a_corrupted_cached_binary_is_replaced(server: str, request: pytest.FixtureRequest, one_byte: Path,
                                                tmp_path: Path) -> None:
@@ -214,11 +262,30 @@ def test_a_deploy_dir_of_another_user_is_refused(bare: Bare, one_byte: Path, tmp
     assert f"{into} belongs to uid 65534, not to the login user (uid 0)" in out.stderr
 
 
+def test_a_chatty_login_shell_does_not_confuse_the_probe(bare: Bare, one_byte: Path, tmp_path: Path) -> None:
+    """A ~/.bashrc that prints (an "unclean" shell, as rsync says) before
+    every command: its lines come before the probe's tag and are skipped."""
+    bashrc = bare.home / ".bashrc"
+    bashrc.write_text("echo 'Welcome to the bare host'\necho 'uid 12345'\necho 'RCPPROBE 2'\n")
+    try:
+        assert bare.server.run("true").stdout.startswith(b"Welcome"), "the banner is not printed"
+        into = deploy_dir(tmp_path)
+        out = bare.copy(one_byte, tmp_path / "got", "--deploy-dir", str(into))
+        assert out.returncode == EXIT_OK, out.stderr
+        assert_deployed(cached(into))
+        again = bare.copy(one_byte, tmp_path / "got2", "--deploy-dir", str(into))
+        assert again.returncode == EXIT_OK and "deploying" not in again.stderr, again.stderr
+    finally:
+        bashrc.unlink()
+
+
 def test_the_default_cache_in_the_home(bare: Bare, one_byte: Path, tmp_path: Path) -> None:
-    """~/.cache/rcp (in the bare host's tmp home): created 0700 where missing,
-    reused, and a symlinked ~/.cache refused. Removes exactly what it made."""
+    """~/.cache/rcp (in the bare host's tmp home, never the real one): created
+    0700 where missing, reused, and a symlinked ~/.cache refused."""
     cache = bare.home / ".cache"
     assert not cache.exists()
+    real = Path(os.path.expanduser("~/.cache/rcp")) / LOCAL.name
+    real_before = real.exists()
     try:
         out = bare.copy(one_byte, tmp_path / "got1")
         assert out.returncode == EXIT_OK, out.stderr
@@ -240,6 +307,26 @@ def test_the_default_cache_in_the_home(bare: Bare, one_byte: Path, tmp_path: Pat
             cache.unlink()
         else:
             shutil.rmtree(cache, ignore_errors=True)
+    assert real.exists() == real_before, "the real home was touched"
+
+
+def test_an_existing_cache_dir_is_used_and_kept(bare: Bare, one_byte: Path, tmp_path: Path) -> None:
+    """A ~/.cache/rcp that exists already (with other files) is used as it
+    is; the test removes exactly what the copy added."""
+    rcp_dir = bare.home / ".cache" / "rcp"
+    rcp_dir.mkdir(parents=True, mode=0o755)
+    (rcp_dir / "rcpd-0.0.1-old").write_bytes(b"an older one")
+    try:
+        out = bare.copy(one_byte, tmp_path / "got")
+        assert out.returncode == EXIT_OK, out.stderr
+        assert sorted(p.name for p in rcp_dir.iterdir()) == sorted([LOCAL.name, "rcpd-0.0.1-old"])
+        assert_deployed(rcp_dir / LOCAL.name)
+        assert stat.S_IMODE(rcp_dir.stat().st_mode) == 0o755  # kept as it was
+    finally:
+        (rcp_dir / LOCAL.name).unlink(missing_ok=True)
+        (rcp_dir / "rcpd-0.0.1-old").unlink()
+        rcp_dir.rmdir()
+        rcp_dir.parent.rmdir()
 
 
 def test_a_foreign_architecture_is_refused_naming_both(bare: Bare, one_byte: Path, tmp_path: Path) -> None:
