@@ -24,14 +24,14 @@ import pytest
 
 import rcp
 from rcp import _core
+from rcp.cli import build_parser, options_from_args, parse_args
 from rcp.daemon import rcpd_path
 from rcp.deploy import (Elf, check_platform, local_rcpd, parse_elf, parse_ls, parse_probe, probe_script,
                         target_for)
 from rcp.errors import EXIT_CONNECTION, EXIT_OK, DeployError
+from rcp.model import CopyOptions
 from sshd import Sshd, start_sshd, stop_sshd
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the bare sshd binds a tmp home over the login's home "
-                                "in a private mount namespace, which needs root (CI runs as root)")
 
 LOCAL = local_rcpd()
 
@@ -46,6 +46,9 @@ class Bare:
     """An sshd whose login has an empty PATH, no rcpd, and `home` as its home."""
 
     def __init__(self, sftp: bool, path: str = "") -> None:
+        if os.geteuid() != 0:
+            pytest.skip("the bare sshd binds a tmp home over the login's home in a private mount namespace, "
+                        "which needs root (CI runs as root)")
         self.home = Path(tempfile.mkdtemp(prefix="rcp-bare-home-"))
         self.server: Sshd = start_sshd(Path(tempfile.mkdtemp(prefix="rcp-bare-sshd-")), home=self.home,
                                        extra_config=[f"SetEnv PATH={path}"], sftp=sftp)
@@ -365,6 +368,8 @@ def test_the_python_api_deploys(bare: Bare, one_byte: Path, tmp_path: Path) -> N
 @pytest.fixture
 def noexec_dir(tmp_path: Path) -> Iterator[Path]:
     """A tmpfs mounted noexec, made before its sshd starts (whose private mount namespace copies it)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
     mnt = tmp_path / "noexec"
     mnt.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "noexec,mode=0700,size=64m", "tmpfs", str(mnt)], check=True,
@@ -386,7 +391,17 @@ def test_a_noexec_deploy_dir_is_a_clear_error(noexec_dir: Path, one_byte: Path, 
         b.stop()
 
 
-# ---- the probe's output and the ELF check, as parsed (no SSH) ----
+# ---- options, the probe's output and the ELF check, as parsed (no SSH) ----
+
+
+def test_deploy_options_on_the_command_line() -> None:
+    def options(*argv: str) -> CopyOptions:
+        return options_from_args(parse_args([*argv, "a", "h:b"]), stderr_is_tty=False).options
+
+    assert options() == CopyOptions(deploy=True, deploy_dir=None)
+    assert options("--no-deploy").deploy is False
+    assert options("--deploy-dir", "/srv/rcp").deploy_dir == "/srv/rcp"
+    assert "--deploy-dir" in build_parser().format_help() and "--no-deploy" in build_parser().format_help()
 
 
 def test_probe_output_is_parsed_strictly() -> None:
