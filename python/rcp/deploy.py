@@ -420,13 +420,13 @@ def ensure_rcpd(ssh: _core.SshSession, where: str, deploy_dir: str | None, notic
         log.debug("%s: no SFTP (%s): deploying through the shell", where, exc)
         _install(ssh, where, p, binary, tmp, upload_by_shell=True)
     else:
-        _upload_sftp(sftp, where, p, binary, tmp)
+        _upload_sftp(sftp, where, p, binary, tmp, probe.uid)
         _install(ssh, where, p, binary, tmp, upload_by_shell=False, sftp=sftp)
     log.info("%s: deployed %s in %.2f s", where, p.final, time.monotonic() - started)
     return p.final
 
 
-def _upload_sftp(sftp: _core.SftpSession, where: str, p: Plan, binary: LocalRcpd, tmp: str) -> None:
+def _upload_sftp(sftp: _core.SftpSession, where: str, p: Plan, binary: LocalRcpd, tmp: str, uid: int) -> None:
     try:
         for directory in p.missing:
             try:
@@ -435,7 +435,7 @@ def _upload_sftp(sftp: _core.SftpSession, where: str, p: Plan, binary: LocalRcpd
                 # Another rcp of this user may have made it meanwhile (nobody
                 # else can write to the parent): accepted only if it is safe now.
                 attrs = sftp.lstat(directory)
-                if attrs is None or attrs.type != "directory" or attrs.mode & 0o022:
+                if attrs is None or attrs.type != "directory" or attrs.uid != uid or attrs.mode & 0o022:
                     raise
         f = sftp.create(tmp, 0o700)
         try:
@@ -468,8 +468,9 @@ def _install(ssh: _core.SshSession, where: str, p: Plan, binary: LocalRcpd, tmp:
             steps.append(f"mkdir -m 700 -- {d} 2>/dev/null || {{ [ -d {d} ] && [ ! -L {d} ]; }} || "
                          f"{{ printf 'error cannot create %s\\n' {d}; echo end; exit 0; }}")
         steps.append("set -C; cat > \"$t\" || { echo 'error cannot write the temporary file'; echo end; exit 0; }; "
-                     "set +C; chmod 700 -- \"$t\"")
+                     "set +C")
     steps += [
+        "chmod 700 -- \"$t\"",  # whatever umask the SFTP server applied
         "h=$(sha256sum < \"$t\"); printf 'sha256 %s\\n' \"${h%% *}\"",
         f"if [ \"${{h%% *}}\" != {q(binary.sha256)} ]; then rm -f -- \"$t\"; echo end; exit 0; fi",
         "v=$(\"$t\" --version </dev/null 2>&1); s=$?; printf 'exec %s\\n' \"$s\"",
