@@ -132,7 +132,7 @@ def test_the_bare_login_has_an_empty_path_and_no_rcpd(bare: Bare) -> None:
 def test_without_deploy_a_bare_host_fails_as_before(bare: Bare, one_byte: Path, tmp_path: Path) -> None:
     out = bare.copy(one_byte, tmp_path / "got", "--no-deploy")
     assert out.returncode == EXIT_CONNECTION, out.stderr
-    assert "rcpd" in out.stderr and "deploying" not in out.stderr
+    assert "no such rcpd there" in out.stderr and "deploying" not in out.stderr
     assert not (bare.home / ".cache").exists()
 
 
