@@ -391,6 +391,43 @@ def test_a_noexec_deploy_dir_is_a_clear_error(noexec_dir: Path, one_byte: Path, 
         b.stop()
 
 
+def test_sftp_does_what_the_deploy_needs_and_no_more(sshd: Sshd, tmp_path: Path) -> None:
+    """The SFTP bindings against a real sshd: lstat does not follow symlinks,
+    create is exclusive (nor does it follow a planted symlink), modes hold."""
+    ssh = _core.SshSession.connect(sshd.alias, config_file=str(sshd.config))
+    sftp = ssh.sftp()
+    d = tmp_path / "d"
+    sftp.mkdir(str(d), 0o700)
+    attrs = sftp.lstat(str(d))
+    assert attrs is not None and (attrs.type, attrs.uid, attrs.mode) == ("directory", os.getuid(), 0o700)
+    with pytest.raises(_core.RcpError, match="mkdir"):
+        sftp.mkdir(str(d), 0o700)
+    assert sftp.lstat(str(tmp_path / "none")) is None
+    (tmp_path / "link").symlink_to(d)
+    link = sftp.lstat(str(tmp_path / "link"))
+    assert link is not None and link.type == "symlink"
+
+    data = os.urandom(700_000)  # several SFTP requests
+    f = sftp.create(str(d / "f"), 0o700)
+    f.write(data)
+    f.close()
+    f.close()  # idempotent
+    assert (d / "f").read_bytes() == data and stat.S_IMODE((d / "f").stat().st_mode) == 0o700
+    written = sftp.lstat(str(d / "f"))
+    assert written is not None and (written.type, written.size) == ("file", len(data))
+    with pytest.raises(_core.RcpError, match="create"):
+        sftp.create(str(d / "f"), 0o700)  # exists: O_EXCL
+    (tmp_path / "planted").symlink_to(tmp_path / "target")
+    with pytest.raises(_core.RcpError, match="create"):
+        sftp.create(str(tmp_path / "planted"), 0o700)  # a dangling symlink is not followed
+    assert not (tmp_path / "target").exists()
+    sftp.unlink(str(d / "f"))
+    assert not (d / "f").exists()
+    ssh.close()
+    with pytest.raises(_core.ConnectionClosedError):
+        sftp.lstat(str(d))
+
+
 # ---- options, the probe's output and the ELF check, as parsed (no SSH) ----
 
 
