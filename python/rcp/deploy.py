@@ -427,6 +427,7 @@ def ensure_rcpd(ssh: _core.SshSession, where: str, deploy_dir: str | None, notic
 
 
 def _upload_sftp(sftp: _core.SftpSession, where: str, p: Plan, binary: LocalRcpd, tmp: str, uid: int) -> None:
+    created = False
     try:
         for directory in p.missing:
             try:
@@ -438,6 +439,7 @@ def _upload_sftp(sftp: _core.SftpSession, where: str, p: Plan, binary: LocalRcpd
                 if attrs is None or attrs.type != "directory" or attrs.uid != uid or attrs.mode & 0o022:
                     raise
         f = sftp.create(tmp, 0o700)
+        created = True
         try:
             view = memoryview(binary.data)
             for at in range(0, len(view), UPLOAD_BLOCK):
@@ -445,7 +447,8 @@ def _upload_sftp(sftp: _core.SftpSession, where: str, p: Plan, binary: LocalRcpd
         finally:
             f.close()
     except _core.RcpError as exc:
-        _remove(sftp, tmp)
+        if created:  # only ours: create is exclusive
+            _remove(sftp, tmp)
         raise DeployError(f"{where}: cannot upload rcpd to {p.shown}: {exc}") from exc
 
 
