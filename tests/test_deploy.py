@@ -161,6 +161,17 @@ def test_first_copy_deploys_by_sftp_and_the_second_reuses_it(bare: Bare, one_byt
           f"{first_s:.2f} s, second (cached) {second_s:.2f} s")
 
 
+@pytest.mark.parametrize("server", ["bare", "bare_no_sftp"])
+def test_a_deploy_dir_with_shell_metacharacters_stays_literal(server: str, request: pytest.FixtureRequest,
+                                                              one_byte: Path, tmp_path: Path) -> None:
+    b: Bare = request.getfixturevalue(server)
+    into = deploy_dir(tmp_path, "it's a $(touch pwned) `dir`; *")
+    out = b.copy(one_byte, tmp_path / "got", "--deploy-dir", str(into))
+    assert out.returncode == EXIT_OK, out.stderr
+    assert_deployed(cached(into))
+    assert not (b.home / "pwned").exists() and not Path("pwned").exists()
+
+
 def test_quiet_silences_the_deploy_line(bare: Bare, one_byte: Path, tmp_path: Path) -> None:
     into = deploy_dir(tmp_path)
     out = bare.copy(one_byte, tmp_path / "got", "-q", "--deploy-dir", str(into))
