@@ -88,4 +88,4 @@ bench-wan: build
 	$(PY) bench/wan_bench.py
 
 clean:
-	rm -rf build
+	rm -rf build dist

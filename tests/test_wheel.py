@@ -5,7 +5,9 @@ PATH all elsewhere). `make py-test` builds the wheel first."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
 import threading
 import tomllib
 from dataclasses import dataclass
@@ -128,3 +130,23 @@ def test_wheel_binaries_need_only_glibc(venv: Venv) -> None:
     assert len(cores) == 1, cores
     for binary in (cores[0], venv.root / "bin" / "rcpd"):
         assert needed(binary) <= GLIBC_LIBS, (binary, needed(binary) - GLIBC_LIBS)
+
+
+def test_build_without_the_bootstrap_says_to_run_it(tmp_path: Path) -> None:
+    """A checkout whose third_party/prefix was never built stops at once with the remedy,
+    and the failed build leaves nothing in the checkout (its build directory is elsewhere)."""
+    tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True, check=True,
+                             timeout=30).stdout.decode().split("\0")
+    checkout = tmp_path / "rcp"
+    for name in filter(None, tracked):
+        if (ROOT / name).is_file():
+            (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, checkout / name)
+    before = sorted(p.relative_to(checkout) for p in checkout.rglob("*"))
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "--no-index",
+                          "-w", str(tmp_path / "dist"), "."], capture_output=True, text=True, timeout=300,
+                         cwd=checkout)
+    assert out.returncode != 0
+    assert "run `make bootstrap` (scripts/bootstrap.sh" in out.stdout + out.stderr, out.stdout + out.stderr
+    assert "Check for working C compiler" not in out.stdout + out.stderr  # stopped before CMake's compiler checks
+    assert sorted(p.relative_to(checkout) for p in checkout.rglob("*")) == before
