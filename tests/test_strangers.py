@@ -192,7 +192,8 @@ def test_replayed_initials_hold_no_slot_at_the_source_or_the_master(tmp_path: Pa
     """A captured ClientHello replayed at the source's listener took its only
     slot for the whole handshake timeout, and 16 took all of the master's:
     the copy failed after 40 s. Now a token-less Initial costs a stateless
-    Retry and nothing else, so the copy runs at its usual speed."""
+    Retry while any handshake is in progress (and one evictable slot when
+    none is), so the copy runs at its usual speed."""
     src = tmp_path / "big.bin"
     size = 256 << 20
     with open(src, "wb") as f:
@@ -230,10 +231,12 @@ def test_replayed_initials_hold_no_slot_at_the_source_or_the_master(tmp_path: Pa
     quiet = sum(baseline) / len(baseline)
     print(f"copy of {size >> 20} MiB: {baseline} s quiet, {flooded:.2f} s under the replay; master {master}")
     assert replay.sent_source > 100 and replay.sent_master > 100, (replay.sent_source, replay.sent_master)
-    # The master answered the replays with Retries (rate-limited) and made
-    # state only for its two rcpds.
+    # The master made validated state only for its two rcpds; a replay
+    # found it idle at most a few times (each such handshake unvalidated,
+    # its copies then absorbed by it), and everyone else got a Retry.
     assert master["retries_sent"] > 0, master
-    assert master["handshakes_started"] == 2, master
+    assert master["handshakes_started"] - master["handshakes_unvalidated"] <= 2, master
+    assert master["handshakes_unvalidated"] <= 4, master
     assert flooded <= 1.5 * quiet, f"with the replay {flooded:.2f} s, without {baseline} s"
 
 

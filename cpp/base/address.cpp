@@ -2,10 +2,7 @@
 
 #include <arpa/inet.h>
 #include <net/if.h>
-#include <netdb.h>
 
-#include <algorithm>
-#include <cerrno>
 #include <charconv>
 #include <cstring>
 
@@ -59,38 +56,6 @@ Result<Address> Address::parse(std::string_view host, uint16_t port) {
     return a;
   }
   return make_error(Errc::invalid_argument, "not a numeric IP address: \"" + std::string(host) + "\"");
-}
-
-Result<std::vector<Address>> Address::resolve(const std::string& host, uint16_t port) {
-  const std::string name(strip_brackets(host));
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_DGRAM;
-  hints.ai_protocol = IPPROTO_UDP;
-  // No AI_ADDRCONFIG: it hides ::1/127.0.0.1 when no non-loopback address of
-  // that family is configured (e.g. inside a bare network namespace).
-  hints.ai_flags = AI_NUMERICSERV;
-  const std::string service = std::to_string(port);
-
-  addrinfo* list = nullptr;
-  const int rc = getaddrinfo(name.c_str(), service.c_str(), &hints, &list);
-  if (rc != 0) {
-    const std::string why = rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc);
-    return make_error(Errc::io, "cannot resolve \"" + host + "\": " + why);
-  }
-
-  std::vector<Address> out;
-  for (const addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
-    if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
-    if (ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
-    Address a;
-    std::memcpy(&a.storage, ai->ai_addr, ai->ai_addrlen);
-    a.len = ai->ai_addrlen;
-    if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);  // keep getaddrinfo's order
-  }
-  freeaddrinfo(list);
-  if (out.empty()) return make_error(Errc::io, "cannot resolve \"" + host + "\": no IPv4 or IPv6 address");
-  return out;
 }
 
 uint16_t Address::port() const {

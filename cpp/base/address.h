@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "base/result.h"
 
@@ -17,10 +16,9 @@ struct Address {
   sockaddr_storage storage{};
   socklen_t len = 0;
 
-  // Numeric host only ("127.0.0.1", "::1", "[::1]" accepted); no DNS.
+  // Numeric host only ("127.0.0.1", "::1", "[::1]" accepted); no DNS, no NSS,
+  // so the static rcpd can use it. Names are resolved by base/resolve.h.
   static Result<Address> parse(std::string_view host, uint16_t port);
-  // Resolves names too (getaddrinfo), returning every address, IPv6 and IPv4.
-  static Result<std::vector<Address>> resolve(const std::string& host, uint16_t port);
 
   int family() const { return storage.ss_family; }
   uint16_t port() const;

@@ -6,13 +6,19 @@
 
 #include "base/crypto.h"
 
+#include <fcntl.h>
 #include <sys/random.h>
-#include <cerrno>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <new>
+
+#include "base/unique_fd.h"
 
 namespace rcp {
 
@@ -102,7 +108,26 @@ Result<void> random_bytes(std::span<uint8_t> out) {
   while (done < out.size()) {
     ssize_t n = getrandom(out.data() + done, out.size() - done, 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return make_error(Errc::io, "getrandom failed");
+    if (n < 0 && errno == ENOSYS) return urandom_bytes(out.subspan(done));  // Linux < 3.17
+    if (n <= 0) return make_error(Errc::io, std::string("getrandom failed: ") + std::strerror(errno));
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+Result<void> urandom_bytes(std::span<uint8_t> out) {
+  if (out.empty()) return {};
+  UniqueFd fd(::open("/dev/urandom", O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  if (fd.get() < 0) return make_error(Errc::io, std::string("/dev/urandom: ") + std::strerror(errno));
+  // A character device, not a file a user could have swapped in.
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0 || !S_ISCHR(st.st_mode))
+    return make_error(Errc::io, "/dev/urandom is not a character device");
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::read(fd.get(), out.data() + done, out.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return make_error(Errc::io, "cannot read /dev/urandom");
     done += static_cast<size_t>(n);
   }
   return {};

@@ -37,7 +37,10 @@ Sha256Digest hmac_sha256(std::span<const uint8_t> key, std::span<const uint8_t> 
 // Compares without data-dependent early exit; different lengths -> false.
 bool constant_time_equal(std::span<const uint8_t> a, std::span<const uint8_t> b);
 
+// From the kernel: getrandom(2), or /dev/urandom before Linux 3.17 (ENOSYS).
 Result<void> random_bytes(std::span<uint8_t> out);
+// The fallback alone (tests force it, as on a kernel without getrandom).
+Result<void> urandom_bytes(std::span<uint8_t> out);
 
 std::string to_hex(std::span<const uint8_t> data);  // lowercase
 // Accepts upper/lower case and optional ':' separators ("AB:cd:..").

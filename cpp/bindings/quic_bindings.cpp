@@ -1,5 +1,6 @@
 #include <pybind11/stl.h>
 
+#include "base/resolve.h"
 #include "bindings/bindings.h"
 #include "bindings/pyobject_msgpack.h"
 #include "link/link.h"
@@ -31,7 +32,7 @@ std::vector<Fingerprint> to_pins(const std::vector<std::string>& hex) {
 }
 
 Address to_address(const std::string& host, uint16_t port) {
-  auto all = unwrap(Address::resolve(host, port));
+  auto all = unwrap(resolve_address(host, port));
   if (all.empty()) throw py::value_error("no address for " + host);
   return all.front();
 }
@@ -250,6 +251,7 @@ void init_quic(py::module_& m) {
             d["retries_suppressed"] = n.retries_suppressed;
             d["invalid_tokens"] = n.invalid_tokens;
             d["handshakes_started"] = n.handshakes_started;
+            d["handshakes_unvalidated"] = n.handshakes_unvalidated;
             d["handshakes_evicted"] = n.handshakes_evicted;
             d["refused_no_slot"] = n.refused_no_slot;
             return d;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 
@@ -183,11 +184,42 @@ bool DestTree::exists(const DirFd& dir, const std::string& name) const {
   return fstatat(dir->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
+int DestTree::rename_no_replace(int dir, const std::string& tmp, const std::string& name) {
+  NoReplace how = no_replace_.load();
+  if (how == NoReplace::renameat2) {
+    if (renameat2(dir, tmp.c_str(), dir, name.c_str(), RENAME_NOREPLACE) == 0) return 0;
+    // ENOSYS: before Linux 3.15; EINVAL: a filesystem without the flag.
+    if (errno != ENOSYS && errno != EINVAL) return errno;
+    how = NoReplace::link;
+    no_replace_.store(how);
+  }
+  if (how == NoReplace::link) {
+    // A new link fails with EEXIST when the name exists: as atomic as
+    // RENAME_NOREPLACE. The temporary name is then dropped.
+    if (linkat(dir, tmp.c_str(), dir, name.c_str(), 0) == 0) {
+      (void)unlinkat(dir, tmp.c_str(), 0);  // a failure leaves a second name of the same file, no harm
+      return 0;
+    }
+    // EPERM/EOPNOTSUPP: no hard links here (FAT, some FUSE filesystems).
+    if (errno != EPERM && errno != EOPNOTSUPP) return errno;
+    how = NoReplace::check_then_rename;
+    no_replace_.store(how);
+  }
+  // The last resort: a writer creating `name` between the check and the
+  // rename would lose its file. Nothing better exists on such a filesystem.
+  struct stat st {};
+  if (fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return EEXIST;
+  if (errno != ENOENT) return errno;
+  return renameat(dir, tmp.c_str(), dir, name.c_str()) == 0 ? 0 : errno;
+}
+
 Result<bool> DestTree::commit(const DirFd& dir, const std::string& tmp, const std::string& name) {
-  int rc = spec_.overwrite ? renameat(dir->get(), tmp.c_str(), dir->get(), name.c_str())
-                           : renameat2(dir->get(), tmp.c_str(), dir->get(), name.c_str(), RENAME_NOREPLACE);
-  int err = errno;
-  if (rc == 0) {
+  int err = 0;
+  if (spec_.overwrite)
+    err = renameat(dir->get(), tmp.c_str(), dir->get(), name.c_str()) == 0 ? 0 : errno;
+  else
+    err = rename_no_replace(dir->get(), tmp, name);
+  if (err == 0) {
     std::lock_guard<std::mutex> lk(mu_);
     temps_.erase({dir, tmp});
     return true;

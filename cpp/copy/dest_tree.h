@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,13 +23,22 @@ namespace rcp {
 
 using DirFd = std::shared_ptr<UniqueFd>;
 
+// How a finished file is put in place without replacing an existing one
+// (overwrite off), strongest first. DestTree starts with `no_replace` and steps
+// down, for good, when the kernel or filesystem lacks a method: renameat2 needs
+// Linux 3.15 and a filesystem that takes RENAME_NOREPLACE (ENOSYS/EINVAL
+// otherwise); link()+unlink() is as atomic but needs hard links; the last,
+// checking then renaming, can lose a race with another writer of that name.
+enum class NoReplace { renameat2, link, check_then_rename };
+
 struct DestSpec {
   std::string path;      // as given by the user
   uint32_t sources = 1;  // number of source operands
   bool trailing_slash = false;
   bool overwrite = false;
-  std::vector<RootRule> rules;  // per source operand; a missing one is RootRule{} (any visible name)
-  bool fsync = false;           // files before their rename, directories after their entries
+  std::vector<RootRule> rules;                  // per source operand; a missing one is RootRule{} (any visible name)
+  bool fsync = false;                           // files before their rename, directories after their entries
+  NoReplace no_replace = NoReplace::renameat2;  // tests start lower, as on an old kernel
 };
 
 class DestTree {
@@ -57,6 +67,7 @@ class DestTree {
 
   // True when this copy created the directory (its metadata is ours to set).
   bool created(const DirFd& dir) const;
+  NoReplace no_replace() const { return no_replace_.load(); }  // the method in use now
 
   std::string display(uint32_t root, const std::string& rel) const;
   bool overwrite() const { return spec_.overwrite; }
@@ -65,12 +76,14 @@ class DestTree {
   const DirFd& base() const { return base_; }
 
  private:
-  explicit DestTree(const DestSpec& spec) : spec_(spec) {}
+  explicit DestTree(const DestSpec& spec) : spec_(spec), no_replace_(spec.no_replace) {}
   struct Root {
     std::string name;  // entry name inside base_
     char kind = '?';
   };
   Result<DirFd> open_child_dir(const DirFd& parent, const std::string& name);
+  // Renames tmp to name unless name exists: 0, or an errno (EEXIST: it exists).
+  int rename_no_replace(int dir, const std::string& tmp, const std::string& name);
 
   DestSpec spec_;
   bool into_ = true;
@@ -81,6 +94,7 @@ class DestTree {
   std::map<std::string, DirFd> dirs_;  // "root/rel" -> fd, bounded cache
   std::set<std::pair<DirFd, std::string>> temps_;
   std::set<std::pair<dev_t, ino_t>> created_;
+  std::atomic<NoReplace> no_replace_{NoReplace::renameat2};  // steps down only
 };
 
 }  // namespace rcp

@@ -1,8 +1,8 @@
 #include "quic/quic_connection.h"
 
-#include <sys/random.h>
-
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace rcp {
@@ -22,13 +22,10 @@ ngtcp2_conn* get_conn(ngtcp2_crypto_conn_ref* ref) { return self(ref->user_data)
 
 void fill_random(uint8_t* dest, size_t len) {
   if (random_bytes({dest, len})) return;
-  // getrandom(2) blocks only before the pool is seeded; it cannot fail here otherwise.
-  while (len > 0) {
-    ssize_t n = getrandom(dest, len, 0);
-    if (n <= 0) continue;
-    dest += n;
-    len -= static_cast<size_t>(n);
-  }
+  // ngtcp2's callback cannot fail, and connection IDs and tokens must not be
+  // guessable: with neither getrandom(2) nor /dev/urandom there is no way on.
+  std::fputs("rcp: no kernel randomness (getrandom, /dev/urandom)\n", stderr);
+  std::abort();
 }
 
 void rand_cb(uint8_t* dest, size_t len, const ngtcp2_rand_ctx*) { fill_random(dest, len); }
@@ -105,10 +102,10 @@ Result<std::unique_ptr<QuicConnection>> QuicConnection::connect(const QuicConfig
 Result<std::unique_ptr<QuicConnection>> QuicConnection::accept(const QuicConfig& config,
                                                                std::shared_ptr<TlsContext> tls, DatagramSink& sink,
                                                                const Address& local, const Address& remote,
-                                                               const ngtcp2_pkt_hd& hd, const ngtcp2_cid& odcid,
+                                                               const ngtcp2_pkt_hd& hd, const ngtcp2_cid* odcid,
                                                                Events events, Nanos now) {
   std::unique_ptr<QuicConnection> c(new QuicConnection(config, sink, local, remote, std::move(events), now));
-  auto r = c->init(true, std::move(tls), &hd, &odcid);
+  auto r = c->init(true, std::move(tls), &hd, odcid);
   if (!r) return r.error();
   return c;
 }
@@ -178,16 +175,20 @@ Result<void> QuicConnection::init(bool server, std::shared_ptr<TlsContext> tls, 
   ngtcp2_path path = make_path(local_, remote_);
   int rv;
   if (server) {
-    // The client came back with our Retry token: its address is validated,
-    // and both connection IDs go into the transport parameters, which the
-    // client checks (RFC 9000 7.3).
-    params.original_dcid = *odcid;
+    if (odcid != nullptr) {
+      // The client came back with our Retry token: its address is validated,
+      // and both connection IDs go into the transport parameters, which the
+      // client checks (RFC 9000 7.3).
+      params.original_dcid = *odcid;
+      params.retry_scid = hd->dcid;
+      params.retry_scid_present = 1;
+      settings.token = hd->token;
+      settings.tokenlen = hd->tokenlen;
+      settings.token_type = NGTCP2_TOKEN_TYPE_RETRY;
+    } else {
+      params.original_dcid = hd->dcid;  // not retried: the DCID the client chose
+    }
     params.original_dcid_present = 1;
-    params.retry_scid = hd->dcid;
-    params.retry_scid_present = 1;
-    settings.token = hd->token;
-    settings.tokenlen = hd->tokenlen;
-    settings.token_type = NGTCP2_TOKEN_TYPE_RETRY;
     rv = ngtcp2_conn_server_new(&conn_, &hd->scid, &scid, &path, hd->version, &cb, &settings, &params, nullptr, this);
   } else {
     ngtcp2_cid dcid = random_cid();

@@ -61,11 +61,12 @@ class QuicConnection {
   static Result<std::unique_ptr<QuicConnection>> connect(const QuicConfig& config, std::shared_ptr<TlsContext> tls,
                                                          DatagramSink& sink, const Address& local,
                                                          const Address& remote, Events events, Nanos now);
-  // `hd` comes from ngtcp2_accept on the client's Initial that carried a
-  // valid Retry token; `odcid` is the DCID of its first Initial, from the token.
+  // `hd` comes from ngtcp2_accept on the client's Initial. After a Retry,
+  // `odcid` is the DCID of its first Initial, from the token; null when the
+  // server took the Initial without one (no handshake was in progress).
   static Result<std::unique_ptr<QuicConnection>> accept(const QuicConfig& config, std::shared_ptr<TlsContext> tls,
                                                         DatagramSink& sink, const Address& local, const Address& remote,
-                                                        const ngtcp2_pkt_hd& hd, const ngtcp2_cid& odcid, Events events,
+                                                        const ngtcp2_pkt_hd& hd, const ngtcp2_cid* odcid, Events events,
                                                         Nanos now);
   ~QuicConnection();
   QuicConnection(const QuicConnection&) = delete;

@@ -154,7 +154,7 @@ Result<uint64_t> QuicEndpoint::add_connection(const Address& remote, const ngtcp
   };
   const Nanos now = monotonic_now();
   const Address& local = socket_.local_address();
-  auto conn = hd ? QuicConnection::accept(config_.quic, tls_, sink_, local, remote, *hd, *odcid, std::move(ev), now)
+  auto conn = hd ? QuicConnection::accept(config_.quic, tls_, sink_, local, remote, *hd, odcid, std::move(ev), now)
                  : QuicConnection::connect(config_.quic, tls_, sink_, local, remote, std::move(ev), now);
   if (!conn) return conn.error();
   e.conn = std::move(conn.value());
@@ -227,25 +227,37 @@ void QuicEndpoint::accept_initial(std::span<const uint8_t> pkt, const Address& f
   ngtcp2_pkt_hd hd;
   if (ngtcp2_accept(&hd, pkt.data(), pkt.size()) != 0 || hd.type != NGTCP2_PKT_INITIAL) return;
   const Nanos now = monotonic_now();
+  std::optional<ngtcp2_cid> odcid;
   if (hd.tokenlen == 0) {
-    send_retry(hd, from);  // stateless: no slot, no memory
-    return;
+    // An idle server takes the Initial as it is: a Retry costs every peer a
+    // round trip, which on a lossy path can cost the handshake. Once any
+    // handshake is in progress, strangers get only a stateless Retry, so at
+    // most one unvalidated handshake exists at a time and a validated one
+    // evicts it first (make_room_for_handshake).
+    if (handshakes_in_progress() > 0 || config_.max_handshakes == 0) {
+      send_retry(hd, from);  // stateless: no slot, no memory
+      return;
+    }
+  } else {
+    auto checked = validator_->check_token(hd, from, now);
+    if (!checked) {
+      std::lock_guard<std::mutex> lk(mu_);
+      ++counters_.invalid_tokens;  // silently: a replayed or forged token earns no answer
+      return;
+    }
+    odcid = *checked;
+    if (!make_room_for_handshake(from)) return;
   }
-  auto odcid = validator_->check_token(hd, from, now);
-  if (!odcid) {
-    std::lock_guard<std::mutex> lk(mu_);
-    ++counters_.invalid_tokens;  // silently: a replayed or forged token earns no answer
-    return;
-  }
-  if (!make_room_for_handshake(from)) return;
-  auto handle = add_connection(from, &hd, &*odcid);
+  auto handle = add_connection(from, &hd, odcid ? &*odcid : nullptr);
   if (!handle) {
     config_.quic.logger.warn("cannot accept connection from " + from.to_string() + ": " + handle.error().message);
     return;
   }
+  conns_.at(*handle).address_validated = odcid.has_value();
   {
     std::lock_guard<std::mutex> lk(mu_);
     ++counters_.handshakes_started;
+    if (!odcid) ++counters_.handshakes_unvalidated;
   }
   if (QuicConnection* c = connection(*handle)) {
     c->on_datagram(pkt, from, monotonic_now());
@@ -281,7 +293,14 @@ bool QuicEndpoint::make_room_for_handshake(const Address& from) {
     ++in_progress;
   }
   if (in_progress < config_.max_handshakes) return true;
-  // Full. The newcomer proved its address just now; make way at the address
+  // Full. An unvalidated handshake (taken without a Retry) goes first: its
+  // peer may not even be at its address.
+  for (auto& [h, e] : conns_) {
+    if (e.conn->closed() || e.conn->handshake_done() || e.address_validated) continue;
+    evict(e);
+    return true;
+  }
+  // Otherwise: the newcomer proved its address just now; make way at the address
   // holding the most handshakes (the newcomer counting for its own), there
   // the oldest; on a tie the newcomer's own address pays, else the oldest.
   // Strangers at one address, even replaying their Retry tokens, then only
@@ -293,11 +312,21 @@ bool QuicEndpoint::make_room_for_handshake(const Address& from) {
   };
   auto pick =
       std::max_element(by_ip.begin(), by_ip.end(), [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
-  Entry* victim = pick->second.front().second;
-  victim->conn->close(victim->handler->close_code(), "handshake evicted by a newer one");
+  evict(*pick->second.front().second);
+  return true;
+}
+
+void QuicEndpoint::evict(Entry& victim) {
+  victim.conn->close(victim.handler->close_code(), "handshake evicted by a newer one");
   std::lock_guard<std::mutex> lk(mu_);
   ++counters_.handshakes_evicted;
-  return true;
+}
+
+size_t QuicEndpoint::handshakes_in_progress() const {
+  size_t n = 0;
+  for (const auto& [h, e] : conns_)
+    if (!e.conn->closed() && !e.conn->handshake_done()) ++n;
+  return n;
 }
 
 bool QuicEndpoint::admit_authenticated(uint64_t handle) {

@@ -49,9 +49,10 @@ struct EndpointConfig {
 // What a server endpoint did with strangers' Initials (for tests and logs).
 struct ServerCounters {
   uint64_t retries_sent = 0;
-  uint64_t retries_suppressed = 0;  // over the rate limit: dropped without an answer
-  uint64_t invalid_tokens = 0;      // forged, expired, or from another address
-  uint64_t handshakes_started = 0;  // connection state created
+  uint64_t retries_suppressed = 0;      // over the rate limit: dropped without an answer
+  uint64_t invalid_tokens = 0;          // forged, expired, or from another address
+  uint64_t handshakes_started = 0;      // connection state created
+  uint64_t handshakes_unvalidated = 0;  // of those, taken without a Retry (server idle)
   uint64_t handshakes_evicted = 0;
   uint64_t refused_no_slot = 0;  // authenticated, but max_connections were in use
 };
@@ -107,6 +108,7 @@ class QuicEndpoint : public std::enable_shared_from_this<QuicEndpoint> {
   void accept_initial(std::span<const uint8_t> pkt, const Address& from);
   void send_retry(const ngtcp2_pkt_hd& hd, const Address& from);
   bool make_room_for_handshake(const Address& from);
+  size_t handshakes_in_progress() const;
   bool admit_authenticated(uint64_t handle);
   Result<uint64_t> add_connection(const Address& remote, const ngtcp2_pkt_hd* hd, const ngtcp2_cid* odcid);
   // An application handle: shares the handler and keeps this endpoint (and
@@ -125,7 +127,9 @@ class QuicEndpoint : public std::enable_shared_from_this<QuicEndpoint> {
     std::unique_ptr<QuicConnection> conn;
     std::unique_ptr<Timer> timer;  // at conn->expiry()
     bool session_ready = false;
+    bool address_validated = false;  // came back with our Retry token
   };
+  void evict(Entry& victim);
 
   EndpointConfig config_;
   ConnectionHandlerFactory factory_;

@@ -19,18 +19,14 @@ namespace {
 
 constexpr Nanos kSetupTimeout = 60 * kSeconds;
 
-// "127.0.0.1:5000" or "[::1]:5000"
+// "127.0.0.1:5000" or "[::1]:5000". Numeric only: the static rcpd has no NSS
+// to resolve names with; the master hands out addresses, never names.
 Result<Address> parse_host_port(const std::string& text) {
   auto colon = text.rfind(':');
   if (colon == std::string::npos) return make_error(Errc::invalid_argument, "expected HOST:PORT, got " + text);
-  std::string host = text.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   int port = std::atoi(text.c_str() + colon + 1);
   if (port <= 0 || port > 65535) return make_error(Errc::invalid_argument, "bad port in " + text);
-  auto all = Address::resolve(host, static_cast<uint16_t>(port));
-  if (!all) return all.error();
-  if (all->empty()) return make_error(Errc::invalid_argument, "no address for " + host);
-  return all->front();
+  return Address::parse(text.substr(0, colon), static_cast<uint16_t>(port));
 }
 
 // Addresses this host can be reached on, for the destination to try.
@@ -222,11 +218,14 @@ Result<CopySummary> Daemon::run_destination() {
   cfg.quic.max_uni_streams = DestinationOptions{}.workers + 1;
   Result<std::shared_ptr<Link>> peer = make_error(Errc::invalid_argument, "the source advertised no address");
   for (const auto& host : where->addresses) {
-    auto resolved = Address::resolve(host, where->port);
-    if (!resolved || resolved->empty()) continue;
-    peer = Link::connect(cfg, resolved->front());
+    auto address = Address::parse(host, where->port);  // numeric only, like the master's addresses
+    if (!address) {
+      logger_.info("skipping source address " + host + ": " + address.error().message);
+      continue;
+    }
+    peer = Link::connect(cfg, *address);
     if (peer) {
-      logger_.info("connected to the source at " + resolved->front().to_string() + " (pinned)");
+      logger_.info("connected to the source at " + address->to_string() + " (pinned)");
       break;
     }
     logger_.info("source not reachable at " + host + ": " + peer.error().message);

@@ -10,13 +10,14 @@ File data never passes through here.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rcp import _core, ssh
@@ -75,6 +76,31 @@ def _start(side: Side, options: CopyOptions, master_port: int, master_fp: str) -
                        options.port_range if side.role == "source" else "", options.congestion_control,
                        options.verbose)
     side.daemon = RemoteDaemon(side.role, side.ssh, host_label(ep), args)
+
+
+def _numeric_address(host: str) -> str:
+    """`host` as a numeric address: rcpd is static and cannot resolve names (no
+    NSS), so the master resolves a name given in --master-address or
+    --source-address itself, once, and hands out the first address."""
+    bare = host.strip("[]")
+    try:
+        ipaddress.ip_address(bare.split("%")[0])
+        return bare
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(bare, None, type=socket.SOCK_DGRAM)
+    except OSError as e:
+        raise UsageError(f"cannot resolve {host!r}: {e}") from e
+    return str(infos[0][4][0])
+
+
+def _with_numeric_addresses(options: CopyOptions) -> CopyOptions:
+    if not options.master_address and not options.source_addresses:
+        return options
+    return replace(options,
+                   master_address=_numeric_address(options.master_address) if options.master_address else None,
+                   source_addresses=[_numeric_address(a) for a in options.source_addresses])
 
 
 def _master_bind_host(sides: list[Side], options: CopyOptions) -> str:
@@ -277,6 +303,7 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
     sink = sink or NullProgress()
     if not sources:
         raise UsageError("no source given")
+    options = _with_numeric_addresses(options)
     started = time.monotonic()
     src = Side("source", sources[0])
     dst = Side("destination", destination)

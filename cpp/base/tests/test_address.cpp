@@ -1,4 +1,5 @@
 #include "base/address.h"
+#include "base/resolve.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -84,18 +85,18 @@ TEST(Address, Equality) {
   EXPECT_TRUE(Address{} == Address{});
 }
 
-TEST(Address, ResolveNumericAndLocalhost) {
-  auto v4 = Address::resolve("127.0.0.1", 22);
+TEST(ResolveAddress, NumericAndLocalhost) {
+  auto v4 = resolve_address("127.0.0.1", 22);
   ASSERT_TRUE(v4.ok()) << v4.error().message;
   ASSERT_EQ(v4->size(), 1u);
   EXPECT_EQ((*v4)[0].to_string(), "127.0.0.1:22");
 
-  auto v6 = Address::resolve("[::1]", 22);
+  auto v6 = resolve_address("[::1]", 22);
   ASSERT_TRUE(v6.ok()) << v6.error().message;
   ASSERT_EQ(v6->size(), 1u);
   EXPECT_EQ((*v6)[0].to_string(), "[::1]:22");
 
-  auto local = Address::resolve("localhost", 7);
+  auto local = resolve_address("localhost", 7);
   ASSERT_TRUE(local.ok()) << local.error().message;
   ASSERT_FALSE(local->empty());
   for (const Address& a : *local) {
@@ -104,8 +105,8 @@ TEST(Address, ResolveNumericAndLocalhost) {
   }
 }
 
-TEST(Address, ResolveFailureNamesHost) {
-  auto r = Address::resolve("no-such-host.invalid", 1);
+TEST(ResolveAddress, FailureNamesHost) {
+  auto r = resolve_address("no-such-host.invalid", 1);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("no-such-host.invalid"), std::string::npos) << r.error().message;
 }

@@ -64,6 +64,16 @@ TEST(Crypto, RandomBytesFillLargeBuffers) {
   EXPECT_TRUE(random_bytes({}).ok());
 }
 
+TEST(Crypto, UrandomFallbackFillsBuffers) {
+  // The path a kernel without getrandom (before 3.17) takes.
+  std::vector<uint8_t> a(200000), b(200000);
+  ASSERT_TRUE(urandom_bytes(a).ok());
+  ASSERT_TRUE(urandom_bytes(b).ok());
+  EXPECT_NE(a, b);
+  EXPECT_NE(std::count(a.end() - 65536, a.end(), 0), 65536);
+  EXPECT_TRUE(urandom_bytes({}).ok());
+}
+
 TEST(Crypto, HexRoundTripAndErrors) {
   std::vector<uint8_t> v{0x00, 0xab, 0xff, 0x10};
   EXPECT_EQ(to_hex(v), "00abff10");

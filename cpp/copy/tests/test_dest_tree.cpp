@@ -77,6 +77,43 @@ TEST_F(DestTreeTest, ExistingFileKeptWithoutOverwrite) {
   EXPECT_EQ(slurp(root_ / "dst/f"), "new");
 }
 
+// Old kernels (before 3.15) and some filesystems lack renameat2(RENAME_NOREPLACE):
+// the weaker methods must still put files in place and still never replace one.
+void check_no_replace_method(const fs::path& root, NoReplace how) {
+  DestSpec spec{(root / "dst").string(), 1, false, false, {}};
+  spec.no_replace = how;
+  auto t = DestTree::open(spec);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  ASSERT_TRUE((*t)->set_root(0, "src", 'd').ok());
+  auto dir = (*t)->directory(0, "");
+  ASSERT_TRUE(dir.ok()) << dir.error().message;
+  auto commit = [&](const std::string& name, const std::string& body) {
+    auto tmp = (*t)->create_temp(*dir);
+    EXPECT_TRUE(tmp.ok());
+    EXPECT_EQ(write(tmp->first.get(), body.data(), body.size()), static_cast<ssize_t>(body.size()));
+    auto r = (*t)->commit(*dir, tmp->second, name);
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() && *r;
+  };
+  EXPECT_TRUE(commit("a", "first"));
+  EXPECT_FALSE(commit("a", "second")) << "an existing file was replaced";
+  std::string link_tmp;
+  ASSERT_TRUE((*t)->create_temp_symlink(*dir, "../elsewhere", link_tmp).ok());
+  auto linked = (*t)->commit(*dir, link_tmp, "l");
+  ASSERT_TRUE(linked.ok() && *linked);
+  EXPECT_EQ((*t)->no_replace(), how) << "the method stepped down on a filesystem that supports it";
+
+  EXPECT_EQ(slurp(root / "dst/src/a"), "first");
+  EXPECT_EQ(fs::hard_link_count(root / "dst/src/a"), 1u) << "the temporary name was left behind";
+  EXPECT_EQ(fs::read_symlink(root / "dst/src/l"), "../elsewhere");
+  for (auto& e : fs::recursive_directory_iterator(root / "dst"))
+    EXPECT_EQ(e.path().filename().string().find(".rcp-"), std::string::npos) << e.path();
+}
+
+TEST_F(DestTreeTest, NoReplaceByRenameat2) { check_no_replace_method(root_, NoReplace::renameat2); }
+TEST_F(DestTreeTest, NoReplaceByLinkAndUnlink) { check_no_replace_method(root_, NoReplace::link); }
+TEST_F(DestTreeTest, NoReplaceByCheckThenRename) { check_no_replace_method(root_, NoReplace::check_then_rename); }
+
 TEST_F(DestTreeTest, NeverFollowsSymlinksBelowTheDestination) {
   fs::create_directories(root_ / "dst/src");
   fs::create_directory_symlink(root_ / "outside", root_ / "dst/src/dir");

@@ -248,14 +248,21 @@ TEST(UdpSocket, KernelRefusingGsoFallsBack) {
   EXPECT_EQ(0, std::memcmp(got.payloads[3].data(), batch.data() + 3600, 500));
 }
 
-TEST(UdpSocket, LargeBatchOverManyChunks) {
-  // 150 segments: more than one GSO super-packet and more than one sendmmsg call.
-  UdpSocket tx = must_bind(addr("127.0.0.1"));
+// 150 segments: more than one GSO super-packet and more than one sendmmsg call.
+void check_large_batch(bool gso, bool refuse_gso = false) {
+  UdpOptions opts;
+  opts.gso = gso;  // false: as on a kernel without UDP_SEGMENT (before 4.18), whose probe fails
+  UdpSocket tx = must_bind(addr("127.0.0.1"), {}, opts);
   UdpSocket rx = must_bind(addr("127.0.0.1"));
+  if (refuse_gso) {  // checksums off: the kernel refuses every GSO send (EINVAL)
+    const int one = 1;
+    ASSERT_EQ(setsockopt(tx.fd(), SOL_SOCKET, SO_NO_CHECK, &one, sizeof one), 0);
+  }
   std::vector<uint8_t> batch = pattern(150 * 1000 - 1, 5);
   auto st = tx.send(rx.local_address(), batch, 1000);
   ASSERT_TRUE(st.ok()) << st.error().message;
   ASSERT_EQ(*st, SendStatus::sent);
+  if (!gso || refuse_gso) EXPECT_FALSE(tx.gso_enabled());
   Received got = receive(rx, 150);
   ASSERT_EQ(got.payloads.size(), 150u);
   for (size_t i = 0; i < 150; ++i) {
@@ -264,6 +271,10 @@ TEST(UdpSocket, LargeBatchOverManyChunks) {
     ASSERT_EQ(0, std::memcmp(got.payloads[i].data(), batch.data() + i * 1000, len)) << i;
   }
 }
+
+TEST(UdpSocket, LargeBatchOverManyChunks) { check_large_batch(true); }
+TEST(UdpSocket, LargeBatchWithoutGso) { check_large_batch(false); }
+TEST(UdpSocket, LargeBatchWhenTheKernelRefusesGso) { check_large_batch(true, true); }
 
 TEST(UdpSocket, TruncatedDatagramsAreDropped) {
   UdpSocket tx = must_bind(addr("127.0.0.1"));

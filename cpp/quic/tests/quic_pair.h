@@ -174,7 +174,7 @@ class QuicPair {
       auto odcid = validator_->check_token(hd, addr_[kClient], now);
       if (!odcid) return;
       conns_[kServer] = QuicConnection::accept(server_cfg_, stls_, sinks_[kServer], addr_[kServer], addr_[kClient], hd,
-                                               *odcid, events_(kServer), now)
+                                               &*odcid, events_(kServer), now)
                             .value();
     }
     if (conns_[p.to]) conns_[p.to]->on_datagram(p.bytes, addr_[from], now);
