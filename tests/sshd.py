@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
@@ -115,7 +116,8 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def start_sshd(directory: Path, listen: str = "127.0.0.1", *, netns: str | None = None,
-               alias: str = ALIAS, allow_none_auth: bool = False) -> Sshd:
+               alias: str = ALIAS, allow_none_auth: bool = False, home: Path | None = None,
+               extra_config: list[str] | None = None, sftp: bool = True) -> Sshd:
     """Starts sshd on `listen` (127.0.0.1 or ::1) with everything under `directory`;
     the caller stops it with `stop_sshd`. With `netns` it runs inside that
     network namespace (`ip netns exec`) on port 2222 of `listen`, an address of
@@ -124,7 +126,13 @@ def start_sshd(directory: Path, listen: str = "127.0.0.1", *, netns: str | None 
     allow_none_auth (root only): the server lets root in with SSH's "none"
     method, i.e. without any credential. sshd then runs in a private mount
     namespace where /etc/shadow is a copy with root's password emptied
-    (PermitEmptyPasswords); the real /etc/shadow is never touched."""
+    (PermitEmptyPasswords); the real /etc/shadow is never touched.
+
+    home (root only): the login's home directory is this directory instead of
+    the real one, bound over it in sshd's private mount namespace, so what the
+    login does there (and its shell startup files) stays in the test's tmp dir.
+    extra_config: more sshd_config lines (e.g. "SetEnv PATH="); sftp=False
+    leaves out the sftp subsystem."""
     if not os.access(SSHD, os.X_OK) or shutil.which("ssh-keygen") is None:
         raise RuntimeError("OpenSSH server (/usr/sbin/sshd) and ssh-keygen are required: run scripts/bootstrap.sh")
     user = pwd.getpwuid(os.getuid()).pw_name
@@ -134,8 +142,12 @@ def start_sshd(directory: Path, listen: str = "127.0.0.1", *, netns: str | None 
     authorized.write_text(public_key(key) + "\n")
     if os.getuid() == 0:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation directory
-    wrap: list[str] = []
+    binds: list[tuple[Path, str]] = []  # (source, target) bound in sshd's private mount namespace
     extra: list[str] = []
+    if home is not None:
+        if os.geteuid() != 0 or netns:
+            raise RuntimeError("home needs root (a private mount namespace) and no netns")
+        binds.append((home, pwd.getpwuid(os.getuid()).pw_dir))
     if allow_none_auth:
         if os.geteuid() != 0 or netns:
             raise RuntimeError("allow_none_auth needs root (a private mount namespace) and no netns")
@@ -144,9 +156,13 @@ def start_sshd(directory: Path, listen: str = "127.0.0.1", *, netns: str | None 
         with os.fdopen(os.open(shadow, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
             f.write("".join((":".join([fields[0], ""] + fields[2:]) if fields[0] == "root" else line) + "\n"
                             for line in lines for fields in [line.split(":")]))
-        wrap = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                'mount --bind "$0" /etc/shadow && exec "$@"', str(shadow)]
+        binds.append((shadow, "/etc/shadow"))
         extra = ["PasswordAuthentication yes", "PermitEmptyPasswords yes", "PermitRootLogin yes"]
+
+    wrap: list[str] = []
+    if binds:
+        mounts = " && ".join(f"mount --bind {shlex.quote(str(src))} {shlex.quote(dst)}" for src, dst in binds)
+        wrap = ["unshare", "--mount", "--propagation", "private", "sh", "-c", mounts + ' && exec "$@"', "sh"]
 
     last_error = ""
     for _ in range(3):  # the free port may be taken between probing and binding
@@ -165,8 +181,9 @@ def start_sshd(directory: Path, listen: str = "127.0.0.1", *, netns: str | None 
             "StrictModes no",
             *([] if extra else ["PermitRootLogin prohibit-password"]),
             f"PidFile {directory / 'sshd.pid'}",
-            "Subsystem sftp internal-sftp",
+            *(["Subsystem sftp internal-sftp"] if sftp else []),
             "LogLevel VERBOSE",
+            *(extra_config or []),
             "",
         ]))
         log_file = directory / "sshd.log"

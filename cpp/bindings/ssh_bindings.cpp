@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "bindings/bindings.h"
+#include "ssh/sftp_session.h"
 #include "ssh/shell_quote.h"
 #include "ssh/ssh_session.h"
 
@@ -71,9 +72,61 @@ struct Callbacks {
   }
 };
 
+const char* type_name(SftpType t) {
+  switch (t) {
+    case SftpType::regular: return "file";
+    case SftpType::directory: return "directory";
+    case SftpType::symlink: return "symlink";
+    case SftpType::other: break;
+  }
+  return "other";
+}
+
+void init_sftp(py::module_& m) {
+  py::class_<SftpAttributes>(m, "SftpAttributes", "What SFTP lstat tells of a path (a symlink is not followed)")
+      .def_property_readonly(
+          "type", [](const SftpAttributes& a) { return type_name(a.type); },
+          "'file', 'directory', 'symlink' or 'other'")
+      .def_readonly("uid", &SftpAttributes::uid)
+      .def_readonly("gid", &SftpAttributes::gid)
+      .def_readonly("mode", &SftpAttributes::mode, "permission bits (0o7777)")
+      .def_readonly("size", &SftpAttributes::size);
+
+  py::class_<SftpFile>(m, "SftpFile", "A remote file created by SftpSession.create, written in order")
+      .def(
+          "write",
+          [](SftpFile& f, const py::buffer& data) {
+            py::buffer_info info = data.request();
+            std::span<const uint8_t> s(static_cast<const uint8_t*>(info.ptr),
+                                       static_cast<size_t>(info.size * info.itemsize));
+            py::gil_scoped_release nogil;  // `data` stays referenced by the caller during the call
+            unwrap(f.write(s));
+          },
+          py::arg("data"), "Write all of `data` at the end of what was written")
+      .def(
+          "close", [](SftpFile& f) { unwrap(f.close()); }, py::call_guard<py::gil_scoped_release>(),
+          "Close, reporting a failure to close; idempotent");
+
+  py::class_<SftpSession>(m, "SftpSession", "SFTP over an SshSession: only what deploying rcpd needs")
+      .def(
+          "lstat", [](SftpSession& s, const std::string& path) { return unwrap(s.lstat(path)); }, py::arg("path"),
+          py::call_guard<py::gil_scoped_release>(), "The path's own attributes, or None when it does not exist")
+      .def(
+          "mkdir", [](SftpSession& s, const std::string& path, uint32_t mode) { unwrap(s.mkdir(path, mode)); },
+          py::arg("path"), py::arg("mode"), py::call_guard<py::gil_scoped_release>())
+      .def(
+          "create", [](SftpSession& s, const std::string& path, uint32_t mode) { return unwrap(s.create(path, mode)); },
+          py::arg("path"), py::arg("mode"), py::call_guard<py::gil_scoped_release>(),
+          "Create a file for writing with `mode`; fails if anything exists at `path` (O_EXCL)")
+      .def(
+          "unlink", [](SftpSession& s, const std::string& path) { unwrap(s.unlink(path)); }, py::arg("path"),
+          py::call_guard<py::gil_scoped_release>());
+}
+
 }  // namespace
 
 void init_ssh(py::module_& m) {
+  init_sftp(m);
   py::class_<SshChannel>(m, "SshChannel", "A remote command started by SshSession.exec (stdin, stdout, stderr)")
       .def(
           "write",
@@ -161,6 +214,9 @@ void init_ssh(py::module_& m) {
           "exec", [](SshSession& s, const std::string& command) { return unwrap(s.exec(command)); }, py::arg("command"),
           py::call_guard<py::gil_scoped_release>(),
           "Run a shell command line (quote operands with shell_quote); returns an SshChannel")
+      .def(
+          "sftp", [](SshSession& s) { return unwrap(s.sftp()); }, py::call_guard<py::gil_scoped_release>(),
+          "An SftpSession on this connection; SshError when the server offers no SFTP")
       .def("close", &SshSession::close, py::call_guard<py::gil_scoped_release>());
 
   m.def(

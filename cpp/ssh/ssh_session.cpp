@@ -14,26 +14,9 @@
 #include <utility>
 
 #include "ssh/shell_quote.h"
+#include "ssh/ssh_shared.h"
 
 namespace rcp {
-
-namespace detail {
-
-struct SshShared {
-  std::mutex mu;  // libssh sessions are not thread-safe: every call holds this
-  ssh_session session = nullptr;
-  int fd = -1;
-  long timeout_seconds = 10;  // the default bound of each blocking libssh wait
-  bool disconnected = false;  // ssh_disconnect ran, which also freed every ssh_channel
-
-  ~SshShared() {
-    if (session == nullptr) return;
-    if (!disconnected) ssh_disconnect(session);
-    ssh_free(session);
-  }
-};
-
-}  // namespace detail
 
 namespace {
 

@@ -48,6 +48,8 @@ struct SshOptions {
   int connect_timeout_seconds = 10;  // also bounds each protocol wait (channel open, exec)
 };
 
+class SftpSession;
+
 namespace detail {
 struct SshShared;  // the ssh_session and its lock, shared by a session and its channels
 }
@@ -126,6 +128,11 @@ class SshSession {
 
   // Runs `command` (a shell command line: quote operands with shell_quote).
   Result<std::unique_ptr<SshChannel>> exec(const std::string& command);
+
+  // An SFTP session over this connection (a channel with the "sftp"
+  // subsystem; see sftp_session.h). Errc::ssh_connect when the server offers
+  // no SFTP: callers then fall back to exec.
+  Result<std::unique_ptr<SftpSession>> sftp();
 
   // Disconnects now; channels of this session then fail with Errc::closed.
   void close();

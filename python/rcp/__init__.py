@@ -23,7 +23,7 @@ from rcp._core import (
     shell_quote,
 )
 from rcp.api import copy
-from rcp.errors import ConnectionFailure, UsageError
+from rcp.errors import ConnectionFailure, DeployError, UsageError
 from rcp.model import CopyOptions, CopyResult, Endpoint, Progress
 from rcp.progress import NotebookProgress, NullProgress, ProgressSink, TerminalProgress, make_progress
 
@@ -36,6 +36,7 @@ __all__ = [
     "ConnectionFailure",
     "CopyOptions",
     "CopyResult",
+    "DeployError",
     "Endpoint",
     "HostKeyError",
     "Link",

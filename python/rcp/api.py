@@ -35,8 +35,16 @@ def copy(src: Operand | Iterable[Operand], dst: Operand, *, progress: ProgressSi
     bytes or os.PathLike; names that are not UTF-8 are copied byte for byte.
 
     Returns a CopyResult; raises UsageError for bad operands or options and
-    ConnectionFailure when a host, its SSH or its rcpd can't be reached.
+    ConnectionFailure when a host, its SSH or its rcpd can't be reached
+    (DeployError, a ConnectionFailure, when rcpd could not be deployed there).
     `progress` is a ProgressSink, or True/"terminal"/"notebook" for a live view.
+
+    `options` are CopyOptions' fields (rcp.model), among them:
+    rcpd_path (str | None): the remote rcpd, used as given, never deployed;
+    deploy (bool, default True): False never uploads rcpd and runs 'rcpd'
+    from the login's PATH; deploy_dir (str | None): where a deployed rcpd
+    goes on the remote (absolute, or relative to the home; None:
+    ~/.cache/rcp), e.g. for a home mounted noexec.
     """
     known = {f.name for f in fields(CopyOptions)}
     unknown = sorted(set(options) - known)

@@ -34,7 +34,8 @@ All sources must be on one host. DST is a directory to copy into when it
 exists or ends in '/', else the new name of the single source.
 
 exit status: 0 all copied, 1 some entries failed or were skipped (they exist:
-see --overwrite), 2 usage error, 3 could not connect (SSH, host key, authentication, rcpd), 130 interrupted.
+see --overwrite), 2 usage error, 3 could not connect (SSH, host key, authentication, rcpd or deploying it),
+130 interrupted.
 """
 
 
@@ -109,7 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     ssh.add_argument("--accept-new-host-keys", action="store_true",
                      help="trust and remember hosts not yet in known_hosts, like StrictHostKeyChecking "
                           "accept-new (changed keys are always refused)")
-    ssh.add_argument("--rcpd-path", metavar="PATH", help="rcpd on the remote hosts (default: 'rcpd' on their PATH)")
+    ssh.add_argument("--rcpd-path", metavar="PATH", help="rcpd on the remote hosts, used as given (default: 'rcpd' "
+                     "on their PATH if it speaks this protocol, else this rcp's own, deployed to the host)")
+    ssh.add_argument("--no-deploy", dest="deploy", action="store_false",
+                     help="never upload rcpd to a host: run 'rcpd' from the login's PATH")
+    ssh.add_argument("--deploy-dir", metavar="DIR",
+                     help="remote directory for the deployed rcpd (absolute or relative to the remote home; "
+                          "default: ~/.cache/rcp), e.g. when the home is mounted noexec")
     ssh.add_argument("--port-range", metavar="SPEC", type=port_range, default="",
                      help="UDP ports for the source's QUIC listener, e.g. 8000-8999,9100 (default: any)")
     ssh.add_argument("--source-address", metavar="ADDR", action="append", dest="source_addresses", default=[],
@@ -180,6 +187,8 @@ def options_from_args(args: argparse.Namespace, *, stderr_is_tty: bool | None = 
         identity_files=[_existing_file(p, "identity file") for p in args.identity_files],
         accept_new_host_keys=args.accept_new_host_keys,
         rcpd_path=args.rcpd_path or None,
+        deploy=args.deploy,
+        deploy_dir=args.deploy_dir or None,
         port_range=args.port_range,
         source_addresses=list(args.source_addresses),
         master_address=args.master_address or None,

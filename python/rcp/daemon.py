@@ -56,6 +56,7 @@ class Hello:
 
 
 MAX_BANNER_LINES = 100
+EXIT_NOT_FOUND = 127  # the shell's status for a command it cannot find
 
 
 def parse_hello(line: str, where: str) -> Hello:
@@ -179,8 +180,12 @@ class RemoteDaemon:
                 line = self._channel.read_line(timeout=max(0.1, deadline - time.monotonic()))
             except _core.RcpError as exc:
                 seen = f"; it printed {first[:120]!r}" if first is not None else ""
+                # The exit status may come just after the end of the output.
+                status = self._channel.exit_status(timeout=1.0)
+                missing = ("; no such rcpd there: check --rcpd-path, or let rcp deploy its own (without "
+                           "--no-deploy)" if status == EXIT_NOT_FOUND else "")
                 raise ConnectionFailure(f"{self.where}: rcpd did not start ({exc}){seen}; "
-                                        f"{self.diagnostics()}") from exc
+                                        f"{self.diagnostics()}{missing}") from exc
             if line.startswith("RCPD "):
                 return parse_hello(line, self.where)
             first = line if first is None else first

@@ -36,7 +36,14 @@ class CopyOptions:
     ssh_config: str | None = None
     identity_files: list[str] = field(default_factory=list)
     accept_new_host_keys: bool = False
-    rcpd_path: str | None = None  # remote rcpd binary; local default is the packaged one
+    # Remote rcpd binary, used as given (never a reason to deploy); None = rcpd
+    # on the login's PATH if it speaks this protocol, else this rcp's own,
+    # deployed to the host (docs/security.md, "Deploying rcpd").
+    rcpd_path: str | None = None
+    deploy: bool = True  # False: never upload rcpd, run 'rcpd' from the login's PATH
+    # Remote directory for deployed rcpds (absolute, or relative to the remote
+    # home); None = ~/.cache/rcp. For a home mounted noexec.
+    deploy_dir: str | None = None
     port_range: str = ""  # the source's QUIC listener ports
     # Where the destination reaches the source (hosts with several addresses),
     # tried in order; empty = the source's SSH address, then what it advertises.

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from rcp import _core, ssh
+from rcp import _core, deploy, ssh
 from rcp.daemon import Daemon, LocalDaemon, RemoteDaemon, daemon_args, rcpd_path
 from rcp.errors import ConnectionFailure, UsageError
 from rcp.model import CopyOptions, CopyResult, Endpoint, Progress, host_label
@@ -42,6 +42,7 @@ class Side:
     endpoint: Endpoint
     daemon: Daemon | None = None
     ssh: _core.SshSession | None = None  # remote sides only
+    rcpd: str | None = None  # remote sides: the rcpd to run there (deploy.ensure_rcpd), else options.rcpd_path
     master_host: str = "127.0.0.1"  # how this side's rcpd reaches the master
     link: _core.Link | None = None
     fingerprint: str = ""
@@ -53,9 +54,16 @@ class Side:
 
 def _connect_ssh(side: Side, options: CopyOptions, sink: ProgressSink | None) -> _core.SshSession:
     # Host-key warnings (a new key recorded) go where the user sees the copy's logs.
-    warn = ((lambda text: sink.log(side.role, "warn", text))
-            if sink is not None and not isinstance(sink, NullProgress) else None)
-    return ssh.connect(side.endpoint, options, warn)
+    shown = sink is not None and not isinstance(sink, NullProgress)
+    warn = (lambda text: sink.log(side.role, "warn", text)) if shown and sink is not None else None
+    session = ssh.connect(side.endpoint, options, warn)
+    if options.deploy and not options.rcpd_path:  # an explicit --rcpd-path is never a reason to deploy
+        def notice(text: str) -> None:
+            log.info("%s", text)
+            if shown and sink is not None:
+                sink.log(side.role, "notice", text)
+        side.rcpd = deploy.ensure_rcpd(session, host_label(side.endpoint), options.deploy_dir, notice)
+    return session
 
 
 def _start(side: Side, options: CopyOptions, master_port: int, master_fp: str) -> None:
@@ -72,7 +80,7 @@ def _start(side: Side, options: CopyOptions, master_port: int, master_fp: str) -
     side.master_host = options.master_address or side.ssh.local_address
     host = side.master_host
     master = f"[{host}]:{master_port}" if ":" in host else f"{host}:{master_port}"
-    args = daemon_args(options.rcpd_path or "rcpd", side.role, [master], master_fp,
+    args = daemon_args(side.rcpd or options.rcpd_path or "rcpd", side.role, [master], master_fp,
                        options.port_range if side.role == "source" else "", options.congestion_control,
                        options.verbose)
     side.daemon = RemoteDaemon(side.role, side.ssh, host_label(ep), args)

@@ -40,7 +40,8 @@ MIN_INTERVAL = 0.1  # at most ~10 live updates per second
 MAX_ERRORS_SHOWN = 100
 
 # Log levels as rcpd names them, ranked against the verbosity (-1 quiet, 0 default, 1 -v, 2 -vv, 3 -vvv).
-LEVEL_RANK = {"error": -1, "warn": 0, "warning": 0, "info": 1, "debug": 2, "trace": 3}
+# "notice" is the master's own (a deploy of rcpd): shown unless -q.
+LEVEL_RANK = {"error": -1, "warn": 0, "warning": 0, "notice": 0, "info": 1, "debug": 2, "trace": 3}
 QUIET, DEFAULT, INFO, DEBUG = -1, 0, 1, 2
 
 
