@@ -6,7 +6,7 @@ BUILD := build/cpp
 JOBS  ?= $(shell nproc)
 STAMP := third_party/prefix/.ngtcp2
 
-.PHONY: all bootstrap build cpp python test cpp-test py-test lint lint-py lint-layers lint-cpp lint-format lint-tidy \
+.PHONY: all bootstrap build cpp python wheel test cpp-test py-test lint lint-py lint-layers lint-cpp lint-format lint-tidy \
 	fuzz fuzz-smoke demo bench bench-wan clean
 
 all: build
@@ -20,15 +20,22 @@ $(BUILD)/CMakeCache.txt: CMakeLists.txt | bootstrap
 cpp: bootstrap $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
 
-python: bootstrap
-	$(PY) -m pip install --no-build-isolation --no-deps --disable-pip-version-check -q .
+# The wheel (dist/) holds _core, rcpd and the package, needing nothing beyond glibc;
+# `make python` installs that same wheel into .venv. build/py keeps the CMake build.
+PIP := $(PY) -m pip --disable-pip-version-check
+wheel: bootstrap
+	rm -f dist/rcp-*.whl
+	$(PIP) wheel --no-build-isolation --no-deps -q --config-settings=build-dir=build/py -w dist .
+
+python: wheel
+	$(PIP) install --no-index --no-deps --force-reinstall -q dist/rcp-*.whl
 
 build: cpp python
 
 cpp-test: cpp
 	ctest --test-dir $(BUILD) --output-on-failure --timeout 300 -j$(JOBS)
 
-py-test: python
+py-test: python  # which builds the wheel that tests/test_wheel.py installs
 	$(PY) -m pytest -v --durations=10 tests
 
 # House rules: Python style and types (and the _core stub against the built module),
@@ -81,4 +88,4 @@ bench-wan: build
 	$(PY) bench/wan_bench.py
 
 clean:
-	rm -rf build
+	rm -rf build dist

@@ -10,10 +10,11 @@ PREFIX="$ROOT/third_party/prefix"
 WORK="$ROOT/third_party/build"
 WOLFSSL_VERSION=5.7.2
 NGTCP2_VERSION=1.11.0
+LIBSSH_VERSION=0.11.5
 JOBS=$(nproc)
 
 PACKAGES=(cmake g++ make autoconf automake libtool pkg-config dpkg-dev
-  libssh-dev libmsgpack-cxx-dev libxxhash-dev pybind11-dev python3-dev python3-venv
+  libssl-dev zlib1g-dev libmsgpack-cxx-dev libxxhash-dev pybind11-dev python3-dev python3-venv
   python3-pytest python3-rich googletest openssh-server openssh-client
   iproute2 procps psmisc rsync
   clang libclang-rt-14-dev  # libFuzzer with ASan/UBSan for scripts/fuzz.sh
@@ -111,6 +112,11 @@ WOLFSSL_FLAGS="--disable-shared --enable-static --with-pic
 # --enable-keylog-export, which would write every session's secrets to ./sslkeylog.log.
 WOLFSSL_CFLAGS="-DWOLFSSL_ALWAYS_VERIFY_CB -DHAVE_SECRET_CALLBACK"
 NGTCP2_FLAGS="--with-wolfssl --enable-lib-only --disable-shared --enable-static --with-pic"
+# libssh, static and without GSSAPI (Debian has no static krb5), so that the wheel's _core
+# needs nothing beyond glibc; it links OpenSSL's libcrypto.a and libz.a. rcp is a client only.
+LIBSSH_FLAGS="-DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DCMAKE_POSITION_INDEPENDENT_CODE=ON
+  -DCMAKE_INSTALL_LIBDIR=lib -DWITH_GSSAPI=OFF -DWITH_SERVER=OFF -DWITH_EXAMPLES=OFF -DWITH_PCAP=OFF
+  -DWITH_ZLIB=ON -DWITH_SFTP=ON -DUNIT_TESTING=OFF"
 
 # A stamp records version and flags, so a change of either rebuilds.
 stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
@@ -141,6 +147,19 @@ build_ngtcp2() {
   echo "$want" >"$stamp"
 }
 
+build_libssh() {
+  local stamp="$PREFIX/.libssh" want="$LIBSSH_VERSION $LIBSSH_FLAGS"
+  stamp_ok "$stamp" "$want" && return
+  local src; src=$(fetch_source libssh trixie "$LIBSSH_VERSION")
+  log "building libssh $LIBSSH_VERSION (static, no GSSAPI)"
+  # shellcheck disable=SC2086
+  cmake -S "$src" -B "$src/build" -DCMAKE_INSTALL_PREFIX="$PREFIX" $LIBSSH_FLAGS >/dev/null
+  # its deprecation warnings would bury the bootstrap's own lines; shown only on failure
+  cmake --build "$src/build" -j"$JOBS" >"$src/build.log" 2>&1 || { tail -n 30 "$src/build.log"; exit 1; }
+  cmake --install "$src/build" >/dev/null
+  echo "$want" >"$stamp"
+}
+
 setup_venv() {
   local venv="$ROOT/.venv"
   if [ ! -x "$venv/bin/python" ]; then
@@ -153,6 +172,7 @@ install_packages
 mkdir -p "$PREFIX" "$WORK"
 build_wolfssl
 build_ngtcp2
+build_libssh
 [ "${1:-}" = deps ] && exit 0
 setup_venv
 log "ready: $PREFIX, $ROOT/.venv"

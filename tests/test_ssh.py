@@ -76,6 +76,15 @@ def test_exec_stdout_stderr_and_exit_status(sshd):
     assert channel.exit_status() == 3  # kept after close
 
 
+def test_death_by_signal_has_no_exit_status(sshd):
+    # sshd sends exit-signal, not exit-status: libssh 0.11 reports it as a code of UINT32_MAX.
+    session = _core.SshSession.connect(sshd.alias, config_file=str(sshd.config))
+    channel = session.exec("echo up; kill -KILL $$")
+    assert channel.read_line(timeout=5) == "up"
+    assert channel.exit_status(timeout=5) is None
+    assert channel.eof()
+
+
 def test_stdin_round_trip(sshd):
     session = _core.SshSession.connect(sshd.alias, config_file=str(sshd.config))
     channel = session.exec("cat")

@@ -415,7 +415,10 @@ Result<void> SshChannel::pump_locked() {
 void SshChannel::note_exit_status_locked() {
   if (status_) return;
   NonBlocking nb(shared_->session);
-  if (const int st = ssh_channel_get_exit_status(raw_); st >= 0) status_ = st;  // -1: not (yet) sent
+  // SSH_AGAIN: not (yet) sent. A death by signal leaves the code at UINT32_MAX: no status either.
+  uint32_t code = UINT32_MAX;
+  if (ssh_channel_get_exit_state(raw_, &code, nullptr, nullptr) == SSH_OK && code <= INT32_MAX)
+    status_ = static_cast<int>(code);
 }
 
 template <typename Ready>

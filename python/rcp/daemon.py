@@ -7,10 +7,13 @@ still alive, stop it.
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import os
 import queue
 import shlex
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -24,11 +27,25 @@ HELLO_TIMEOUT = 30.0
 
 
 def rcpd_path() -> Path:
-    """The rcpd installed beside this package (override with RCP_RCPD)."""
+    """The rcpd installed with this package (override with RCP_RCPD)."""
     override = os.environ.get("RCP_RCPD")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parent / "bin" / "rcpd"
+    return _installed_rcpd()
+
+
+@functools.cache
+def _installed_rcpd() -> Path:
+    # The wheel installs rcpd as a script (a venv's bin/, ~/.local/bin, ...) so that it is on PATH
+    # as well; the installed files list (RECORD) says where, whatever the install scheme.
+    try:
+        files = importlib.metadata.distribution("rcp").files or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    for file in files:
+        if file.name == "rcpd":
+            return Path(str(file.locate())).resolve()
+    return Path(sys.prefix) / "bin" / "rcpd"  # not installed: named in the error that follows
 
 
 @dataclass(frozen=True)

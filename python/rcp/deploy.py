@@ -122,7 +122,7 @@ _local_cache: dict[tuple[str, int, int], LocalRcpd] = {}  # (path, size, mtime) 
 
 
 def local_rcpd(path: Path | None = None) -> LocalRcpd:
-    """The rcpd beside this package (rcpd_path()), read and hashed once."""
+    """The rcpd installed with this package (rcpd_path()), read and hashed once."""
     path = path or rcpd_path()
     try:
         st = path.stat()
