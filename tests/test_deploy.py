@@ -26,8 +26,8 @@ import rcp
 from rcp import _core
 from rcp.cli import build_parser, options_from_args, parse_args
 from rcp.daemon import rcpd_path
-from rcp.deploy import (Elf, check_platform, local_rcpd, parse_elf, parse_ls, parse_probe, probe_script,
-                        target_for)
+from rcp.deploy import (Elf, Plan, _install, check_platform, local_rcpd, parse_elf, parse_ls, parse_probe, plan,
+                        probe_script, target_for)
 from rcp.errors import EXIT_CONNECTION, EXIT_OK, DeployError
 from rcp.model import CopyOptions
 from sshd import Sshd, start_sshd, stop_sshd
@@ -45,13 +45,13 @@ def rcp_cli(*argv: str, env_extra: dict[str, str] | None = None) -> subprocess.C
 class Bare:
     """An sshd whose login has an empty PATH, no rcpd, and `home` as its home."""
 
-    def __init__(self, sftp: bool, path: str = "") -> None:
+    def __init__(self, sftp: bool, path: str = "", extra: tuple[str, ...] = ()) -> None:
         if os.geteuid() != 0:
             pytest.skip("the bare sshd binds a tmp home over the login's home in a private mount namespace, "
                         "which needs root (CI runs as root)")
         self.home = Path(tempfile.mkdtemp(prefix="rcp-bare-home-"))
         self.server: Sshd = start_sshd(Path(tempfile.mkdtemp(prefix="rcp-bare-sshd-")), home=self.home,
-                                       extra_config=[f"SetEnv PATH={path}"], sftp=sftp)
+                                       extra_config=[f"SetEnv PATH={path}", *extra], sftp=sftp)
 
     def stop(self) -> None:
         stop_sshd(self.server)
@@ -276,6 +276,118 @@ def test_a_deploy_dir_of_another_user_is_refused(bare: Bare, one_byte: Path, tmp
     assert f"{into} belongs to uid 65534, not to the login user (uid 0)" in out.stderr
 
 
+# ---- every directory from / down to the cache (docs/security.md, "Deploying rcpd") ----
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_a_deploy_dir_below_a_group_writable_dir_is_refused(bare: Bare, one_byte: Path, tmp_path: Path,
+                                                            depth: int) -> None:
+    """/srv/shared 0775 (a shared group, no sticky bit): a member could rename
+    the user's directory away and plant their own rcpd after the probe."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o775)
+    below = shared / "sub" if depth == 2 else shared
+    below.mkdir(exist_ok=True)
+    into = deploy_dir(below)
+    out = bare.copy(one_byte, tmp_path / "got", "--deploy-dir", str(into))
+    assert out.returncode == EXIT_CONNECTION, out.stderr
+    assert f"will not deploy rcpd to {bare.server.alias}:{into}/" in out.stderr
+    assert f"{shared} is writable by its group (rwxrwxr-x)" in out.stderr, out.stderr
+    assert list(into.iterdir()) == [] and not (tmp_path / "got").exists()
+
+
+def test_a_deploy_dir_in_a_sticky_world_writable_dir_is_accepted(bare: Bare, one_byte: Path,
+                                                                 tmp_path: Path) -> None:
+    """Like /tmp: others cannot rename what is the user's there."""
+    sticky = tmp_path / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    into = deploy_dir(sticky)
+    out = bare.copy(one_byte, tmp_path / "got", "--deploy-dir", str(into))
+    assert out.returncode == EXIT_OK, out.stderr
+    assert_deployed(cached(into))
+
+
+def test_a_dir_of_another_user_in_a_sticky_dir_is_refused(bare: Bare, one_byte: Path, tmp_path: Path) -> None:
+    sticky = tmp_path / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    theirs = sticky / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, 65534, 65534)
+    into = theirs / "deploy"
+    out = bare.copy(one_byte, tmp_path / "got", "--deploy-dir", str(into))
+    assert out.returncode == EXIT_CONNECTION, out.stderr
+    assert f"{theirs} is in {sticky}, which others can write to (sticky), but belongs to uid 65534" in out.stderr, \
+        out.stderr
+    assert not into.exists()
+
+
+def test_a_symlinked_ancestor_is_resolved_then_checked(bare: Bare, one_byte: Path, tmp_path: Path) -> None:
+    """Symlinks above the last level are resolved by the probe (`pwd -P`),
+    once; what is checked and used is the resolved path."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    out = bare.copy(one_byte, tmp_path / "got", "--deploy-dir", str(tmp_path / "link" / "deploy"))
+    assert out.returncode == EXIT_OK, out.stderr
+    assert_deployed(cached(real / "deploy"))
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o770)
+    (tmp_path / "to-shared").symlink_to(shared)
+    refused = bare.copy(one_byte, tmp_path / "got2", "--deploy-dir", str(tmp_path / "to-shared" / "deploy"))
+    assert refused.returncode == EXIT_CONNECTION, refused.stderr
+    assert f"{shared} is writable by its group" in refused.stderr, refused.stderr
+    assert list(shared.iterdir()) == []
+
+
+def _probe_for(uid: int, chain: list[str]) -> list[str]:
+    """A probe's lines for the home /home/u and ~/.cache/rcp; `chain` holds
+    `ls -lnd`'s first fields for /, /home, /home/u, .cache, .cache/rcp."""
+    def ls(spec: str, path: str) -> str:
+        mode, owner = spec.split()
+        return f"{mode} 2 {owner} {owner} 4096 Nov 30 08:41 {path}"
+    root, home_parent, home, cache, rcp_dir = chain
+    return [f"uid {uid}", "uname Linux x86_64", "base /home/u", f"basedir {ls(home, '/home/u')}",
+            f"up {ls(home_parent, '/home')}", f"up {ls(root, '/')}", f"dir {ls(cache, '/home/u/.cache')}",
+            f"dir {ls(rcp_dir, '/home/u/.cache/rcp')}", "file "]
+
+
+@pytest.mark.parametrize("chain,why", [
+    (["drwxr-xr-x 0", "drwxr-xr-x 0", "drwx------ 1000", "drwx------ 1000", "drwx------ 1000"], None),
+    (["drwxr-xr-x 0", "drwxrwxrwt 0", "drwx------ 1000", "drwx------ 1000", "drwx------ 1000"], None),
+    (["drwxr-xr-x 0", "drwxrwxr-x 0", "drwx------ 1000", "drwx------ 1000", "drwx------ 1000"],
+     "/home is writable by its group"),
+    (["drwxr-xrwx 0", "drwxr-xr-x 0", "drwx------ 1000", "drwx------ 1000", "drwx------ 1000"],
+     "/ is writable by other users"),
+    (["drwxr-xr-x 0", "drwxr-xr-x 1001", "drwx------ 1000", "drwx------ 1000", "drwx------ 1000"],
+     "/home belongs to uid 1001"),
+    (["drwxr-xr-x 0", "lrwxrwxrwx 0", "drwx------ 1000", "drwx------ 1000", "drwx------ 1000"],
+     "/home is a symbolic link"),
+    (["drwxr-xr-x 0", "drwxr-xr-x+ 0", "drwx------ 1000", "drwx------ 1000", "drwx------ 1000"],
+     "/home has an ACL"),
+    # In a sticky dir only what is the user's cannot be renamed by others.
+    (["drwxr-xr-x 0", "drwxrwxrwt 0", "drwxr-xr-x 0", "drwx------ 1000", "drwx------ 1000"],
+     "/home/u is in /home, which others can write to (sticky), but belongs to uid 0"),
+    (["drwxr-xr-x 0", "drwxr-xr-x 0", "drwxrwxrwt 1000", "drwx------ 1000", "drwx------ 1000"], None),
+    (["drwxr-xr-x 0", "drwxr-xr-x 0", "drwx------ 1000", "drwxrwxrwt 1000", "drwx------ 1000"],
+     "/home/u/.cache is writable by other users"),  # rcp's own directories: never
+])
+def test_every_ancestor_is_judged_like_sshd_strict_modes(chain: list[str], why: str | None) -> None:
+    probe = parse_probe(_probe_for(1000, chain), 2)
+    target = target_for(None)
+    if why is None:
+        p = plan(probe, target, "h", LOCAL)
+        assert (p.directory, p.missing, p.cached) == ("/home/u/.cache/rcp", (), "absent")
+    else:
+        with pytest.raises(DeployError, match="will not deploy") as info:
+            plan(probe, target, "h", LOCAL)
+        assert why in str(info.value)
+
+
 def test_a_chatty_login_shell_does_not_confuse_the_probe(bare: Bare, one_byte: Path, tmp_path: Path) -> None:
     """A ~/.bashrc that prints (an "unclean" shell, as rsync says) before
     every command: its lines come before the probe's tag and are skipped."""
@@ -287,6 +399,25 @@ def test_a_chatty_login_shell_does_not_confuse_the_probe(bare: Bare, one_byte: P
         out = bare.copy(one_byte, tmp_path / "got", "--deploy-dir", str(into))
         assert out.returncode == EXIT_OK, out.stderr
         assert_deployed(cached(into))
+        again = bare.copy(one_byte, tmp_path / "got2", "--deploy-dir", str(into))
+        assert again.returncode == EXIT_OK and "deploying" not in again.stderr, again.stderr
+    finally:
+        bashrc.unlink()
+
+
+def test_a_login_rc_printing_without_a_newline_does_not_confuse_the_probe(bare: Bare, one_byte: Path,
+                                                                          tmp_path: Path) -> None:
+    """An rc that sets the terminal title (no newline after it): the probe's
+    tag must still be found on a line of its own."""
+    bashrc = bare.home / ".bashrc"
+    bashrc.write_text("printf '\\033]0;bare host\\007'\n")
+    try:
+        assert bare.server.run("true").stdout == b"\x1b]0;bare host\x07", "the title is not printed"
+        into = deploy_dir(tmp_path)
+        out = bare.copy(one_byte, tmp_path / "got", "--deploy-dir", str(into))
+        assert out.returncode == EXIT_OK, out.stderr
+        assert_deployed(cached(into))
+        assert (tmp_path / "got").read_bytes() == b"x"
         again = bare.copy(one_byte, tmp_path / "got2", "--deploy-dir", str(into))
         assert again.returncode == EXIT_OK and "deploying" not in again.stderr, again.stderr
     finally:
@@ -376,6 +507,101 @@ def test_the_python_api_deploys(bare: Bare, one_byte: Path, tmp_path: Path) -> N
                  deploy_dir=str(into))
 
 
+def test_no_local_rcpd_is_needed_for_a_host_with_one_on_path(with_rcpd_on_path: tuple[Bare, Path],
+                                                             tmp_path: Path) -> None:
+    """The local rcpd is read only when the probe says a deploy (or a cache
+    check) is needed: a missing or bad RCP_RCPD does not stop a remote copy
+    to a host that has a compatible rcpd on its PATH."""
+    b, bin_dir = with_rcpd_on_path
+    (bin_dir / "rcpd").symlink_to(rcpd_path())
+    src = tmp_path / "src"
+    src.write_bytes(b"x")
+    not_elf = tmp_path / "not-elf"
+    not_elf.write_text("#!/bin/sh\n")
+    alias = b.server.alias
+    for n, bad in enumerate([tmp_path / "none", not_elf]):
+        got = tmp_path / f"got{n}"
+        out = b.cli(f"{alias}:{src}", f"{alias}:{got}", "--deploy-dir", str(tmp_path / "deploy"),
+                    env={"RCP_RCPD": str(bad)})
+        assert out.returncode == EXIT_OK, out.stderr
+        assert got.read_bytes() == b"x" and not (tmp_path / "deploy").exists()
+    (bin_dir / "rcpd").unlink()  # now a deploy is needed: the missing local rcpd is the error
+    out = b.cli(f"{alias}:{src}", f"{alias}:{tmp_path / 'got'}", env={"RCP_RCPD": str(tmp_path / "none")})
+    assert out.returncode == EXIT_CONNECTION, out.stderr
+    assert f"cannot read the rcpd to deploy ({tmp_path / 'none'})" in out.stderr, out.stderr
+
+
+# A mkdir that ignores the mode asked for, as some SFTP servers do (0775 here:
+# a umask of 002 and no mode).
+_MKDIR_IGNORING_THE_MODE = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+int mkdir(const char *path, mode_t mode) {
+    int (*real)(const char *, mode_t) = (int (*)(const char *, mode_t))dlsym(RTLD_NEXT, "mkdir");
+    (void)mode;
+    mode_t old = umask(0);
+    int r = real(path, 0775);
+    umask(old);
+    return r;
+}
+"""
+
+
+@pytest.fixture
+def sftp_ignoring_the_mode(tmp_path: Path) -> Iterator[Bare]:
+    """A bare host whose SFTP server is OpenSSH's sftp-server with mkdir's mode ignored."""
+    d = tmp_path / "sftp-server"
+    d.mkdir()
+    (d / "shim.c").write_text(_MKDIR_IGNORING_THE_MODE)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(d / "shim.so"), str(d / "shim.c"), "-ldl"], check=True,
+                   timeout=60)
+    server = d / "sftp-server"
+    server.write_text(f"#!/bin/sh\nLD_PRELOAD={d / 'shim.so'} exec /usr/lib/openssh/sftp-server \"$@\"\n")
+    server.chmod(0o755)
+    b = Bare(sftp=False, extra=(f"Subsystem sftp {server}",))
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+def test_a_directory_the_sftp_server_made_with_another_mode_is_refused(sftp_ignoring_the_mode: Bare,
+                                                                       one_byte: Path, tmp_path: Path) -> None:
+    b = sftp_ignoring_the_mode
+    into = tmp_path / "deploy"  # missing: made over SFTP
+    out = b.copy(one_byte, tmp_path / "got", "--deploy-dir", str(into))
+    assert stat.S_IMODE(into.lstat().st_mode) == 0o775, "the server honoured the mode"
+    assert out.returncode == EXIT_CONNECTION, out.stderr
+    assert f"{into} is writable by its group" in out.stderr and "SFTP server" in out.stderr, out.stderr
+    assert list(into.iterdir()) == []
+
+
+@pytest.mark.parametrize("owner,mode,why", [(65534, 0o755, "belongs to uid 65534"),
+                                            (0, 0o777, "is writable by other users"),
+                                            (0, 0o770, "is writable by its group")])
+def test_the_shell_checks_a_directory_that_appeared_meanwhile(bare_no_sftp: Bare, tmp_path: Path, owner: int,
+                                                              mode: int, why: str) -> None:
+    """A directory the probe found missing but that exists when the install
+    script runs (made meanwhile, e.g. by another user in a sticky parent) is
+    used only if it is the user's and nobody else can write to it."""
+    made = tmp_path / "deploy"
+    made.mkdir()
+    made.chmod(mode)
+    os.chown(made, owner, owner)
+    p = Plan(directory=str(made), missing=(str(made),), final=str(made / LOCAL.name), shown=f"h:{made}",
+             cached="absent", uid=os.getuid())
+    ssh = _core.SshSession.connect(bare_no_sftp.server.alias, config_file=str(bare_no_sftp.server.config))
+    try:
+        with pytest.raises(DeployError, match="failed") as info:
+            _install(ssh, "h", p, LOCAL, f"{made}/.{LOCAL.name}.x.tmp", upload_by_shell=True)
+        assert f"{made} {why}" in str(info.value)
+    finally:
+        ssh.close()
+    assert list(made.iterdir()) == []
+
+
 @pytest.fixture
 def noexec_dir(tmp_path: Path) -> Iterator[Path]:
     """A tmpfs mounted noexec, made before its sshd starts (whose private mount namespace copies it)."""
@@ -454,6 +680,7 @@ def test_deploy_options_on_the_command_line() -> None:
 
 def test_probe_output_is_parsed_strictly() -> None:
     good = ["uid 0", "uname Linux x86_64", "base /root", "basedir drwx------ 9 0 0 4096 Nov 30 08:41 /root",
+            "up drwxr-xr-x 18 0 0 4096 Nov 30 08:41 /",
             "dir drwx------ 2 0 0 40 Nov 30 08:41 /root/.cache", "dir ", "file ", "sha256 " + "a" * 64]
     probe = parse_probe(good, 2)
     assert probe.uid == 0 and probe.dirs[1] is None and probe.file is None
@@ -461,9 +688,11 @@ def test_probe_output_is_parsed_strictly() -> None:
         (good + ["uid 1"], "twice"),
         (good + ["rm -rf /"], "unexpected"),
         (good[:4], "incomplete"),
+        (good[:4] + good[5:], "incomplete"),  # no line for /
+        (good[:5] + [good[4]] + good[5:], "incomplete"),  # one too many
         ([good[0], "uname " + "x" * 5000] + good[2:], "over-long"),
         (good[:-1] + ["sha256 $(reboot)"], "unexpected"),
-        (good[:4] + ["dir total 0", "dir "] + good[6:], "ls -lnd"),
+        (good[:5] + ["dir total 0", "dir "] + good[7:], "ls -lnd"),
     ]:
         with pytest.raises(DeployError, match=why):
             parse_probe(bad, 2)

@@ -186,8 +186,10 @@ class RemoteDaemon:
                            "--no-deploy)" if status == EXIT_NOT_FOUND else "")
                 raise ConnectionFailure(f"{self.where}: rcpd did not start ({exc}){seen}; "
                                         f"{self.diagnostics()}{missing}") from exc
-            if line.startswith("RCPD "):
-                return parse_hello(line, self.where)
+            # ...nor a newline after its last output (a terminal title, say).
+            at = line.rfind("RCPD ")
+            if at >= 0:
+                return parse_hello(line[at:], self.where)
             first = line if first is None else first
         raise ConnectionFailure(f"{self.where}: no rcpd hello in the first {MAX_BANNER_LINES} lines (the first "
                                 f"was {first!r:.120}); is --rcpd-path right, and does the login shell print "

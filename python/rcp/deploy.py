@@ -2,13 +2,14 @@
 
 Over the SSH session the master already has, one probe (a POSIX sh script run
 with PATH=/usr/bin:/bin) reports rcpd on the login's PATH and its protocol,
-`uname -sm`, the home directory, every directory from there to the cache, and
-the cached binary's SHA-256. When the cache holds this master's rcpd that is
-all: one exec. Otherwise the binary is written under a temporary unique name
-with mode 0700 (SFTP when the server offers it, else `cat` over an exec'd
-shell), its SHA-256 checked on the remote, run once (`--version`, which also
-tells a `noexec` mount), then renamed into place (`mv -f`: SFTP v3's rename
-would not replace a cached copy).
+`uname -sm`, the home directory (or --deploy-dir's parent), resolved, every
+directory from / down to the cache, and the cached binary's SHA-256. When the
+cache holds this master's rcpd that is all: one exec. Otherwise the binary is
+written under a temporary unique name with mode 0700 (SFTP when the server
+offers it, else `cat` over an exec'd shell), its SHA-256 checked on the
+remote, run once (`--version`, which also tells a `noexec` mount), then
+renamed into place (`mv -f`: SFTP v3's rename would not replace a cached
+copy).
 
 The probe's output is the remote's word: bounded, parsed strictly, and only
 ever compared with what the master expects.
@@ -20,6 +21,7 @@ import hashlib
 import logging
 import re
 import secrets
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -37,7 +39,7 @@ SAFE_PATH = "PATH=/usr/bin:/bin; export PATH; LC_ALL=C; export LC_ALL"
 PROBE_TAG = "RCPPROBE 1"
 PROBE_TIMEOUT = 30.0
 INSTALL_TIMEOUT = 120.0
-MAX_PROBE_LINES = 64  # after the banner lines a login shell may print
+MAX_PROBE_LINES = 160  # after the banner lines a login shell may print; one per directory from /
 MAX_BANNER_LINES = 100
 MAX_LINE = 4096
 UPLOAD_BLOCK = 1 << 20  # bytes per SFTP write call into the SSH layer
@@ -172,29 +174,43 @@ def target_for(deploy_dir: str | None) -> Target:
 # The probe
 
 
-def probe_script(target: Target, name: str) -> str:
+def tag_line() -> str:
+    """Prints the tag on a line of its own, even after a login rc's output
+    that has no final newline (a terminal title, say)."""
+    return f"echo; echo {_core.shell_quote(PROBE_TAG)}"
+
+
+def probe_script(target: Target, name: str | None) -> str:
     """The probe: POSIX sh on one line (also parsed by csh-like login shells'
-    `sh -c`), every value from the master quoted."""
+    `sh -c`), every value from the master quoted. Without `name` (no local
+    rcpd to deploy) it does not look at the cache's file."""
     q = _core.shell_quote
-    base = "b=$(cd && pwd -P) || b=" if target.base is None else f"b={q(target.base)}"
+    # The base resolved (`pwd -P`): symlinks above the cache are followed once, here, and
+    # every directory of the resolved path is then checked ("up": from the base's parent to /).
+    where = "" if target.base is None else f" -- {q(target.base)} 2>/dev/null"
+    file_lines = [] if name is None else [
+        f"f=$d/{q(name)}",
+        "printf 'file '; ls -lndq -- \"$f\" 2>/dev/null || echo",
+        "if [ -f \"$f\" ] && [ ! -L \"$f\" ]; then h=$(sha256sum < \"$f\" 2>/dev/null); "
+        "printf 'sha256 %s\\n' \"${h%% *}\"; fi",
+    ]
     return "; ".join([
         "p=$(command -v rcpd 2>/dev/null) || p=",  # the login's PATH, before ours replaces it
         SAFE_PATH,
-        f"echo {q(PROBE_TAG)}",
+        tag_line(),
         "printf 'uid %s\\n' \"$(id -u)\"",
         "printf 'uname %s\\n' \"$(uname -sm)\"",
-        base,
+        f"b=$(cd{where} && pwd -P) || b=",
         "printf 'base %s\\n' \"$b\"",
         "printf 'basedir '; ls -lndq -- \"$b\" 2>/dev/null || echo",
+        "a=$b; while [ -n \"$a\" ] && [ \"$a\" != / ]; do a=${a%/*}; a=${a:-/}; printf 'up '; "
+        "ls -lndq -- \"$a\" 2>/dev/null || echo; done",
         "case $p in /*) printf 'onpath %s\\n' \"$p\"; "
         "printf 'onpath-version %s\\n' \"$(\"$p\" --version </dev/null 2>/dev/null | head -n 1)\";; esac",
         "d=$b",
         f"for c in {' '.join(q(c) for c in target.components)}; do d=$d/$c; printf 'dir '; "
         "ls -lndq -- \"$d\" 2>/dev/null || echo; done",
-        f"f=$d/{q(name)}",
-        "printf 'file '; ls -lndq -- \"$f\" 2>/dev/null || echo",
-        "if [ -f \"$f\" ] && [ ! -L \"$f\" ]; then h=$(sha256sum < \"$f\" 2>/dev/null); "
-        "printf 'sha256 %s\\n' \"${h%% *}\"; fi",
+        *file_lines,
         "echo end",
     ])
 
@@ -230,6 +246,7 @@ class Probe:
     base_entry: Entry | None = None
     on_path: str = ""
     on_path_version: str = ""
+    ups: list[Entry | None] = field(default_factory=list)  # the base's parent, its parent, ..., /
     dirs: list[Entry | None] = field(default_factory=list)
     file: Entry | None = None
     sha256: str = ""
@@ -244,8 +261,8 @@ def parse_probe(lines: list[str], components: int) -> Probe:
         if len(line) > MAX_LINE:
             raise DeployError("the probe printed an over-long line")
         key, _, value = line.partition(" ")
-        if key == "dir":
-            probe.dirs.append(parse_ls(value))
+        if key in ("dir", "up"):
+            (probe.dirs if key == "dir" else probe.ups).append(parse_ls(value))
             continue
         if key in seen:
             raise DeployError(f"the probe printed {key!r} twice")
@@ -268,10 +285,9 @@ def parse_probe(lines: list[str], components: int) -> Probe:
             probe.sha256 = value
         else:
             raise DeployError(f"unexpected probe output {line[:120]!r}")
-    if probe.uid < 0 or "base" not in seen or len(probe.dirs) != components:
+    ups = len(PurePosixPath(probe.base).parents) if probe.base else 0
+    if probe.uid < 0 or "base" not in seen or len(probe.dirs) != components or len(probe.ups) != ups:
         raise DeployError("the probe's output is incomplete (is /bin/sh a POSIX shell there?)")
-    if not probe.base:
-        raise DeployError("the remote login has no usable home directory ($HOME); pass --deploy-dir")
     return probe
 
 
@@ -327,15 +343,26 @@ def _stderr(channel: _core.SshChannel) -> str:
 # Judging what the probe saw
 
 
-def unsafe(entry: Entry, uid: int, path: str, *, kind: str = "d", allow_root: bool = False) -> str | None:
-    """Why `path` cannot be trusted to hold the binary, or None."""
+def writable_by_others(entry: Entry) -> bool:
+    return entry.mode[4] == "w" or entry.mode[7] == "w"  # group, other
+
+
+def sticky(entry: Entry) -> bool:
+    return entry.mode[8] in "tT"
+
+
+def unsafe(entry: Entry, uid: int, path: str, *, kind: str = "d", above: bool = False) -> str | None:
+    """Why `path` cannot be trusted to hold the binary, or None. `above`: a
+    directory above the cache's own (the home, --deploy-dir's parent and
+    theirs), as sshd's StrictModes judges them: root's or the user's, and
+    writable by others only with the sticky bit (see plan())."""
     if entry.kind == "l":
         return f"{path} is a symbolic link"
     if entry.kind != kind:
         return f"{path} is not a {'directory' if kind == 'd' else 'regular file'}"
-    if entry.uid != uid and not (allow_root and entry.uid == 0):
-        return f"{path} belongs to uid {entry.uid}, not to the login user (uid {uid})"
-    if entry.mode[4] == "w" or entry.mode[7] == "w":
+    if entry.uid != uid and not (above and entry.uid == 0):
+        return f"{path} belongs to uid {entry.uid}, not to {'root or ' if above else ''}the login user (uid {uid})"
+    if writable_by_others(entry) and not (above and sticky(entry)):
         return f"{path} is writable by {'other users' if entry.mode[7] == 'w' else 'its group'} ({entry.mode})"
     if entry.acl:
         return f"{path} has an ACL, which may let other users write to it"
@@ -349,22 +376,33 @@ class Plan:
     final: str
     shown: str  # for messages: host:~/.cache/rcp/rcpd-...
     cached: str  # "absent", "match" or "mismatch"
+    uid: int  # the login user's
 
 
 def plan(probe: Probe, target: Target, host: str, binary: LocalRcpd) -> Plan:
     """Where the binary goes and whether it is there already; DeployError when
-    a directory on the way could be changed by someone else."""
+    a directory on the way, from / down, could be changed by someone else."""
     base = probe.base.rstrip("/")
     refuse = f"{host}: will not deploy rcpd to {target.shown(host, binary.name)}: "
     advice = "; fix its ownership or permissions, or pass --deploy-dir (or --rcpd-path)"
-    if target.base is not None and probe.base_entry is None:
-        raise DeployError(refuse + f"{probe.base} does not exist (--deploy-dir creates only its last level)")
-    if target.base is None:  # the home itself: the user's, or root's
-        if probe.base_entry is None:
-            raise DeployError(refuse + f"the home directory {probe.base} does not exist")
-        why = unsafe(probe.base_entry, probe.uid, probe.base, allow_root=True)
+    if not probe.base:
+        raise DeployError(refuse + (f"{target.base} does not exist or cannot be entered (--deploy-dir creates only "
+                                    "its last level)" if target.base is not None else
+                                    "the remote login has no usable home directory ($HOME); pass --deploy-dir"))
+    # From / down to the base: another user who can rename any of them can swap the cache.
+    above = [str(a) for a in reversed(PurePosixPath(probe.base).parents)] + [probe.base]
+    entries = list(reversed(probe.ups)) + [probe.base_entry]
+    for at, (path, entry) in enumerate(zip(above, entries)):
+        if entry is None:
+            raise DeployError(refuse + f"{path} does not exist or cannot be examined")
+        why = unsafe(entry, probe.uid, path, above=True)
         if why:
             raise DeployError(refuse + why + advice)
+        below = entries[at + 1] if at + 1 < len(entries) else None  # the first cache level: unsafe() judges it
+        if below is not None and writable_by_others(entry) and below.uid != probe.uid:
+            # Sticky (unsafe() let it through): only what is the user's cannot be renamed by others.
+            raise DeployError(refuse + f"{above[at + 1]} is in {path}, which others can write to (sticky), but "
+                              f"belongs to uid {below.uid}, not to the login user (uid {probe.uid})" + advice)
     path, missing = base, list[str]()
     for component, entry in zip(target.components, probe.dirs):
         path = f"{path}/{component}"
@@ -381,7 +419,7 @@ def plan(probe: Probe, target: Target, host: str, binary: LocalRcpd) -> Plan:
         if why and probe.file.kind != "-":
             raise DeployError(refuse + why + "; remove it")
         cached = "match" if not why and probe.sha256 == binary.sha256 else "mismatch"
-    return Plan(path, tuple(missing), final, target.shown(host, binary.name), cached)
+    return Plan(path, tuple(missing), final, target.shown(host, binary.name), cached, probe.uid)
 
 
 def _protocol_of(version_line: str) -> int | None:
@@ -397,13 +435,22 @@ def ensure_rcpd(ssh: _core.SshSession, where: str, deploy_dir: str | None, notic
     """The rcpd to run on the host behind `ssh`: its own on PATH when that
     speaks this master's protocol, else this master's, deployed if need be.
     Raises DeployError (a ConnectionFailure: exit 3)."""
-    binary = local_rcpd()
     target = target_for(deploy_dir)
-    lines = run_script(ssh, probe_script(target, binary.name), where, PROBE_TIMEOUT)
+    # The cache's name holds the local binary's hash, so the probe asks for it when the binary is
+    # there to read; when it is not (or is no ELF), that matters only if the host has no rcpd of its own.
+    try:
+        binary: LocalRcpd | None = local_rcpd()
+        unavailable: DeployError | None = None
+    except DeployError as exc:
+        binary, unavailable = None, exc
+    lines = run_script(ssh, probe_script(target, binary.name if binary else None), where, PROBE_TIMEOUT)
     probe = parse_probe(lines, len(target.components))
     if probe.on_path and _protocol_of(probe.on_path_version) == _core.PROTOCOL_VERSION:
         log.debug("%s: using rcpd on PATH, %s (%s)", where, probe.on_path, probe.on_path_version)
         return probe.on_path
+    if binary is None:
+        assert unavailable is not None
+        raise unavailable
     check_platform(binary.elf, probe.uname, where, str(binary.path))
     p = plan(probe, target, where, binary)
     if p.cached == "match":
@@ -420,24 +467,36 @@ def ensure_rcpd(ssh: _core.SshSession, where: str, deploy_dir: str | None, notic
         log.debug("%s: no SFTP (%s): deploying through the shell", where, exc)
         _install(ssh, where, p, binary, tmp, upload_by_shell=True)
     else:
-        _upload_sftp(sftp, where, p, binary, tmp, probe.uid)
+        _upload_sftp(sftp, where, p, binary, tmp)
         _install(ssh, where, p, binary, tmp, upload_by_shell=False, sftp=sftp)
     log.info("%s: deployed %s in %.2f s", where, p.final, time.monotonic() - started)
     return p.final
 
 
-def _upload_sftp(sftp: _core.SftpSession, where: str, p: Plan, binary: LocalRcpd, tmp: str, uid: int) -> None:
+_SFTP_TYPES = {"directory": "d", "file": "-", "symlink": "l"}
+
+
+def _upload_sftp(sftp: _core.SftpSession, where: str, p: Plan, binary: LocalRcpd, tmp: str) -> None:
     created = False
     try:
         for directory in p.missing:
             try:
                 sftp.mkdir(directory, 0o700)
+                made = True
             except _core.RcpError:
-                # Another rcp of this user may have made it meanwhile (nobody
-                # else can write to the parent): accepted only if it is safe now.
-                attrs = sftp.lstat(directory)
-                if attrs is None or attrs.type != "directory" or attrs.uid != uid or attrs.mode & 0o022:
-                    raise
+                made = False  # made meanwhile, by another rcp of this user or (sticky parent) by someone else
+            # Judged as made: some servers ignore the mode asked for.
+            attrs = sftp.lstat(directory)
+            if attrs is None:
+                raise DeployError(f"{where}: cannot create {directory} for rcpd over SFTP")
+            entry = Entry(_SFTP_TYPES.get(attrs.type, "?"), attrs.uid, stat.filemode(stat.S_IFDIR | attrs.mode)[1:],
+                          False)
+            why = unsafe(entry, p.uid, directory)
+            if why:
+                raise DeployError(f"{where}: will not deploy rcpd to {p.shown}: {why}"
+                                  + ("; the SFTP server made it so (it ignored the mode 0700 asked for): chmod "
+                                     "700 it" if made else "; fix its ownership or permissions")
+                                  + ", or pass --deploy-dir (or --rcpd-path)")
         f = sftp.create(tmp, 0o700)
         created = True
         try:
@@ -446,6 +505,8 @@ def _upload_sftp(sftp: _core.SftpSession, where: str, p: Plan, binary: LocalRcpd
                 f.write(view[at:at + UPLOAD_BLOCK])
         finally:
             f.close()
+    except DeployError:
+        raise
     except _core.RcpError as exc:
         if created:  # only ours: create is exclusive
             _remove(sftp, tmp)
@@ -464,12 +525,18 @@ def _install(ssh: _core.SshSession, where: str, p: Plan, binary: LocalRcpd, tmp:
     """On the remote: (write `tmp` from stdin,) check its SHA-256, run it
     once, rename it into place. One exec."""
     q = _core.shell_quote
-    steps = [SAFE_PATH, "umask 077", f"echo {q(PROBE_TAG)}", f"t={q(tmp)}", f"f={q(p.final)}"]
+    steps = [SAFE_PATH, "umask 077", "set -f", tag_line(), f"t={q(tmp)}", f"f={q(p.final)}", "u=$(id -u)"]
+    for directory in p.missing:
+        # Made here (or over SFTP, or meanwhile by another rcp of this user, or, in a sticky
+        # parent, by someone else): used only if it is a directory of the user's that nobody
+        # else can write to. The master says why from the `made` line.
+        d = q(directory)
+        if upload_by_shell:
+            steps.append(f"mkdir -m 700 -- {d} 2>/dev/null")
+        steps.append(f"l=$(ls -lndq -- {d} 2>/dev/null); printf 'made %s\\n' \"$l\"; set -- $l; "
+                     "case $1:$3 in d????[!w]??[!w]?:\"$u\"|d????[!w]??[!w]?.:\"$u\") ;; "
+                     "*) rm -f -- \"$t\"; echo end; exit 0;; esac")
     if upload_by_shell:
-        for directory in p.missing:  # created here, or by another rcp of this user meanwhile
-            d = q(directory)
-            steps.append(f"mkdir -m 700 -- {d} 2>/dev/null || {{ [ -d {d} ] && [ ! -L {d} ]; }} || "
-                         f"{{ printf 'error cannot create %s\\n' {d}; echo end; exit 0; }}")
         steps.append("set -C; cat > \"$t\" || { echo 'error cannot write the temporary file'; echo end; exit 0; }; "
                      "set +C")
     steps += [
@@ -493,8 +560,16 @@ def _install(ssh: _core.SshSession, where: str, p: Plan, binary: LocalRcpd, tmp:
         if sftp is not None:
             _remove(sftp, tmp)
         raise
-    report = _parse_install(lines)
+    made, report = _parse_install(lines, len(p.missing))
     failed = f"{where}: deploying rcpd to {p.shown} failed: "
+    for directory, line in zip(p.missing, made):
+        entry = parse_ls(line)
+        why = f"{directory} could not be made" if entry is None else unsafe(entry, p.uid, directory)
+        if why:
+            raise DeployError(failed + why)
+    if len(made) < len(p.missing):
+        raise DeployError(failed + f"{p.missing[len(made) - 1] if made else p.missing[0]} is not a directory "
+                          "only the login user can write to")
     if "error" in report:
         raise DeployError(failed + report["error"])
     if not report.get("sha256"):
@@ -513,13 +588,18 @@ def _install(ssh: _core.SshSession, where: str, p: Plan, binary: LocalRcpd, tmp:
         raise DeployError(failed + "it could not be renamed into place")
 
 
-def _parse_install(lines: list[str]) -> dict[str, str]:
+def _parse_install(lines: list[str], dirs: int) -> tuple[list[str], dict[str, str]]:
+    """The `made` lines (`ls -lnd` of the directories made), and the rest by key."""
+    made: list[str] = []
     report: dict[str, str] = {}
-    for line in lines[:8]:
+    for line in lines[:8 + dirs]:
         key, _, value = line.partition(" ")
+        if key == "made" and len(made) < dirs and not report:
+            made.append(value[:MAX_LINE])
+            continue
         if key not in ("sha256", "exec", "output", "error", "installed") or key in report:
             raise DeployError(f"unexpected output from the deploy script: {line[:120]!r}")
         report[key] = value[:MAX_LINE]
-    if len(lines) > 8:
+    if len(lines) > 8 + dirs:
         raise DeployError("the deploy script printed too much")
-    return report
+    return made, report
