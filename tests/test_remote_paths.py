@@ -298,15 +298,15 @@ def test_remote_name_with_brackets_needs_no_escaping(sshd: Sshd, home: Home, tmp
     (home.dir / "dir" / "photo 1.jpg").write_bytes(b"matched")
     out = tmp_path / "out"
     out.mkdir()
-    code, err = cli(sshd, f"{sshd.alias}:{home.name}/dir/photo \\[1\\].jpg", f"{sshd.alias}:{home.name}/dir/p?oto [1].jpg",
-                    str(out))
+    escaped, pattern = f"{home.name}/dir/photo \\[1\\].jpg", f"{home.name}/dir/p?oto [1].jpg"
+    code, err = cli(sshd, f"{sshd.alias}:{escaped}", f"{sshd.alias}:{pattern}", str(out))
     assert code == EXIT_OK, err
     assert sorted(p.name for p in out.iterdir()) == ["photo 1.jpg", "photo [1].jpg"]
 
 
 @pytest.mark.parametrize("name", ["*", "a?b", "[x]"])
-def test_a_file_named_like_a_pattern_is_copied_when_it_is_the_only_match(sshd: Sshd, home: Home, tmp_path: Path,
-                                                                          name: str) -> None:
+def test_a_file_named_like_a_pattern_is_copied_when_it_is_the_only_match(
+        sshd: Sshd, home: Home, tmp_path: Path, name: str) -> None:
     (home.dir / "d").mkdir()
     (home.dir / "d" / name).write_bytes(name.encode())
     dest = tmp_path / "dest"
