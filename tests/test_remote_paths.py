@@ -265,3 +265,53 @@ def test_local_operands_stay_literal(tmp_path: Path, monkeypatch: pytest.MonkeyP
     result = rcp.copy(["a*b", "./~x"], str(tmp_path / "out"))
     assert result.ok, result.errors
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a*b", "~x"]
+
+
+def test_local_name_with_brackets_to_a_remote_destination(sshd: Sshd, home: Home, tmp_path: Path) -> None:
+    """A local path is literal: `[1]` in it is no pattern the destination should hold it to."""
+    (tmp_path / "photo [1].jpg").write_bytes(b"brackets")
+    code, err = cli(sshd, str(tmp_path / "photo [1].jpg"), f"{sshd.alias}:{home.name}/")
+    assert code == EXIT_OK, err
+    assert (home.dir / "photo [1].jpg").read_bytes() == b"brackets"
+
+
+def test_local_name_with_brackets_to_a_local_destination(tmp_path: Path) -> None:
+    (tmp_path / "photo [1].jpg").write_bytes(b"brackets")
+    (tmp_path / "out").mkdir()
+    result = rcp.copy(str(tmp_path / "photo [1].jpg"), str(tmp_path / "out"))
+    assert result.ok, result.errors
+    assert (tmp_path / "out" / "photo [1].jpg").read_bytes() == b"brackets"
+
+
+def test_remote_name_with_brackets_needs_no_escaping(sshd: Sshd, home: Home, tmp_path: Path) -> None:
+    """`host:'dir/photo [1].jpg'` matches no `photo 1.jpg`, so it stands for
+    itself, as scp's remote shell leaves a pattern that matches nothing."""
+    (home.dir / "dir").mkdir()
+    (home.dir / "dir" / "photo [1].jpg").write_bytes(b"brackets")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    code, err = cli(sshd, f"{sshd.alias}:{home.name}/dir/photo [1].jpg", str(dest))
+    assert code == EXIT_OK, err
+    assert sorted(p.name for p in dest.iterdir()) == ["photo [1].jpg"]
+    assert (dest / "photo [1].jpg").read_bytes() == b"brackets"
+    # Escaped, it names the file too; as a pattern that matches, it means what it matches.
+    (home.dir / "dir" / "photo 1.jpg").write_bytes(b"matched")
+    out = tmp_path / "out"
+    out.mkdir()
+    escaped, pattern = f"{home.name}/dir/photo \\[1\\].jpg", f"{home.name}/dir/p?oto [1].jpg"
+    code, err = cli(sshd, f"{sshd.alias}:{escaped}", f"{sshd.alias}:{pattern}", str(out))
+    assert code == EXIT_OK, err
+    assert sorted(p.name for p in out.iterdir()) == ["photo 1.jpg", "photo [1].jpg"]
+
+
+@pytest.mark.parametrize("name", ["*", "a?b", "[x]"])
+def test_a_file_named_like_a_pattern_is_copied_when_it_is_the_only_match(
+        sshd: Sshd, home: Home, tmp_path: Path, name: str) -> None:
+    (home.dir / "d").mkdir()
+    (home.dir / "d" / name).write_bytes(name.encode())
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    code, err = cli(sshd, f"{sshd.alias}:{home.name}/d/{name}", str(dest))
+    assert code == EXIT_OK, err
+    assert [p.name for p in dest.iterdir()] == [name]
+    assert (dest / name).read_bytes() == name.encode()

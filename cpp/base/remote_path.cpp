@@ -36,28 +36,6 @@ std::vector<std::string_view> components(std::string_view rest) {
   return out;
 }
 
-// A wildcard that fnmatch will treat as one: a backslash escapes the next character.
-bool has_live_wildcard(std::string_view part) {
-  for (size_t i = 0; i < part.size(); ++i) {
-    if (part[i] == '\\') {
-      ++i;
-    } else if (part[i] == '*' || part[i] == '?' || part[i] == '[') {
-      return true;
-    }
-  }
-  return false;
-}
-
-// "a\*b" -> "a*b": a literal component of a pattern names the file without its escapes.
-std::string unescape(std::string_view part) {
-  std::string out;
-  for (size_t i = 0; i < part.size(); ++i) {
-    if (part[i] == '\\' && i + 1 < part.size()) ++i;
-    out += part[i];
-  }
-  return out;
-}
-
 bool is_directory(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);  // follows symlinks, as glob(3) does
@@ -147,6 +125,26 @@ Result<std::string> login_home(const char* env_home, uint32_t uid, const PasswdD
 
 bool has_wildcard(std::string_view text) { return text.find_first_of("*?[") != std::string_view::npos; }
 
+bool has_live_wildcard(std::string_view text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\') {
+      ++i;
+    } else if (text[i] == '*' || text[i] == '?' || text[i] == '[') {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string unescape_pattern(std::string_view text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\' && i + 1 < text.size()) ++i;
+    out += text[i];
+  }
+  return out;
+}
+
 Result<std::vector<std::string>> expand_wildcard(const OperandPath& p, size_t max_matches) {
   const auto parts = components(p.rest);
   const bool dirs_only = !p.rest.empty() && p.rest.back() == '/';
@@ -157,7 +155,7 @@ Result<std::vector<std::string>> expand_wildcard(const OperandPath& p, size_t ma
     std::vector<std::string> next;
     last_literal = !has_live_wildcard(parts[i]);
     if (last_literal) {
-      const std::string name = unescape(parts[i]);
+      const std::string name = unescape_pattern(parts[i]);
       for (const auto& dir : current) {
         next.push_back(join(dir, name));
         if (next.back().size() > kMaxResolvedPath) return too_long(next.back());
@@ -192,7 +190,14 @@ Result<std::vector<std::string>> expand_operand(std::string_view path, std::stri
   auto resolved = resolve_operand_path(path, home, users);
   if (!resolved) return resolved.error();
   if (!has_wildcard(resolved->rest)) return std::vector<std::string>{resolved->joined()};
-  return expand_wildcard(*resolved, max_matches);
+  auto matches = expand_wildcard(*resolved, max_matches);
+  if (matches || matches.error().code != Errc::io) return matches;
+  // Nothing matches: the pattern read literally, if that exists.
+  std::string literal = OperandPath{resolved->base, unescape_pattern(resolved->rest)}.joined();
+  struct stat st {};
+  const bool dirs_only = literal.back() == '/';
+  if (::lstat(literal.c_str(), &st) != 0 || (dirs_only && !is_directory(literal))) return matches;
+  return std::vector<std::string>{std::move(literal)};
 }
 
 }  // namespace rcp

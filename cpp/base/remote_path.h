@@ -52,6 +52,11 @@ Result<std::string> login_home(const char* env_home, uint32_t uid, const PasswdD
 
 // True when `text` holds '*', '?' or '[' (escaped or not): it is a pattern.
 bool has_wildcard(std::string_view text);
+// True when `text` holds a '*', '?' or '[' that no backslash escapes: one
+// that fnmatch reads as a wildcard.
+bool has_live_wildcard(std::string_view text);
+// "a\*b" -> "a*b": what a pattern names when read literally.
+std::string unescape_pattern(std::string_view text);
 
 // Every existing path `p.rest` matches below `p.base`, sorted bytewise. A
 // pattern ending in '/' matches directories only (each returned with its
@@ -61,7 +66,10 @@ Result<std::vector<std::string>> expand_wildcard(const OperandPath& p, size_t ma
 
 // What one source operand stands for: resolve_operand_path, then
 // expand_wildcard when its `rest` is a pattern; otherwise the one path,
-// whether or not it exists (the copy reports a missing file itself).
+// whether or not it exists (the copy reports a missing file itself). A
+// pattern that matches nothing stands for itself, unescaped, when that path
+// exists: scp's remote shell leaves such a word as written, so a file named
+// `photo [1].jpg` needs no escaping.
 Result<std::vector<std::string>> expand_operand(std::string_view path, std::string_view home, const PasswdDb& users,
                                                 size_t max_matches = kMaxGlobMatches);
 

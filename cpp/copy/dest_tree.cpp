@@ -65,6 +65,10 @@ Result<void> DestTree::set_root(uint32_t index, const std::string& name, char ki
   std::lock_guard<std::mutex> lk(mu_);
   if (roots_.count(index))
     return make_error(Errc::protocol, "peer announced source " + std::to_string(index) + " twice");
+  // An operand without a wildcard stands for one root: a second is invented.
+  if (!rule.many && !operands_with_root_.insert(operand).second)
+    return make_error(Errc::protocol, "peer announced a second root '" + name.substr(0, 200) + "' for operand " +
+                                          std::to_string(operand) + ", which holds no wildcard");
   roots_[index] = Root{into_ ? name : as_name_, kind};
   return {};
 }

@@ -97,7 +97,8 @@ class DestTree {
   std::string as_name_;  // "as" mode: the name DST gives the single root
   mutable std::mutex mu_;
   std::map<uint32_t, Root> roots_;
-  std::map<std::string, DirFd> dirs_;  // "root/rel" -> fd, bounded cache
+  std::set<uint32_t> operands_with_root_;  // those of rules without `many`
+  std::map<std::string, DirFd> dirs_;      // "root/rel" -> fd, bounded cache
   std::set<std::pair<DirFd, std::string>> temps_;
   std::set<std::pair<dev_t, ino_t>> created_;
   std::atomic<NoReplace> no_replace_{NoReplace::renameat2};  // steps down only

@@ -2,6 +2,8 @@
 
 #include <fnmatch.h>
 
+#include "base/remote_path.h"
+
 namespace rcp {
 
 namespace {
@@ -45,6 +47,8 @@ Result<void> check_root_name(const RootRule& rule, std::string_view name) {
       return bad(name, "the source was asked for '" + rule.text.substr(0, 200) + "'");
     case RootRule::Kind::pattern:
       if (fnmatch(rule.text.c_str(), n.c_str(), FNM_PERIOD) == 0) return {};
+      // A pattern matching nothing stands for itself (base/remote_path.h: expand_operand).
+      if (n == unescape_pattern(rule.text)) return {};
       return bad(name, "does not match the requested pattern '" + rule.text.substr(0, 200) + "'");
     case RootRule::Kind::any:
       if (n.front() != '.') return {};

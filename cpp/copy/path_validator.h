@@ -19,10 +19,15 @@ Result<void> validate_name(std::string_view name);
 // class): the operand's last component exactly, a glob pattern it must match
 // (fnmatch with FNM_PERIOD), or, for an operand naming no component
 // (`host:`, `host:.`, `host:~`), any single name not starting with '.'.
+// A pattern also allows the name it spells read literally ("photo [1].jpg"
+// for itself), which the source sends when the pattern matches nothing.
+// `many`: the operand holds a wildcard, so it may stand for several roots;
+// otherwise it stands for one, and a second is the source's invention.
 struct RootRule {
   enum class Kind { exact, pattern, any };
   Kind kind = Kind::any;
   std::string text;  // the name or the pattern; empty for `any`
+  bool many = false;
 };
 Result<RootRule> parse_root_rule(std::string_view kind, std::string_view text);
 Result<void> check_root_name(const RootRule& rule, std::string_view name);

@@ -271,9 +271,10 @@ Result<CopySummary> Daemon::run_destination() {
     }
     spec.path = resolved->joined();
   }
-  for (const auto& text : job->root_rules) {
-    auto rule = parse_root_rule(text.kind, text.text);
+  for (size_t i = 0; i < job->root_rules.size(); ++i) {
+    auto rule = parse_root_rule(job->root_rules[i].kind, job->root_rules[i].text);
     if (!rule) return rule.error();
+    rule->many = job->wildcards[i] != 0;  // decode() gives one per rule
     spec.rules.push_back(std::move(*rule));
   }
   auto tree = DestTree::open(spec);

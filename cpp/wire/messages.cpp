@@ -1,5 +1,7 @@
 #include "wire/messages.h"
 
+#include <algorithm>
+
 namespace rcp {
 
 namespace {
@@ -104,7 +106,9 @@ std::vector<uint8_t> ReceiveMsg::encode() const {
     flat.push_back(r.kind);
     flat.push_back(r.text);
   }
-  return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve);
+  if (wildcards.empty())  // left to the rules, as an older master does
+    return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve);
+  return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve, wildcards);
 }
 
 Result<ReceiveMsg> ReceiveMsg::decode(const Message& m) {
@@ -118,10 +122,19 @@ Result<ReceiveMsg> ReceiveMsg::decode(const Message& m) {
   auto flat = take(m.get_str_list(4, "root_rules", kMaxPathBytes), err);
   if (m.fields.size() > 5) x.fsync = take(m.get_bool(5, "fsync"), err);      // appended in protocol 2
   if (m.fields.size() > 6) x.resolve = take(m.get_bool(6, "resolve"), err);  // appended
+  const bool has_wildcards = m.fields.size() > 7;                            // appended
+  if (has_wildcards) x.wildcards = take(m.get_bin(7, "wildcards", kMaxSources), err);
   if (is_error(err)) return err;
   if (x.sources == 0) return refuse("receive", "no sources");
   if (flat.size() != 2 * static_cast<size_t>(x.sources)) return refuse("receive", "one root rule per source");
   for (size_t i = 0; i < flat.size(); i += 2) x.root_rules.push_back({std::move(flat[i]), std::move(flat[i + 1])});
+  if (!has_wildcards) {
+    for (const auto& r : x.root_rules) x.wildcards.push_back(r.kind == "glob" ? 1 : 0);
+  } else if (x.wildcards.size() != x.sources) {
+    return refuse("receive", "one wildcards byte per source");
+  } else if (std::any_of(x.wildcards.begin(), x.wildcards.end(), [](uint8_t b) { return b > 1; })) {
+    return refuse("receive", "a wildcards byte other than 0 or 1");
+  }
   return x;
 }
 

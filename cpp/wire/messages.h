@@ -79,6 +79,10 @@ struct ReceiveMsg {  // to the destination
   std::vector<RootRuleText> root_rules;  // one per source
   bool fsync = false;                    // appended: absent means false
   bool resolve = false;                  // appended: as SendMsg::resolve (home, ~, ~user; no wildcards)
+  // Appended: one byte per source, 1 when that operand holds a wildcard (it
+  // may stand for several roots), 0 when it stands for one. Absent: 1 for a
+  // "glob" rule, 0 otherwise. Always filled in by decode().
+  std::vector<uint8_t> wildcards;
   std::vector<uint8_t> encode() const;
   static Result<ReceiveMsg> decode(const Message& m);
 };

@@ -131,16 +131,61 @@ def parse_operand(text: str) -> Endpoint:
 _GLOB_CHARS = frozenset("*?[")
 
 
-def root_rule(path: str) -> tuple[str, str]:
+def _rest(path: str) -> str:
+    """The part of a remote operand the rcpd may read as a pattern: not `~user`."""
+    return path.partition("/")[2] if path.startswith("~") else path
+
+
+def _live_wildcard(text: str) -> bool:
+    """A '*', '?' or '[' that no backslash escapes (as fnmatch reads it)."""
+    escaped = False
+    for c in text:
+        if escaped:
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        elif c in _GLOB_CHARS:
+            return True
+    return False
+
+
+def _unescape(text: str) -> str:
+    """A pattern read literally: `a\\*b` names `a*b` (a trailing backslash stays)."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text):
+            i += 1
+        out.append(text[i])
+        i += 1
+    return "".join(out)
+
+
+def has_wildcard(path: str, *, local: bool = False) -> bool:
+    """True when a source operand may stand for several roots: a remote one
+    holding an unescaped wildcard anywhere (the rcpd expands it). A local
+    path never does: the local shell expanded it already."""
+    return not local and _live_wildcard(_rest(path))
+
+
+def root_rule(path: str, *, local: bool = False) -> tuple[str, str]:
     """What the destination lets the source call the root of `path`
     (docs/security.md, scp's CVE-2019-6111): ("name", last component),
-    ("glob", pattern) when that component is a wildcard, or ("any", "")
-    when the operand names no component (`host:`, `host:.`, `host:~`, `/`)."""
+    ("glob", pattern) when that component is a live wildcard, or ("any", "")
+    when the operand names no component (`host:`, `host:.`, `host:~`, `/`).
+    A local path is literal, so always a name; a remote one is read as the
+    rcpd reads it: when it holds any wildcard character, escapes in a
+    literal last component are dropped (`a\\*b` names `a*b`)."""
     last = path.rstrip("/").rsplit("/", 1)[-1]
-    if last in ("", ".", "..") or last.startswith("~") and "/" not in path.rstrip("/"):
+    if last in ("", ".", ".."):
         return "any", ""
-    if any(c in _GLOB_CHARS for c in last):
+    if local:
+        return "name", last
+    if last.startswith("~") and "/" not in path.rstrip("/"):
+        return "any", ""
+    if _live_wildcard(last):
         return "glob", last
+    if any(c in _GLOB_CHARS for c in _rest(path)):
+        return "name", _unescape(last)
     return "name", last
 
 

@@ -24,7 +24,7 @@ from rcp import _core, deploy, ssh
 from rcp.daemon import Daemon, LocalDaemon, RemoteDaemon, daemon_args, rcpd_path
 from rcp.errors import ConnectionFailure, UsageError
 from rcp.model import CopyOptions, CopyResult, Endpoint, Progress, host_label
-from rcp.operands import root_rule
+from rcp.operands import has_wildcard, root_rule
 from rcp.progress import NullProgress, ProgressSink
 from rcp.protocol import Msg
 from rcp.sanitize import printable
@@ -401,9 +401,12 @@ def _hand_out_job(src: Side, dst: Side, sources: list[Endpoint], destination: En
     wildcards: rcp.operands); a local side's are the local shell's, literal."""
     assert src.link is not None and dst.link is not None
     src.link.send(Msg.SEND, [[s.path for s in sources], not src.endpoint.is_local])
-    rules = [part for s in sources for part in root_rule(s.path)]
+    rules = [part for s in sources for part in root_rule(s.path, local=s.is_local)]
+    # Which operands may stand for several roots: one without a wildcard stands for one.
+    wildcards = bytes(has_wildcard(s.path, local=s.is_local) for s in sources)
     dst.link.send(Msg.RECEIVE, [destination.path, len(sources), destination.path.endswith("/"),
-                                bool(options.overwrite), rules, bool(options.fsync), not destination.is_local])
+                                bool(options.overwrite), rules, bool(options.fsync), not destination.is_local,
+                                wildcards])
 
 
 def _wait_results(sides: list[Side]) -> None:

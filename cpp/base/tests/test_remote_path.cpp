@@ -124,6 +124,21 @@ TEST(HasWildcard, Characters) {
   EXPECT_FALSE(has_wildcard("{a,b}"));  // no brace expansion: no shell
 }
 
+TEST(HasLiveWildcard, OnlyUnescapedOnes) {
+  EXPECT_TRUE(has_live_wildcard("photo [1].jpg"));
+  EXPECT_TRUE(has_live_wildcard("a\\*b?"));
+  EXPECT_FALSE(has_live_wildcard("a\\*b"));
+  EXPECT_FALSE(has_live_wildcard("\\[x\\].gz"));
+  EXPECT_FALSE(has_live_wildcard("plain"));
+}
+
+TEST(UnescapePattern, DropsTheEscapes) {
+  EXPECT_EQ(unescape_pattern("a\\*b"), "a*b");
+  EXPECT_EQ(unescape_pattern("\\\\x"), "\\x");
+  EXPECT_EQ(unescape_pattern("photo [1].jpg"), "photo [1].jpg");
+  EXPECT_EQ(unescape_pattern("end\\"), "end\\");  // a trailing backslash escapes nothing
+}
+
 // A scratch tree under /tmp, removed afterwards.
 class WildcardTree : public ::testing::Test {
  protected:
@@ -222,6 +237,28 @@ TEST_F(WildcardTree, ExpandOperand) {
   ASSERT_TRUE(abs.ok()) << abs.error().message;
   EXPECT_EQ(*abs, (Paths{root_ + "/a1", root_ + "/a2"}));
   EXPECT_FALSE(expand_operand("~nobody/*", root_, users()).ok());
+}
+
+TEST_F(WildcardTree, APatternMatchingNothingStandsForItself) {
+  // As scp's remote shell leaves a word matching nothing as written: a name with '[' needs no escaping.
+  touch("photo [1].jpg");
+  auto literal = expand_operand("photo [1].jpg", root_, users());
+  ASSERT_TRUE(literal.ok()) << literal.error().message;
+  EXPECT_EQ(*literal, (Paths{root_ + "/photo [1].jpg"}));
+  auto below = expand_operand("logs/[x].gz", root_, users());  // matches no "x.gz"
+  ASSERT_TRUE(below.ok()) << below.error().message;
+  EXPECT_EQ(*below, (Paths{root_ + "/logs/[x].gz"}));
+  // A pattern that matches something means what it matches, as in a shell.
+  touch("logs/x.gz");
+  auto matched = expand_operand("logs/[x].gz", root_, users());
+  ASSERT_TRUE(matched.ok()) << matched.error().message;
+  EXPECT_EQ(*matched, (Paths{root_ + "/logs/x.gz"}));
+  // Neither a match nor the literal path: still the clear error.
+  for (const char* missing : {"logs/[y].gz", "logs/[x].gz/", "nodir/[1]"}) {
+    auto none = expand_operand(missing, root_, users());
+    ASSERT_FALSE(none.ok()) << missing;
+    EXPECT_EQ(none.error().code, Errc::io) << missing;
+  }
 }
 
 }  // namespace

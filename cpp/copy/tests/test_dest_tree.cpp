@@ -139,7 +139,7 @@ TEST_F(DestTreeTest, RefusesHostileRoots) {
 
 TEST_F(DestTreeTest, WildcardRootsFollowTheirOperandsRule) {
   DestSpec spec{(root_ / "dst").string(), 2, false, false, {}};
-  spec.rules = {RootRule{RootRule::Kind::exact, "report.pdf"}, RootRule{RootRule::Kind::pattern, "*.txt"}};
+  spec.rules = {RootRule{RootRule::Kind::exact, "report.pdf"}, RootRule{RootRule::Kind::pattern, "*.txt", true}};
   auto t = DestTree::open(spec);
   ASSERT_TRUE(t.ok()) << t.error().message;
   auto& tree = **t;
@@ -156,6 +156,26 @@ TEST_F(DestTreeTest, WildcardRootsFollowTheirOperandsRule) {
   EXPECT_TRUE(tree.set_root(3, "c.txt", 'f', 1, 4).ok());
   write_file(tree, 2, "inner", "in b", true);
   EXPECT_EQ(slurp(root_ / "dst/b.txt/inner"), "in b");
+}
+
+TEST_F(DestTreeTest, AnOperandWithoutAWildcardHasOneRoot) {
+  // `host:` (any) and `host:x` (name) stand for one root each; `host:'d*/x'` (name, many) for several.
+  DestSpec spec{(root_ / "dst").string(), 3, false, false, {}};
+  spec.rules = {RootRule{RootRule::Kind::any, ""}, RootRule{RootRule::Kind::exact, "x"},
+                RootRule{RootRule::Kind::exact, "x", true}};
+  auto t = DestTree::open(spec);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  auto& tree = **t;
+  EXPECT_TRUE(tree.set_root(0, "data", 'd', 0, 0).ok());
+  auto invented = tree.set_root(1, "more", 'd', 0, 0);
+  ASSERT_FALSE(invented.ok());
+  EXPECT_EQ(invented.error().code, Errc::protocol);
+  EXPECT_NE(invented.error().message.find("holds no wildcard"), std::string::npos) << invented.error().message;
+  EXPECT_TRUE(tree.set_root(1, "x", 'f', 1, 0).ok());
+  EXPECT_FALSE(tree.set_root(2, "x", 'f', 1, 0).ok());  // the same name again
+  EXPECT_TRUE(tree.set_root(2, "x", 'd', 2, 0).ok());
+  EXPECT_TRUE(tree.set_root(3, "x", 'd', 2, 0).ok());
+  EXPECT_FALSE(tree.has_root(4));
 }
 
 TEST_F(DestTreeTest, OneRootAtMostBecomesASingleTarget) {

@@ -57,6 +57,17 @@ TEST(PathValidator, RootRules) {
   EXPECT_FALSE(check_root_name(*glob, "a.sh").ok());
   EXPECT_FALSE(check_root_name(*glob, "x/a.pdf").ok());
 
+  // A pattern also allows itself read literally: a source whose pattern matched nothing sent that name.
+  auto brackets = parse_root_rule("glob", "photo [1].jpg");
+  ASSERT_TRUE(brackets.ok());
+  EXPECT_TRUE(check_root_name(*brackets, "photo [1].jpg").ok());
+  EXPECT_TRUE(check_root_name(*brackets, "photo 1.jpg").ok());
+  EXPECT_FALSE(check_root_name(*brackets, "photo 2.jpg").ok());
+  auto escaped = parse_root_rule("glob", "a\\*b[");
+  ASSERT_TRUE(escaped.ok());
+  EXPECT_TRUE(check_root_name(*escaped, "a*b[").ok());
+  EXPECT_FALSE(check_root_name(*escaped, "axb[").ok());
+
   auto any = parse_root_rule("any", "");
   ASSERT_TRUE(any.ok());
   EXPECT_TRUE(check_root_name(*any, "data").ok());

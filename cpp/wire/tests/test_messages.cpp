@@ -110,7 +110,7 @@ TEST(Messages, Send) {
 }
 
 TEST(Messages, Receive) {
-  ReceiveMsg r{"/backup/", 2, true, false, {{"name", "a"}, {"glob", "*.pdf"}}, true};
+  ReceiveMsg r{"/backup/", 2, true, false, {{"name", "a"}, {"glob", "*.pdf"}}, true, false, {}};
   auto x = decode_as<ReceiveMsg>(r.encode());
   ASSERT_TRUE(x.ok()) << x.error().message;
   EXPECT_EQ(x->path, "/backup/");
@@ -126,7 +126,7 @@ TEST(Messages, Receive) {
   EXPECT_FALSE(old->fsync);
   EXPECT_FALSE(old->resolve);
   EXPECT_TRUE(old->overwrite);
-  ReceiveMsg remote{"~/in/", 1, true, false, {{"any", ""}}, false, true};
+  ReceiveMsg remote{"~/in/", 1, true, false, {{"any", ""}}, false, true, {}};
   auto y = decode_as<ReceiveMsg>(remote.encode());
   ASSERT_TRUE(y.ok()) << y.error().message;
   EXPECT_TRUE(y->resolve);
@@ -146,6 +146,27 @@ TEST(Messages, Receive) {
   expect_refused<ReceiveMsg>(bad(d, 1u, false, false, Strings{"any"}, false), "one root rule per source");
   expect_refused<ReceiveMsg>(bad(d, 1u, false, false, rule, 1u), "fsync");
   expect_refused<ReceiveMsg>(encode_message(MsgType::receive, d, 1u, false, false, rule, false, 1u), "resolve");
+}
+
+TEST(Messages, ReceiveWildcards) {
+  ReceiveMsg r{"d/", 3, true, false, {{"name", "x"}, {"glob", "*.pdf"}, {"any", ""}}, false, true, {1, 1, 0}};
+  auto x = decode_as<ReceiveMsg>(r.encode());
+  ASSERT_TRUE(x.ok()) << x.error().message;
+  EXPECT_EQ(x->wildcards, (std::vector<uint8_t>{1, 1, 0}));
+  // Absent (appended): a "glob" operand may have several roots, any other one.
+  r.wildcards.clear();
+  auto old = decode_as<ReceiveMsg>(r.encode());
+  ASSERT_TRUE(old.ok()) << old.error().message;
+  EXPECT_EQ(old->wildcards, (std::vector<uint8_t>{0, 1, 0}));
+  const Strings rule{"any", ""};
+  const std::string d = "d";
+  auto with = [&](auto wildcards) {
+    return encode_message(MsgType::receive, d, 1u, false, false, rule, false, false, wildcards);
+  };
+  expect_refused<ReceiveMsg>(with(std::vector<uint8_t>{}), "one wildcards byte per source");
+  expect_refused<ReceiveMsg>(with(std::vector<uint8_t>{0, 0}), "one wildcards byte per source");
+  expect_refused<ReceiveMsg>(with(std::vector<uint8_t>{2}), "other than 0 or 1");
+  expect_refused<ReceiveMsg>(with(std::string("1")), "wildcards");
 }
 
 TEST(Messages, Abort) {
