@@ -190,7 +190,8 @@ def options_from_args(args: argparse.Namespace, *, stderr_is_tty: bool | None = 
     ssh_options: dict[str, str] = {}
     for text in args.ssh_options:
         key, value = parse_option_arg(text)
-        ssh_options.setdefault(key.lower(), value)  # as in ssh: the first value given wins
+        if key.lower() not in {k.lower() for k in ssh_options}:  # as in ssh: the first value given wins
+            ssh_options[key] = value
     parse_ssh_options(ssh_options)  # refuse what rcp does not apply before connecting anywhere
     options = CopyOptions(
         overwrite=args.overwrite,
