@@ -23,7 +23,9 @@ import pytest
 import rcp
 import rcp.daemon
 from rcp import _core
-from rcp.errors import EXIT_CONNECTION, EXIT_OK
+from rcp.errors import EXIT_CONNECTION, EXIT_OK, ConnectionFailure
+from rcp.model import CopyOptions, Endpoint
+from rcp.ssh import connect
 from sshd import Sshd, public_key, start_sshd, stop_sshd
 
 RCPD = str(rcp.daemon.rcpd_path())
@@ -126,6 +128,18 @@ def test_batch_mode_never_asks(keyed: Keyed) -> None:
         _core.SshSession.connect("enc", config_file=str(keyed.batch_config), identity_files=[str(keyed.key)],
                                  prompt=prompt, connect_timeout=10)
     assert prompt.asked == []
+
+
+def test_dash_o_batch_mode_never_asks(keyed: Keyed) -> None:
+    prompt = Answers(PASSPHRASE)
+    options = CopyOptions(ssh_config=str(keyed.config), identity_files=[str(keyed.key)],
+                          ssh_options={"BatchMode": "yes"}, prompt=prompt)
+    with pytest.raises(ConnectionFailure, match="passphrase-protected"):
+        connect(Endpoint(path="x", host="enc"), options)
+    assert prompt.asked == []
+    # The same without BatchMode: the callback answers.
+    session = connect(Endpoint(path="x", host="enc"), CopyOptions(ssh_config=str(keyed.config), prompt=prompt))
+    assert echo_through(session) == "in" and len(prompt.asked) == 1
 
 
 def test_an_exception_in_the_prompt_reaches_the_caller(keyed: Keyed) -> None:
@@ -246,3 +260,12 @@ def test_password_without_a_prompt_says_why(password_sshd: Sshd, tmp_path: Path)
     with pytest.raises(_core.SshAuthError, match=r"password \(no terminal to ask on\)"):
         _core.SshSession.connect("pw", config_file=str(password_config(password_sshd, tmp_path)),
                                  connect_timeout=10)
+
+
+def test_dash_o_password_authentication_no_never_asks(password_sshd: Sshd, tmp_path: Path) -> None:
+    prompt = Answers("letmein-test")
+    options = CopyOptions(ssh_config=str(password_config(password_sshd, tmp_path)), prompt=prompt,
+                          ssh_options={"PasswordAuthentication": "no"})
+    with pytest.raises(ConnectionFailure, match="permission denied"):
+        connect(Endpoint(path="x", host="pw"), options)
+    assert prompt.asked == []

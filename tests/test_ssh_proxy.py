@@ -304,6 +304,7 @@ def test_cli_dash_o_proxy_jump_and_port(lab: Lab, tmp_path: Path) -> None:
     ("Port=http", "Port must be 1..65535"),
     ("StrictHostKeyChecking=maybe", "StrictHostKeyChecking must be"),
     ("ConnectTimeout=0", "ConnectTimeout must be"),
+    ("BatchMode=maybe", "BatchMode must be yes or no"),
     ("ProxyJump", "expected Key=Value"),
 ])
 def test_cli_dash_o_refuses_before_connecting(tmp_path: Path, option: str, message: str) -> None:
@@ -338,3 +339,21 @@ def test_parse_option_arg_forms() -> None:
     assert parse_option_arg("ProxyCommand ssh -W %h:%p gw") == ("ProxyCommand", "ssh -W %h:%p gw")
     assert parse_option_arg(" Port = 22 ") == ("Port", "22")
     assert parse_ssh_options({"port": "22"}).port == 22
+
+
+def test_cli_copy_through_a_proxy_command(lab: Lab, tmp_path: Path) -> None:
+    """Through a ProxyCommand the master cannot tell its own address from the
+    connection (a socketpair): until the control link runs over SSH, the
+    remote rcpd is told it with --master-address, and without it rcp says so."""
+    relay = tmp_path / "relay.py"
+    relay.write_text(RELAY)
+    (tmp_path / "f").write_bytes(b"proxied")
+    command = f"ProxyCommand={sys.executable} {relay} %h %p"
+    out = rcp_cli("--ssh-config", str(lab.config), "-o", command, str(tmp_path / "f"), f"target:{tmp_path / 'no'}")
+    assert out.returncode == EXIT_CONNECTION, out.stderr
+    assert "not a TCP socket" in out.stderr and "--master-address" in out.stderr, out.stderr
+    assert not (tmp_path / "no").exists()
+    out = rcp_cli("--ssh-config", str(lab.config), "-o", command, "--master-address", "127.0.0.1",
+                  str(tmp_path / "f"), f"target:{tmp_path / 'dst'}")
+    assert out.returncode == EXIT_OK, out.stderr
+    assert (tmp_path / "dst").read_bytes() == b"proxied"

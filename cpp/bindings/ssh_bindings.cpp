@@ -192,12 +192,17 @@ void init_ssh(py::module_& m) {
              const std::optional<std::string>& known_hosts_file, bool accept_new_host_key, double connect_timeout,
              const std::optional<std::string>& strict_host_key_checking, std::optional<py::function> warn,
              std::optional<py::function> confirm, const std::optional<std::string>& proxy_jump,
-             const std::optional<std::string>& proxy_command, std::optional<py::function> prompt) {
+             const std::optional<std::string>& proxy_command, std::optional<py::function> prompt,
+             std::optional<bool> password_authentication, std::optional<bool> kbd_interactive_authentication,
+             std::optional<bool> batch_mode) {
             SshOptions o = make_options(host, port, user, config_file, identity_files, known_hosts_file,
                                         accept_new_host_key, connect_timeout);
             if (strict_host_key_checking) o.host_key_policy = unwrap(parse_host_key_policy(*strict_host_key_checking));
             o.proxy_jump = proxy_jump;
             o.proxy_command = proxy_command;
+            o.password_authentication = password_authentication;
+            o.kbd_interactive_authentication = kbd_interactive_authentication;
+            o.batch_mode = batch_mode;
             Callbacks callbacks{std::move(warn), std::move(confirm), std::move(prompt), nullptr};
             callbacks.install(o);
             Result<std::unique_ptr<SshSession>> session = make_error(Errc::ssh_connect, "not connected");
@@ -214,6 +219,8 @@ void init_ssh(py::module_& m) {
           py::arg("connect_timeout") = 10.0, py::arg("strict_host_key_checking") = py::none(),
           py::arg("warn") = py::none(), py::arg("confirm") = py::none(), py::arg("proxy_jump") = py::none(),
           py::arg("proxy_command") = py::none(), py::arg("prompt") = py::none(),
+          py::arg("password_authentication") = py::none(), py::arg("kbd_interactive_authentication") = py::none(),
+          py::arg("batch_mode") = py::none(),
           "Connect, verify the host key (HostKeyError) and authenticate with public keys (SshAuthError).\n"
           "strict_host_key_checking: 'yes', 'accept-new', 'no' or 'ask' (None: the config's, else 'yes'; a\n"
           "changed key is always refused). warn(text) is told when a new key is recorded; confirm(question)\n"
@@ -221,7 +228,8 @@ void init_ssh(py::module_& m) {
           "proxy_jump ('[user@]host[:port],...' or 'none') and proxy_command (run by /bin/sh; %h %p %r %n\n"
           "expanded; or 'none'): None = from the config. Every jump host's key is checked like the host's.\n"
           "prompt(question, echo) -> str | None answers a key's passphrase, a password or a\n"
-          "keyboard-interactive question (None: declined); without it those are skipped.")
+          "keyboard-interactive question (None: declined); without it those are skipped.\n"
+          "password_authentication, kbd_interactive_authentication, batch_mode: None = from the config.")
       .def_property_readonly(
           "local_address", [](const SshSession& s) { return unwrap(s.local_address()).host_string(); },
           "This end's IP address of the SSH connection (where the remote host reached us)")

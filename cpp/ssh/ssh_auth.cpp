@@ -2,12 +2,11 @@
 
 #include <libssh/callbacks.h>
 #include <libssh/libssh.h>
-#include <string.h>  // explicit_bzero
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
+#include <cstring>  // also explicit_bzero (glibc)
 #include <memory>
 #include <optional>
 #include <vector>
@@ -145,8 +144,12 @@ int try_kbd_interactive(ssh_session s, const SshOptions::Prompt& prompt, std::ve
     for (int i = 0; i < n; ++i) {
       char echo = 0;
       const char* question = ssh_userauth_kbdint_getprompt(s, static_cast<unsigned>(i), &echo);
-      std::string text = question != nullptr ? question : "";
-      if (i == 0 && !instruction.empty()) text = instruction + "\n" + text;
+      std::string text;
+      if (i == 0 && !instruction.empty()) {
+        text = instruction;
+        text += '\n';
+      }
+      text += question != nullptr ? question : "";
       Secret answer(prompt(text, echo != 0));
       if (!answer.given()) return SSH_AUTH_DENIED;
       if (ssh_userauth_kbdint_setanswer(s, static_cast<unsigned>(i), answer.c_str()) < 0) return SSH_AUTH_ERROR;

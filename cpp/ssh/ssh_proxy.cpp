@@ -1,11 +1,11 @@
 #include "ssh/ssh_proxy.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <algorithm>
 #include <atomic>
@@ -18,8 +18,6 @@
 
 #include "ssh/ssh_session.h"
 #include "ssh/ssh_shared.h"
-
-extern char** environ;
 
 namespace rcp {
 

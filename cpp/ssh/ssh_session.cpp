@@ -214,6 +214,7 @@ SshOptions hop_options(const SshOptions& o, const JumpHop& hop, std::optional<st
   h.warn = o.warn;
   h.confirm = o.confirm;
   h.prompt = o.prompt;
+  h.batch_mode = o.batch_mode;
   h.connect_timeout_seconds = o.connect_timeout_seconds;
   h.proxy_jump = std::move(earlier);  // unset: the hop's own config says how to reach it
   h.jump_depth = o.jump_depth + 1;
@@ -388,6 +389,9 @@ Result<std::unique_ptr<SshSession>> SshSession::connect(const SshOptions& o) {
   const std::string who = session->user_ + "@" + known_hosts_name(session->host_, session->port_);
   auto settings = auth_settings(config_files, SshConfigQuery{host, session->host_, session->user_});
   if (!settings) return settings.error();
+  if (o.password_authentication) settings->password = *o.password_authentication;
+  if (o.kbd_interactive_authentication) settings->kbd_interactive = *o.kbd_interactive_authentication;
+  if (o.batch_mode) settings->batch = *o.batch_mode;
   if (auto r = authenticate(*shared, o, *settings, who); !r) return r.error();
 
   shared->fd = ssh_get_fd(s);
@@ -404,13 +408,17 @@ SshSession::~SshSession() = default;  // the connection ends with the last chann
 
 Result<Address> SshSession::local_address() const {
   if (!local_)
-    return make_error(Errc::ssh_connect, "ssh: the connection to " + host_ + " is not a TCP socket (ProxyCommand?)");
+    return make_error(Errc::ssh_connect, "ssh: the connection to " + host_ +
+                                             " is not a TCP socket (a ProxyCommand), so rcp cannot tell the address "
+                                             "it reaches this machine at: give --master-address");
   return *local_;
 }
 
 Result<Address> SshSession::remote_address() const {
   if (!remote_)
-    return make_error(Errc::ssh_connect, "ssh: the connection to " + host_ + " is not a TCP socket (ProxyCommand?)");
+    return make_error(Errc::ssh_connect, "ssh: the connection to " + host_ +
+                                             " is not a TCP socket (a ProxyCommand), so rcp cannot tell the host's "
+                                             "address: give --source-address");
   return *remote_;
 }
 

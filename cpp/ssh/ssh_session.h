@@ -52,6 +52,9 @@ struct SshOptions {
   // BatchMode yes in the config also keeps it from being called.
   using Prompt = std::function<std::optional<std::string>(const std::string& question, bool echo)>;
   Prompt prompt;
+  // PasswordAuthentication, KbdInteractiveAuthentication and BatchMode: unset
+  // = from the config, else yes, yes, no. batch_mode also serves the jump hosts.
+  std::optional<bool> password_authentication, kbd_interactive_authentication, batch_mode;
   int connect_timeout_seconds = 10;  // also bounds each protocol wait (channel open, exec)
   // ProxyJump ("[user@]host[:port],..." or "none") and ProxyCommand (or
   // "none"): unset = from the config, where the first of the two given wins.

@@ -101,8 +101,9 @@ def terminal_confirm() -> Callable[[str], bool] | None:
 # The ssh_config options that -o (and the API's ssh_options) may set: those
 # rcp applies to a connection. Others are refused by name before connecting,
 # rather than silently ignored.
-SSH_OPTIONS = ("ConnectTimeout", "IdentityFile", "Port", "ProxyCommand", "ProxyJump", "StrictHostKeyChecking",
-               "User", "UserKnownHostsFile")
+SSH_OPTIONS = ("BatchMode", "ConnectTimeout", "IdentityFile", "KbdInteractiveAuthentication", "PasswordAuthentication",
+               "Port", "ProxyCommand", "ProxyJump", "StrictHostKeyChecking", "User", "UserKnownHostsFile")
+_FLAGS = {"yes": True, "true": True, "no": False, "false": False}
 _HOST_KEY_POLICIES = ("yes", "no", "accept-new", "ask", "true", "false", "off")
 
 
@@ -118,6 +119,9 @@ class SshOverrides:
     connect_timeout: float | None = None
     proxy_jump: str | None = None
     proxy_command: str | None = None
+    password_authentication: bool | None = None
+    kbd_interactive_authentication: bool | None = None
+    batch_mode: bool | None = None
 
 
 def parse_option_arg(text: str) -> tuple[str, str]:
@@ -160,13 +164,23 @@ def parse_ssh_options(options: Mapping[str, str]) -> SshOverrides:
     policy = values.get("StrictHostKeyChecking")
     if policy is not None and policy.lower() not in _HOST_KEY_POLICIES:
         raise UsageError(f"ssh option StrictHostKeyChecking must be yes, accept-new, no or ask, not {policy!r}")
+    flags: dict[str, bool | None] = {}
+    for name in ("PasswordAuthentication", "KbdInteractiveAuthentication", "BatchMode"):
+        flags[name] = None
+        if name in values:
+            if values[name].lower() not in _FLAGS:
+                raise UsageError(f"ssh option {name} must be yes or no, not {values[name]!r}")
+            flags[name] = _FLAGS[values[name].lower()]
     identity = values.get("IdentityFile")
     return SshOverrides(port=port, user=values.get("User"),
                         identity_files=(os.path.expanduser(identity),) if identity else (),
                         known_hosts_file=os.path.expanduser(values["UserKnownHostsFile"])
                         if "UserKnownHostsFile" in values else None,
                         strict_host_key_checking=policy.lower() if policy else None, connect_timeout=timeout,
-                        proxy_jump=values.get("ProxyJump"), proxy_command=values.get("ProxyCommand"))
+                        proxy_jump=values.get("ProxyJump"), proxy_command=values.get("ProxyCommand"),
+                        password_authentication=flags["PasswordAuthentication"],
+                        kbd_interactive_authentication=flags["KbdInteractiveAuthentication"],
+                        batch_mode=flags["BatchMode"])
 
 
 def connect(ep: Endpoint, options: CopyOptions, warn: Callable[[str], None] | None = None) -> _core.SshSession:
@@ -191,7 +205,8 @@ def connect(ep: Endpoint, options: CopyOptions, warn: Callable[[str], None] | No
             known_hosts_file=o.known_hosts_file, accept_new_host_key=options.accept_new_host_keys,
             connect_timeout=o.connect_timeout or options.connect_timeout,
             strict_host_key_checking=o.strict_host_key_checking, warn=_warn, confirm=terminal_confirm(),
-            prompt=options.prompt or terminal_prompt(),
+            prompt=options.prompt or terminal_prompt(), password_authentication=o.password_authentication,
+            kbd_interactive_authentication=o.kbd_interactive_authentication, batch_mode=o.batch_mode,
             proxy_jump=proxy_jump, proxy_command=None if proxy_jump else o.proxy_command)
     except _core.RcpError as exc:
         raise ConnectionFailure(str(exc)) from exc
