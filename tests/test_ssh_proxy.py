@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +109,20 @@ def test_proxy_jump_none_connects_directly(lab: Lab) -> None:
     session = _core.SshSession.connect("via-jump", config_file=str(lab.config), proxy_jump="none", connect_timeout=10)
     assert echo(session) == "through"
     assert lab.accepted(lab.jump) == jumps
+
+
+def test_closing_one_jumped_session_leaves_another_working(lab: Lab) -> None:
+    """Each connection has its own relay (libssh's own ProxyJump stops every
+    relay of the process when any session disconnects)."""
+    first = _core.SshSession.connect("via-jump", config_file=str(lab.config), connect_timeout=10)
+    second = _core.SshSession.connect("via-jump", config_file=str(lab.config), connect_timeout=10)
+    direct = _core.SshSession.connect("target", config_file=str(lab.config), connect_timeout=10)
+    first.close()
+    direct.close()
+    del first
+    for n in range(3):
+        assert echo(second, f"still{n}") == f"still{n}"
+        time.sleep(0.2)
 
 
 def test_two_hops_in_order(lab: Lab) -> None:

@@ -236,6 +236,8 @@ Result<std::string> expand_proxy_command(std::string_view command, const std::st
 
 class CommandProxy final : public ProxyTransport {
  public:
+  static constexpr int kExitWaitSteps = 30;  // of 10 ms
+
   CommandProxy(int fd, pid_t pid, std::string command) : pid_(pid), command_(std::move(command)) { fd_ = fd; }
 
   ~CommandProxy() override {
@@ -249,12 +251,18 @@ class CommandProxy final : public ProxyTransport {
   }
 
   std::string failure() override {
-    if (reaped_) return describe();
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) != pid_) return {};
-    reaped_ = true;
-    status_ = status;
-    return describe();
+    // Asked once the connection failed: a command that closed its end is
+    // usually exiting, so give it a moment to say how.
+    for (int i = 0; !reaped_ && i < kExitWaitSteps; ++i) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        reaped_ = true;
+        status_ = status;
+      } else if (i + 1 < kExitWaitSteps) {
+        ::usleep(10'000);
+      }
+    }
+    return reaped_ ? describe() : std::string();
   }
 
  private:
