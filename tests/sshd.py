@@ -117,7 +117,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def start_sshd(directory: Path, listen: str = "127.0.0.1", *, netns: str | None = None,
                alias: str = ALIAS, allow_none_auth: bool = False, home: Path | None = None,
-               extra_config: list[str] | None = None, sftp: bool = True) -> Sshd:
+               extra_config: list[str] | None = None, sftp: bool = True, password: str | None = None) -> Sshd:
     """Starts sshd on `listen` (127.0.0.1 or ::1) with everything under `directory`;
     the caller stops it with `stop_sshd`. With `netns` it runs inside that
     network namespace (`ip netns exec`) on port 2222 of `listen`, an address of
@@ -127,6 +127,10 @@ def start_sshd(directory: Path, listen: str = "127.0.0.1", *, netns: str | None 
     method, i.e. without any credential. sshd then runs in a private mount
     namespace where /etc/shadow is a copy with root's password emptied
     (PermitEmptyPasswords); the real /etc/shadow is never touched.
+
+    password (root only): the server takes this password for root (password
+    authentication), the same way: a copy of /etc/shadow with root's hash
+    replaced, seen only in sshd's private mount namespace.
 
     home (root only): the login's home directory is this directory instead of
     the real one, bound over it in sshd's private mount namespace, so what the
@@ -148,16 +152,21 @@ def start_sshd(directory: Path, listen: str = "127.0.0.1", *, netns: str | None 
         if os.geteuid() != 0 or netns:
             raise RuntimeError("home needs root (a private mount namespace) and no netns")
         binds.append((home, pwd.getpwuid(os.getuid()).pw_dir))
-    if allow_none_auth:
+    if allow_none_auth or password is not None:
         if os.geteuid() != 0 or netns:
-            raise RuntimeError("allow_none_auth needs root (a private mount namespace) and no netns")
+            raise RuntimeError("allow_none_auth and password need root (a private mount namespace) and no netns")
+        root_hash = "" if password is None else subprocess.run(
+            ["openssl", "passwd", "-6", "-stdin"], input=password, capture_output=True, text=True, check=True,
+            timeout=30).stdout.strip()
         shadow = directory / "shadow"
         lines = Path("/etc/shadow").read_text().splitlines()
         with os.fdopen(os.open(shadow, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
-            f.write("".join((":".join([fields[0], ""] + fields[2:]) if fields[0] == "root" else line) + "\n"
+            f.write("".join((":".join([fields[0], root_hash] + fields[2:]) if fields[0] == "root" else line) + "\n"
                             for line in lines for fields in [line.split(":")]))
         binds.append((shadow, "/etc/shadow"))
-        extra = ["PasswordAuthentication yes", "PermitEmptyPasswords yes", "PermitRootLogin yes"]
+        extra = ["PasswordAuthentication yes", "PermitRootLogin yes"]
+        if allow_none_auth:
+            extra.append("PermitEmptyPasswords yes")
 
     wrap: list[str] = []
     if binds:
@@ -196,7 +205,7 @@ def start_sshd(directory: Path, listen: str = "127.0.0.1", *, netns: str | None 
         _stop(proc)
         last_error = log_file.read_text(errors="replace")
     else:
-        if allow_none_auth:
+        if allow_none_auth or password is not None:
             (directory / "shadow").unlink(missing_ok=True)  # password hashes: not left in a kept tmp dir
         raise RuntimeError(f"sshd did not start:\n{last_error}")
 

@@ -142,7 +142,7 @@ def test_bad_operands_are_usage_errors() -> None:
     (["only-one"], "rcp: need at least one SRC and a DST"),
     (["-v", "--overwrite", "x"], "rcp: need at least one SRC and a DST"),
     (["h1:a", "h2:b", "dst"], "rcp: all sources must be on one host"),
-    (["-oProxyCommand=x:y", "dst"], "unrecognized arguments: -oProxyCommand=x:y"),
+    (["-oProxyCommand=x:y", "dst"], "rcp: need at least one SRC and a DST"),  # an option, as in scp
     (["--", "-oProxyCommand=x:y", "dst"], "rcp: host name may not start with '-'"),
     (["host:0:x", "dst"], "rcp: bad port 0"),
     (["[::1:x", "dst"], "rcp: unclosed '['"),

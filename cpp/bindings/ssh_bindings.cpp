@@ -46,7 +46,7 @@ SshOptions make_options(const std::string& host, std::optional<int> port, const 
 // KeyboardInterrupt at the prompt) must not cross the C++ core: it is kept and
 // raised once connect has returned.
 struct Callbacks {
-  std::optional<py::function> warn, confirm;
+  std::optional<py::function> warn, confirm, prompt;
   std::exception_ptr raised;
 
   void install(SshOptions& o) {
@@ -67,6 +67,18 @@ struct Callbacks {
         } catch (...) {
           if (!raised) raised = std::current_exception();
           return false;
+        }
+      };
+    if (prompt)
+      o.prompt = [this](const std::string& question, bool echo) -> std::optional<std::string> {
+        py::gil_scoped_acquire gil;
+        try {
+          py::object answer = (*prompt)(decode(question), echo);
+          if (answer.is_none()) return std::nullopt;
+          return answer.cast<std::string>();
+        } catch (...) {
+          if (!raised) raised = std::current_exception();
+          return std::nullopt;
         }
       };
   }
@@ -179,11 +191,19 @@ void init_ssh(py::module_& m) {
              const std::optional<std::string>& config_file, const std::vector<std::string>& identity_files,
              const std::optional<std::string>& known_hosts_file, bool accept_new_host_key, double connect_timeout,
              const std::optional<std::string>& strict_host_key_checking, std::optional<py::function> warn,
-             std::optional<py::function> confirm) {
+             std::optional<py::function> confirm, const std::optional<std::string>& proxy_jump,
+             const std::optional<std::string>& proxy_command, std::optional<py::function> prompt,
+             std::optional<bool> password_authentication, std::optional<bool> kbd_interactive_authentication,
+             std::optional<bool> batch_mode) {
             SshOptions o = make_options(host, port, user, config_file, identity_files, known_hosts_file,
                                         accept_new_host_key, connect_timeout);
             if (strict_host_key_checking) o.host_key_policy = unwrap(parse_host_key_policy(*strict_host_key_checking));
-            Callbacks callbacks{std::move(warn), std::move(confirm), nullptr};
+            o.proxy_jump = proxy_jump;
+            o.proxy_command = proxy_command;
+            o.password_authentication = password_authentication;
+            o.kbd_interactive_authentication = kbd_interactive_authentication;
+            o.batch_mode = batch_mode;
+            Callbacks callbacks{std::move(warn), std::move(confirm), std::move(prompt), nullptr};
             callbacks.install(o);
             Result<std::unique_ptr<SshSession>> session = make_error(Errc::ssh_connect, "not connected");
             {
@@ -197,11 +217,19 @@ void init_ssh(py::module_& m) {
           py::arg("config_file") = py::none(), py::arg("identity_files") = std::vector<std::string>{},
           py::arg("known_hosts_file") = py::none(), py::arg("accept_new_host_key") = false,
           py::arg("connect_timeout") = 10.0, py::arg("strict_host_key_checking") = py::none(),
-          py::arg("warn") = py::none(), py::arg("confirm") = py::none(),
+          py::arg("warn") = py::none(), py::arg("confirm") = py::none(), py::arg("proxy_jump") = py::none(),
+          py::arg("proxy_command") = py::none(), py::arg("prompt") = py::none(),
+          py::arg("password_authentication") = py::none(), py::arg("kbd_interactive_authentication") = py::none(),
+          py::arg("batch_mode") = py::none(),
           "Connect, verify the host key (HostKeyError) and authenticate with public keys (SshAuthError).\n"
           "strict_host_key_checking: 'yes', 'accept-new', 'no' or 'ask' (None: the config's, else 'yes'; a\n"
           "changed key is always refused). warn(text) is told when a new key is recorded; confirm(question)\n"
-          "-> bool answers 'ask' (None: no terminal, the key is refused).")
+          "-> bool answers 'ask' (None: no terminal, the key is refused).\n"
+          "proxy_jump ('[user@]host[:port],...' or 'none') and proxy_command (run by /bin/sh; %h %p %r %n\n"
+          "expanded; or 'none'): None = from the config. Every jump host's key is checked like the host's.\n"
+          "prompt(question, echo) -> str | None answers a key's passphrase, a password or a\n"
+          "keyboard-interactive question (None: declined); without it those are skipped.\n"
+          "password_authentication, kbd_interactive_authentication, batch_mode: None = from the config.")
       .def_property_readonly(
           "local_address", [](const SshSession& s) { return unwrap(s.local_address()).host_string(); },
           "This end's IP address of the SSH connection (where the remote host reached us)")

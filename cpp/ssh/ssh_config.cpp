@@ -117,10 +117,33 @@ std::vector<std::string> tokenize(const std::string& line) {
   return out;
 }
 
+// The whole value after the keyword and its separator: commands
+// (ProxyCommand) are a shell line, not one argument.
+std::string rest_of_line(const std::string& line) {
+  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
+  size_t i = 0;
+  while (i < line.size() && blank(line[i])) ++i;
+  while (i < line.size() && !blank(line[i]) && line[i] != '=') ++i;
+  while (i < line.size() && blank(line[i])) ++i;
+  if (i < line.size() && line[i] == '=') ++i;
+  while (i < line.size() && blank(line[i])) ++i;
+  size_t end = line.size();
+  while (end > i && blank(line[end - 1])) --end;
+  return line.substr(i, end - i);
+}
+
+bool takes_rest_of_line(const std::string& keyword_lc) {
+  return keyword_lc == "proxycommand" || keyword_lc == "localcommand" || keyword_lc == "remotecommand" ||
+         keyword_lc == "knownhostscommand";
+}
+
 struct Lookup {
   const SshConfigQuery& query;
-  std::string host_lc, hostname_lc, keyword_lc, home;
+  std::string host_lc, hostname_lc;
+  std::vector<std::string> keywords_lc;  // the first of any of these wins
+  std::string home;
   std::optional<std::string> value;
+  std::string found;  // which keyword gave `value`
 };
 
 bool match_block_applies(const std::vector<std::string>& tokens, const Lookup& l) {
@@ -190,8 +213,10 @@ Result<void> read_file(const std::string& path, Lookup& l, bool active, int dept
     } else if (keyword == "include") {
       for (size_t i = 1; i < tokens.size() && !l.value; ++i)
         if (auto r = include(tokens[i], l, active, depth); !r) return r;
-    } else if (keyword == l.keyword_lc && tokens.size() > 1) {
-      l.value = tokens[1];
+    } else if (tokens.size() > 1 &&
+               std::find(l.keywords_lc.begin(), l.keywords_lc.end(), keyword) != l.keywords_lc.end()) {
+      l.value = takes_rest_of_line(keyword) ? rest_of_line(line) : tokens[1];
+      l.found = keyword;
     }
   }
   return {};
@@ -224,15 +249,27 @@ std::vector<std::string> ssh_config_files(const std::string& config_file) {
   return {home_dir() + "/.ssh/config", "/etc/ssh/ssh_config"};
 }
 
-Result<std::optional<std::string>> ssh_config_value(const std::vector<std::string>& files, const SshConfigQuery& query,
-                                                    std::string_view keyword) {
-  Lookup l{query,          lower(query.host), lower(query.hostname.empty() ? query.host : query.hostname),
-           lower(keyword), home_dir(),        std::nullopt};
+Result<std::optional<SshConfigEntry>> ssh_config_first(const std::vector<std::string>& files,
+                                                       const SshConfigQuery& query,
+                                                       std::initializer_list<std::string_view> keywords) {
+  Lookup l{query, lower(query.host), lower(query.hostname.empty() ? query.host : query.hostname),
+           {},    home_dir(),        std::nullopt,
+           {}};
+  for (const auto k : keywords) l.keywords_lc.push_back(lower(k));
   for (const auto& f : files) {
     if (l.value) break;
     if (auto r = read_file(f, l, true, 0); !r) return r.error();
   }
-  return l.value;
+  if (!l.value) return std::optional<SshConfigEntry>();
+  return std::optional<SshConfigEntry>(SshConfigEntry{std::move(l.found), std::move(*l.value)});
+}
+
+Result<std::optional<std::string>> ssh_config_value(const std::vector<std::string>& files, const SshConfigQuery& query,
+                                                    std::string_view keyword) {
+  auto entry = ssh_config_first(files, query, {keyword});
+  if (!entry) return entry.error();
+  if (!*entry) return std::optional<std::string>();
+  return std::optional<std::string>(std::move((*entry)->value));
 }
 
 }  // namespace rcp

@@ -3,6 +3,7 @@
 // lost), and with "no" its known_hosts lookup reports a changed key as known.
 #pragma once
 
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,5 +43,16 @@ struct SshConfigQuery {
 // does not exist is skipped; one that cannot be read is an error.
 Result<std::optional<std::string>> ssh_config_value(const std::vector<std::string>& files, const SshConfigQuery& query,
                                                     std::string_view keyword);
+
+struct SshConfigEntry {
+  std::string keyword;  // lower case, as asked
+  std::string value;
+};
+
+// The first value of any of `keywords` that applies: for options that
+// compete, such as ProxyJump and ProxyCommand (the first one given wins).
+Result<std::optional<SshConfigEntry>> ssh_config_first(const std::vector<std::string>& files,
+                                                       const SshConfigQuery& query,
+                                                       std::initializer_list<std::string_view> keywords);
 
 }  // namespace rcp

@@ -14,6 +14,8 @@
 #include <utility>
 
 #include "ssh/shell_quote.h"
+#include "ssh/ssh_auth.h"
+#include "ssh/ssh_proxy.h"
 #include "ssh/ssh_shared.h"
 
 namespace rcp {
@@ -165,69 +167,112 @@ Result<void> verify_host_key(ssh_session s, const SshOptions& o, HostKeyPolicy p
                     "ssh: cannot check the host key of " + where + " against " + known_hosts + ": " + ssh_get_error(s));
 }
 
-std::string auth_methods(int mask) {
-  std::string out;
-  auto add = [&](int bit, const char* name) {
-    if (mask & bit) out += (out.empty() ? "" : ", ") + std::string(name);
+// PasswordAuthentication, KbdInteractiveAuthentication (or its old name
+// ChallengeResponseAuthentication) and BatchMode for one host.
+Result<AuthSettings> auth_settings(const std::vector<std::string>& files, const SshConfigQuery& query) {
+  AuthSettings out;
+  auto flag = [&](std::initializer_list<std::string_view> keywords, bool& value) -> Result<void> {
+    auto found = ssh_config_first(files, query, keywords);
+    if (!found) return found.error();
+    if (!*found) return {};
+    const std::string& v = (*found)->value;
+    if (strcasecmp(v.c_str(), "yes") == 0 || strcasecmp(v.c_str(), "true") == 0) {
+      value = true;
+    } else if (strcasecmp(v.c_str(), "no") == 0 || strcasecmp(v.c_str(), "false") == 0) {
+      value = false;
+    } else {
+      return make_error(Errc::invalid_argument,
+                        "ssh config: " + (*found)->keyword + " must be yes or no, not '" + v + "'");
+    }
+    return {};
   };
-  add(SSH_AUTH_METHOD_PUBLICKEY, "publickey");
-  add(SSH_AUTH_METHOD_PASSWORD, "password");
-  add(SSH_AUTH_METHOD_INTERACTIVE, "keyboard-interactive");
-  add(SSH_AUTH_METHOD_HOSTBASED, "hostbased");
-  add(SSH_AUTH_METHOD_GSSAPI_MIC, "gssapi-with-mic");
-  return out.empty() ? "none" : out;
+  if (auto r = flag({"PasswordAuthentication"}, out.password); !r) return r.error();
+  if (auto r = flag({"KbdInteractiveAuthentication", "ChallengeResponseAuthentication"}, out.kbd_interactive); !r)
+    return r.error();
+  if (auto r = flag({"BatchMode"}, out.batch); !r) return r.error();
+  return out;
 }
 
-// Public keys only: rcp never prompts, so passwords and passphrase-protected
-// keys outside an agent are out of reach.
-Result<void> authenticate(ssh_session s, const SshOptions& o, const std::string& who) {
-  int rc = ssh_userauth_none(s, nullptr);  // also learns which methods the server accepts
-  if (rc == SSH_AUTH_SUCCESS) return {};
-  if (rc == SSH_AUTH_ERROR)
-    return make_error(Errc::ssh_auth, "ssh: authentication of " + who + " failed: " + ssh_get_error(s));
-  const std::string server_accepts = auth_methods(ssh_userauth_list(s, nullptr));
-  std::vector<std::string> tried;
-  auto done = [&](int r) { return r == SSH_AUTH_SUCCESS || r == SSH_AUTH_PARTIAL || r == SSH_AUTH_ERROR; };
+constexpr int kMaxJumpDepth = 8;  // as deep as ProxyJump chains go (and where a loop in the config ends)
 
-  const char* agent = std::getenv("SSH_AUTH_SOCK");
-  if (agent != nullptr && *agent != '\0') {
-    tried.emplace_back("ssh-agent");
-    rc = ssh_userauth_agent(s, nullptr);
-  }
-  // Explicit keys before libssh's defaults: servers cap the attempts (MaxAuthTries).
-  for (const auto& path : o.identity_files) {
-    if (done(rc)) break;
-    ssh_key raw = nullptr;
-    if (ssh_pki_import_privkey_file(path.c_str(), nullptr, nullptr, nullptr, &raw) != SSH_OK) {
-      const int err = ::access(path.c_str(), R_OK) == 0 ? 0 : errno;
-      tried.push_back(path + (err != 0 ? std::string(" (") + std::strerror(err) + ")"
-                                       : std::string(" (not loadable: passphrase-protected or unsupported)")));
-      continue;
-    }
-    UniqueKey key(raw);
-    tried.push_back(path);
-    rc = ssh_userauth_publickey(s, nullptr, key.get());
-  }
-  if (!done(rc)) {
-    tried.emplace_back("default keys (~/.ssh/id_*, IdentityFile)");
-    rc = ssh_userauth_publickey_auto(s, nullptr, nullptr);
-  }
+std::string without_ssh_prefix(const std::string& message) {
+  return message.rfind("ssh: ", 0) == 0 ? message.substr(5) : message;
+}
 
-  std::string list;
-  for (const auto& t : tried) list += (list.empty() ? "" : ", ") + t;
-  switch (rc) {
-    case SSH_AUTH_SUCCESS: return {};
-    case SSH_AUTH_PARTIAL:
-      return make_error(Errc::ssh_auth, "ssh: " + who + " requires a further authentication step (server accepts: " +
-                                            auth_methods(ssh_userauth_list(s, nullptr)) +
-                                            "), which rcp does not support");
-    case SSH_AUTH_ERROR:
-      return make_error(Errc::ssh_auth,
-                        "ssh: authentication of " + who + " failed (tried " + list + "): " + ssh_get_error(s));
-    default:
-      return make_error(Errc::ssh_auth, "ssh: permission denied for " + who + " (tried " + list +
-                                            "; server accepts: " + server_accepts + ")");
+// The options of a jump host: what names the user's trust and credentials
+// applies to every hop; what names the target (user, port, its -o options)
+// does not. `earlier`: the hops before this one, if any.
+SshOptions hop_options(const SshOptions& o, const JumpHop& hop, std::optional<std::string> earlier) {
+  SshOptions h;
+  h.host = hop.host;
+  h.port = hop.port;
+  h.user = hop.user;
+  h.config_file = o.config_file;
+  h.identity_files = o.identity_files;
+  h.known_hosts_file = o.known_hosts_file;
+  h.accept_new_host_key = o.accept_new_host_key;
+  h.warn = o.warn;
+  h.confirm = o.confirm;
+  h.prompt = o.prompt;
+  h.batch_mode = o.batch_mode;
+  h.connect_timeout_seconds = o.connect_timeout_seconds;
+  h.proxy_jump = std::move(earlier);  // unset: the hop's own config says how to reach it
+  h.jump_depth = o.jump_depth + 1;
+  return h;
+}
+
+// Sets up the session's way to its host when ProxyJump or ProxyCommand says
+// so (shared->proxy), else leaves it to a direct TCP connection. Returns how
+// the host is reached, for messages ("" or " through the jump host j").
+Result<std::string> connect_proxy(SshShared& shared, const SshOptions& o, const std::string& host,
+                                  const std::vector<std::string>& config_files, std::optional<Address>& hop_local) {
+  ssh_session s = shared.session;
+  // libssh must not act on these itself (see ssh_proxy.h): rcp does, below.
+  ssh_options_set(s, SSH_OPTIONS_PROXYJUMP, "none");
+  ssh_options_set(s, SSH_OPTIONS_PROXYCOMMAND, "none");
+  const std::string hostname = get_option(s, SSH_OPTIONS_HOST);
+  const std::string user = get_option(s, SSH_OPTIONS_USER);
+  unsigned int port = 22;
+  ssh_options_get_port(s, &port);
+
+  std::optional<SshConfigEntry> proxy;
+  if (o.proxy_jump) {
+    proxy = SshConfigEntry{"proxyjump", *o.proxy_jump};
+  } else if (o.proxy_command) {
+    proxy = SshConfigEntry{"proxycommand", *o.proxy_command};
+  } else {
+    auto found = ssh_config_first(config_files, SshConfigQuery{host, hostname, user}, {"ProxyJump", "ProxyCommand"});
+    if (!found) return found.error();
+    proxy = std::move(*found);
   }
+  if (!proxy || strcasecmp(proxy->value.c_str(), "none") == 0) return std::string();
+
+  if (proxy->keyword == "proxycommand") {
+    auto command = expand_proxy_command(proxy->value, hostname, static_cast<uint16_t>(port), user, host);
+    if (!command) return make_error(Errc::invalid_argument, "ssh: " + command.error().message);
+    auto spawned = spawn_proxy_command(*command);
+    if (!spawned) return spawned.error();
+    shared.proxy = std::move(*spawned);
+    return " through the ProxyCommand '" + *command + "'";
+  }
+  auto hops = parse_proxy_jump(proxy->value);
+  if (!hops) return make_error(Errc::invalid_argument, "ssh: " + hops.error().message);
+  // a,b,c: the last hop is reached through the others, and relays to the host.
+  const JumpHop last = hops->back();
+  std::optional<std::string> earlier;
+  for (size_t i = 0; i + 1 < hops->size(); ++i) earlier = (earlier ? *earlier + "," : "") + (*hops)[i].text;
+  const std::string through = " through the jump host " + last.text;
+  auto hop = SshSession::connect(hop_options(o, last, earlier));
+  if (!hop) {
+    if (hop.error().code == Errc::invalid_argument) return hop.error();  // a config error says where it is
+    return make_error(hop.error().code,
+                      "ssh: cannot reach " + host + through + ": " + without_ssh_prefix(hop.error().message));
+  }
+  if (auto a = (*hop)->local_address()) hop_local = *a;
+  auto relay = relay_through(std::move(*hop), hostname, static_cast<uint16_t>(port));
+  if (!relay) return relay.error();
+  shared.proxy = std::move(*relay);
+  return through;
 }
 
 }  // namespace
@@ -245,6 +290,10 @@ Result<std::unique_ptr<SshSession>> SshSession::connect(const SshOptions& o) {
   if (o.connect_timeout_seconds <= 0) return make_error(Errc::invalid_argument, "connect timeout must be > 0 seconds");
   if (!o.config_file.empty() && ::access(o.config_file.c_str(), R_OK) != 0)
     return make_error(Errc::invalid_argument, "ssh config file " + o.config_file + ": " + std::strerror(errno));
+
+  if (o.jump_depth > kMaxJumpDepth)
+    return make_error(Errc::invalid_argument, "ssh: more than " + std::to_string(kMaxJumpDepth) +
+                                                  " jump hosts in a row for " + host + " (a ProxyJump loop?)");
 
   auto shared = std::make_shared<SshShared>();
   shared->session = ssh_new();
@@ -306,13 +355,25 @@ Result<std::unique_ptr<SshSession>> SshSession::connect(const SshOptions& o) {
   long timeout = o.connect_timeout_seconds;
   ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
 
+  std::optional<Address> hop_local;  // through jump hosts: our end of the first hop's connection
+  auto via = connect_proxy(*shared, o, host, config_files, hop_local);
+  if (!via) return via.error();
+  if (shared->proxy) {
+    // libssh owns the socket from here; the relay or command serves its other end.
+    socket_t fd = shared->proxy->take_fd();
+    ssh_options_set(s, SSH_OPTIONS_FD, &fd);
+  }
+
   if (ssh_connect(s) != SSH_OK) {
     unsigned int port = 0;
     ssh_options_get_port(s, &port);
     const std::string target = get_option(s, SSH_OPTIONS_HOST) + ":" + std::to_string(port);
+    std::string why = ssh_get_error(s);
+    if (shared->proxy)
+      if (const std::string f = shared->proxy->failure(); !f.empty()) why = f + " (" + why + ")";
     return make_error(
         Errc::ssh_connect,
-        "ssh: cannot connect to " + (target == shown ? shown : shown + " (" + target + ")") + ": " + ssh_get_error(s));
+        "ssh: cannot connect to " + (target == shown ? shown : shown + " (" + target + ")") + *via + ": " + why);
   }
 
   std::unique_ptr<SshSession> session(new SshSession(shared));
@@ -326,11 +387,20 @@ Result<std::unique_ptr<SshSession>> SshSession::connect(const SshOptions& o) {
   // unauthenticated must still prove it is the host we know.
   if (auto r = verify_host_key(s, o, policy, host, session->host_, session->port_); !r) return r.error();
   const std::string who = session->user_ + "@" + known_hosts_name(session->host_, session->port_);
-  if (auto r = authenticate(s, o, who); !r) return r.error();
+  auto settings = auth_settings(config_files, SshConfigQuery{host, session->host_, session->user_});
+  if (!settings) return settings.error();
+  if (o.password_authentication) settings->password = *o.password_authentication;
+  if (o.kbd_interactive_authentication) settings->kbd_interactive = *o.kbd_interactive_authentication;
+  if (o.batch_mode) settings->batch = *o.batch_mode;
+  if (auto r = authenticate(*shared, o, *settings, who); !r) return r.error();
 
   shared->fd = ssh_get_fd(s);
   session->local_ = socket_address(shared->fd, false);
   session->remote_ = socket_address(shared->fd, true);
+  if (hop_local) {  // a socketpair: say where the first hop saw us, and the target's address when known
+    session->local_ = hop_local;
+    if (auto a = Address::parse(session->host_, session->port_)) session->remote_ = *a;
+  }
   return session;
 }
 
@@ -338,13 +408,17 @@ SshSession::~SshSession() = default;  // the connection ends with the last chann
 
 Result<Address> SshSession::local_address() const {
   if (!local_)
-    return make_error(Errc::ssh_connect, "ssh: the connection to " + host_ + " is not a TCP socket (ProxyCommand?)");
+    return make_error(Errc::ssh_connect, "ssh: the connection to " + host_ +
+                                             " is not a TCP socket (a ProxyCommand), so rcp cannot tell the address "
+                                             "it reaches this machine at: give --master-address");
   return *local_;
 }
 
 Result<Address> SshSession::remote_address() const {
   if (!remote_)
-    return make_error(Errc::ssh_connect, "ssh: the connection to " + host_ + " is not a TCP socket (ProxyCommand?)");
+    return make_error(Errc::ssh_connect, "ssh: the connection to " + host_ +
+                                             " is not a TCP socket (a ProxyCommand), so rcp cannot tell the host's "
+                                             "address: give --source-address");
   return *remote_;
 }
 

@@ -45,10 +45,30 @@ struct SshOptions {
   // Asks the user a yes/no question for StrictHostKeyChecking ask; empty when
   // there is no terminal to ask on, and the key is then refused.
   std::function<bool(const std::string&)> confirm;
+  // Asks the user for a key's passphrase, a password or a keyboard-interactive
+  // answer: (question, echo: whether the answer may be shown) -> the answer,
+  // or nullopt when the user declines. Empty when there is nobody to ask
+  // (no terminal): these methods are then skipped, and the error says so.
+  // BatchMode yes in the config also keeps it from being called.
+  using Prompt = std::function<std::optional<std::string>(const std::string& question, bool echo)>;
+  Prompt prompt;
+  // PasswordAuthentication, KbdInteractiveAuthentication and BatchMode: unset
+  // = from the config, else yes, yes, no. batch_mode also serves the jump hosts.
+  std::optional<bool> password_authentication, kbd_interactive_authentication, batch_mode;
   int connect_timeout_seconds = 10;  // also bounds each protocol wait (channel open, exec)
+  // ProxyJump ("[user@]host[:port],..." or "none") and ProxyCommand (or
+  // "none"): unset = from the config, where the first of the two given wins.
+  // Jump hosts are connected with this config file, known_hosts file,
+  // identity files, accept_new_host_key and callbacks, and their own config
+  // entries (User, Port, StrictHostKeyChecking, their own ProxyJump...);
+  // each hop's host key is checked like the target's.
+  std::optional<std::string> proxy_jump;
+  std::optional<std::string> proxy_command;
+  int jump_depth = 0;  // internal: jump hosts nested so far (a loop in the config ends)
 };
 
 class SftpSession;
+class JumpRelay;
 
 namespace detail {
 struct SshShared;  // the ssh_session and its lock, shared by a session and its channels
@@ -108,7 +128,8 @@ class SshChannel {
 class SshSession {
  public:
   // Connects, verifies the host key and authenticates (agent, identity_files,
-  // then libssh's defaults: ~/.ssh/id_* and IdentityFile). Errors:
+  // then libssh's defaults: ~/.ssh/id_* and IdentityFile, then password and
+  // keyboard-interactive when the config allows them; see ssh_auth.h). Errors:
   // Errc::ssh_connect, Errc::ssh_host_key, Errc::ssh_auth, Errc::invalid_argument.
   static Result<std::unique_ptr<SshSession>> connect(const SshOptions& options);
 
@@ -118,10 +139,11 @@ class SshSession {
   SshSession& operator=(const SshSession&) = delete;
 
   // This end of the SSH TCP connection: the address the remote host reached
-  // us at, so a remote rcpd can connect back to it. Fails when the connection
-  // is not a plain socket (ProxyCommand).
+  // us at, so a remote rcpd can connect back to it. Through jump hosts: this
+  // end of the first hop's connection. Fails through a ProxyCommand.
   Result<Address> local_address() const;
   Result<Address> remote_address() const;
+  // Through jump hosts: the target's HostName when it is an address.
   const std::string& host() const { return host_; }  // after config: HostName
   uint16_t port() const { return port_; }
   const std::string& user() const { return user_; }
@@ -138,6 +160,7 @@ class SshSession {
   void close();
 
  private:
+  friend class JumpRelay;  // relays a channel of a jump host's session
   explicit SshSession(std::shared_ptr<detail::SshShared> shared) : shared_(std::move(shared)) {}
   std::shared_ptr<detail::SshShared> shared_;
   std::string host_, user_;

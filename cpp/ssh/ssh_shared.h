@@ -3,9 +3,13 @@
 // any of them does). Not for use outside cpp/ssh.
 #pragma once
 
+#include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 
+#include <memory>
 #include <mutex>
+
+#include "ssh/ssh_proxy.h"
 
 namespace rcp::detail {
 
@@ -15,8 +19,15 @@ struct SshShared {
   int fd = -1;
   long timeout_seconds = 10;  // the default bound of each blocking libssh wait
   bool disconnected = false;  // ssh_disconnect ran, which also freed every ssh_channel and sftp_session
+  // The jump relay or ProxyCommand the session's socket leads to; ended
+  // after the session (members go after the destructor's body).
+  std::unique_ptr<ProxyTransport> proxy;
+  // The session's libssh callbacks (key passphrases, ssh_auth.cpp): libssh
+  // keeps a pointer to them for the session's life.
+  ssh_callbacks_struct callbacks{};
 
-  SshShared() = default;
+  SshShared() { ssh_callbacks_init(&callbacks); }
+
   SshShared(const SshShared&) = delete;
   SshShared& operator=(const SshShared&) = delete;
   ~SshShared() {

@@ -159,7 +159,11 @@ class SshSession:
                 identity_files: Sequence[str] = ..., known_hosts_file: str | None = None,
                 accept_new_host_key: bool = False, connect_timeout: float = 10.0,
                 strict_host_key_checking: str | None = None, warn: Callable[[str], object] | None = None,
-                confirm: Callable[[str], bool] | None = None) -> SshSession: ...
+                confirm: Callable[[str], bool] | None = None, proxy_jump: str | None = None,
+                proxy_command: str | None = None,
+                prompt: Callable[[str, bool], str | None] | None = None,
+                password_authentication: bool | None = None, kbd_interactive_authentication: bool | None = None,
+                batch_mode: bool | None = None) -> SshSession: ...
     @property
     def local_address(self) -> str: ...
     @property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from typing import Any
 
@@ -12,6 +12,7 @@ from rcp.model import CopyOptions, CopyResult
 from rcp.operands import resolve_plan
 from rcp.orchestration import run_copy
 from rcp.progress import ProgressSink, make_progress
+from rcp.ssh import parse_ssh_options
 
 
 Operand = str | bytes | os.PathLike[str] | os.PathLike[bytes]
@@ -44,13 +45,19 @@ def copy(src: Operand | Iterable[Operand], dst: Operand, *, progress: ProgressSi
     deploy (bool, default True): False never uploads rcpd and runs 'rcpd'
     from the login's PATH; deploy_dir (str | None): where a deployed rcpd
     goes on the remote (absolute, or relative to the home; None:
-    ~/.cache/rcp), e.g. for a home mounted noexec.
+    ~/.cache/rcp), e.g. for a home mounted noexec;
+    proxy_jump (str | None): jump hosts for every remote host, as ssh -J;
+    ssh_options (dict[str, str]): ssh_config options, as ssh -o, e.g.
+    {"ProxyCommand": "ssh -W %h:%p gw"} (rcp.ssh.SSH_OPTIONS lists the keys).
     """
     known = {f.name for f in fields(CopyOptions)}
     unknown = sorted(set(options) - known)
     if unknown:
         raise UsageError(f"unknown option(s): {', '.join(unknown)}")
     opts = CopyOptions(**options)
+    if not isinstance(opts.ssh_options, Mapping):
+        raise UsageError("ssh_options must be a dict of ssh_config options, e.g. {'ProxyJump': 'gateway'}")
+    parse_ssh_options(opts.ssh_options)  # an option rcp does not apply is refused before connecting
     if isinstance(src, (str, bytes, os.PathLike)) or not isinstance(src, Iterable):
         src = [src]
     operands = [_operand(op) for op in src] + [_operand(dst)]

@@ -18,6 +18,7 @@ from rcp.model import CopyOptions, CopyResult
 from rcp.operands import resolve_plan
 from rcp.progress import QUIET, TerminalProgress, error_lines, isatty
 from rcp.sanitize import printable
+from rcp.ssh import SSH_OPTIONS, parse_option_arg, parse_ssh_options
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
@@ -107,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     ssh.add_argument("--ssh-config", metavar="FILE", help="read this ssh_config file instead of ~/.ssh/config")
     ssh.add_argument("-i", "--identity", metavar="FILE", action="append", dest="identity_files", default=[],
                      help="private key for SSH authentication (repeatable)")
+    ssh.add_argument("-J", "--jump", metavar="[USER@]HOST[:PORT][,...]", dest="proxy_jump",
+                     help="reach the remote hosts through these jump hosts, in order (ssh's ProxyJump; 'none' "
+                          "ignores the config's); every jump host's key is checked like the host's")
+    ssh.add_argument("-o", metavar="KEY=VALUE", action="append", dest="ssh_options", default=[],
+                     help="an ssh_config option for the remote hosts, as ssh -o (repeatable): "
+                          + ", ".join(SSH_OPTIONS))
     ssh.add_argument("--accept-new-host-keys", action="store_true",
                      help="trust and remember hosts not yet in known_hosts, like StrictHostKeyChecking "
                           "accept-new (changed keys are always refused)")
@@ -180,12 +187,20 @@ def options_from_args(args: argparse.Namespace, *, stderr_is_tty: bool | None = 
     resolve_plan(operands)  # operand syntax and the one-source-host rule, before anything starts
     if stderr_is_tty is None:
         stderr_is_tty = isatty(sys.stderr)
+    ssh_options: dict[str, str] = {}
+    for text in args.ssh_options:
+        key, value = parse_option_arg(text)
+        if key.lower() not in {k.lower() for k in ssh_options}:  # as in ssh: the first value given wins
+            ssh_options[key] = value
+    parse_ssh_options(ssh_options)  # refuse what rcp does not apply before connecting anywhere
     options = CopyOptions(
         overwrite=args.overwrite,
         fsync=args.fsync,
         ssh_config=_existing_file(args.ssh_config, "ssh config file") if args.ssh_config else None,
         identity_files=[_existing_file(p, "identity file") for p in args.identity_files],
         accept_new_host_keys=args.accept_new_host_keys,
+        proxy_jump=args.proxy_jump or None,
+        ssh_options=ssh_options,
         rcpd_path=args.rcpd_path or None,
         deploy=args.deploy,
         deploy_dir=args.deploy_dir or None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -36,6 +37,17 @@ class CopyOptions:
     ssh_config: str | None = None
     identity_files: list[str] = field(default_factory=list)
     accept_new_host_keys: bool = False
+    # ProxyJump for every remote host ("[user@]host[:port],..." or "none"), as
+    # ssh -J; None: each host's ssh config says.
+    proxy_jump: str | None = None
+    # ssh_config options for every remote host, as ssh -o Key=Value (keys are
+    # case-insensitive; rcp.ssh.SSH_OPTIONS lists those rcp applies).
+    ssh_options: dict[str, str] = field(default_factory=dict)
+    # Answers what SSH authentication asks (a key's passphrase, a password, a
+    # keyboard-interactive question): prompt(question, echo) -> the answer, or
+    # None to decline; `echo` False means a secret. None: ask on the terminal
+    # when stdin is one, else nobody is asked (for notebooks: pass one).
+    prompt: Callable[[str, bool], str | None] | None = None
     # Remote rcpd binary, used as given (never a reason to deploy); None = rcpd
     # on the login's PATH if it speaks this protocol, else this rcp's own,
     # deployed to the host (docs/security.md, "Deploying rcpd").

@@ -80,6 +80,24 @@ TEST_F(SshConfigTest, IncludeInsideAHostBlock) {
 
 TEST_F(SshConfigTest, MissingFilesAreEmpty) { EXPECT_EQ(value(dir_ + "/absent", "x"), std::nullopt); }
 
+TEST_F(SshConfigTest, CommandsKeepTheWholeLine) {
+  const auto f = write("c", "Host a\n  ProxyCommand = ssh -W %h:%p  \"gw 1\"  \nHost b\n  ProxyCommand none\n");
+  EXPECT_EQ(value(f, "a", "ProxyCommand"), "ssh -W %h:%p  \"gw 1\"");
+  EXPECT_EQ(value(f, "b", "proxycommand"), "none");
+}
+
+TEST_F(SshConfigTest, FirstOfCompetingKeywordsWins) {
+  const auto f = write("c", "Host a\n  ProxyCommand nc %h %p\n  ProxyJump gw\nHost *\n  ProxyJump other\n");
+  auto a = ssh_config_first({f}, SshConfigQuery{"a", "", ""}, {"ProxyJump", "ProxyCommand"});
+  ASSERT_TRUE(a && *a);
+  EXPECT_EQ((*a)->keyword, "proxycommand");
+  EXPECT_EQ((*a)->value, "nc %h %p");
+  auto b = ssh_config_first({f}, SshConfigQuery{"b", "", ""}, {"ProxyJump", "ProxyCommand"});
+  ASSERT_TRUE(b && *b);
+  EXPECT_EQ((*b)->keyword, "proxyjump");
+  EXPECT_EQ((*b)->value, "other");
+}
+
 TEST(HostKeyPolicy, Parses) {
   EXPECT_EQ(*parse_host_key_policy("yes"), HostKeyPolicy::yes);
   EXPECT_EQ(*parse_host_key_policy("Accept-New"), HostKeyPolicy::accept_new);
