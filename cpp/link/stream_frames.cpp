@@ -30,8 +30,7 @@ Result<void> check_length(uint8_t type, uint32_t length) {
     case StreamFrameType::close:
       if (length < 8 || length > 8 + kMaxCloseReason) break;
       return {};
-    default:
-      return make_error(Errc::protocol, "unknown link frame type " + std::to_string(type));
+    default: return make_error(Errc::protocol, "unknown link frame type " + std::to_string(type));
   }
   return make_error(Errc::too_large, "link frame of type " + std::to_string(type) + " with a bad length (" +
                                          std::to_string(length) + " bytes)");

@@ -26,14 +26,12 @@ std::shared_ptr<Link> StreamTransport::start(std::unique_ptr<ByteStream> stream,
 }
 
 StreamTransport::StreamTransport(std::unique_ptr<ByteStream> stream, const LinkConfig& config, bool client)
-    : stream_(std::move(stream)),
-      client_(client),
+    : stream_(std::move(stream)), client_(client),
       peer_fp_(config.tls.pinned_peers.empty() ? Fingerprint{} : config.tls.pinned_peers.front()),
       uni_allowance_(std::min<uint64_t>(config.quic.max_uni_streams, kMaxStreamLinkUniStreams)),
-      link_(std::make_unique<Link>(*this, config, client)),
-      next_local_{client ? 0 : 1, client ? 2 : 3},
-      next_peer_{client ? 1 : 0, client ? 3 : 2},
-      local_allowed_{client ? 1u : 0u, 0},  // uni: until the peer's first grant arrives
+      link_(std::make_unique<Link>(*this, config, client)), next_local_{client ? 0 : 1, client ? 2 : 3},
+      next_peer_{client ? 1 : 0, client ? 3 : 2}, local_allowed_{client ? 1u : 0u,
+                                                                 0},  // uni: until the peer's first grant arrives
       peer_allowed_{client ? 0u : 1u, uni_allowance_} {}
 
 StreamTransport::~StreamTransport() {
@@ -200,9 +198,7 @@ void StreamTransport::end_of_batch() {
 void StreamTransport::handle(StreamFrame f) {
   if (closed_) return;
   switch (f.type) {
-    case StreamFrameType::data:
-      on_data(f);
-      return;
+    case StreamFrameType::data: on_data(f); return;
     case StreamFrameType::credit: {
       const uint64_t v = f.value();
       auto it = out_.find(static_cast<int64_t>(f.stream));

@@ -509,6 +509,17 @@ Result<std::string> SshChannel::read_line(Nanos timeout) {
   return std::move(*line);
 }
 
+Result<size_t> SshChannel::read_stdout(std::span<uint8_t> out, Nanos timeout) {
+  auto r = wait_until(
+      timeout, [&] { return !stdout_.empty() || ssh_channel_is_eof(raw_) != 0; }, "output from the command");
+  std::lock_guard lock(shared_->mu);
+  if (!r && stdout_.empty()) return r.error();
+  const size_t n = std::min(out.size(), stdout_.size());
+  std::memcpy(out.data(), stdout_.data(), n);
+  stdout_.erase(0, n);
+  return n;
+}
+
 Result<std::string> SshChannel::read_stderr(Nanos timeout) {
   auto r = wait_until(
       timeout, [&] { return !stderr_.empty() || ssh_channel_is_eof(raw_) != 0; }, "stderr");

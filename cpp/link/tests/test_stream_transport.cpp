@@ -133,8 +133,10 @@ class StreamTransportTest : public ::testing::Test {
 
   LinkConfig config(bool client) {
     LinkConfig c{};
-    c.tls = {client ? TlsRole::client : TlsRole::server, client ? client_cert : server_cert,
-             {client ? server_cert.fingerprint : client_cert.fingerprint}, ""};
+    c.tls = {client ? TlsRole::client : TlsRole::server,
+             client ? client_cert : server_cert,
+             {client ? server_cert.fingerprint : client_cert.fingerprint},
+             ""};
     c.session_key = key;
     c.role = client ? "client" : "server";
     return c;
@@ -271,12 +273,9 @@ std::vector<uint8_t> data_frame(uint64_t stream, std::vector<uint8_t> payload, u
 
 Hostile hostile_case(int i) {
   switch (i) {
-    case 0:
-      return {bytes_of("SSH-2.0-banner\r\n"), "bad preface"};
-    case 1:
-      return {frames({header(1, 0, 0, 1u << 30)}), "bad length"};
-    case 2:
-      return {frames({header(42, 0, 0, 0)}), "unknown link frame type"};
+    case 0: return {bytes_of("SSH-2.0-banner\r\n"), "bad preface"};
+    case 1: return {frames({header(1, 0, 0, 1u << 30)}), "bad length"};
+    case 2: return {frames({header(42, 0, 0, 0)}), "unknown link frame type"};
     case 3:  // a server-initiated id sent to a server
       return {frames({data_frame(1, {1})}), "unknown stream 1"};
     case 4:  // skips stream 0
@@ -342,8 +341,7 @@ TEST_F(StreamTransportTest, APeerThatNeverReadsIsDroppedNotBuffered) {
   std::vector<uint8_t> wire = preface();
   write_all(other.get(), wire);  // but no credit and no hello, ever
   // send_message needs the control stream, which the client opens at start.
-  for (int i = 0; i < 200 && client->send_message(bytes_of("x")).error().message.find("not open") !=
-                                 std::string::npos;
+  for (int i = 0; i < 200 && client->send_message(bytes_of("x")).error().message.find("not open") != std::string::npos;
        ++i)
     usleep(10000);
   const std::vector<uint8_t> chunk(512u << 10, 1);
