@@ -127,7 +127,7 @@ void StreamTransport::run_reader() {
       reader_cv_.wait(lk, [&] { return stopping_ || incoming_ < kMaxIncomingQueued; });
       if (stopping_) return;
       incoming_ += size;
-      tasks_.push_back([this, f = std::move(**frame), size]() mutable {
+      tasks_.emplace_back([this, f = std::move(**frame), size]() mutable {
         handle(std::move(f));
         std::lock_guard<std::mutex> g(mu_);
         incoming_ -= size;
