@@ -479,6 +479,31 @@ def test_a_declared_size_reserves_no_disk(world) -> None:
         hostile.close()
 
 
+def test_a_master_gone_mid_copy_leaves_no_temporaries(world) -> None:
+    """The master's link (rcpd's stdin/stdout) closing mid-copy ends the
+    destination rcpd, which first removes its temporary files."""
+    dest, _ = world
+    hostile = HostileSource(["--stall-timeout", "30"])
+    try:
+        hostile.receive(dest)
+        hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+        c = 4 << 20
+        hostile.stream(record("big", b"x", size=c + 1, chunk=1, nchunks=2, offset=c))  # half a file
+        deadline = time.monotonic() + 10
+        while not list((dest / "tree").glob(".rcp-*.tmp")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert list((dest / "tree").glob(".rcp-*.tmp")), "no temporary file to clean up"
+        hostile.ctl.close("master gone")
+        deadline = time.monotonic() + 10
+        while hostile.daemon.alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not hostile.daemon.alive(), "rcpd outlived its master's link"
+        assert "master link closed" in hostile.daemon.diagnostics(), hostile.daemon.diagnostics()
+        assert not list((dest / "tree").glob(".rcp-*.tmp"))
+    finally:
+        hostile.close()
+
+
 @pytest.mark.parametrize("header_len", [0xFFFFFFFF, 1 << 20])
 def test_oversize_frames_are_refused(world, hostile: HostileSource, header_len: int) -> None:
     dest, _ = world
