@@ -16,7 +16,10 @@ namespace rcp::py_bindings {
 
 namespace {
 
-constexpr Nanos kReadSlice = 100'000'000;  // how soon a shut-down reader notices
+// Short: another thread on the session (a write, the daemon's liveness
+// checks) may take in the bytes we wait for, and then the socket stays quiet
+// though the channel's buffer filled; SshChannel waits on the socket only.
+constexpr Nanos kReadSlice = 5'000'000;
 // A remote rcpd whose channel takes nothing for this long is not reading.
 constexpr Nanos kWriteTimeout = 120'000'000'000;
 

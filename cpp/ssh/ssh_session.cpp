@@ -305,6 +305,10 @@ Result<std::unique_ptr<SshSession>> SshSession::connect(const SshOptions& o) {
   if (!o.known_hosts_file.empty()) ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, o.known_hosts_file.c_str());
   long timeout = o.connect_timeout_seconds;
   ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
+  // rcpds' control links run over exec channels: small messages both ways,
+  // which Nagle's algorithm would hold back for the peer's delayed ACK.
+  int nodelay = 1;
+  ssh_options_set(s, SSH_OPTIONS_NODELAY, &nodelay);
 
   if (ssh_connect(s) != SSH_OK) {
     unsigned int port = 0;
