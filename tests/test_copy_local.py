@@ -215,7 +215,9 @@ def test_sslkeylogfile_is_owner_only_for_rcpds_too(tmp_path: Path, monkeypatch: 
         os.umask(old_umask)
     assert result.ok, result.errors
     text = keylog.read_text()
-    assert text.count("CLIENT_TRAFFIC_SECRET_0") >= 3  # both rcpds to the master, destination to source
+    # The one QUIC link, destination to source, logged by both ends (the
+    # control links are the rcpds' pipes: no TLS there).
+    assert text.count("CLIENT_TRAFFIC_SECRET_0") >= 1
     assert stat.S_IMODE(keylog.stat().st_mode) == 0o600
 
 

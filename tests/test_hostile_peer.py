@@ -17,6 +17,7 @@ import pytest
 
 from rcp import _core
 from rcp.daemon import LocalDaemon, daemon_args, rcpd_path
+from rcp.errors import ConnectionFailure
 from rcp.protocol import Msg
 from test_faults import status_kib
 from treeutil import snapshot
@@ -38,14 +39,11 @@ class HostileSource:
         master_cert, self.cert = _core.Certificate.generate(), _core.Certificate.generate()
         opts = _core.QuicOptions()
         opts.handshake_timeout, opts.idle_timeout = 5.0, 10.0
-        self.master = _core.QuicServer(master_cert, [], self.key, host="127.0.0.1", options=opts, role="master")
-        self.daemon = LocalDaemon("destination", daemon_args(
-            str(rcpd_path()), "destination", [f"127.0.0.1:{self.master.port}"], master_cert.fingerprint, "")
-            + (extra_args or []))
+        self.daemon = LocalDaemon("destination", daemon_args(str(rcpd_path()), "destination", "")
+                                  + (extra_args or []))
         hello = self.daemon.hello(TIMEOUT)
-        self.master.add_pin(hello.fingerprint)
         self.daemon.send_key(self.key)
-        self.ctl = self.master.accept(timeout=TIMEOUT)
+        self.ctl = self.daemon.link(master_cert, self.key, hello.fingerprint, TIMEOUT)
         # Our listener, pinned to the destination, exactly as a real source's.
         pin = hello.fingerprint if pin_destination else _core.Certificate.generate().fingerprint
         self.listener = _core.QuicServer(listener_identity or self.cert, [pin], peer_key or self.key,
@@ -522,6 +520,31 @@ def test_a_declared_size_reserves_no_disk(world) -> None:
         hostile.close()
 
 
+def test_a_master_gone_mid_copy_leaves_no_temporaries(world) -> None:
+    """The master's link (rcpd's stdin/stdout) closing mid-copy ends the
+    destination rcpd, which first removes its temporary files."""
+    dest, _ = world
+    hostile = HostileSource(["--stall-timeout", "30"])
+    try:
+        hostile.receive(dest)
+        hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+        c = 4 << 20
+        hostile.stream(record("big", b"x", size=c + 1, chunk=1, nchunks=2, offset=c))  # half a file
+        deadline = time.monotonic() + 10
+        while not list((dest / "tree").glob(".rcp-*.tmp")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert list((dest / "tree").glob(".rcp-*.tmp")), "no temporary file to clean up"
+        hostile.ctl.close("master gone")
+        deadline = time.monotonic() + 10
+        while hostile.daemon.alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not hostile.daemon.alive(), "rcpd outlived its master's link"
+        assert "master link closed" in hostile.daemon.diagnostics(), hostile.daemon.diagnostics()
+        assert not list((dest / "tree").glob(".rcp-*.tmp"))
+    finally:
+        hostile.close()
+
+
 @pytest.mark.parametrize("header_len", [0xFFFFFFFF, 1 << 20])
 def test_oversize_frames_are_refused(world, hostile: HostileSource, header_len: int) -> None:
     dest, _ = world
@@ -645,25 +668,40 @@ def _link_usable(link: _core.Link) -> bool:
         return False
 
 
-def test_rcpd_refuses_a_master_with_another_certificate(tmp_path: Path) -> None:
-    """master<->rcpd: the rcpd pins the fingerprint it was started with."""
+def test_rcpd_refuses_a_master_without_the_session_key(tmp_path: Path) -> None:
+    """master<->rcpd over its stdin/stdout: whoever speaks on the link must
+    seal with the session key rcpd was handed; a master with another key gets
+    no link, and rcpd exits rather than serve it."""
     key = os.urandom(32)
-    real, impostor = _core.Certificate.generate(), _core.Certificate.generate()
-    opts = _core.QuicOptions()
-    opts.handshake_timeout = 3.0
-    server = _core.QuicServer(impostor, [], key, host="127.0.0.1", options=opts, role="master")
-    daemon = LocalDaemon("destination", daemon_args(str(rcpd_path()), "destination",
-                                                    [f"127.0.0.1:{server.port}"], real.fingerprint, ""))
+    daemon = LocalDaemon("destination", daemon_args(str(rcpd_path()), "destination", ""))
     try:
-        server.add_pin(daemon.hello(TIMEOUT).fingerprint)
+        hello = daemon.hello(TIMEOUT)
         daemon.send_key(key)
-        with pytest.raises(_core.RcpError):
-            server.accept(timeout=8.0)
+        with pytest.raises(ConnectionFailure):
+            daemon.link(_core.Certificate.generate(), os.urandom(32), hello.fingerprint, 8.0)
         deadline = time.monotonic() + 15
         while daemon.alive() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not daemon.alive(), "rcpd kept running without its master"
-        assert "does not match" in daemon.diagnostics() or "pin" in daemon.diagnostics(), daemon.diagnostics()
+        assert "HMAC" in daemon.diagnostics() or "auth" in daemon.diagnostics(), daemon.diagnostics()
+    finally:
+        daemon.stop()
+
+
+def test_rcpd_refuses_garbage_on_its_control_link(tmp_path: Path) -> None:
+    """Bytes that are not the link framing after the session key: rcpd says
+    so and exits, nothing more."""
+    daemon = LocalDaemon("destination", daemon_args(str(rcpd_path()), "destination", ""))
+    try:
+        daemon.hello(TIMEOUT)
+        daemon.send_key(os.urandom(32) + b"")  # the key line...
+        assert daemon._proc.stdin is not None  # noqa: SLF001
+        daemon._proc.stdin.write(b"GET / HTTP/1.0\r\n\r\n")  # noqa: SLF001  ...then no preface
+        deadline = time.monotonic() + 15
+        while daemon.alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not daemon.alive(), "rcpd kept running on garbage"
+        assert "preface" in daemon.diagnostics(), daemon.diagnostics()
     finally:
         daemon.stop()
 
@@ -679,13 +717,10 @@ class HostileDestination:
         master_cert, self.cert = _core.Certificate.generate(), _core.Certificate.generate()
         opts = _core.QuicOptions()
         opts.handshake_timeout, opts.idle_timeout = 5.0, 10.0
-        self.master = _core.QuicServer(master_cert, [], self.key, host="127.0.0.1", options=opts, role="master")
-        self.daemon = LocalDaemon("source", daemon_args(
-            str(rcpd_path()), "source", [f"127.0.0.1:{self.master.port}"], master_cert.fingerprint, ""))
+        self.daemon = LocalDaemon("source", daemon_args(str(rcpd_path()), "source", ""))
         hello = self.daemon.hello(TIMEOUT)
-        self.master.add_pin(hello.fingerprint)
         self.daemon.send_key(self.key)
-        self.ctl = self.master.accept(timeout=TIMEOUT)
+        self.ctl = self.daemon.link(master_cert, self.key, hello.fingerprint, TIMEOUT)
         self.ctl.send(Msg.EXPECT_PEER, [self.cert.fingerprint])
         kind, fields = self.ctl.recv(timeout=TIMEOUT)
         assert kind == Msg.LISTENING, (kind, fields)

@@ -13,6 +13,7 @@ void init_errors(py::module_& m);
 void init_certificate(py::module_& m);
 void init_quic(py::module_& m);
 void init_ssh(py::module_& m);
+void init_stream_link(py::module_& m);
 void init_hash(py::module_& m);
 void init_protocol(py::module_& m);
 

@@ -7,6 +7,7 @@ PYBIND11_MODULE(_core, m) {
   rcp::py_bindings::init_certificate(m);
   rcp::py_bindings::init_quic(m);
   rcp::py_bindings::init_ssh(m);
+  rcp::py_bindings::init_stream_link(m);
   rcp::py_bindings::init_hash(m);
   rcp::py_bindings::init_protocol(m);
 }

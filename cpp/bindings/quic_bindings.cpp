@@ -123,7 +123,7 @@ void init_quic(py::module_& m) {
       .def_readwrite("max_conn_window", &QuicConfig::max_conn_window)
       .def_readwrite("max_uni_streams", &QuicConfig::max_uni_streams);
 
-  py::class_<Link, std::shared_ptr<Link>>(m, "Link", "An authenticated QUIC connection (thread-safe)")
+  py::class_<Link, std::shared_ptr<Link>>(m, "Link", "An authenticated link: QUIC, or a byte stream (thread-safe)")
       .def(
           "send_message",
           [](Link& l, py::handle obj) {

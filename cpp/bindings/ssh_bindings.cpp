@@ -139,7 +139,9 @@ void init_sftp(py::module_& m) {
 
 void init_ssh(py::module_& m) {
   init_sftp(m);
-  py::class_<SshChannel>(m, "SshChannel", "A remote command started by SshSession.exec (stdin, stdout, stderr)")
+  // Shared: an rcpd's control link (link_over_ssh) reads and writes the channel too.
+  py::class_<SshChannel, std::shared_ptr<SshChannel>>(
+      m, "SshChannel", "A remote command started by SshSession.exec (stdin, stdout, stderr)")
       .def(
           "write",
           [](SshChannel& c, const py::buffer& data, double timeout) {
@@ -239,8 +241,11 @@ void init_ssh(py::module_& m) {
       .def_property_readonly("port", &SshSession::port)
       .def_property_readonly("user", &SshSession::user)
       .def(
-          "exec", [](SshSession& s, const std::string& command) { return unwrap(s.exec(command)); }, py::arg("command"),
-          py::call_guard<py::gil_scoped_release>(),
+          "exec",
+          [](SshSession& s, const std::string& command) {
+            return std::shared_ptr<SshChannel>(unwrap(s.exec(command)));
+          },
+          py::arg("command"), py::call_guard<py::gil_scoped_release>(),
           "Run a shell command line (quote operands with shell_quote); returns an SshChannel")
       .def(
           "sftp", [](SshSession& s) { return unwrap(s.sftp()); }, py::call_guard<py::gil_scoped_release>(),

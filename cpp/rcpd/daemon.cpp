@@ -4,6 +4,7 @@
 #include <net/if.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include "copy/copy_destination.h"
 #include "copy/copy_source.h"
 #include "link/link_server.h"
+#include "link/stream_transport.h"
 #include "wire/messages.h"
 
 namespace rcp {
@@ -109,11 +111,14 @@ int Daemon::run() {
     std::fprintf(stderr, "rcpd: %s\n", r.error().message.c_str());
     return kExitUsage;
   }
-  start_stdin_watcher();
-  if (auto r = connect_master(); !r) {
-    std::fprintf(stderr, "rcpd[%s]: cannot reach the master: %s\n", args_.role.c_str(), r.error().message.c_str());
+  const bool stdio = args_.masters.empty();
+  if (!stdio) start_stdin_watcher();
+  if (auto r = stdio ? connect_master_stdio() : connect_master(); !r) {
+    std::fprintf(stderr, "rcpd[%s]: no control link to the master: %s\n", args_.role.c_str(),
+                 r.error().message.c_str());
     return kExitLink;
   }
+  if (stdio) start_link_watcher();
   route_logs_to_master();
   start_reporter();
   const auto started = std::chrono::steady_clock::now();
@@ -122,6 +127,10 @@ int Daemon::run() {
   if (result) log_throughput(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   stop_reporter();
   send_progress();  // the final numbers
+  {
+    std::lock_guard<std::mutex> lk(cleanup_mu_);
+    hanging_up_ = true;
+  }
   const int code = send_outcome(result);
   wait_for_hangup();
   return code;
@@ -137,8 +146,19 @@ Result<void> Daemon::make_identity() {
 }
 
 Result<void> Daemon::read_session_key() {
+  // One byte at a time, straight from fd 0: the control link's first bytes
+  // may follow the key in the same pipe read, and must stay in the pipe (a
+  // buffered reader, C stdio's or iostream's, would swallow them).
   std::string line;
-  if (!std::getline(std::cin, line)) return make_error(Errc::closed, "stdin closed before the session key");
+  for (;;) {
+    char c;
+    const ssize_t n = ::read(STDIN_FILENO, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return make_error(Errc::closed, "stdin closed before the session key");
+    if (c == '\n') break;
+    if (line.size() > 2 * key_.size()) break;  // too long: refused below
+    line.push_back(c);
+  }
   auto key = from_hex(line);
   if (!key || key->size() != key_.size())
     return make_error(Errc::invalid_argument, "stdin's first line must be the 32-byte session key in hex");
@@ -158,6 +178,31 @@ void Daemon::start_stdin_watcher() {
     std::fprintf(stderr, "rcpd[%s]: stdin closed, exiting\n", args_.role.c_str());
     std::_Exit(kExitLink);
   }).detach();
+}
+
+void Daemon::start_link_watcher() {
+  // The master closing the link (or its SSH session, its pipes going) ends
+  // this rcpd, as stdin closing does with --master. Detached, like that one.
+  std::thread([this, link = master_] {
+    while (!link->closed()) usleep(20000);
+    std::lock_guard<std::mutex> lk(cleanup_mu_);
+    if (hanging_up_) return;  // the expected close after the result: run() ends the process
+    if (cleanup_) cleanup_();
+    std::fprintf(stderr, "rcpd[%s]: the master link closed (%s), exiting\n", args_.role.c_str(),
+                 link->error().message.c_str());
+    std::_Exit(kExitLink);
+  }).detach();
+}
+
+Result<void> Daemon::connect_master_stdio() {
+  // No certificate on this link: the master is who holds our stdin, and the
+  // sealed hello proves it knows the session key.
+  LinkConfig cfg{{quic_, {TlsRole::client, cert_, {}, ""}}, key_, args_.role};
+  auto stream = FdStream::create(UniqueFd(STDIN_FILENO), UniqueFd(STDOUT_FILENO));
+  if (!stream) return stream.error();
+  master_ = StreamTransport::start(std::move(*stream), cfg, true);
+  if (auto r = master_->wait_ready(kSetupTimeout); !r) return r;
+  return {};
 }
 
 Result<void> Daemon::connect_master() {

@@ -1,8 +1,10 @@
 // The rcpd daemon: one per host and copy. Its life, in named steps:
 // make its certificate and print the hello line, read the session key,
-// watch stdin (no rcpd outlives its master), connect to the master, route
-// log lines there, report progress, run its role (source or destination),
-// send the result and wait for the master to hang up.
+// open the control link to the master — over stdin/stdout by default, or a
+// QUIC back-connection with --master (for debugging) — and watch it (no rcpd
+// outlives its master), route log lines there, report progress, run its
+// role (source or destination), send the result and wait for the master to
+// hang up.
 #pragma once
 
 #include <atomic>
@@ -29,7 +31,7 @@ constexpr int kExitLink = 3;
 // What main() parsed and checked.
 struct DaemonArgs {
   std::string role;                  // "source" or "destination"
-  std::vector<std::string> masters;  // HOST:PORT, tried in order
+  std::vector<std::string> masters;  // HOST:PORT, tried in order; empty: the link is stdin/stdout
   Fingerprint master_fingerprint{};
   std::string port_range;      // the source's listener
   size_t max_udp_payload = 0;  // 0: QUIC's default
@@ -51,8 +53,10 @@ class Daemon {
  private:
   Result<void> make_identity();     // certificate, and the hello line on stdout
   Result<void> read_session_key();  // stdin's first line
-  void start_stdin_watcher();       // stdin closing ends the process
+  void start_stdin_watcher();       // QUIC: stdin closing ends the process
+  void start_link_watcher();        // stdio: the link closing ends the process
   Result<void> connect_master();
+  Result<void> connect_master_stdio();
   void route_logs_to_master();
   void start_reporter();
   void stop_reporter();
@@ -71,7 +75,8 @@ class Daemon {
   std::shared_ptr<Link> master_;
   TransferCounters counters_;
   std::mutex cleanup_mu_;
-  std::function<void()> cleanup_;  // runs when stdin closes mid-copy
+  std::function<void()> cleanup_;  // runs when stdin (or the stdio link) closes mid-copy
+  bool hanging_up_ = false;        // under cleanup_mu_: the result is out, a close is expected
   std::atomic<bool> reporting_{false};
   std::thread reporter_;
 };

@@ -4,6 +4,8 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
+#include <csignal>
+
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -18,12 +20,14 @@ using namespace rcp;
 namespace {
 
 constexpr const char* kUsage =
-    "usage: rcpd --role source|destination --master HOST:PORT[,HOST:PORT...] --master-fingerprint HEX\n"
+    "usage: rcpd --role source|destination [--master HOST:PORT[,HOST:PORT...] --master-fingerprint HEX]\n"
     "            [--port-range SPEC] [--cc bbr|cubic|reno] [--log-level error|warn|info|debug|trace]\n"
     "            [--stall-timeout SECONDS] [--max-udp-payload BYTES]\n"
     "       rcpd --version\n"
     "It prints \"RCPD <protocol> <fingerprint> <version>\", reads the session key (hex) as the first\n"
-    "line of stdin, and exits when stdin closes. --port-range: the source's UDP listener (e.g.\n"
+    "line of stdin; then stdin/stdout carry its control link to the master, and it exits when that\n"
+    "closes. --master (debugging): connect back to a master's QUIC server instead, and exit when\n"
+    "stdin closes. --port-range: the source's UDP listener (e.g.\n"
     "8000-8999,9100); --log-level: the master's -v (over RCP_LOG); --stall-timeout: how long the\n"
     "destination waits for announced files once the source is done.\n";
 
@@ -48,6 +52,8 @@ void tune_process() {
   // No core dump, and no same-user ptrace or /proc/<pid>/mem, may expose the
   // session key or the TLS secrets this process will hold.
   (void)prctl(PR_SET_DUMPABLE, 0);
+  // The control link writes to stdout: a master gone is an error there, not a signal.
+  (void)std::signal(SIGPIPE, SIG_IGN);
   // Served by mmap, chunk buffers would be fresh pages each time (a page
   // fault and a zeroing per 4 KiB). Kept in the heap they are reused; the
   // total stays bounded by the link's send limit and the workers' buffers.
@@ -97,10 +103,13 @@ int main(int argc, char** argv) {
     }
   }
   if (args.role != "source" && args.role != "destination") return usage("--role must be source or destination");
-  if (args.masters.empty()) return usage("--master is required");
-  auto fp = parse_fingerprint(master_fp);
-  if (!fp) return usage(fp.error().message);
-  args.master_fingerprint = *fp;
+  if (args.masters.empty() != master_fp.empty())
+    return usage("--master and --master-fingerprint go together (without both, the link is stdin/stdout)");
+  if (!args.masters.empty()) {
+    auto fp = parse_fingerprint(master_fp);
+    if (!fp) return usage(fp.error().message);
+    args.master_fingerprint = *fp;
+  }
   if (auto r = PortRange::parse(args.port_range); !r) return usage(r.error().message);
   if (!log_level.empty()) {
     LogLevel level;

@@ -354,6 +354,10 @@ Result<std::unique_ptr<SshSession>> SshSession::connect(const SshOptions& o) {
   if (!o.known_hosts_file.empty()) ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, o.known_hosts_file.c_str());
   long timeout = o.connect_timeout_seconds;
   ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
+  // rcpds' control links run over exec channels: small messages both ways,
+  // which Nagle's algorithm would hold back for the peer's delayed ACK.
+  int nodelay = 1;
+  ssh_options_set(s, SSH_OPTIONS_NODELAY, &nodelay);
 
   std::optional<Address> hop_local;  // through jump hosts: our end of the first hop's connection
   auto via = connect_proxy(*shared, o, host, config_files, hop_local);
@@ -581,6 +585,17 @@ Result<std::string> SshChannel::read_line(Nanos timeout) {
       timeout, [&] { return (line = take_line_locked()).has_value(); }, "a line from the command");
   if (!r) return r.error();
   return std::move(*line);
+}
+
+Result<size_t> SshChannel::read_stdout(std::span<uint8_t> out, Nanos timeout) {
+  auto r = wait_until(
+      timeout, [&] { return !stdout_.empty() || ssh_channel_is_eof(raw_) != 0; }, "output from the command");
+  std::lock_guard lock(shared_->mu);
+  if (!r && stdout_.empty()) return r.error();
+  const size_t n = std::min(out.size(), stdout_.size());
+  std::memcpy(out.data(), stdout_.data(), n);
+  stdout_.erase(0, n);
+  return n;
 }
 
 Result<std::string> SshChannel::read_stderr(Nanos timeout) {

@@ -93,6 +93,10 @@ class SshChannel {
   // line is returned as is; after that Errc::closed. A line over kMaxLine is
   // Errc::too_large; no line within `timeout` is Errc::timeout.
   Result<std::string> read_line(Nanos timeout);
+  // Raw stdout bytes (what read_line buffered comes first): how many, 0 at
+  // the end of output; Errc::timeout when none came. For an rcpd's control
+  // link, which runs over the channel once the hello line is read.
+  Result<size_t> read_stdout(std::span<uint8_t> out, Nanos timeout);
   // Stderr received so far (the latest kMaxStderr bytes), waiting up to
   // `timeout` for some when none is buffered yet; "" when none came.
   Result<std::string> read_stderr(Nanos timeout = 0);

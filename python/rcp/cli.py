@@ -130,8 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="address the destination uses to reach the source (repeatable, tried in order; "
                           "default: the source's SSH address, then the addresses it advertises)")
     ssh.add_argument("--master-address", metavar="ADDR",
-                     help="address remote rcpds use to reach this master (default: the local address "
-                          "of the SSH connection to each host)")
+                     help="this machine's address as a remote destination reaches it, when the source is local "
+                          "(default: the local address of the SSH connection to that host)")
     ssh.add_argument("--cc", dest="congestion_control", choices=["bbr", "cubic", "reno"],
                      default=CopyOptions.congestion_control,
                      help=f"congestion control of the QUIC links (default: {CopyOptions.congestion_control})")

@@ -1,8 +1,9 @@
 """Starting rcpd: as a local process, or through SSH on a remote host.
 
 Both kinds expose the same small interface to the orchestration: read the
-hello line, hand over the session key on stdin, tell whether the daemon is
-still alive, stop it.
+hello line, hand over the session key on stdin, open the control link over
+the rcpd's stdin/stdout (docs/protocol.md, "Link over a byte stream"), tell
+whether the daemon is still alive, stop it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import os
-import queue
+import select
 import shlex
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import Protocol
 
 from rcp import _core
 from rcp.errors import ConnectionFailure
@@ -72,9 +73,9 @@ def parse_hello(line: str, where: str) -> Hello:
     return hello
 
 
-def daemon_args(binary: str, role: str, masters: list[str], master_fp: str, port_range: str,
-                congestion_control: str = "", verbose: int = 0) -> list[str]:
-    args = [binary, "--role", role, "--master", ",".join(masters), "--master-fingerprint", master_fp]
+def daemon_args(binary: str, role: str, port_range: str, congestion_control: str = "", verbose: int = 0) -> list[str]:
+    """rcpd's command line: public facts only. Its control link is its stdin/stdout."""
+    args = [binary, "--role", role]
     if verbose >= 2:
         args += ["--log-level", "trace" if verbose >= 3 else "debug"]
     if port_range:
@@ -90,32 +91,27 @@ class Daemon(Protocol):
 
     def hello(self, timeout: float) -> Hello: ...
     def send_key(self, key: bytes) -> None: ...
+    def link(self, cert: _core.Certificate, key: bytes, fingerprint: str, timeout: float) -> _core.Link: ...
     def alive(self) -> bool: ...
     def diagnostics(self) -> str: ...
     def stop(self, timeout: float = 5.0) -> None: ...
 
 
 class LocalDaemon:
-    """rcpd as a child process of the master."""
+    """rcpd as a child process of the master; its pipes carry the control link."""
 
     def __init__(self, role: str, args: list[str]) -> None:
         self.role = role
         self.where = "local"
         try:
+            # Unbuffered: the link's bytes follow the hello line in the same pipe, and a
+            # buffered reader would take them.
             self._proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, start_new_session=True)
+                                          stderr=subprocess.PIPE, start_new_session=True, bufsize=0)
         except OSError as exc:
             raise ConnectionFailure(f"cannot start {args[0]}: {exc.strerror}") from exc
         self._stderr: list[str] = []
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, args=(self._proc.stdout, self._lines), daemon=True).start()
         threading.Thread(target=self._drain_stderr, daemon=True).start()
-
-    @staticmethod
-    def _pump(stream: IO[bytes], lines: queue.Queue[str | None]) -> None:
-        for raw in stream:
-            lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
-        lines.put(None)
 
     def _drain_stderr(self) -> None:
         assert self._proc.stderr is not None
@@ -123,11 +119,26 @@ class LocalDaemon:
             self._stderr.append(raw.decode("utf-8", "replace").rstrip("\n"))
             del self._stderr[:-50]
 
+    def _read_line(self, timeout: float) -> str | None:
+        """The next stdout line, read a byte at a time; None at the end of output."""
+        assert self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        line = bytearray()
+        while len(line) < 4096:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise ConnectionFailure(f"local rcpd ({self.role}) sent no hello within {timeout:.0f} s")
+            byte = os.read(fd, 1)
+            if not byte:
+                return None
+            if byte == b"\n":
+                break
+            line += byte
+        return line.decode("utf-8", "replace")
+
     def hello(self, timeout: float) -> Hello:
-        try:
-            line = self._lines.get(timeout=timeout)
-        except queue.Empty:
-            raise ConnectionFailure(f"local rcpd ({self.role}) sent no hello within {timeout:.0f} s") from None
+        line = self._read_line(timeout)
         if line is None:
             self._proc.wait(timeout=5)
             raise ConnectionFailure(f"local rcpd ({self.role}) exited: {self.diagnostics()}")
@@ -136,7 +147,15 @@ class LocalDaemon:
     def send_key(self, key: bytes) -> None:
         assert self._proc.stdin is not None
         self._proc.stdin.write(key.hex().encode() + b"\n")
-        self._proc.stdin.flush()
+
+    def link(self, cert: _core.Certificate, key: bytes, fingerprint: str, timeout: float) -> _core.Link:
+        assert self._proc.stdout is not None and self._proc.stdin is not None
+        try:
+            return _core.link_over_fds(self._proc.stdout.fileno(), self._proc.stdin.fileno(), cert, key, fingerprint,
+                                       timeout=timeout)
+        except _core.RcpError as exc:
+            raise ConnectionFailure(f"local rcpd ({self.role}): no control link ({exc}); "
+                                    f"{self.diagnostics()}") from exc
 
     def alive(self) -> bool:
         return self._proc.poll() is None
@@ -149,7 +168,7 @@ class LocalDaemon:
     def stop(self, timeout: float = 5.0) -> None:
         if self._proc.stdin and not self._proc.stdin.closed:
             try:
-                self._proc.stdin.close()  # rcpd exits when its stdin closes
+                self._proc.stdin.close()  # the link (closed first) holds its own copy of the pipe
             except OSError:
                 pass
         try:
@@ -197,6 +216,12 @@ class RemoteDaemon:
 
     def send_key(self, key: bytes) -> None:
         self._channel.write(key.hex().encode() + b"\n")
+
+    def link(self, cert: _core.Certificate, key: bytes, fingerprint: str, timeout: float) -> _core.Link:
+        try:
+            return _core.link_over_ssh(self._channel, cert, key, fingerprint, timeout=timeout)
+        except _core.RcpError as exc:
+            raise ConnectionFailure(f"{self.where}: rcpd gave no control link ({exc}); {self.diagnostics()}") from exc
 
     def alive(self) -> bool:
         return self._channel.exit_status() is None and not self._channel.eof()

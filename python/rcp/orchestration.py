@@ -1,11 +1,12 @@
 """The master's side of a copy: start both rcpds, wire them together, relay
 progress and logs, and collect the result.
 
-Flow (docs/architecture.md): both rcpds start in parallel and connect back
-to the master's pinned QUIC server; the master tells the source which
-destination fingerprint to pin, the source reports where it listens, the
-destination connects straight to it, and then the master hands out the job.
-File data never passes through here.
+Flow (docs/architecture.md): both rcpds start in parallel and their control
+links run over their stdin/stdout (the SSH channel, or a local child's
+pipes); the master tells the source which destination fingerprint to pin,
+the source reports where it listens, the destination connects straight to
+it, and then the master hands out the job. File data never passes through
+here.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class Side:
     daemon: Daemon | None = None
     ssh: _core.SshSession | None = None  # remote sides only
     rcpd: str | None = None  # remote sides: the rcpd to run there (deploy.ensure_rcpd), else options.rcpd_path
-    master_host: str = "127.0.0.1"  # how this side's rcpd reaches the master
+    master_host: str = "127.0.0.1"  # how this side's host reaches the master's (for a local source's address)
     link: _core.Link | None = None
     fingerprint: str = ""
     result: list[Any] | None = None
@@ -66,22 +67,16 @@ def _connect_ssh(side: Side, options: CopyOptions, sink: ProgressSink | None) ->
     return session
 
 
-def _start(side: Side, options: CopyOptions, master_port: int, master_fp: str) -> None:
+def _start(side: Side, options: CopyOptions) -> None:
     ep = side.endpoint
+    port_range = options.port_range if side.role == "source" else ""
     if ep.is_local:
-        hosts = ["127.0.0.1", "::1"] if side.master_host == "::" else [side.master_host]
-        args = daemon_args(str(rcpd_path()), side.role, [f"[{h}]:{master_port}" if ":" in h else f"{h}:{master_port}"
-                                                         for h in hosts],
-                           master_fp, options.port_range if side.role == "source" else "",
-                           options.congestion_control, options.verbose)
-        side.daemon = LocalDaemon(side.role, args)
+        side.daemon = LocalDaemon(side.role, daemon_args(str(rcpd_path()), side.role, port_range,
+                                                         options.congestion_control, options.verbose))
         return
-    assert side.ssh is not None, "remote sides are connected before the master listens"
+    assert side.ssh is not None, "remote sides are connected first"
     side.master_host = options.master_address or side.ssh.local_address
-    host = side.master_host
-    master = f"[{host}]:{master_port}" if ":" in host else f"{host}:{master_port}"
-    args = daemon_args(side.rcpd or options.rcpd_path or "rcpd", side.role, [master], master_fp,
-                       options.port_range if side.role == "source" else "", options.congestion_control,
+    args = daemon_args(side.rcpd or options.rcpd_path or "rcpd", side.role, port_range, options.congestion_control,
                        options.verbose)
     side.daemon = RemoteDaemon(side.role, side.ssh, host_label(ep), args)
 
@@ -109,31 +104,6 @@ def _with_numeric_addresses(options: CopyOptions) -> CopyOptions:
     return replace(options,
                    master_address=_numeric_address(options.master_address) if options.master_address else None,
                    source_addresses=[_numeric_address(a) for a in options.source_addresses])
-
-
-def _master_bind_host(sides: list[Side], options: CopyOptions) -> str:
-    """Where the master's QUIC server listens: only the address its rcpds will
-    connect to, so strangers on other interfaces cannot even reach it.
-    Remote sides must have their SSH sessions already (their local address)."""
-    if options.master_address:
-        host = options.master_address.strip("[]")
-        # Not an address of this machine: something between (NAT, a forward)
-        # translates it, to a local address we cannot know.
-        return host if _is_local_address(host) else "::"
-    hosts = {s.ssh.local_address for s in sides if s.ssh is not None}
-    if not hosts:
-        return "127.0.0.1"  # a local copy: both rcpds are our children
-    # Two hosts reached through different local addresses: one socket must hear both.
-    return hosts.pop() if len(hosts) == 1 else "::"
-
-
-def _is_local_address(host: str) -> bool:
-    try:
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind((host, 0))
-        return True
-    except OSError:
-        return False
 
 
 def _source_addresses(source: Side, destination: Side, advertised: list[str],
@@ -246,24 +216,6 @@ def _listening(fields: list[Any]) -> tuple[int, list[str]]:
     return fields[0], fields[1]
 
 
-def _accept(server: "_core.QuicServer", sides: list[Side]) -> "_core.Link":
-    """The next rcpd connecting back; fails as soon as an rcpd has died
-    (e.g. it cannot reach the master) rather than at the timeout."""
-    deadline = time.monotonic() + SETUP_TIMEOUT
-    while True:
-        try:
-            return server.accept(timeout=min(POLL * 5, max(0.01, deadline - time.monotonic())))
-        except _core.TimeoutError as exc:
-            dead = [f"{s.role} rcpd ({s.daemon.where}): {s.daemon.diagnostics()}" for s in sides
-                    if s.daemon and s.link is None and not s.daemon.alive()]
-            if dead or time.monotonic() >= deadline:
-                raise ConnectionFailure("rcpd did not connect back to the master"
-                                        + (f": {'; '.join(dead)}" if dead else f" within {SETUP_TIMEOUT:.0f} s")
-                                        ) from exc
-        except _core.RcpError as exc:
-            raise ConnectionFailure(f"rcpd did not connect back to the master: {exc}") from exc
-
-
 def _wait_result(side: Side, changed: threading.Event) -> None:
     """Blocks until `side` reports its result or fails; fills side.result / side.error."""
     assert side.link is not None and side.daemon is not None
@@ -318,12 +270,11 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
     sides = [src, dst]
     cert = _core.Certificate.generate()
     key = os.urandom(32)
-    _connect_ssh_sessions(sides, options, sink)  # first: it decides where the master listens
-    server = _open_master_server(sides, options, cert, key)
+    _connect_ssh_sessions(sides, options, sink)
     try:
-        _start_daemons(sides, options, server.port, cert.fingerprint)
-        _exchange_hellos(sides, server, key)
-        _accept_links(server, sides)
+        _start_daemons(sides, options)
+        _exchange_hellos(sides, key)
+        _open_links(sides, cert, key)
         sink.start()
         relays = [_Relay(s, sink, started) for s in sides]
         _wire_peers(src, dst, options)
@@ -346,42 +297,33 @@ def _connect_ssh_sessions(sides: list[Side], options: CopyOptions, sink: Progres
             s.ssh = session
 
 
-def _open_master_server(sides: list[Side], options: CopyOptions, cert: _core.Certificate,
-                        key: bytes) -> _core.QuicServer:
-    """The master's QUIC server, pinning nobody yet, where its rcpds will connect."""
-    bind_host = _master_bind_host(sides, options)
-    for s in sides:
-        if s.endpoint.is_local:
-            s.master_host = bind_host
-    qopts = _core.QuicOptions()
-    qopts.handshake_timeout = min(options.connect_timeout, 30.0)
-    return _core.QuicServer(cert, [], key, host=bind_host, options=qopts, role="master")
-
-
-def _start_daemons(sides: list[Side], options: CopyOptions, master_port: int, master_fp: str) -> None:
+def _start_daemons(sides: list[Side], options: CopyOptions) -> None:
     """Both rcpds, in parallel: local children or over SSH."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for f in [pool.submit(_start, s, options, master_port, master_fp) for s in sides]:
+        for f in [pool.submit(_start, s, options) for s in sides]:
             f.result()
 
 
-def _exchange_hellos(sides: list[Side], server: _core.QuicServer, key: bytes) -> None:
-    """Each rcpd's hello line: its fingerprint is pinned before it gets the
-    session key, so it can only connect pinned."""
+def _exchange_hellos(sides: list[Side], key: bytes) -> None:
+    """Each rcpd's hello line (its fingerprint, which the destination or the
+    source will pin), then the session key on its stdin."""
     for s in sides:
         assert s.daemon is not None
         hello = s.daemon.hello(SETUP_TIMEOUT)
         s.fingerprint = hello.fingerprint
-        server.add_pin(hello.fingerprint)
         s.daemon.send_key(key)
 
 
-def _accept_links(server: _core.QuicServer, sides: list[Side]) -> None:
-    """Both rcpds' links, each matched to its side by its pinned fingerprint."""
-    by_fp = {s.fingerprint: s for s in sides}
-    for _ in sides:
-        link = _accept(server, sides)
-        by_fp[link.peer_fingerprint].link = link
+def _open_links(sides: list[Side], cert: _core.Certificate, key: bytes) -> None:
+    """Each rcpd's control link over its stdin/stdout, hellos exchanged
+    (sealed with the session key), in parallel."""
+    def open_one(s: Side) -> _core.Link:
+        assert s.daemon is not None
+        return s.daemon.link(cert, key, s.fingerprint, SETUP_TIMEOUT)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for s, link in zip(sides, pool.map(open_one, sides)):
+            s.link = link
 
 
 def _wire_peers(src: Side, dst: Side, options: CopyOptions) -> None:
