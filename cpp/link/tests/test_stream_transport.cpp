@@ -183,7 +183,9 @@ void write_all(int fd, const std::vector<uint8_t>& bytes) {
 }
 
 TEST_F(StreamTransportTest, HelloMessagesLogsAndData) {
-  auto [client, server] = linked();
+  // Not a structured binding: the writer thread's lambda captures `client`.
+  auto pair = linked();
+  std::shared_ptr<Link> client = pair.first, server = pair.second;
   ASSERT_TRUE(client->wait_ready(5 * kSeconds).ok());
   ASSERT_TRUE(server->wait_ready(5 * kSeconds).ok());
   EXPECT_EQ(client->peer_hello().role, "server");
