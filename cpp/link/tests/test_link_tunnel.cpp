@@ -133,7 +133,7 @@ TEST_F(TunnelTest, ASideThatStopsReadingHoldsTheWriterBackWithBoundedBuffering) 
   // b accepts its stream (on its first read) but then takes nothing.
   uint8_t one = 0;
   ASSERT_EQ(b->read_some(std::span<uint8_t>(&one, 1)).value(), 1u);
-  usleep(1'500'000);
+  usleep(2'000'000);  // ~20 MiB fill the way in well under this, even on a loaded machine
   const uint64_t stalled = written.load();
   usleep(500'000);
   // In flight at most: the two control links' stream windows, the send
