@@ -75,8 +75,13 @@ Result<size_t> TunnelStream::read_some(std::span<uint8_t> out) {
   }
   for (;;) {
     if (shut_.load()) return shut_error();
-    auto n = link_->read(in_, out, kSlice);
-    if (n) return *n;  // 0: the far side's stream ended
+    auto n = ended_ ? Result<size_t>(size_t{0}) : link_->read(in_, out, kSlice);
+    if (n && *n == 0) {
+      ended_ = true;  // the Link has forgotten the stream
+      return make_error(Errc::closed,
+                        "the relay through the master ended: the other rcpd, or its link to the master, is gone");
+    }
+    if (n) return *n;
     if (n.error().code != Errc::timeout)
       return make_error(n.error().code, "the relay through the master: " + n.error().message);
   }

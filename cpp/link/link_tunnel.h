@@ -23,7 +23,10 @@
 namespace rcp {
 
 // A byte stream over two data streams of `link`: writes go to one this side
-// opens, reads come from the first one the peer (the master) opens.
+// opens, reads come from the first one the peer (the master) opens. Its end
+// is always an error (Errc::closed, saying the relay ended), never a clean 0:
+// the link over it ends with its own close frame, so a tunnel that ends
+// before that means the other rcpd or its link to the master is gone.
 class TunnelStream : public ByteStream {
  public:
   // Opens the outgoing stream now (the master waits for it); the incoming
@@ -42,7 +45,8 @@ class TunnelStream : public ByteStream {
  private:
   std::shared_ptr<Link> link_;
   const int64_t out_;
-  int64_t in_ = -1;  // reader thread only
+  int64_t in_ = -1;     // reader thread only
+  bool ended_ = false;  // reader thread only: the incoming stream ended
   const Nanos accept_timeout_;
   std::atomic<bool> shut_{false};
 };
