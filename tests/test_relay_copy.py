@@ -18,9 +18,12 @@ import pytest
 
 import rcp
 import rcp.daemon
+from rcp import _core
 from rcp.cli import options_from_args, parse_args
+from rcp.daemon import LocalDaemon, daemon_args
 from rcp.model import CopyResult, Progress
 from rcp.orchestration import RELAY_WARNING
+from rcp.protocol import Msg
 from sshd import Sshd, start_sshd, stop_sshd
 from test_copy_ssh import rcp_cli
 from test_faults import kill_mid_copy, rcpd_pids, status_kib
@@ -201,3 +204,58 @@ def test_cli_dash_3_is_relay(nofwd: Sshd, tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "g").read_bytes() == (tmp_path / "f").read_bytes()
     assert out.stderr.splitlines() == [f"[master] warn: {RELAY_WARNING}"], out.stderr
+
+
+class LocalPair:
+    """A source and a destination rcpd, local, with this test as their master."""
+
+    def __init__(self) -> None:
+        key, cert = os.urandom(32), _core.Certificate.generate()
+        self.daemons: list[LocalDaemon] = []
+        self.links: list[_core.Link] = []
+        self.fingerprints: list[str] = []
+        for role in ("source", "destination"):
+            daemon = LocalDaemon(role, daemon_args(RCPD, role, ""))
+            self.daemons.append(daemon)
+            hello = daemon.hello(15)
+            daemon.send_key(key)
+            self.fingerprints.append(hello.fingerprint)
+            self.links.append(daemon.link(cert, key, hello.fingerprint, 15))
+
+    def answer(self, side: int) -> tuple[int, list]:
+        kind, fields = self.links[side].recv(timeout=20)
+        return kind, fields
+
+    def close(self) -> None:
+        for link in self.links:
+            link.close("test over")
+        for daemon in self.daemons:
+            daemon.stop()
+
+
+def test_a_relayed_peer_must_be_the_rcpd_the_master_named() -> None:
+    """The sealed hello proves the session key; through the relay the
+    destination also checks that the peer's hello names the fingerprint the
+    master gave it (QUIC pins it in the handshake)."""
+    pair = LocalPair()
+    try:
+        src, dst = pair.links
+        src.send(Msg.EXPECT_PEER, [pair.fingerprints[1], "relay"])
+        dst.send(Msg.CONNECT_PEER, [[], 0, _core.Certificate.generate().fingerprint, "relay"])
+        splice = _core.splice_tunnel(src, dst, accept_timeout=10)
+        kind, fields = pair.answer(1)
+        assert kind == Msg.ERROR and "not the source the master named" in fields[0], (kind, fields)
+        splice.stop()
+        assert splice.wait(timeout=5)
+    finally:
+        pair.close()
+
+
+def test_an_unknown_transport_is_refused_by_name() -> None:
+    pair = LocalPair()
+    try:
+        pair.links[1].send(Msg.CONNECT_PEER, [[], 1, pair.fingerprints[0], "carrier-pigeon"])
+        kind, fields = pair.answer(1)
+        assert kind == Msg.ERROR and "unknown transport 'carrier-pigeon'" in fields[0], (kind, fields)
+    finally:
+        pair.close()
