@@ -66,6 +66,10 @@ class CopyOptions:
     # Of the QUIC links: "bbr" keeps a long, lossy path full where loss-based
     # "cubic" and "reno" back off at every random loss.
     congestion_control: str = "bbr"
+    # Data through the master (scp -3): the source and destination never talk
+    # directly; every byte crosses this machine, decrypted here (a warning
+    # says so). Only when asked: a last resort when no direct path exists.
+    relay: bool = False
     connect_timeout: float = 15.0
     verbose: int = 0  # 2+: the rcpds log at debug (3: trace) level too
 
@@ -93,6 +97,7 @@ class CopyResult:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
     duration: float = 0.0
     protocol_errors: int = 0  # malformed messages the rcpds sent (logged, then ignored)
+    transport: str = "quic"  # how the data went: "quic" (direct) or "relay" (through the master)
 
     @property
     def ok(self) -> bool:
