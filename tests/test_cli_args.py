@@ -150,6 +150,7 @@ def test_bad_operands_are_usage_errors() -> None:
     (["-q", "-v", "a", "b"], "not allowed with argument"),
     (["--port-range", "70000", "a", "b"], "bad port range"),
     (["--connect-timeout", "0", "a", "b"], "positive number of seconds"),
+    (["--connect-timeout", "-1", "a", "b"], "positive number of seconds"),  # not "expected one argument"
     (["--frobnicate", "a", "b"], "unrecognized arguments: --frobnicate"),
     (["--over", "a", "b"], "unrecognized arguments: --over"),  # no abbreviations
     (["-i", "/nonexistent/key", "a", "b"], "rcp: identity file '/nonexistent/key' does not exist"),
@@ -161,11 +162,20 @@ def test_usage_errors_exit_2(argv: list[str], message: str, capsys: pytest.Captu
     assert captured.out == ""
 
 
+def test_dash_3_leaves_negative_numbers_alone() -> None:
+    """-3 (scp's relay flag) must not make argparse read every "-N" as an option."""
+    assert parse_args(["-3", "h:x", "d"]).relay and parse_args(["h:x", "-3", "d"]).operands == ["h:x", "d"]
+    assert parse_args(["-1", "h:x"]).operands == ["-1", "h:x"]  # an operand named -1
+    assert parse_args(["--master-address", "-3", "a", "b"]).master_address == "-3"  # a value, not the flag
+    with pytest.raises(argparse.ArgumentTypeError, match="positive"):
+        seconds("-1")
+
+
 def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == EXIT_OK
     out = capsys.readouterr().out
     for flag in ("--overwrite", "--progress", "--summary", "--ssh-config", "--identity", "--accept-new-host-keys",
-                 "--rcpd-path", "--port-range", "--connect-timeout", "[user@]host:port:path"):
+                 "--rcpd-path", "--port-range", "--connect-timeout", "[user@]host:port:path", "--relay", "-3"):
         assert flag in out
 
 

@@ -70,10 +70,11 @@ def rcpd_pids(role: str, ancestors: set[int] | None = None) -> list[int]:
 
 
 def kill_mid_copy(tmp_path: Path, victim: str, wrap=lambda p: str(p), ancestors: set[int] | None = None,
-                  **options: object) -> None:
+                  **options: object) -> dict[str, object]:
     """Starts copying a big file, SIGKILLs the `victim` rcpd once bytes flow,
     and checks the master fails fast, no rcpd survives, and no partial file
-    sits under a final name. `wrap` turns a local path into an operand."""
+    sits under a final name. `wrap` turns a local path into an operand.
+    Returns the outcome: {"result": CopyResult} or {"error": RcpError}."""
     mine = ancestors or set()
 
     def strays() -> list[int]:
@@ -112,6 +113,7 @@ def kill_mid_copy(tmp_path: Path, victim: str, wrap=lambda p: str(p), ancestors:
     assert not strays(), "an rcpd outlived the copy"
     if victim == "source":
         assert not leftovers(tmp_path), "the surviving destination left temporary files"
+    return outcome
 
 
 @pytest.mark.parametrize("victim", ["destination", "source"])

@@ -4,9 +4,13 @@
 // layer exists only in the Python module. Also the master's half of
 // --relay (link/link_tunnel.h), which joins two of those links.
 #include <fcntl.h>
+#include <pybind11/stl.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
+#include <memory>
+#include <string>
 
 #include "bindings/bindings.h"
 #include "link/link_tunnel.h"
@@ -15,6 +19,24 @@
 #include "ssh/ssh_session.h"
 
 namespace rcp::py_bindings {
+
+namespace {
+
+// ~TunnelSplice joins its pumps: they need no GIL, but Python threads (the
+// log relays) do, so it must not be held while they end.
+struct DeleteWithoutGil {
+  void operator()(TunnelSplice* splice) const {
+    if (PyGILState_Check()) {
+      py::gil_scoped_release nogil;
+      delete splice;
+    } else {
+      delete splice;
+    }
+  }
+};
+using SpliceHolder = std::unique_ptr<TunnelSplice, DeleteWithoutGil>;
+
+}  // namespace
 
 namespace {
 
@@ -107,8 +129,8 @@ void init_stream_link(py::module_& m) {
       "The master's end of a local rcpd's control link over its pipes (its stdout, its stdin), after the hello\n"
       "line and the session key; waits for the hellos. The descriptors are duplicated, not taken.");
 
-  py::class_<TunnelSplice>(m, "TunnelSplice",
-                           "The master's half of --relay: copies each rcpd's tunnel stream to the other (C++ threads)")
+  py::class_<TunnelSplice, SpliceHolder>(
+      m, "TunnelSplice", "The master's half of --relay: copies each rcpd's tunnel stream to the other (C++ threads)")
       .def("stop", &TunnelSplice::stop, "Ends both directions within ~0.1 s (and the streams they feed).")
       .def(
           "wait",
@@ -119,21 +141,18 @@ void init_stream_link(py::module_& m) {
           },
           py::arg("timeout"), "Waits until both directions ended; False on timeout.")
       .def_property_readonly(
-          "bytes", [](const TunnelSplice& s) { return py::make_tuple(s.bytes(0), s.bytes(1)); },
-          "Bytes copied (a to b, b to a).")
-      .def_property_readonly(
           "error", [](const TunnelSplice& s) { return s.error().message; },
-          "Why a direction failed; '' when none did (a stop is not a failure).");
+          "Why a direction failed, naming the side; '' when none did (a stop is not a failure).");
   m.def(
       "splice_tunnel",
-      [](std::shared_ptr<Link> a, std::shared_ptr<Link> b, double accept_timeout) {
+      [](std::shared_ptr<Link> a, std::shared_ptr<Link> b, double accept_timeout, std::array<std::string, 2> names) {
         const Nanos t = to_nanos(accept_timeout);
-        return TunnelSplice::start(std::move(a), std::move(b), t);
+        return SpliceHolder(TunnelSplice::start(std::move(a), std::move(b), t, std::move(names)).release());
       },
-      py::arg("a"), py::arg("b"), py::arg("accept_timeout") = 30.0,
+      py::arg("a"), py::arg("b"), py::arg("accept_timeout") = 30.0, py::arg("names") = py::make_tuple("a", "b"),
       "--relay: accepts the tunnel stream each rcpd opens on its control link (a, b) and copies it to a stream\n"
       "opened toward the other, unparsed, until either side ends or fails. Memory: a 64 KiB buffer per direction\n"
-      "(flow control holds the rest at the rcpds).");
+      "(flow control holds the rest at the rcpds). names: what error messages call a and b.");
 }
 
 }  // namespace rcp::py_bindings

@@ -72,8 +72,8 @@ Result<std::vector<uint8_t>> Link::recv_message(Nanos timeout) {
   return std::move(m.body);
 }
 
-Result<int64_t> Link::open_stream_sync(bool bidi, std::vector<uint8_t> first, bool fin, bool counted) {
-  auto deadline = deadline_after(120 * kSeconds);
+Result<int64_t> Link::open_stream_sync(bool bidi, std::vector<uint8_t> first, bool fin, bool counted, Nanos timeout) {
+  auto deadline = deadline_after(timeout);
   for (;;) {
     uint64_t credit_seen;
     {
@@ -145,12 +145,12 @@ Result<std::vector<uint8_t>> Link::recv_log(Nanos timeout) {
   return std::move(m.body);
 }
 
-Result<int64_t> Link::open_data() {
+Result<int64_t> Link::open_data(Nanos timeout) {
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (closed_) return closed_error();
   }
-  return open_stream_sync(false, {static_cast<uint8_t>(StreamKind::data)}, false, true);
+  return open_stream_sync(false, {static_cast<uint8_t>(StreamKind::data)}, false, true, timeout);
 }
 
 Result<void> Link::send_data_stream(std::span<const uint8_t> body, Nanos timeout) {

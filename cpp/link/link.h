@@ -49,8 +49,9 @@ class Link {
   Result<void> send_log(std::span<const uint8_t> message);
   Result<std::vector<uint8_t>> recv_log(Nanos timeout);
 
-  // Bulk data: a new unidirectional stream per transfer.
-  Result<int64_t> open_data();
+  // Bulk data: a new unidirectional stream per transfer. Waits at most
+  // `timeout` for the peer to allow another stream.
+  Result<int64_t> open_data(Nanos timeout = 120 * kSeconds);
   // Blocks while the connection's send buffer is full (bounded memory).
   Result<void> write(int64_t id, std::span<const uint8_t> data, Nanos timeout);
   Result<void> finish(int64_t id);
@@ -111,7 +112,8 @@ class Link {
   // Opens a stream on the loop thread; `first` are its first bytes.
   // `counted`: the bytes after the kind byte count against the send limit
   // until acknowledged (data streams).
-  Result<int64_t> open_stream_sync(bool bidi, std::vector<uint8_t> first, bool fin, bool counted);
+  Result<int64_t> open_stream_sync(bool bidi, std::vector<uint8_t> first, bool fin, bool counted,
+                                   Nanos timeout = 120 * kSeconds);
   // Blocks until `n` more unacknowledged bytes fit under the send limit.
   Result<void> reserve_send(size_t n, std::chrono::steady_clock::time_point deadline);
   Error closed_error() const;  // mu_ held

@@ -36,6 +36,16 @@ Result<void> write_pieces(Link& link, int64_t id, std::span<const uint8_t> data,
   return {};
 }
 
+// A new data stream on `link`, waiting while the peer allows none, until
+// `stop` is set (a peer that never grants one must not hold a pump).
+Result<int64_t> open_until_stopped(Link& link, const std::atomic<bool>& stop) {
+  for (;;) {
+    if (stop.load()) return shut_error();
+    auto id = link.open_data(kSlice);
+    if (id || id.error().code != Errc::timeout) return id;
+  }
+}
+
 // The first data stream the peer opens on `link`, waiting until `deadline`.
 Result<int64_t> accept_until(Link& link, std::chrono::steady_clock::time_point deadline,
                              const std::atomic<bool>& stop) {
@@ -54,7 +64,7 @@ Result<int64_t> accept_until(Link& link, std::chrono::steady_clock::time_point d
 Result<std::unique_ptr<TunnelStream>> TunnelStream::open(std::shared_ptr<Link> link, Nanos accept_timeout) {
   auto out = link->open_data();
   if (!out) return out.error();
-  return std::make_unique<TunnelStream>(std::move(link), *out, accept_timeout);
+  return std::unique_ptr<TunnelStream>(new TunnelStream(std::move(link), *out, accept_timeout));
 }
 
 TunnelStream::TunnelStream(std::shared_ptr<Link> link, int64_t out, Nanos accept_timeout)
@@ -98,16 +108,18 @@ void TunnelStream::shutdown() { shut_ = true; }
 // ---------------------------------------------------------------- TunnelSplice
 
 std::unique_ptr<TunnelSplice> TunnelSplice::start(std::shared_ptr<Link> a, std::shared_ptr<Link> b,
-                                                  Nanos accept_timeout) {
-  auto s = std::make_unique<TunnelSplice>(std::move(a), std::move(b), accept_timeout);
+                                                  Nanos accept_timeout, std::array<std::string, 2> names) {
+  auto s =
+      std::unique_ptr<TunnelSplice>(new TunnelSplice(std::move(a), std::move(b), accept_timeout, std::move(names)));
   TunnelSplice* p = s.get();
   p->pumps_[0] = std::thread([p] { p->pump(*p->a_, *p->b_, 0); });
   p->pumps_[1] = std::thread([p] { p->pump(*p->b_, *p->a_, 1); });
   return s;
 }
 
-TunnelSplice::TunnelSplice(std::shared_ptr<Link> a, std::shared_ptr<Link> b, Nanos accept_timeout)
-    : a_(std::move(a)), b_(std::move(b)), accept_timeout_(accept_timeout) {}
+TunnelSplice::TunnelSplice(std::shared_ptr<Link> a, std::shared_ptr<Link> b, Nanos accept_timeout,
+                           std::array<std::string, 2> names)
+    : a_(std::move(a)), b_(std::move(b)), accept_timeout_(accept_timeout), names_(std::move(names)) {}
 
 TunnelSplice::~TunnelSplice() {
   stop();
@@ -135,17 +147,34 @@ void TunnelSplice::fail(const Error& e) {
   stop_ = true;  // a tunnel works both ways or not at all: end the other direction too
 }
 
+// The stream `from`'s side opens. On failure the error names that side, and
+// a stream toward `to` is still opened and ended at once: the rcpd there
+// reads the end of its tunnel now, not after its own accept timeout.
+Result<int64_t> TunnelSplice::accept_side(Link& from, Link& to, int direction) {
+  const std::string& side = names_[direction];
+  auto in = accept_until(from, after(accept_timeout_), stop_);
+  if (!in) {
+    if (!to.closed())
+      if (auto out = to.open_data(kSlice); out) (void)to.finish(*out);
+    if (in.error().code == Errc::timeout)
+      return make_error(Errc::timeout, "the " + side + " opened no relay stream within the set-up time");
+    return make_error(in.error().code, "the " + side + "'s link to the master: " + in.error().message);
+  }
+  return in;
+}
+
 void TunnelSplice::pump(Link& from, Link& to, int direction) {
   Result<void> outcome;
   int64_t out = -1;
-  auto in = accept_until(from, after(accept_timeout_), stop_);
+  auto in = accept_side(from, to, direction);
   if (!in) outcome = in.error();
   if (in) {
-    auto opened = to.open_data();
+    auto opened = open_until_stopped(to, stop_);
     if (opened)
       out = *opened;
     else
-      outcome = opened.error();
+      outcome = make_error(opened.error().code,
+                           "the " + names_[1 - direction] + "'s link to the master: " + opened.error().message);
   }
   // The buffer is the pump's whole memory: flow control holds the rest in
   // the rcpds (a side that stops reading stops this copy, then its sender).

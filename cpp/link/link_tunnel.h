@@ -10,11 +10,13 @@
 // stream credit, so nothing along the way holds more than a few windows.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "link/byte_stream.h"
@@ -32,7 +34,6 @@ class TunnelStream : public ByteStream {
   // Opens the outgoing stream now (the master waits for it); the incoming
   // one is accepted on the first read, waiting at most `accept_timeout`.
   static Result<std::unique_ptr<TunnelStream>> open(std::shared_ptr<Link> link, Nanos accept_timeout);
-  TunnelStream(std::shared_ptr<Link> link, int64_t out, Nanos accept_timeout);
   // Ends the outgoing stream: the far side reads the end of the stream.
   ~TunnelStream() override;
   TunnelStream(const TunnelStream&) = delete;
@@ -43,6 +44,8 @@ class TunnelStream : public ByteStream {
   void shutdown() override;
 
  private:
+  TunnelStream(std::shared_ptr<Link> link, int64_t out, Nanos accept_timeout);
+
   std::shared_ptr<Link> link_;
   const int64_t out_;
   int64_t in_ = -1;     // reader thread only
@@ -57,8 +60,9 @@ class TunnelStream : public ByteStream {
 class TunnelSplice {
  public:
   // `accept_timeout`: how long each side may take to open its stream.
-  static std::unique_ptr<TunnelSplice> start(std::shared_ptr<Link> a, std::shared_ptr<Link> b, Nanos accept_timeout);
-  TunnelSplice(std::shared_ptr<Link> a, std::shared_ptr<Link> b, Nanos accept_timeout);
+  // `names` ("source", "destination") say in error() which side failed.
+  static std::unique_ptr<TunnelSplice> start(std::shared_ptr<Link> a, std::shared_ptr<Link> b, Nanos accept_timeout,
+                                             std::array<std::string, 2> names = {"a", "b"});
   ~TunnelSplice();  // stop(), then joins the pumps
   TunnelSplice(const TunnelSplice&) = delete;
   TunnelSplice& operator=(const TunnelSplice&) = delete;
@@ -73,11 +77,15 @@ class TunnelSplice {
   Error error() const;
 
  private:
+  TunnelSplice(std::shared_ptr<Link> a, std::shared_ptr<Link> b, Nanos accept_timeout,
+               std::array<std::string, 2> names);
   void pump(Link& from, Link& to, int direction);
+  Result<int64_t> accept_side(Link& from, Link& to, int direction);
   void fail(const Error& e);
 
   std::shared_ptr<Link> a_, b_;
   const Nanos accept_timeout_;
+  const std::array<std::string, 2> names_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> bytes_[2] = {0, 0};
   mutable std::mutex mu_;

@@ -304,15 +304,16 @@ Result<std::shared_ptr<Link>> Daemon::relayed_peer(const LinkConfig& cfg, bool c
     peer->close("no hello");
     return make_error(r.error().code, "relayed link: " + r.error().message);
   }
-  // The sealed hello proves the session key; it must also come from the
-  // rcpd the master named (QUIC pins the certificate itself).
+  // The sealed hello proves the session key; it must also name the rcpd the
+  // master named. A consistency check, not a pin: the fingerprint is a claim
+  // sealed under the key both rcpds hold (QUIC would prove the private key).
   const Hello hello = peer->peer_hello();
   const std::string want_role = client ? "source" : "destination";
   if (hello.role != want_role || hello.fingerprint != to_hex(cfg.tls.pinned_peers.front())) {
     peer->close("not the expected peer");
     return make_error(Errc::pin_mismatch, "relayed link: the peer is not the " + want_role + " the master named");
   }
-  logger_.info(want_role + " connected through the master (pinned)");
+  logger_.info(want_role + " connected through the master (its hello names the expected fingerprint)");
   return peer;
 }
 

@@ -16,7 +16,9 @@
 namespace rcp {
 
 // 2: receive carries root rules; data records end in a verdict byte.
-constexpr uint32_t kProtocolVersion = 2;
+// 3: expect_peer and connect_peer carry a transport (relay), which a
+// version-2 rcpd would silently ignore: the hello check refuses it instead.
+constexpr uint32_t kProtocolVersion = 3;
 // Error texts in messages (a path and why); senders cut longer ones.
 constexpr size_t kMaxErrorText = 8192;
 

@@ -80,11 +80,15 @@ Result<ConnectPeerMsg> ConnectPeerMsg::decode(const Message& m) {
   ConnectPeerMsg x;
   x.addresses = take(m.get_str_list(0, "addresses", kMaxHostText), err);
   if (m.fields.size() > 3) x.transport = take(m.get_str(3, "transport", kMaxTransportText), err);  // appended
-  // Relayed, the destination reaches the source through the master: no port.
-  if (x.transport == kTransportRelay)
-    x.port = static_cast<uint16_t>(take(m.get_uint(1, "port", 65535), err));
-  else
+  // Relayed, the destination reaches the source through the master: port 0
+  // and no address, as docs/protocol.md says (nothing to mistake for a route).
+  if (x.transport == kTransportRelay) {
+    x.port = static_cast<uint16_t>(take(m.get_uint(1, "port", 0), err));
+    if (!is_error(err) && !x.addresses.empty())
+      err = make_error(Errc::protocol, "message field 'addresses' must be empty when relayed");
+  } else {
     x.port = take_port(m, 1, err);
+  }
   x.fingerprint = take(m.get_str(2, "fingerprint", kMaxFingerprintText), err);
   if (is_error(err)) return err;
   return x;

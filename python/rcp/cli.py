@@ -132,9 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     ssh.add_argument("--master-address", metavar="ADDR",
                      help="this machine's address as a remote destination reaches it, when the source is local "
                           "(default: the local address of the SSH connection to that host)")
-    ssh.add_argument("-3", "--relay", action="store_true",
-                     help="send the data through this machine, as scp -3 does, when the hosts cannot reach each "
-                          "other (slower; the data is decrypted here; a warning says so)")
+    ssh.add_argument("--relay", action="store_true",
+                     help="(or -3) send the data through this machine, as scp -3 does, when the hosts cannot reach "
+                          "each other (slower; the data is decrypted here; a warning says so, unless -q)")
     ssh.add_argument("--cc", dest="congestion_control", choices=["bbr", "cubic", "reno"],
                      default=CopyOptions.congestion_control,
                      help=f"congestion control of the QUIC links (default: {CopyOptions.congestion_control})")
@@ -155,9 +155,18 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
     if "--" in argv:
         cut = argv.index("--")
         argv, rest = argv[:cut], argv[cut + 1:]
-    args = parser.parse_intermixed_args(argv)
+    args = parser.parse_intermixed_args(_scp_relay_flag(parser, argv))
     args.operands = list(args.operands) + rest
     return args
+
+
+def _scp_relay_flag(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """scp's -3, read as --relay here: declared to argparse, an option that
+    looks like a negative number would make it take every "-N" for an option
+    ("--connect-timeout -1", an operand "-1"). Not when it is an option's value."""
+    takes_value = {s for a in parser._actions if a.nargs != 0 for s in a.option_strings}
+    return ["--relay" if a == "-3" and (i == 0 or argv[i - 1] not in takes_value) else a
+            for i, a in enumerate(argv)]
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ links run over their stdin/stdout (the SSH channel, or a local child's
 pipes); the master tells the source which destination fingerprint to pin,
 the source reports where it listens, the destination connects straight to
 it, and then the master hands out the job. File data never passes through
-here, unless asked to (--relay: _wire_relay).
+here, unless asked to (--relay: _start_relay).
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from rcp.sanitize import printable
 SETUP_TIMEOUT = 30.0
 POLL = 0.1
 MAX_LOG_LINE = 4096  # characters of one rcpd log line shown; the rest is cut
+# What a side says when it only saw the other side fail (cpp/link: Link, TunnelStream).
+ECHOES = ("closed the connection", "the relay through the master ended")
 RELAY_WARNING = ("--relay: the data goes through this machine (source -> master -> destination), "
                  "decrypted here, and at most as fast as its SSH connections")
 
@@ -101,8 +103,8 @@ def _numeric_address(host: str) -> str:
 
 
 def _with_numeric_addresses(options: CopyOptions) -> CopyOptions:
-    if not options.master_address and not options.source_addresses:
-        return options
+    if options.relay or (not options.master_address and not options.source_addresses):
+        return options  # relayed, the hosts never connect: names it will not use must not fail it
     return replace(options,
                    master_address=_numeric_address(options.master_address) if options.master_address else None,
                    source_addresses=[_numeric_address(a) for a in options.source_addresses])
@@ -281,7 +283,8 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
         sink.start()
         relays = [_Relay(s, sink, started) for s in sides]
         if options.relay:
-            splice = _wire_relay(src, dst, sink)
+            splice = _start_relay(src, dst, sink, options)
+            _await_relayed_peer(src, dst, splice)
         else:
             _wire_peers(src, dst, options)
         _hand_out_job(src, dst, sources, destination, options)
@@ -346,25 +349,79 @@ def _wire_peers(src: Side, dst: Side, options: CopyOptions) -> None:
     _expect(dst, Msg.PEER_CONNECTED, SETUP_TIMEOUT + 10)
 
 
-def _wire_relay(src: Side, dst: Side, sink: ProgressSink) -> _core.TunnelSplice:
+def _warn(sink: ProgressSink, text: str) -> None:
+    """A warning of the master's, where the user sees the copy's logs."""
+    if isinstance(sink, NullProgress):
+        log.warning("%s", text)
+    else:
+        sink.log("master", "warn", text)
+
+
+def _start_relay(src: Side, dst: Side, sink: ProgressSink, options: CopyOptions) -> _core.TunnelSplice:
     """--relay (scp -3): the source and the destination each open a tunnel
     stream on their control link, and the master copies each to the other
     (C++ threads, no parsing, bounded by flow control); the source listens on
-    nothing, the destination connects to nothing. Never chosen silently."""
+    nothing, the destination connects to nothing. Never chosen silently.
+    The caller ends the splice (_end_relay) after hanging up, whatever happens."""
     assert src.link is not None and dst.link is not None
-    if isinstance(sink, NullProgress):
-        log.warning("%s", RELAY_WARNING)
-    else:
-        sink.log("master", "warn", RELAY_WARNING)
+    _warn(sink, RELAY_WARNING)
+    direct_only = [flag for flag, given in (("--source-address", bool(options.source_addresses)),
+                                            ("--master-address", bool(options.master_address)),
+                                            ("--port-range", bool(options.port_range))) if given]
+    if direct_only:
+        _warn(sink, f"--relay: {', '.join(direct_only)} ignored (the hosts do not connect to each other)")
     src.link.send(Msg.EXPECT_PEER, [dst.fingerprint, "relay"])
     dst.link.send(Msg.CONNECT_PEER, [[], 0, src.fingerprint, "relay"])
-    splice = _core.splice_tunnel(src.link, dst.link, accept_timeout=SETUP_TIMEOUT)
+    return _core.splice_tunnel(src.link, dst.link, accept_timeout=SETUP_TIMEOUT,
+                               names=("source", "destination"))
+
+
+def _await_relayed_peer(src: Side, dst: Side, splice: _core.TunnelSplice) -> None:
+    """The destination's PEER_CONNECTED. Either rcpd or the splice may fail
+    first, and a failure on one side soon ends the other's tunnel too: watch
+    all three, and name the cause, not its echo on the other side."""
+    deadline = time.monotonic() + SETUP_TIMEOUT + 10
+    failures: dict[str, str] = {}  # by role, or "relay" for the splice
+    until: float | None = None  # once something failed: until when to look for its cause
+    while True:
+        for side, wait in ((src, 0.01), (dst, POLL)):
+            if side.role not in failures:
+                report = _setup_report(side, wait)
+                if report == "":
+                    return
+                if report:
+                    failures[side.role] = report
+        if splice.error and "relay" not in failures:
+            failures["relay"] = f"relay through the master: {splice.error}"
+        now = time.monotonic()
+        if failures:
+            until = until or now + 1.0
+            causes = [failures[k] for k in ("source", "destination", "relay")
+                      if k in failures and not any(e in failures[k] for e in ECHOES)]
+            if causes or now >= until:
+                raise ConnectionFailure((causes or list(failures.values()))[0])
+        elif now >= deadline:
+            raise ConnectionFailure(f"destination rcpd did not answer within {SETUP_TIMEOUT + 10:.0f} s")
+
+
+def _setup_report(side: Side, timeout: float) -> str | None:
+    """One look at a side while the relay is set up: "" when the destination
+    reported PEER_CONNECTED, None when there is nothing new, else what failed.
+    Before its job a source sends nothing on its control link but an error."""
+    assert side.link is not None
+    if side.daemon is not None and not side.daemon.alive():
+        return f"{side.role} rcpd ({side.daemon.where}) exited: {side.daemon.diagnostics()}"
     try:
-        _expect(dst, Msg.PEER_CONNECTED, SETUP_TIMEOUT + 10)
-    except BaseException:
-        _end_relay(splice)
-        raise
-    return splice
+        kind, fields = side.link.recv(timeout=timeout)
+    except _core.TimeoutError:
+        return None
+    except _core.RcpError as exc:
+        return f"{side.role} rcpd: {exc}"
+    if kind == Msg.PEER_CONNECTED and side.role == "destination":
+        return ""
+    if kind == Msg.ERROR:
+        return f"{side.role} rcpd: {printable(str(fields[0]) if fields else 'error')}"
+    return f"{side.role} rcpd sent message {kind} while the relay was set up"
 
 
 def _end_relay(splice: _core.TunnelSplice) -> None:
@@ -429,8 +486,8 @@ def _build_result(src: Side, dst: Side, duration: float) -> CopyResult:
         result.errors = [(p, m) for p, m in errors]
     failures = [(side.role, side.error) for side in (src, dst) if side.error]
     if len(failures) == 2:
-        # One side failing closes the link, and the other reports that: show the cause.
-        echoes = [f for f in failures if "closed the connection" in f[1]]
+        # One side failing closes the link (or ends its relay), and the other reports that: show the cause.
+        echoes = [f for f in failures if any(e in f[1] for e in ECHOES)]
         if len(echoes) == 1:
             failures.remove(echoes[0])
     result.failed += len(failures)

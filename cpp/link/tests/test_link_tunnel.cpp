@@ -37,8 +37,9 @@ class TunnelTest : public ::testing::Test {
     }
   }
 
-  LinkConfig config(bool client, const std::string& role) {
+  LinkConfig config(bool client, const std::string& role, uint64_t max_uni_streams = 0) {
     LinkConfig c{};
+    if (max_uni_streams) c.quic.max_uni_streams = max_uni_streams;
     c.tls = {client ? TlsRole::client : TlsRole::server,
              client ? rcpd_cert : master_cert,
              {client ? master_cert.fingerprint : rcpd_cert.fingerprint},
@@ -49,13 +50,13 @@ class TunnelTest : public ::testing::Test {
   }
 
   // An rcpd's control link (the client) and the master's end of it.
-  void control_link(std::shared_ptr<Link>& client, std::shared_ptr<Link>& server) {
+  void control_link(std::shared_ptr<Link>& client, std::shared_ptr<Link>& server, uint64_t max_uni_streams = 0) {
     int sv[2];
     ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     auto a = FdStream::create(UniqueFd(dup(sv[0])), UniqueFd(sv[0]));
     auto b = FdStream::create(UniqueFd(dup(sv[1])), UniqueFd(sv[1]));
     ASSERT_TRUE(a.ok() && b.ok());
-    client = StreamTransport::start(std::move(*a), config(true, "rcpd"), true);
+    client = StreamTransport::start(std::move(*a), config(true, "rcpd", max_uni_streams), true);
     server = StreamTransport::start(std::move(*b), config(false, "master"), false);
   }
 
@@ -214,6 +215,40 @@ TEST_F(TunnelTest, NoStreamFromASideTimesOut) {
   EXPECT_EQ(splice->error().code, Errc::timeout);
 }
 
+// A side that never opens its stream: the other side's tunnel ends at once
+// (it does not wait out its own, longer, accept timeout), and the splice's
+// error says which side failed.
+TEST_F(TunnelTest, NoStreamFromASideEndsTheOtherSidesTunnelAndNamesIt) {
+  auto splice = TunnelSplice::start(master[0], master[1], 300 * kMillis, {"source", "destination"});
+  auto a = tunnel(0);  // a waits up to 5 s for its incoming stream; side 1 never opens its own
+  ASSERT_TRUE(a);
+  const auto t0 = std::chrono::steady_clock::now();
+  Error err;
+  read_to_end(*a, &err);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+  EXPECT_EQ(err.code, Errc::closed) << err.message;
+  ASSERT_TRUE(splice->wait(3 * kSeconds));
+  EXPECT_EQ(splice->error().message, "the destination opened no relay stream within the set-up time");
+}
+
+// A hostile rcpd that never lets the master open a stream toward it: the
+// pump waiting to open one still ends on stop(), not after Link's 120 s.
+TEST_F(TunnelTest, StopEndsAPumpWaitingForTheOtherSideToAllowAStream) {
+  rcpd[1]->close("replaced");
+  master[1]->close("replaced");
+  control_link(rcpd[1], master[1], /*max_uni_streams=*/1);  // b allows the master one stream at a time
+  ASSERT_TRUE(rcpd[1]->wait_ready(5 * kSeconds).ok() && master[1]->wait_ready(5 * kSeconds).ok());
+  ASSERT_TRUE(master[1]->open_data().ok());  // ... and that one is taken, and never ends
+  auto splice = TunnelSplice::start(master[0], master[1], 5 * kSeconds);
+  auto a = tunnel(0);
+  ASSERT_TRUE(a);
+  usleep(300'000);  // the a->b pump has a's stream and waits to open one toward b
+  const auto t0 = std::chrono::steady_clock::now();
+  splice->stop();
+  EXPECT_TRUE(splice->wait(3 * kSeconds));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+}
+
 // The copy's use: a whole Link (hello, sealed messages, data streams) over
 // the two tunnels, as the destination (client) and the source (server).
 TEST_F(TunnelTest, ALinkRunsOverTheTunnel) {
@@ -228,11 +263,12 @@ TEST_F(TunnelTest, ALinkRunsOverTheTunnel) {
   ASSERT_TRUE(destination->send_message(std::vector<uint8_t>{1, 2, 3}).ok());
   EXPECT_EQ(source->recv_message(5 * kSeconds).value(), (std::vector<uint8_t>{1, 2, 3}));
   const auto body = pattern(6u << 20, 9);
-  std::thread writer([&] {
+  std::thread writer([&] {  // EXPECT, not ASSERT: a fatal failure would only end this thread
     auto id = source->open_data();
-    ASSERT_TRUE(id.ok());
-    ASSERT_TRUE(source->write(*id, body, 10 * kSeconds).ok());
-    ASSERT_TRUE(source->finish(*id).ok());
+    EXPECT_TRUE(id.ok());
+    if (!id) return;
+    EXPECT_TRUE(source->write(*id, body, 10 * kSeconds).ok());
+    EXPECT_TRUE(source->finish(*id).ok());
   });
   auto in = destination->accept_data(5 * kSeconds);
   ASSERT_TRUE(in.ok());

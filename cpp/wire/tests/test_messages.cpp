@@ -96,7 +96,7 @@ TEST(Messages, ConnectPeer) {
   EXPECT_EQ(x->transport, "quic");
   EXPECT_EQ(decode_as<ConnectPeerMsg>(encode_message(MsgType::connect_peer, Strings{}, 1u, kFp)).value().transport,
             "quic");  // absent
-  // Relayed: no address, port 0 allowed (and only then).
+  // Relayed: no address and port 0 (and port 0 only then).
   auto relay = decode_as<ConnectPeerMsg>(ConnectPeerMsg{{}, 0, kFp, kTransportRelay}.encode());
   ASSERT_TRUE(relay.ok()) << relay.error().message;
   EXPECT_EQ(relay->transport, "relay");
@@ -104,6 +104,8 @@ TEST(Messages, ConnectPeer) {
   expect_refused<ConnectPeerMsg>(encode_message(MsgType::connect_peer, Strings{}, 0u, kFp, std::string("quic")),
                                  "port");
   expect_refused<ConnectPeerMsg>(encode_message(MsgType::connect_peer, Strings{}, 1u, kFp, 1u), "transport");
+  expect_refused<ConnectPeerMsg>(ConnectPeerMsg{{}, 9000, kFp, kTransportRelay}.encode(), "port");
+  expect_refused<ConnectPeerMsg>(ConnectPeerMsg{{"192.0.2.1"}, 0, kFp, kTransportRelay}.encode(), "addresses");
 }
 
 TEST(Messages, EmptyMessages) {
