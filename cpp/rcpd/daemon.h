@@ -18,8 +18,10 @@
 #include "copy/copy_source.h"
 #include "copy/transfer_counters.h"
 #include "link/link.h"
+#include "link/tcp_link.h"
 #include "quic/certificate.h"
 #include "quic/quic_config.h"
+#include "wire/messages.h"
 
 namespace rcp {
 
@@ -63,6 +65,10 @@ class Daemon {
   void send_progress();
   Result<CopySummary> run_source();
   Result<CopySummary> run_destination();
+  // QUIC, TCP+TLS, or QUIC then TCP (auto), as the master said; `used` tells which.
+  Result<std::shared_ptr<Link>> connect_to_source(const ConnectPeerMsg& where, const LinkConfig& cfg,
+                                                  std::string* used);
+  TcpLinkOptions tcp_options() const;
   void log_throughput(double seconds);
   int send_outcome(const Result<CopySummary>& result);
   void wait_for_hangup();

@@ -45,12 +45,15 @@ std::string bound_error_text(const std::string& text) {
   return text.substr(0, kMaxErrorText / 2 - 2) + "..." + text.substr(text.size() - kMaxErrorText / 2 + 2);
 }
 
-std::vector<uint8_t> ExpectPeerMsg::encode() const { return encode_message(MsgType::expect_peer, fingerprint); }
+std::vector<uint8_t> ExpectPeerMsg::encode() const {
+  return encode_message(MsgType::expect_peer, fingerprint, transport);
+}
 
 Result<ExpectPeerMsg> ExpectPeerMsg::decode(const Message& m) {
   if (auto r = m.expect_type(MsgType::expect_peer, "expect_peer"); !r) return r.error();
   Error err;
   ExpectPeerMsg x{take(m.get_str(0, "fingerprint", kMaxFingerprintText), err)};
+  if (m.fields.size() > 1) x.transport = take(m.get_str(1, "transport", kMaxTransportText), err);  // appended
   if (is_error(err)) return err;
   return x;
 }
@@ -68,7 +71,7 @@ Result<ListeningMsg> ListeningMsg::decode(const Message& m) {
 }
 
 std::vector<uint8_t> ConnectPeerMsg::encode() const {
-  return encode_message(MsgType::connect_peer, addresses, port, fingerprint);
+  return encode_message(MsgType::connect_peer, addresses, port, fingerprint, transport, fallback_timeout_ms);
 }
 
 Result<ConnectPeerMsg> ConnectPeerMsg::decode(const Message& m) {
@@ -78,15 +81,21 @@ Result<ConnectPeerMsg> ConnectPeerMsg::decode(const Message& m) {
   x.addresses = take(m.get_str_list(0, "addresses", kMaxHostText), err);
   x.port = take_port(m, 1, err);
   x.fingerprint = take(m.get_str(2, "fingerprint", kMaxFingerprintText), err);
+  if (m.fields.size() > 3) x.transport = take(m.get_str(3, "transport", kMaxTransportText), err);  // appended
+  if (m.fields.size() > 4) x.fallback_timeout_ms = take_u32(m, 4, "fallback_timeout_ms", err, kMaxFallbackTimeoutMs);
   if (is_error(err)) return err;
   return x;
 }
 
-std::vector<uint8_t> PeerConnectedMsg::encode() const { return encode_message(MsgType::peer_connected); }
+std::vector<uint8_t> PeerConnectedMsg::encode() const { return encode_message(MsgType::peer_connected, transport); }
 
 Result<PeerConnectedMsg> PeerConnectedMsg::decode(const Message& m) {
   if (auto r = m.expect_type(MsgType::peer_connected, "peer_connected"); !r) return r.error();
-  return PeerConnectedMsg{};
+  Error err;
+  PeerConnectedMsg x;
+  if (!m.fields.empty()) x.transport = take(m.get_str(0, "transport", kMaxTransportText), err);  // appended
+  if (is_error(err)) return err;
+  return x;
 }
 
 std::vector<uint8_t> SendMsg::encode() const { return encode_message(MsgType::send, paths, resolve); }

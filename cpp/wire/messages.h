@@ -21,6 +21,8 @@ constexpr size_t kMaxHostText = 256;         // an address or host name
 constexpr size_t kMaxLogLevelText = 16;
 constexpr size_t kMaxLogText = kMaxPathBytes + kMaxErrorText;  // a path and why
 constexpr uint32_t kMaxSources = 100000;
+constexpr size_t kMaxTransportText = 16;            // "auto", "quic", "tcp"
+constexpr uint32_t kMaxFallbackTimeoutMs = 600000;  // 10 minutes
 
 // Cuts `text` to kMaxErrorText in the middle (the ends say what and where).
 std::string bound_error_text(const std::string& text);
@@ -29,6 +31,9 @@ std::string bound_error_text(const std::string& text);
 
 struct ExpectPeerMsg {  // to the source: pin this destination
   std::string fingerprint;
+  // Appended: what the source listens on — "quic" (UDP), "tcp" or "auto"
+  // (both, on one port number). Absent: "quic".
+  std::string transport = "quic";
   std::vector<uint8_t> encode() const;
   static Result<ExpectPeerMsg> decode(const Message& m);
 };
@@ -44,11 +49,16 @@ struct ConnectPeerMsg {  // to the destination: where the source listens, and it
   std::vector<std::string> addresses;
   uint16_t port = 0;  // 1..65535
   std::string fingerprint;
+  // Appended: "quic", "tcp", or "auto" (QUIC, then TCP when the QUIC
+  // handshake gets no answer within fallback_timeout_ms). Absent: "quic".
+  std::string transport = "quic";
+  uint32_t fallback_timeout_ms = 2000;  // appended; <= kMaxFallbackTimeoutMs
   std::vector<uint8_t> encode() const;
   static Result<ConnectPeerMsg> decode(const Message& m);
 };
 
-struct PeerConnectedMsg {  // destination -> master
+struct PeerConnectedMsg {          // destination -> master
+  std::string transport = "quic";  // appended: what the link runs on, "quic" or "tcp"; absent: "quic"
   std::vector<uint8_t> encode() const;
   static Result<PeerConnectedMsg> decode(const Message& m);
 };
