@@ -37,6 +37,7 @@ StreamTransport::StreamTransport(std::vector<std::unique_ptr<ByteStream>> stream
                                  bool client, const StreamTransportOptions& options)
     : client_(client), peer_fp_(config.tls.pinned_peers.empty() ? Fingerprint{} : config.tls.pinned_peers.front()),
       uni_allowance_(std::min<uint64_t>(config.quic.max_uni_streams, options.uni_stream_cap)),
+      max_unsent_(options.max_unsent_per_stream),
       link_(std::make_unique<Link>(*this, config, client)), next_local_{client ? 0 : 1, client ? 2 : 3},
       next_peer_{client ? 1 : 0, client ? 3 : 2}, local_allowed_{client ? 1u : 0u,
                                                                  0},  // uni: until the peer's first grant arrives
@@ -408,7 +409,7 @@ void StreamTransport::send(int64_t id, std::vector<uint8_t> data, bool fin) {
   if (closed_ || it == out_.end()) return;
   Out& out = it->second;
   out.pending_bytes += data.size();
-  if (out.pending_bytes > kMaxUnsentPerStream) {
+  if (out.pending_bytes > max_unsent_) {
     fail(AppError::internal, Errc::closed, "the peer is not reading " + stream_name(static_cast<uint64_t>(id)));
     return;
   }

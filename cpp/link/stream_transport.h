@@ -58,6 +58,10 @@ struct StreamTransportOptions {
   // Cap on the unidirectional streams a peer may have open at once (with
   // the config's max_uni_streams, the lower wins).
   uint64_t uni_stream_cap = kMaxStreamLinkUniStreams;
+  // Bytes held for one stream the peer gives no credit for, before the link
+  // fails. A data link's writers are bounded by the Link's send buffer
+  // already, so it sets this above that.
+  size_t max_unsent_per_stream = kMaxUnsentPerStream;
 };
 
 class StreamTransport : public Transport {
@@ -141,6 +145,7 @@ class StreamTransport : public Transport {
   const bool client_;
   const Fingerprint peer_fp_;
   const uint64_t uni_allowance_;  // streams the peer may have open at once
+  const size_t max_unsent_;
   std::unique_ptr<Link> link_;
 
   // loop-thread state

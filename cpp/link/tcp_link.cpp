@@ -21,8 +21,8 @@ constexpr char kJoinLabel[] = "rcp tcp join v1";
 // A data link's peer may keep as many data streams open as it has readers
 // (the destination's max_uni_streams); this only caps a config that says more.
 constexpr uint64_t kTcpUniStreamCap = 64;
-// A connection that has sent nothing this long is the first to be evicted.
-constexpr auto kSilentGrace = std::chrono::milliseconds(250);
+// A connection that has sent nothing for this long is taken as a silent stranger.
+constexpr auto kSilentAfter = std::chrono::milliseconds(20);
 
 Sha256Digest join_tag(const SessionKey& key, const Fingerprint& client_fp, const Fingerprint& server_fp,
                       const LinkToken& token, uint8_t index, uint8_t count) {
@@ -34,6 +34,14 @@ Sha256Digest join_tag(const SessionKey& key, const Fingerprint& client_fp, const
   const uint8_t tail[2] = {index, count};
   mac.update(tail);
   return mac.finish();
+}
+
+StreamTransportOptions transport_options(const LinkConfig& config) {
+  StreamTransportOptions o;
+  o.uni_stream_cap = kTcpUniStreamCap;
+  // The Link holds its data writers to send_buffer unsent bytes in all.
+  o.max_unsent_per_stream = std::max<size_t>(kMaxUnsentPerStream, config.quic.send_buffer + (1u << 20));
+  return o;
 }
 
 auto deadline_after(Nanos t) { return std::chrono::steady_clock::now() + std::chrono::nanoseconds(t); }
@@ -124,7 +132,7 @@ Result<std::shared_ptr<Link>> connect_tcp_link(const LinkConfig& config, const A
     if (first.code == Errc::ok || s.error().code == Errc::pin_mismatch) first = s.error();
   }
   if (first.code != Errc::ok) return first;
-  auto link = StreamTransport::start(std::move(streams), config, true, StreamTransportOptions{kTcpUniStreamCap});
+  auto link = StreamTransport::start(std::move(streams), config, true, transport_options(config));
   if (auto r = link->wait_ready(config.quic.handshake_timeout); !r) return r.error();
   return link;
 }
@@ -218,8 +226,12 @@ void TcpLinkServer::run() {
       reap(true);
     }
     reap(false);
+    // Over the soft bound, the connections that stayed silent go first.
+    while (holding() > config_.max_handshakes && evict(false)) {
+    }
+    const int wait_ms = holding() > config_.max_handshakes ? 10 : 100;
     pollfd fds[2] = {{wake_fd_.get(), POLLIN, 0}, {listen_fd_.get(), POLLIN, 0}};
-    const int n = ::poll(fds, listen_fd_.get() >= 0 ? 2 : 1, 100);
+    const int n = ::poll(fds, listen_fd_.get() >= 0 ? 2 : 1, wait_ms);
     if (n < 0 && errno != EINTR) break;
     if (fds[0].revents) {
       uint64_t v;
@@ -242,29 +254,9 @@ void TcpLinkServer::admit(UniqueFd fd) {
     ++counters_.connections_accepted;
     apply_congestion(fd.get(), options_.congestion, config_.quic.logger, &cc_warned_);
   }
-  // Full: evict the oldest connection that has said nothing for a while,
-  // else the oldest. The grace keeps a burst of the real peer's connections
-  // (whose ClientHellos are on their way) from evicting one another.
-  auto holding = [](const std::shared_ptr<Pending>& p) { return !p->done.load() && !p->evicted.load(); };
-  const auto now = std::chrono::steady_clock::now();
-  auto silent = [&](const std::shared_ptr<Pending>& p) { return !p->active.load() && now - p->since >= kSilentGrace; };
-  size_t live = 0;
-  for (auto& p : pending_) live += holding(p);
-  if (live >= config_.max_handshakes) {
-    std::shared_ptr<Pending> victim;
-    for (auto& p : pending_) {
-      if (!holding(p)) continue;
-      if (!victim || (!silent(victim) && silent(p)) || (silent(victim) == silent(p) && p->since < victim->since))
-        victim = p;
-    }
-    if (victim) {
-      std::lock_guard<std::mutex> lk(victim->mu);
-      victim->evicted = true;
-      if (victim->stream) victim->stream->shutdown();
-      std::lock_guard<std::mutex> g(mu_);
-      ++counters_.handshakes_evicted;
-    }
-  }
+  // At the hard bound, one must go now: the oldest that has been silent a
+  // while, else the oldest not heard from yet, else the oldest.
+  if (holding() >= 2 * config_.max_handshakes) evict(true);
   auto stream = TlsStream::create(std::move(fd), tls_);
   if (!stream) {
     reject(stream.error().message, nullptr);
@@ -275,13 +267,51 @@ void TcpLinkServer::admit(UniqueFd fd) {
   p->stream = std::move(*stream);
   p->since = std::chrono::steady_clock::now();
   pending_.push_back(p);
-  size_t held = 0;  // unauthenticated connections now: the bound tests check
-  for (auto& q : pending_) held += holding(q);
+  const size_t held = holding();  // unauthenticated connections now: the bound tests check
   {
     std::lock_guard<std::mutex> lk(mu_);
     counters_.max_pending = std::max(counters_.max_pending, held);
   }
   p->worker = std::thread([this, p] { handshake(p); });
+}
+
+size_t TcpLinkServer::holding() const {
+  size_t n = 0;
+  for (auto& p : pending_) n += !p->done.load() && !p->evicted.load();
+  return n;
+}
+
+bool TcpLinkServer::evict(bool any) {
+  const auto now = std::chrono::steady_clock::now();
+  // 0: silent for kSilentAfter; 1: not heard from yet; 2: has sent something.
+  auto rank = [&](const std::shared_ptr<Pending>& p) {
+    if (!p->active.load()) {
+      std::lock_guard<std::mutex> lk(p->mu);
+      pollfd pf{p->stream ? p->stream->fd() : -1, POLLIN, 0};
+      if (pf.fd >= 0 && ::poll(&pf, 1, 0) > 0) p->active = true;  // asked of the socket: not read yet
+    }
+    if (p->active.load()) return 2;
+    return now - p->since >= kSilentAfter ? 0 : 1;
+  };
+  std::shared_ptr<Pending> victim;
+  int victim_rank = 3;
+  for (auto& p : pending_) {
+    if (p->done.load() || p->evicted.load()) continue;
+    const int r = rank(p);
+    if (r < victim_rank || (r == victim_rank && p->since < victim->since)) {
+      victim = p;
+      victim_rank = r;
+    }
+  }
+  if (!victim || (!any && victim_rank != 0)) return false;
+  {
+    std::lock_guard<std::mutex> lk(victim->mu);
+    victim->evicted = true;
+    if (victim->stream) victim->stream->shutdown();
+  }
+  std::lock_guard<std::mutex> g(mu_);
+  ++counters_.handshakes_evicted;
+  return true;
 }
 
 void TcpLinkServer::reap(bool all) {
@@ -379,7 +409,7 @@ void TcpLinkServer::joined(std::unique_ptr<TlsStream> stream, const TcpJoin& joi
   cfg.tls.pinned_peers = {g.peer};  // the certificate this peer proved: what its hello must name
   groups_.erase(it);
   ++counters_.links_started;
-  ready_.push_back(StreamTransport::start(std::move(streams), cfg, false, StreamTransportOptions{kTcpUniStreamCap}));
+  ready_.push_back(StreamTransport::start(std::move(streams), cfg, false, transport_options(cfg)));
   lk.unlock();
   cv_.notify_all();
 }

@@ -12,10 +12,12 @@
 // connection into someone's link, nor start one.
 //
 // TcpLinkServer has QuicEndpoint's stranger limits: unauthenticated
-// connections (TLS handshake and join in progress) have their own bounded
-// slots (EndpointConfig::max_handshakes), each with a deadline; when they
-// are full a new connection evicts the oldest that has sent nothing yet, or
-// else the oldest. Only pinned peers that prove the session key get further.
+// connections (TLS handshake and join in progress) have their own slots,
+// each with a deadline. Above EndpointConfig::max_handshakes, connections
+// silent for 20 ms are evicted (oldest first); at twice that, a new
+// connection evicts one at once: the oldest silent, else the oldest not
+// heard from, else the oldest. A real peer speaks at once and finishes in a
+// few round trips; only pinned peers that prove the session key get further.
 #pragma once
 
 #include <array>
@@ -121,6 +123,10 @@ class TcpLinkServer : public std::enable_shared_from_this<TcpLinkServer> {
   void joined(std::unique_ptr<TlsStream> stream, const TcpJoin& join);
   void reject(const std::string& why, uint64_t TcpServerCounters::*counter);
   void reap(bool all);
+  size_t holding() const;  // unauthenticated connections held (acceptor thread)
+  // Evicts one unauthenticated connection: only a silent one, or (any) the
+  // best victim there is. false when none qualified.
+  bool evict(bool any);
   void wake();
 
   LinkConfig config_;
