@@ -445,6 +445,7 @@ TEST_F(StreamTransportTest, AStreamIdBeyondTheGrantOnAnotherConnectionIsRefused)
   }
   auto server = StreamTransport::start(std::move(server_side), config(false), false);
   std::vector<std::thread> drains;
+  drains.reserve(raw.size());
   for (auto& fd : raw) {
     drains.emplace_back([f = fd.get()] {
       char buf[4096];

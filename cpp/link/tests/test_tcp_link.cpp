@@ -196,7 +196,7 @@ struct Linked {
   std::shared_ptr<Link> server_link, client_link;
 };
 
-Linked link_pair(Party& p, size_t connections, LinkConfig client_cfg) {
+Linked link_pair(Party& p, size_t connections, const LinkConfig& client_cfg) {
   Linked l;
   l.server = TcpLinkServer::listen(p.server_config(), loopback()).value();
   auto accepted = std::async(std::launch::async, [&] { return l.server->accept(5 * kSeconds); });
@@ -226,6 +226,7 @@ TEST(TcpLink, ManyStreamsOverFourConnectionsArriveIntactAndClose) {
   auto pattern = [](int s, size_t i) { return static_cast<uint8_t>(i * 13 + s * 101 + (i >> 16)); };
   const size_t size = (3u << 20) + 12345;
   std::vector<std::thread> writers;
+  writers.reserve(kStreams);
   for (int s = 0; s < kStreams; ++s) {
     writers.emplace_back([&, s] {
       std::vector<uint8_t> body(size);
@@ -340,6 +341,7 @@ TEST(TcpLinkServer, StrangersNeverKeepThePinnedPeerOut) {
   const Address at = server->local_address();
   // Twice the slots of silent strangers, junk senders, an unpinned client.
   std::vector<UniqueFd> silent;
+  silent.reserve(20);
   for (int i = 0; i < 8; ++i) silent.push_back(tcp_connect(at, kSeconds).value());
   for (int i = 0; i < 3; ++i) {
     auto fd = tcp_connect(at, kSeconds).value();
