@@ -22,7 +22,7 @@ import pytest
 
 import rcp
 import rcp.daemon
-from rcp.errors import UsageError
+from rcp.errors import ConnectionFailure, UsageError
 from rcp.model import CopyResult, Progress
 from sshd import Sshd
 from test_faults import rcpd_pids, status_kib
@@ -283,3 +283,22 @@ def test_tcp_copy_survives_strangers_at_the_listener(tmp_path: Path) -> None:
         (strangers.junk, strangers.tls_refused, len(strangers.silent))
     assert strangers.tls_answered == 0
     assert peaks and max(peaks.values()) < 400 * 1024, peaks  # KiB
+
+
+def test_auto_keeps_quic_when_the_tcp_port_is_taken(tmp_path: Path) -> None:
+    """--port-range names one port whose TCP side another program holds:
+    auto still copies over QUIC (saying TCP could not listen); tcp fails clearly."""
+    (tmp_path / "a").write_bytes(os.urandom(5000))
+    taken = PORT + 2
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as holder:
+        holder.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        holder.bind(("::", taken))
+        holder.listen(1)
+        sink = Recorder()
+        result = rcp.copy(str(tmp_path / "a"), str(tmp_path / "b"), port_range=str(taken), progress=sink)
+        assert result.ok, result.errors
+        assert result.transport == "quic"
+        assert (tmp_path / "b").read_bytes() == (tmp_path / "a").read_bytes()
+        assert any("cannot listen on TCP as well" in text for _, _, text in sink.lines), sink.lines
+        with pytest.raises(ConnectionFailure, match="no port in 31933 free for TCP"):
+            rcp.copy(str(tmp_path / "a"), str(tmp_path / "c"), port_range=str(taken), transport="tcp")

@@ -146,8 +146,8 @@ Result<PeerListeners> listen_for_peer(const LinkConfig& cfg, const std::string& 
       last = l.error();
     }
   }
-  return make_error(Errc::io,
-                    "no port in " + ports->to_string() + " free for both UDP and TCP (last: " + last.message + ")");
+  return make_error(Errc::io, "no port in " + ports->to_string() + " free for " + (quic ? "both UDP and TCP" : "TCP") +
+                                  " (last: " + last.message + ")");
 }
 
 // The first peer to connect on either listener; `transport` says which.
@@ -352,14 +352,16 @@ Result<CopySummary> Daemon::run_source() {
   LinkConfig cfg{{quic_, {TlsRole::server, cert_, {*fp}, quic_.keylog_file}, 1}, key_, "source"};
   cfg.quic.port_range = args_.port_range;
   auto listeners = listen_for_peer(cfg, transport, tcp_options());
+  if (!listeners && transport == "auto") {
+    // No port in the range free for both: QUIC alone still serves where UDP gets through.
+    logger_.warn("cannot listen on TCP as well (" + listeners.error().message + "): QUIC only");
+    listeners = listen_for_peer(cfg, "quic", tcp_options());
+  }
   if (!listeners) return listeners.error();
+  const char* on = listeners->tcp ? (listeners->quic ? "UDP and TCP" : "TCP") : "UDP";
   const auto port = listeners->port;
   (void)master_->send_message(ListeningMsg{port, local_addresses()}.encode());
-  logger_.info(std::string("listening on ") +
-               (transport == "auto"  ? "UDP and TCP"
-                : transport == "tcp" ? "TCP"
-                                     : "UDP") +
-               " port " + std::to_string(port) + " for the destination");
+  logger_.info(std::string("listening on ") + on + " port " + std::to_string(port) + " for the destination");
   std::string used;
   auto peer = accept_peer(*listeners, kSetupTimeout, &used);
   // Exactly one peer: the pinned destination.
