@@ -59,8 +59,8 @@ struct StreamTransportOptions {
   // the config's max_uni_streams, the lower wins).
   uint64_t uni_stream_cap = kMaxStreamLinkUniStreams;
   // Bytes held for one stream the peer gives no credit for, before the link
-  // fails. A data link's writers are bounded by the Link's send buffer
-  // already, so it sets this above that.
+  // fails. The Link's send buffer is held to half of it (a slow reader then
+  // holds writers back); a TCP data link sets it to twice its send buffer.
   size_t max_unsent_per_stream = kMaxUnsentPerStream;
 };
 

@@ -39,8 +39,9 @@ Sha256Digest join_tag(const SessionKey& key, const Fingerprint& client_fp, const
 StreamTransportOptions transport_options(const LinkConfig& config) {
   StreamTransportOptions o;
   o.uni_stream_cap = kTcpUniStreamCap;
-  // The Link holds its data writers to send_buffer unsent bytes in all.
-  o.max_unsent_per_stream = std::max<size_t>(kMaxUnsentPerStream, config.quic.send_buffer + (1u << 20));
+  // The Link holds its data writers to send_buffer unsent bytes in all: keep
+  // all of it (StreamTransport bounds the send buffer to half of this).
+  o.max_unsent_per_stream = std::max<size_t>(kMaxUnsentPerStream, 2 * config.quic.send_buffer);
   return o;
 }
 

@@ -16,6 +16,7 @@
 #include "copy/copy_destination.h"
 #include "copy/copy_source.h"
 #include "link/link_server.h"
+#include "link/link_tunnel.h"
 #include "link/stream_transport.h"
 #include "link/tcp_link.h"
 #include "wire/messages.h"
@@ -89,8 +90,6 @@ Result<T> expect(Link& link, Nanos timeout) {
   }
   return T::decode(*m);
 }
-
-bool known_transport(const std::string& t) { return t == "quic" || t == "tcp" || t == "auto"; }
 
 // The source's listeners for its one peer: UDP (QUIC) and/or TCP, on one
 // port number when both, so the destination needs only one.
@@ -344,13 +343,18 @@ void Daemon::stop_reporter() {
 Result<CopySummary> Daemon::run_source() {
   auto expect_peer = expect<ExpectPeerMsg>(*master_, kSetupTimeout);
   if (!expect_peer) return expect_peer.error();
+  if (auto r = known_transport(expect_peer->transport); !r) return r.error();
   auto fp = parse_fingerprint(expect_peer->fingerprint);
   if (!fp) return fp.error();
   const std::string& transport = expect_peer->transport;
-  if (!known_transport(transport)) return make_error(Errc::invalid_argument, "unknown transport " + transport);
   // One authenticated peer; strangers' handshakes have their own, evictable slots.
   LinkConfig cfg{{quic_, {TlsRole::server, cert_, {*fp}, quic_.keylog_file}, 1}, key_, "source"};
   cfg.quic.port_range = args_.port_range;
+  if (transport == kTransportRelay) {
+    auto peer = relayed_peer(cfg, false);
+    if (!peer) return peer.error();
+    return send_job(*peer);
+  }
   auto listeners = listen_for_peer(cfg, transport, tcp_options());
   if (!listeners && transport == "auto") {
     // No port in the range free for both: QUIC alone still serves where UDP gets through.
@@ -369,24 +373,55 @@ Result<CopySummary> Daemon::run_source() {
   if (listeners->tcp) listeners->tcp->stop_accepting();
   if (!peer) return peer.error();
   logger_.info("destination connected over " + std::string(used == "tcp" ? "TCP+TLS" : "QUIC") + " (pinned)");
+  return send_job(*peer);
+}
+
+Result<CopySummary> Daemon::send_job(std::shared_ptr<Link> peer) {
   auto job = expect<SendMsg>(*master_, kSetupTimeout);
   if (!job) return job.error();
   const Login login = job->resolve ? current_login(logger_) : Login{};
   const auto roots = source_roots(job->paths, job->resolve, login.home, login.users);
-  CopySource source(*peer, SourceOptions{}, logger_, counters_);
+  CopySource source(std::move(peer), SourceOptions{}, logger_, counters_);
   return source.run(roots);
+}
+
+Result<void> Daemon::known_transport(const std::string& transport) {
+  if (transport == kTransportQuic || transport == "tcp" || transport == "auto" || transport == kTransportRelay) return {};
+  return make_error(Errc::protocol, "unknown transport '" + transport + "' (is this rcpd older than the master?)");
+}
+
+Result<std::shared_ptr<Link>> Daemon::relayed_peer(const LinkConfig& cfg, bool client) {
+  logger_.info("the link to the " + std::string(client ? "source" : "destination") + " runs through the master");
+  auto tunnel = TunnelStream::open(master_, kSetupTimeout);
+  if (!tunnel) return tunnel.error();
+  auto peer = StreamTransport::start(std::move(*tunnel), cfg, client);
+  if (auto r = peer->wait_ready(kSetupTimeout); !r) {
+    peer->close("no hello");
+    return make_error(r.error().code, "relayed link: " + r.error().message);
+  }
+  // The sealed hello proves the session key; it must also come from the
+  // rcpd the master named (QUIC pins the certificate itself).
+  const Hello hello = peer->peer_hello();
+  const std::string want_role = client ? "source" : "destination";
+  if (hello.role != want_role || hello.fingerprint != to_hex(cfg.tls.pinned_peers.front())) {
+    peer->close("not the expected peer");
+    return make_error(Errc::pin_mismatch, "relayed link: the peer is not the " + want_role + " the master named");
+  }
+  logger_.info(want_role + " connected through the master (pinned)");
+  return peer;
 }
 
 Result<CopySummary> Daemon::run_destination() {
   auto where = expect<ConnectPeerMsg>(*master_, kSetupTimeout);
   if (!where) return where.error();
+  if (auto r = known_transport(where->transport); !r) return r.error();
   auto fp = parse_fingerprint(where->fingerprint);
   if (!fp) return fp.error();
   LinkConfig cfg{{quic_, {TlsRole::client, cert_, {*fp}, quic_.keylog_file}}, key_, "destination"};
   // One open data stream per worker at most: see QuicConfig::max_uni_streams.
   cfg.quic.max_uni_streams = DestinationOptions{}.workers + 1;
-  std::string used;
-  auto peer = connect_to_source(*where, cfg, &used);
+  std::string used = kTransportRelay;
+  auto peer = where->transport == kTransportRelay ? relayed_peer(cfg, true) : connect_to_source(*where, cfg, &used);
   if (!peer) return peer.error();
   (void)master_->send_message(PeerConnectedMsg{used}.encode());
   auto job = expect<ReceiveMsg>(*master_, kSetupTimeout);
@@ -435,7 +470,6 @@ TcpLinkOptions Daemon::tcp_options() const {
 Result<std::shared_ptr<Link>> Daemon::connect_to_source(const ConnectPeerMsg& where, const LinkConfig& cfg,
                                                         std::string* used) {
   const std::string& transport = where.transport;
-  if (!known_transport(transport)) return make_error(Errc::invalid_argument, "unknown transport " + transport);
   std::vector<Address> addresses;
   for (const auto& host : where.addresses) {
     auto address = Address::parse(host, where.port);  // numeric only, like the master's addresses

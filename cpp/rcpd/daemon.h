@@ -64,11 +64,16 @@ class Daemon {
   void stop_reporter();
   void send_progress();
   Result<CopySummary> run_source();
+  Result<CopySummary> send_job(std::shared_ptr<Link> peer);  // the source's copy, once linked to the destination
   Result<CopySummary> run_destination();
   // QUIC, TCP+TLS, or QUIC then TCP (auto), as the master said; `used` tells which.
   Result<std::shared_ptr<Link>> connect_to_source(const ConnectPeerMsg& where, const LinkConfig& cfg,
                                                   std::string* used);
   TcpLinkOptions tcp_options() const;
+  static Result<void> known_transport(const std::string& transport);
+  // --relay: the link to the other rcpd through the master, over two data
+  // streams of the control link (link/link_tunnel.h); client: the destination.
+  Result<std::shared_ptr<Link>> relayed_peer(const LinkConfig& cfg, bool client);
   void log_throughput(double seconds);
   int send_outcome(const Result<CopySummary>& result);
   void wait_for_hangup();

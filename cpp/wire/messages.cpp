@@ -79,9 +79,13 @@ Result<ConnectPeerMsg> ConnectPeerMsg::decode(const Message& m) {
   Error err;
   ConnectPeerMsg x;
   x.addresses = take(m.get_str_list(0, "addresses", kMaxHostText), err);
-  x.port = take_port(m, 1, err);
-  x.fingerprint = take(m.get_str(2, "fingerprint", kMaxFingerprintText), err);
   if (m.fields.size() > 3) x.transport = take(m.get_str(3, "transport", kMaxTransportText), err);  // appended
+  // Relayed, the destination reaches the source through the master: no port.
+  if (x.transport == kTransportRelay)
+    x.port = static_cast<uint16_t>(take(m.get_uint(1, "port", 65535), err));
+  else
+    x.port = take_port(m, 1, err);
+  x.fingerprint = take(m.get_str(2, "fingerprint", kMaxFingerprintText), err);
   if (m.fields.size() > 4) x.fallback_timeout_ms = take_u32(m, 4, "fallback_timeout_ms", err, kMaxFallbackTimeoutMs);
   if (is_error(err)) return err;
   return x;

@@ -77,6 +77,10 @@ class CopyOptions:
     # handshake gets no answer within fallback_timeout seconds (UDP blocked).
     transport: str = "auto"
     fallback_timeout: float = 2.0
+    # Data through the master (scp -3): the source and destination never talk
+    # directly; every byte crosses this machine, decrypted here (a warning
+    # says so). Only when asked: a last resort when no direct path exists.
+    relay: bool = False
     connect_timeout: float = 15.0
     verbose: int = 0  # 2+: the rcpds log at debug (3: trace) level too
 
@@ -104,7 +108,9 @@ class CopyResult:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
     duration: float = 0.0
     protocol_errors: int = 0  # malformed messages the rcpds sent (logged, then ignored)
-    transport: str = ""  # what the data went over: "quic" or "tcp" ("" when no link was made)
+    # How the data went: "quic" or "tcp" (direct), "relay" (through the
+    # master); "" when no link was made.
+    transport: str = ""
 
     @property
     def ok(self) -> bool:
