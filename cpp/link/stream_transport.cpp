@@ -49,9 +49,8 @@ StreamTransport::StreamTransport(std::vector<std::unique_ptr<ByteStream>> stream
       uni_allowance_(std::min<uint64_t>(config.quic.max_uni_streams, options.uni_stream_cap)),
       max_unsent_(options.max_unsent_per_stream),
       link_(std::make_unique<Link>(*this, with_bounded_send(config, options.max_unsent_per_stream), client)),
-      next_local_{client ? 0 : 1, client ? 2 : 3},
-      next_peer_{client ? 1 : 0, client ? 3 : 2}, local_allowed_{client ? 1u : 0u,
-                                                                 0},  // uni: until the peer's first grant arrives
+      next_local_{client ? 0 : 1, client ? 2 : 3}, next_peer_{client ? 1 : 0, client ? 3 : 2},
+      local_allowed_{client ? 1u : 0u, 0},  // uni: until the peer's first grant arrives
       peer_allowed_{client ? 0u : 1u, uni_allowance_} {
   for (auto& stream : streams) {
     conns_.push_back(std::make_unique<Conn>());

@@ -386,7 +386,8 @@ Result<CopySummary> Daemon::send_job(std::shared_ptr<Link> peer) {
 }
 
 Result<void> Daemon::known_transport(const std::string& transport) {
-  if (transport == kTransportQuic || transport == "tcp" || transport == "auto" || transport == kTransportRelay) return {};
+  if (transport == kTransportQuic || transport == "tcp" || transport == "auto" || transport == kTransportRelay)
+    return {};
   return make_error(Errc::protocol, "unknown transport '" + transport + "' (is this rcpd older than the master?)");
 }
 
