@@ -60,9 +60,10 @@ def make_small(root: Path, dirs: int, per_dir: int, size: int) -> Dataset:
 def commands(tool: str, server: Sshd, src: Path, dst: Path) -> list[str]:
     remote = f"{server.alias}:{dst}"
     ssh = f"ssh -F {server.config}"
-    if tool == "rcp":
+    if tool in ("rcp", "rcp-tcp"):  # rcp-tcp: the TCP+TLS data link, to set beside QUIC's
         return [sys.executable, "-m", "rcp.cli", "--no-progress", "--ssh-config", str(server.config),
-                "--rcpd-path", str(rcp.daemon.rcpd_path()), str(src), remote]
+                "--rcpd-path", str(rcp.daemon.rcpd_path()), "--transport", "tcp" if tool == "rcp-tcp" else "quic",
+                str(src), remote]
     if tool == "scp":
         return ["scp", "-q", "-r", "-p", "-F", str(server.config), str(src), remote]
     if tool == "rsync":
@@ -107,11 +108,11 @@ def run_once(tool: str, server: Sshd, ds: Dataset, out: Path) -> float:
 def report(ds: Dataset, tools: list[str]) -> None:
     print(f"\n{ds.name}: {ds.files} files, {ds.nbytes / 1e6:.0f} MB")
     base = statistics.median(ds.times["rcp"])
-    print(f"  {'tool':<6} {'median s':>9} {'MB/s':>8} {'vs rcp':>8}   runs")
+    print(f"  {'tool':<7} {'median s':>9} {'MB/s':>8} {'vs rcp':>8}   runs")
     for tool in tools:
         med = statistics.median(ds.times[tool])
         runs = " ".join(f"{t:.2f}" for t in ds.times[tool])
-        print(f"  {tool:<6} {med:9.2f} {ds.nbytes / med / 1e6:8.0f} {med / base:7.2f}x   {runs}")
+        print(f"  {tool:<7} {med:9.2f} {ds.nbytes / med / 1e6:8.0f} {med / base:7.2f}x   {runs}")
     print("  (vs rcp = the tool's median time over rcp's: above 1 means rcp is faster)")
 
 
@@ -120,14 +121,15 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--big-mib", type=int, default=1024)
     parser.add_argument("--small-files", type=int, default=10_000, help="spread over 100 directories")
-    parser.add_argument("--tools", nargs="*", default=["rcp", "scp", "rsync", "cp"])
+    parser.add_argument("--tools", nargs="*", default=["rcp", "scp", "rsync", "cp"],
+                        help="rcp (over QUIC), rcp-tcp (over TCP+TLS), scp, rsync, cp")
     parser.add_argument("--only", choices=["big", "small"], help="run one dataset only")
     parser.add_argument("--dir", help="where to put the data (default: a fresh ext4 file system when root, "
                                       "else a temporary dir under /tmp)")
     args = parser.parse_args()
     if "rcp" not in args.tools:
         parser.error("--tools must include rcp (ratios are against it)")
-    missing = [t for t in args.tools if t != "rcp" and shutil.which(t) is None]
+    missing = [t for t in args.tools if t not in ("rcp", "rcp-tcp") and shutil.which(t) is None]
     if missing:
         parser.error(f"not installed: {', '.join(missing)}")
 

@@ -72,7 +72,8 @@ def main() -> int:
     parser.add_argument("--rate-mbit", type=float, default=1000.0)
     parser.add_argument("--loss", type=float, default=0.005)
     parser.add_argument("--time-box", type=float, default=60.0, help="seconds per scp/rsync run")
-    parser.add_argument("--tools", nargs="*", default=["rcp", "scp", "rsync"])
+    parser.add_argument("--tools", nargs="*", default=["rcp", "scp", "rsync"],
+                        help="rcp (over QUIC), rcp-tcp (over TCP+TLS), scp, rsync")
     args = parser.parse_args()
     if os.geteuid() != 0:
         parser.error("the lab needs root (network namespaces, TUN)")
@@ -99,10 +100,10 @@ def main() -> int:
                 for tool in args.tools:
                     out = lab.host_dir(f"wan-out-{tool}-{run}")
                     shutil.rmtree(out)
-                    if tool == "rcp":
+                    if tool in ("rcp", "rcp-tcp"):  # rcp-tcp: the TCP+TLS data link beside QUIC's
                         out.mkdir()
                         started = time.monotonic()
-                        result = lab.copy(str(src), str(out) + "/")
+                        result = lab.copy(str(src), str(out) + "/", transport="tcp" if tool == "rcp-tcp" else "quic")
                         seconds = time.monotonic() - started
                         if not result.ok:
                             raise SystemExit(f"wan bench: rcp failed: {result.errors}")
@@ -110,16 +111,16 @@ def main() -> int:
                     else:
                         seconds = run_tcp_tool(lab, tool, wan_sshd.config, src, out, size, args.time_box)
                     times[tool].append(seconds)
-                    print(f"  run {run + 1} {tool:<5} {seconds:8.2f} s  {size * 8 / seconds / 1e6:7.1f} Mbit/s",
+                    print(f"  run {run + 1} {tool:<7} {seconds:8.2f} s  {size * 8 / seconds / 1e6:7.1f} Mbit/s",
                           flush=True)
         finally:
             stop_sshd(wan_sshd)
     base = statistics.median(times["rcp"]) if "rcp" in times else None
-    print(f"\n{'tool':<6} {'median s':>9} {'Mbit/s':>8} {'vs rcp':>8}")
+    print(f"\n{'tool':<7} {'median s':>9} {'Mbit/s':>8} {'vs rcp':>8}")
     for tool, ts in times.items():
         med = statistics.median(ts)
         ratio = f"{med / base:7.2f}x" if base else "-"
-        print(f"{tool:<6} {med:9.2f} {size * 8 / med / 1e6:8.1f} {ratio:>8}")
+        print(f"{tool:<7} {med:9.2f} {size * 8 / med / 1e6:8.1f} {ratio:>8}")
     if base:
         print(f"rcp reaches {size * 8 / base / 1e6 / args.rate_mbit:.0%} of the {args.rate_mbit:g} Mbit/s link "
               "(end to end, SSH logins and rcpd start-up included)")

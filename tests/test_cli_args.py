@@ -47,6 +47,16 @@ def test_all_options(tmp_path: Path) -> None:
     assert inv.view == ViewOptions(live=False, verbosity=2, summary=True)
 
 
+def test_transport_options() -> None:
+    assert plan("a", "b").options.transport == "auto" and plan("a", "b").options.fallback_timeout == 2.0
+    inv = plan("--transport", "tcp", "--fallback-timeout", "0.5", "a", "b")
+    assert (inv.options.transport, inv.options.fallback_timeout) == ("tcp", 0.5)
+    assert plan("--transport", "quic", "a", "b").options.transport == "quic"
+    for bad in (["--transport", "udp"], ["--fallback-timeout", "0"], ["--fallback-timeout", "soon"]):
+        with pytest.raises(SystemExit):
+            parse_args([*bad, "a", "b"])
+
+
 def test_scp_recursive_flag_is_accepted() -> None:
     assert plan("-r", "a", "b").options == plan("a", "b").options
     assert plan("-R", "a", "b").options == plan("--recursive", "a", "b").options

@@ -35,6 +35,9 @@ class Link {
   // A QUIC client link: handshake plus hello exchange; fails with the reason
   // (pin mismatch, timeout...). Servers: LinkServer (link_server.h).
   static Result<std::shared_ptr<Link>> connect(const LinkConfig& config, const Address& remote);
+  // The same, but gives up early when nothing at all came back from `remote`
+  // within `no_answer` (UDP dropped on the way?): Errc::timeout saying so.
+  static Result<std::shared_ptr<Link>> connect(const LinkConfig& config, const Address& remote, Nanos no_answer);
 
   // The transport owns the Link (QuicTransport); applications hold handles
   // that also keep the transport and its endpoint alive.

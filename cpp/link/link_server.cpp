@@ -1,5 +1,7 @@
 #include "link/link_server.h"
 
+#include <chrono>
+
 #include "link/quic_transport.h"
 
 namespace rcp {
@@ -26,6 +28,29 @@ Result<std::shared_ptr<Link>> Link::connect(const LinkConfig& config, const Addr
   auto ready = link->wait_ready(config.quic.handshake_timeout + kSeconds);
   if (!ready) return ready.error();
   return link;
+}
+
+Result<std::shared_ptr<Link>> Link::connect(const LinkConfig& config, const Address& remote, Nanos no_answer) {
+  auto handle = QuicEndpoint::connect(config, remote, QuicTransport::factory(config, true));
+  if (!handle) return handle.error();
+  auto link = QuicTransport::link_of(*handle);
+  const auto start = std::chrono::steady_clock::now();
+  const auto give_up = start + std::chrono::nanoseconds(config.quic.handshake_timeout + kSeconds);
+  bool answered = false;
+  for (;;) {
+    auto ready = link->wait_ready(50 * kMillis);
+    if (ready) return link;
+    if (ready.error().code != Errc::timeout) return ready.error();
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= give_up) return ready.error();
+    if (answered || now - start < std::chrono::nanoseconds(no_answer)) continue;
+    answered = link->stats().packets_received > 0;  // an answer, however slow the rest: keep going
+    if (!answered) {
+      link->close("no answer");
+      return make_error(Errc::timeout, "QUIC to " + remote.to_string() + ": no answer within " +
+                                           std::to_string(no_answer / kMillis) + " ms");
+    }
+  }
 }
 
 }  // namespace rcp

@@ -1,6 +1,7 @@
 #include "link/stream_transport.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace rcp {
 
@@ -20,8 +21,8 @@ std::string stream_name(uint64_t id) { return "stream " + std::to_string(id); }
 // holds for a stream without credit, so a slow reader holds the writer back
 // instead of looking like a peer that does not read (a relayed copy to a
 // slower destination; QUIC's 32 MiB default is above the bound).
-LinkConfig with_bounded_send(LinkConfig config) {
-  config.quic.send_buffer = std::min(config.quic.send_buffer, kMaxUnsentPerStream / 2);
+LinkConfig with_bounded_send(LinkConfig config, size_t max_unsent) {
+  config.quic.send_buffer = std::min(config.quic.send_buffer, max_unsent / 2);
   return config;
 }
 
@@ -29,36 +30,49 @@ LinkConfig with_bounded_send(LinkConfig config) {
 
 std::shared_ptr<Link> StreamTransport::start(std::unique_ptr<ByteStream> stream, const LinkConfig& config,
                                              bool client) {
-  auto t = std::make_shared<StreamTransport>(std::move(stream), config, client);
+  std::vector<std::unique_ptr<ByteStream>> streams;
+  streams.push_back(std::move(stream));
+  return start(std::move(streams), config, client);
+}
+
+std::shared_ptr<Link> StreamTransport::start(std::vector<std::unique_ptr<ByteStream>> streams, const LinkConfig& config,
+                                             bool client, const StreamTransportOptions& options) {
+  auto t = std::make_shared<StreamTransport>(std::move(streams), config, client, options);
   t->begin();
   // Aliasing: the Link shares the transport's ownership, as with QUIC.
   return std::shared_ptr<Link>(t, &t->link());
 }
 
-StreamTransport::StreamTransport(std::unique_ptr<ByteStream> stream, const LinkConfig& config, bool client)
-    : stream_(std::move(stream)), client_(client),
-      peer_fp_(config.tls.pinned_peers.empty() ? Fingerprint{} : config.tls.pinned_peers.front()),
-      uni_allowance_(std::min<uint64_t>(config.quic.max_uni_streams, kMaxStreamLinkUniStreams)),
-      link_(std::make_unique<Link>(*this, with_bounded_send(config), client)), next_local_{client ? 0 : 1,
-                                                                                           client ? 2 : 3},
-      next_peer_{client ? 1 : 0, client ? 3 : 2}, local_allowed_{client ? 1u : 0u,
-                                                                 0},  // uni: until the peer's first grant arrives
-      peer_allowed_{client ? 0u : 1u, uni_allowance_} {}
+StreamTransport::StreamTransport(std::vector<std::unique_ptr<ByteStream>> streams, const LinkConfig& config,
+                                 bool client, const StreamTransportOptions& options)
+    : client_(client), peer_fp_(config.tls.pinned_peers.empty() ? Fingerprint{} : config.tls.pinned_peers.front()),
+      uni_allowance_(std::min<uint64_t>(config.quic.max_uni_streams, options.uni_stream_cap)),
+      max_unsent_(options.max_unsent_per_stream),
+      link_(std::make_unique<Link>(*this, with_bounded_send(config, options.max_unsent_per_stream), client)),
+      next_local_{client ? 0 : 1, client ? 2 : 3}, next_peer_{client ? 1 : 0, client ? 3 : 2},
+      local_allowed_{client ? 1u : 0u, 0},  // uni: until the peer's first grant arrives
+      peer_allowed_{client ? 0u : 1u, uni_allowance_} {
+  for (auto& stream : streams) {
+    conns_.push_back(std::make_unique<Conn>());
+    conns_.back()->stream = std::move(stream);
+  }
+}
 
 StreamTransport::~StreamTransport() {
   {
     std::lock_guard<std::mutex> lk(mu_);
     stopping_ = true;
   }
-  {
-    std::lock_guard<std::mutex> lk(out_mu_);
-    writer_stop_ = true;
-  }
-  stream_->shutdown();
+  stop_writers();
+  for (auto& c : conns_) c->stream->shutdown();
   cv_.notify_all();
   reader_cv_.notify_all();
-  out_cv_.notify_all();
-  for (std::thread* t : {&loop_, &reader_, &writer_}) {
+  std::vector<std::thread*> threads{&loop_};
+  for (auto& c : conns_) {
+    threads.push_back(&c->reader);
+    threads.push_back(&c->writer);
+  }
+  for (std::thread* t : threads) {
     if (!t->joinable()) continue;
     // A handle dropped on one of our own threads: that thread cannot join itself.
     if (t->get_id() == std::this_thread::get_id())
@@ -70,13 +84,26 @@ StreamTransport::~StreamTransport() {
 
 void StreamTransport::begin() {
   post([this] {
-    queue_out(std::vector<uint8_t>(kStreamPreface.begin(), kStreamPreface.end()));
+    for (size_t i = 0; i < conns_.size(); ++i)
+      queue_out(i, std::vector<uint8_t>(kStreamPreface.begin(), kStreamPreface.end()));
     grants_to_send_ = uni_allowance_;
     link_->on_handshake_done();
   });
   loop_ = std::thread([this] { run_loop(); });
-  reader_ = std::thread([this] { run_reader(); });
-  writer_ = std::thread([this] { run_writer(); });
+  for (size_t i = 0; i < conns_.size(); ++i) {
+    conns_[i]->reader = std::thread([this, i] { run_reader(i); });
+    conns_[i]->writer = std::thread([this, i] { run_writer(i); });
+  }
+}
+
+void StreamTransport::stop_writers() {
+  for (auto& c : conns_) {
+    {
+      std::lock_guard<std::mutex> lk(c->out_mu);
+      c->writer_stop = true;
+    }
+    c->out_cv.notify_all();
+  }
 }
 
 void StreamTransport::post(std::function<void()> task) {
@@ -104,11 +131,12 @@ void StreamTransport::run_loop() {
   }
 }
 
-void StreamTransport::run_reader() {
+void StreamTransport::run_reader(size_t conn) {
   StreamFrameDecoder decoder;
   std::vector<uint8_t> buf(kReadBuffer);
+  ByteStream& stream = *conns_[conn]->stream;
   for (;;) {
-    auto n = stream_->read_some(buf);
+    auto n = stream.read_some(buf);
     if (!n || *n == 0) {
       Error err = !n ? n.error() : Error{};
       const bool cut = n && decoder.mid_frame();
@@ -138,8 +166,8 @@ void StreamTransport::run_reader() {
       reader_cv_.wait(lk, [&] { return stopping_ || incoming_ < kMaxIncomingQueued; });
       if (stopping_) return;
       incoming_ += size;
-      tasks_.emplace_back([this, f = std::move(**frame), size]() mutable {
-        handle(std::move(f));
+      tasks_.emplace_back([this, f = std::move(**frame), size, conn]() mutable {
+        handle(std::move(f), conn);
         std::lock_guard<std::mutex> g(mu_);
         incoming_ -= size;
         reader_cv_.notify_one();
@@ -150,26 +178,27 @@ void StreamTransport::run_reader() {
   }
 }
 
-void StreamTransport::run_writer() {
+void StreamTransport::run_writer(size_t conn) {
   std::vector<uint8_t> chunk;
+  Conn& c = *conns_[conn];
   for (;;) {
     bool last = false;
     {
-      std::unique_lock<std::mutex> lk(out_mu_);
-      out_cv_.wait(lk, [&] { return writer_stop_ || !output_.empty(); });
-      if (writer_stop_ && output_.empty()) return;
+      std::unique_lock<std::mutex> lk(c.out_mu);
+      c.out_cv.wait(lk, [&] { return c.writer_stop || !c.output.empty(); });
+      if (c.writer_stop && c.output.empty()) return;
       chunk.clear();
-      while (!output_.empty() && chunk.size() + output_.front().size() <= kWriteBatch) {
-        chunk.insert(chunk.end(), output_.front().begin(), output_.front().end());
-        output_.pop_front();
+      while (!c.output.empty() && chunk.size() + c.output.front().size() <= kWriteBatch) {
+        chunk.insert(chunk.end(), c.output.front().begin(), c.output.front().end());
+        c.output.pop_front();
       }
       if (chunk.empty()) {  // one buffer larger than a batch
-        chunk = std::move(output_.front());
-        output_.pop_front();
+        chunk = std::move(c.output.front());
+        c.output.pop_front();
       }
-      last = output_final_ && output_.empty();
+      last = c.output_final && c.output.empty();
     }
-    if (auto r = stream_->write_all(chunk); !r) {
+    if (auto r = c.stream->write_all(chunk); !r) {
       post([this, e = r.error()] { finish(e); });
       return;
     }
@@ -180,36 +209,38 @@ void StreamTransport::run_writer() {
 
 // ---------------------------------------------------------------- loop side
 
-void StreamTransport::queue_out(std::vector<uint8_t> bytes) {
+void StreamTransport::queue_out(size_t conn, std::vector<uint8_t> bytes) {
+  Conn& c = *conns_[conn];
   {
-    std::lock_guard<std::mutex> lk(out_mu_);
-    if (output_final_) return;
-    output_.push_back(std::move(bytes));
+    std::lock_guard<std::mutex> lk(c.out_mu);
+    if (c.output_final) return;
+    c.output.push_back(std::move(bytes));
   }
-  out_cv_.notify_one();
+  c.out_cv.notify_one();
 }
 
 void StreamTransport::end_of_batch() {
   if (closed_) return;
-  std::vector<uint8_t> frames;
+  std::vector<std::vector<uint8_t>> frames(conns_.size());
   for (auto& [id, in] : in_) {
     if (in.to_credit == 0) continue;
-    encode_stream_value(frames, StreamFrameType::credit, static_cast<uint64_t>(id), in.to_credit);
+    encode_stream_value(frames[in.conn], StreamFrameType::credit, static_cast<uint64_t>(id), in.to_credit);
     in.limit += in.to_credit;
     in.to_credit = 0;
   }
   if (grants_to_send_) {
-    encode_stream_value(frames, StreamFrameType::streams, 0, grants_to_send_);
+    encode_stream_value(frames[0], StreamFrameType::streams, 0, grants_to_send_);
     grants_to_send_ = 0;
   }
-  if (!frames.empty()) queue_out(std::move(frames));
+  for (size_t i = 0; i < frames.size(); ++i)
+    if (!frames[i].empty()) queue_out(i, std::move(frames[i]));
   link_->wake_readers();
 }
 
-void StreamTransport::handle(StreamFrame f) {
+void StreamTransport::handle(StreamFrame f, size_t conn) {
   if (closed_) return;
   switch (f.type) {
-    case StreamFrameType::data: on_data(f); return;
+    case StreamFrameType::data: on_data(f, conn); return;
     case StreamFrameType::credit: {
       const uint64_t v = f.value();
       auto it = out_.find(static_cast<int64_t>(f.stream));
@@ -249,7 +280,7 @@ void StreamTransport::handle(StreamFrame f) {
   }
 }
 
-void StreamTransport::on_data(StreamFrame& f) {
+void StreamTransport::on_data(StreamFrame& f, size_t conn) {
   const bool fin = (f.flags & kFin) != 0;
   if (f.stream >= kMaxStreamId) {
     fail(AppError::protocol, Errc::protocol, "bad stream id " + std::to_string(f.stream));
@@ -259,21 +290,28 @@ void StreamTransport::on_data(StreamFrame& f) {
   const int dir = dir_index(id);
   auto it = in_.find(id);
   if (it == in_.end()) {
-    // Only the peer's next stream may appear, and only within its grant.
-    if (is_local(id) || id != next_peer_[dir]) {
+    // Only the peer's next stream may appear, and only within its grant; over
+    // several connections a later one may come first and opens those before
+    // it (they are then in in_ already when their data comes).
+    const bool in_order = conns_.size() == 1;
+    if (is_local(id) || id < next_peer_[dir] || (in_order && id != next_peer_[dir])) {
       fail(AppError::unknown_stream, Errc::protocol, "data on unknown " + stream_name(f.stream));
       return;
     }
-    if (peer_opened_[dir] >= peer_allowed_[dir]) {
+    const uint64_t opens = static_cast<uint64_t>(id - next_peer_[dir]) / 4 + 1;
+    if (opens > peer_allowed_[dir] - peer_opened_[dir]) {
       fail(AppError::protocol, Errc::protocol, "the peer opened " + stream_name(f.stream) + " beyond its limit");
       return;
     }
-    ++peer_opened_[dir];
-    next_peer_[dir] += 4;
-    it = in_.emplace(id, In{}).first;
-    if (dir == 0) out_.emplace(id, Out{});  // bidirectional: this side may answer on it
+    for (; next_peer_[dir] <= id; next_peer_[dir] += 4) {
+      ++peer_opened_[dir];
+      in_.emplace(next_peer_[dir], In{});
+      if (dir == 0) out_.emplace(next_peer_[dir], Out{});  // bidirectional: this side may answer on it
+    }
+    it = in_.find(id);
   }
   In& in = it->second;
+  in.conn = conn;  // a stream's frames all come on one connection
   if (f.payload.size() > in.limit - in.received) {
     fail(AppError::protocol, Errc::protocol, "the peer overran the receive window of " + stream_name(f.stream));
     return;
@@ -303,7 +341,7 @@ void StreamTransport::pump(int64_t id, Out& out) {
     frame.reserve(kStreamFrameHeader + n);
     encode_stream_frame(frame, StreamFrameType::data, end ? kFin : 0, static_cast<uint64_t>(id),
                         std::span<const uint8_t>(bytes.data() + out.front_pos, n));
-    queue_out(std::move(frame));
+    queue_out(out.conn, std::move(frame));
     out.credit -= n;
     out.pending_bytes -= n;
     out.front_pos += n;
@@ -313,11 +351,19 @@ void StreamTransport::pump(int64_t id, Out& out) {
       out.front_pos = 0;
     }
     if (end) {
-      out_.erase(id);  // `out` is gone
+      end_out(id);  // `out` is gone
       if (dir_index(id) == 1) link_->on_stream_closed(id, 0);
       return;
     }
   }
+}
+
+void StreamTransport::end_out(int64_t id) {
+  auto it = out_.find(id);
+  if (it == out_.end()) return;
+  size_t& n = conns_[it->second.conn]->streams;
+  if (n > 0) --n;
+  out_.erase(it);
 }
 
 void StreamTransport::fail(AppError code, Errc errc, const std::string& why) {
@@ -326,11 +372,7 @@ void StreamTransport::fail(AppError code, Errc errc, const std::string& why) {
 
 void StreamTransport::finish(const Error& err) {
   if (closed_.exchange(true)) return;
-  {
-    std::lock_guard<std::mutex> lk(out_mu_);
-    writer_stop_ = true;  // nothing more to say to a peer that is gone
-  }
-  out_cv_.notify_one();
+  stop_writers();  // nothing more to say to a peer that is gone
   out_.clear();
   in_.clear();
   link_->on_closed(err);
@@ -350,8 +392,25 @@ Result<int64_t> StreamTransport::open_stream(bool bidi) {
   ++local_opened_[dir];
   const int64_t id = next_local_[dir];
   next_local_[dir] += 4;
-  out_.emplace(id, Out{});
-  if (bidi) in_.emplace(id, In{});
+  // Bidirectional (control): the first connection. Others: the connection
+  // with the fewest of our streams, in turn among equals.
+  size_t conn = 0;
+  if (!bidi) {
+    size_t fewest = SIZE_MAX;
+    for (size_t k = 0; k < conns_.size(); ++k) {
+      const size_t i = (next_conn_ + k) % conns_.size();
+      if (conns_[i]->streams < fewest) {
+        fewest = conns_[i]->streams;
+        conn = i;
+      }
+    }
+    next_conn_ = (conn + 1) % conns_.size();
+  }
+  ++conns_[conn]->streams;
+  Out out;
+  out.conn = conn;
+  out_.emplace(id, std::move(out));
+  if (bidi) in_.emplace(id, In{kStreamWindow, 0, 0, conn});
   return id;
 }
 
@@ -360,7 +419,7 @@ void StreamTransport::send(int64_t id, std::vector<uint8_t> data, bool fin) {
   if (closed_ || it == out_.end()) return;
   Out& out = it->second;
   out.pending_bytes += data.size();
-  if (out.pending_bytes > kMaxUnsentPerStream) {
+  if (out.pending_bytes > max_unsent_) {
     fail(AppError::internal, Errc::closed, "the peer is not reading " + stream_name(static_cast<uint64_t>(id)));
     return;
   }
@@ -388,10 +447,10 @@ bool StreamTransport::close_with(uint64_t app_error, const std::string& reason, 
   const std::string why = reason.substr(0, kMaxCloseReason);
   encode_stream_value(frame, StreamFrameType::close, 0, app_error,
                       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(why.data()), why.size()));
-  queue_out(std::move(frame));
-  {
-    std::lock_guard<std::mutex> lk(out_mu_);
-    output_final_ = true;
+  for (size_t i = 0; i < conns_.size(); ++i) {  // on every connection: each reader learns why
+    queue_out(i, frame);
+    std::lock_guard<std::mutex> lk(conns_[i]->out_mu);
+    conns_[i]->output_final = true;
   }
   closed_ = true;
   out_.clear();

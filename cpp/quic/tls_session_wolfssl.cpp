@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -53,10 +54,11 @@ void keylog_callback(const WOLFSSL* ssl, const char* line) {
 }
 
 int alpn_select(WOLFSSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
-                void*) {
-  const size_t want = std::strlen(kAlpn);
+                void* arg) {
+  const char* alpn = static_cast<const TlsContext*>(arg)->alpn();
+  const size_t want = std::strlen(alpn);
   for (const unsigned char *p = in, *end = in + inlen; p < end && p + 1 + *p <= end; p += 1 + *p) {
-    if (*p == want && std::memcmp(p + 1, kAlpn, want) == 0) {
+    if (*p == want && std::memcmp(p + 1, alpn, want) == 0) {
       *out = p + 1;
       *outlen = *p;
       return SSL_TLSEXT_ERR_OK;
@@ -79,19 +81,22 @@ bool fingerprint_pinned(const Fingerprint& fp, const std::vector<Fingerprint>& p
   return found;
 }
 
-Result<std::shared_ptr<TlsContext>> TlsContext::create(const TlsConfig& config) {
+Result<std::shared_ptr<TlsContext>> TlsContext::create(const TlsConfig& config, TlsCarrier carrier) {
   if (config.pinned_peers.empty() && config.role == TlsRole::client)
     return make_error(Errc::invalid_argument, "no peer fingerprint to pin");
   std::shared_ptr<TlsContext> tc(new TlsContext());
   tc->role_ = config.role;
+  tc->carrier_ = carrier;
   tc->pins_ = config.pinned_peers;
   bool server = config.role == TlsRole::server;
   WOLFSSL_CTX* ctx = wolfSSL_CTX_new(server ? wolfTLSv1_3_server_method() : wolfTLSv1_3_client_method());
   if (ctx == nullptr) return tls_error("wolfSSL_CTX_new");
   tc->ctx_ = ctx;
-  int rc = server ? ngtcp2_crypto_wolfssl_configure_server_context(ctx)
-                  : ngtcp2_crypto_wolfssl_configure_client_context(ctx);
-  if (rc != 0) return make_error(Errc::tls, "ngtcp2 could not configure the wolfSSL context");
+  if (carrier == TlsCarrier::quic) {
+    int rc = server ? ngtcp2_crypto_wolfssl_configure_server_context(ctx)
+                    : ngtcp2_crypto_wolfssl_configure_client_context(ctx);
+    if (rc != 0) return make_error(Errc::tls, "ngtcp2 could not configure the wolfSSL context");
+  }
   if (wolfSSL_CTX_use_certificate_buffer(ctx, config.identity.der.data(), static_cast<long>(config.identity.der.size()),
                                          WOLFSSL_FILETYPE_ASN1) != WOLFSSL_SUCCESS)
     return tls_error("loading our certificate");
@@ -102,7 +107,7 @@ Result<std::shared_ptr<TlsContext>> TlsContext::create(const TlsConfig& config) 
   // Both directions: the peer must present a certificate, and the callback pins it.
   wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER | WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_callback);
   if (server) {
-    wolfSSL_CTX_set_alpn_select_cb(ctx, alpn_select, nullptr);
+    wolfSSL_CTX_set_alpn_select_cb(ctx, alpn_select, tc.get());
     wolfSSL_CTX_no_ticket_TLSv13(ctx);  // no resumption, so no 0-RTT either
   }
   if (!config.keylog_file.empty()) {
@@ -158,18 +163,20 @@ Result<std::unique_ptr<TlsSession>> TlsSession::create(std::shared_ptr<TlsContex
   WOLFSSL* ssl = wolfSSL_new(static_cast<WOLFSSL_CTX*>(s->ctx_->native_handle()));
   if (ssl == nullptr) return tls_error("wolfSSL_new");
   s->ssl_ = ssl;
-  auto* ad = new AppData{*conn_ref, s.get()};
+  auto* ad = new AppData{conn_ref ? *conn_ref : ngtcp2_crypto_conn_ref{}, s.get()};
   wolfSSL_set_app_data(ssl, ad);
   if (s->ctx_->role() == TlsRole::client) {
     wolfSSL_set_connect_state(ssl);
-    unsigned char alpn[1 + sizeof kAlpn];
-    alpn[0] = static_cast<unsigned char>(std::strlen(kAlpn));
-    std::memcpy(alpn + 1, kAlpn, alpn[0]);
+    const char* want = s->ctx_->alpn();
+    unsigned char alpn[1 + sizeof kTcpAlpn];
+    alpn[0] = static_cast<unsigned char>(std::strlen(want));
+    std::memcpy(alpn + 1, want, alpn[0]);
     if (wolfSSL_set_alpn_protos(ssl, alpn, 1u + alpn[0]) != WOLFSSL_SUCCESS) return tls_error("setting ALPN");
   } else {
     wolfSSL_set_accept_state(ssl);
   }
-  wolfSSL_set_quic_transport_version(ssl, 0x39);  // QUIC v1 transport parameters codepoint
+  if (s->ctx_->carrier() == TlsCarrier::quic)
+    wolfSSL_set_quic_transport_version(ssl, 0x39);  // QUIC v1 transport parameters codepoint
   return s;
 }
 
@@ -209,6 +216,58 @@ Result<Fingerprint> TlsSession::verify_peer() const {
   }
   wolfSSL_X509_free(peer);
   return out;
+}
+
+void TlsSession::set_fd(int fd) { wolfSSL_set_fd(static_cast<WOLFSSL*>(ssl_), fd); }
+
+namespace {
+
+// What a failed non-blocking call waits for, or the error it is.
+Result<TlsSession::IoWait> io_outcome(WOLFSSL* ssl, int rc, const std::string& what, const std::string& pin_failure) {
+  const int err = wolfSSL_get_error(ssl, rc);
+  if (err == WOLFSSL_ERROR_WANT_READ) return TlsSession::IoWait::read;
+  if (err == WOLFSSL_ERROR_WANT_WRITE) return TlsSession::IoWait::write;
+  if (!pin_failure.empty()) return make_error(Errc::pin_mismatch, pin_failure);
+  if (err == SOCKET_PEER_CLOSED_E || err == WOLFSSL_ERROR_ZERO_RETURN)
+    return make_error(Errc::closed, what + ": the peer closed the connection");
+  if (err == SOCKET_ERROR_E) return make_error(Errc::closed, what + ": connection reset");
+  char buf[160];
+  wolfSSL_ERR_error_string_n(static_cast<unsigned long>(err), buf, sizeof buf);
+  return make_error(Errc::tls, what + ": " + buf);
+}
+
+}  // namespace
+
+Result<TlsSession::IoWait> TlsSession::handshake_step() {
+  auto* ssl = static_cast<WOLFSSL*>(ssl_);
+  const bool client = ctx_->role() == TlsRole::client;
+  const int rc = client ? wolfSSL_connect(ssl) : wolfSSL_accept(ssl);
+  if (rc == WOLFSSL_SUCCESS) return IoWait::none;
+  auto out = io_outcome(ssl, rc, "TLS handshake", pin_failure_);
+  if (out && *out == IoWait::none) return make_error(Errc::tls, "TLS handshake failed");
+  return out;
+}
+
+Result<TlsSession::Io> TlsSession::read(std::span<uint8_t> out) {
+  auto* ssl = static_cast<WOLFSSL*>(ssl_);
+  const int want = static_cast<int>(std::min<size_t>(out.size(), 1u << 30));
+  const int rc = wolfSSL_read(ssl, out.data(), want);
+  if (rc > 0) return Io{static_cast<size_t>(rc)};
+  const int err = wolfSSL_get_error(ssl, rc);
+  if (err == WOLFSSL_ERROR_ZERO_RETURN || err == SOCKET_PEER_CLOSED_E) return Io{0, IoWait::none, true};
+  auto w = io_outcome(ssl, rc, "TLS read", "");
+  if (!w) return w.error();
+  return Io{0, *w};
+}
+
+Result<TlsSession::Io> TlsSession::write(std::span<const uint8_t> in) {
+  auto* ssl = static_cast<WOLFSSL*>(ssl_);
+  const int want = static_cast<int>(std::min<size_t>(in.size(), 1u << 30));
+  const int rc = wolfSSL_write(ssl, in.data(), want);
+  if (rc > 0) return Io{static_cast<size_t>(rc)};
+  auto w = io_outcome(ssl, rc, "TLS write", "");
+  if (!w) return w.error();
+  return Io{0, *w};
 }
 
 }  // namespace rcp

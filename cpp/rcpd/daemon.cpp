@@ -11,12 +11,14 @@
 #include <iostream>
 
 #include "base/passwd_db.h"
+#include "base/port_range.h"
 #include "base/remote_path.h"
 #include "copy/copy_destination.h"
 #include "copy/copy_source.h"
 #include "link/link_server.h"
 #include "link/link_tunnel.h"
 #include "link/stream_transport.h"
+#include "link/tcp_link.h"
 #include "wire/messages.h"
 
 namespace rcp {
@@ -87,6 +89,90 @@ Result<T> expect(Link& link, Nanos timeout) {
     return make_error(Errc::closed, "master aborted: " + (why ? why->reason : std::string("no reason")));
   }
   return T::decode(*m);
+}
+
+// The source's listeners for its one peer: UDP (QUIC) and/or TCP, on one
+// port number when both, so the destination needs only one.
+struct PeerListeners {
+  std::shared_ptr<LinkServer> quic;
+  std::shared_ptr<TcpLinkServer> tcp;
+  uint16_t port = 0;
+};
+
+Result<PeerListeners> listen_on_port(const LinkConfig& cfg, bool quic, bool tcp, uint16_t port,
+                                     const TcpLinkOptions& tcp_options) {
+  PeerListeners l;
+  Address any = *Address::parse("::", 0);
+  if (tcp) {
+    any.set_port(port);
+    auto t = TcpLinkServer::listen(cfg, any, tcp_options);
+    if (!t) return t.error();
+    l.tcp = *t;
+    port = l.tcp->local_address().port();
+  }
+  if (quic) {
+    LinkConfig c = cfg;
+    if (tcp) c.quic.port_range = std::to_string(port);  // the TCP listener's port, exactly
+    auto u = LinkServer::listen(c, *Address::parse("::", 0));
+    if (!u) return u.error();
+    l.quic = *u;
+    port = l.quic->local_address().port();
+  }
+  l.port = port;
+  return l;
+}
+
+Result<PeerListeners> listen_for_peer(const LinkConfig& cfg, const std::string& transport,
+                                      const TcpLinkOptions& tcp_options) {
+  const bool quic = transport != "tcp", tcp = transport != "quic";
+  if (!tcp) return listen_on_port(cfg, true, false, 0, tcp_options);  // the UDP socket walks --port-range itself
+  auto ports = PortRange::parse(cfg.quic.port_range);
+  if (!ports) return ports.error();
+  Error last = make_error(Errc::io, "no port");
+  if (ports->any()) {
+    // TCP picks a free port, then UDP must get the same: rarely taken, so a few tries.
+    for (int i = 0; i < 32; ++i) {
+      auto l = listen_on_port(cfg, quic, tcp, 0, tcp_options);
+      if (l) return l;
+      last = l.error();
+    }
+    return last;
+  }
+  for (const PortRange::Span& s : ports->spans()) {
+    for (uint32_t p = s.first; p <= s.last; ++p) {
+      auto l = listen_on_port(cfg, quic, tcp, static_cast<uint16_t>(p), tcp_options);
+      if (l) return l;
+      last = l.error();
+    }
+  }
+  return make_error(Errc::io, "no port in " + ports->to_string() + " free for " + (quic ? "both UDP and TCP" : "TCP") +
+                                  " (last: " + last.message + ")");
+}
+
+// The first peer to connect on either listener; `transport` says which.
+Result<std::shared_ptr<Link>> accept_peer(PeerListeners& l, Nanos timeout, std::string* transport) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeout);
+  const Nanos slice = (l.quic && l.tcp) ? 50 * kMillis : timeout;
+  for (;;) {
+    if (l.quic) {
+      auto p = l.quic->accept(slice);
+      if (p) {
+        *transport = "quic";
+        return p;
+      }
+      if (p.error().code != Errc::timeout || !l.tcp) return p.error();
+    }
+    if (l.tcp) {
+      auto p = l.tcp->accept(slice);
+      if (p) {
+        *transport = "tcp";
+        return p;
+      }
+      if (p.error().code != Errc::timeout || !l.quic) return p.error();
+    }
+    if (std::chrono::steady_clock::now() >= deadline)
+      return make_error(Errc::timeout, "no destination connected in time");
+  }
 }
 
 }  // namespace
@@ -260,24 +346,33 @@ Result<CopySummary> Daemon::run_source() {
   if (auto r = known_transport(expect_peer->transport); !r) return r.error();
   auto fp = parse_fingerprint(expect_peer->fingerprint);
   if (!fp) return fp.error();
+  const std::string& transport = expect_peer->transport;
   // One authenticated peer; strangers' handshakes have their own, evictable slots.
   LinkConfig cfg{{quic_, {TlsRole::server, cert_, {*fp}, quic_.keylog_file}, 1}, key_, "source"};
   cfg.quic.port_range = args_.port_range;
-  if (expect_peer->transport == kTransportRelay) {
+  if (transport == kTransportRelay) {
     auto peer = relayed_peer(cfg, false);
     if (!peer) return peer.error();
     return send_job(*peer);
   }
-  auto any = Address::parse("::", 0);
-  auto listener = LinkServer::listen(cfg, *any);
-  if (!listener) return listener.error();
-  const auto port = (*listener)->local_address().port();
+  auto listeners = listen_for_peer(cfg, transport, tcp_options());
+  if (!listeners && transport == "auto") {
+    // No port in the range free for both: QUIC alone still serves where UDP gets through.
+    logger_.warn("cannot listen on TCP as well (" + listeners.error().message + "): QUIC only");
+    listeners = listen_for_peer(cfg, "quic", tcp_options());
+  }
+  if (!listeners) return listeners.error();
+  const char* on = listeners->tcp ? (listeners->quic ? "UDP and TCP" : "TCP") : "UDP";
+  const auto port = listeners->port;
   (void)master_->send_message(ListeningMsg{port, local_addresses()}.encode());
-  logger_.info("listening on UDP port " + std::to_string(port) + " for the destination");
-  auto peer = (*listener)->accept(kSetupTimeout);
-  (*listener)->stop_accepting();  // exactly one peer: the pinned destination
+  logger_.info(std::string("listening on ") + on + " port " + std::to_string(port) + " for the destination");
+  std::string used;
+  auto peer = accept_peer(*listeners, kSetupTimeout, &used);
+  // Exactly one peer: the pinned destination.
+  if (listeners->quic) listeners->quic->stop_accepting();
+  if (listeners->tcp) listeners->tcp->stop_accepting();
   if (!peer) return peer.error();
-  logger_.info("destination connected (pinned)");
+  logger_.info("destination connected over " + std::string(used == "tcp" ? "TCP+TLS" : "QUIC") + " (pinned)");
   return send_job(*peer);
 }
 
@@ -291,7 +386,8 @@ Result<CopySummary> Daemon::send_job(std::shared_ptr<Link> peer) {
 }
 
 Result<void> Daemon::known_transport(const std::string& transport) {
-  if (transport == kTransportQuic || transport == kTransportRelay) return {};
+  if (transport == kTransportQuic || transport == "tcp" || transport == "auto" || transport == kTransportRelay)
+    return {};
   return make_error(Errc::protocol, "unknown transport '" + transport + "' (is this rcpd older than the master?)");
 }
 
@@ -326,9 +422,10 @@ Result<CopySummary> Daemon::run_destination() {
   LinkConfig cfg{{quic_, {TlsRole::client, cert_, {*fp}, quic_.keylog_file}}, key_, "destination"};
   // One open data stream per worker at most: see QuicConfig::max_uni_streams.
   cfg.quic.max_uni_streams = DestinationOptions{}.workers + 1;
-  auto peer = where->transport == kTransportRelay ? relayed_peer(cfg, true) : connect_quic(cfg, *where);
+  std::string used = kTransportRelay;
+  auto peer = where->transport == kTransportRelay ? relayed_peer(cfg, true) : connect_to_source(*where, cfg, &used);
   if (!peer) return peer.error();
-  (void)master_->send_message(PeerConnectedMsg{}.encode());
+  (void)master_->send_message(PeerConnectedMsg{used}.encode());
   auto job = expect<ReceiveMsg>(*master_, kSetupTimeout);
   if (!job) return job.error();
   DestSpec spec{job->path, job->sources, job->trailing_slash, job->overwrite, {}, job->fsync};
@@ -365,21 +462,55 @@ Result<CopySummary> Daemon::run_destination() {
   return r;
 }
 
-Result<std::shared_ptr<Link>> Daemon::connect_quic(const LinkConfig& cfg, const ConnectPeerMsg& where) {
-  Result<std::shared_ptr<Link>> peer = make_error(Errc::invalid_argument, "the source advertised no address");
+TcpLinkOptions Daemon::tcp_options() const {
+  TcpLinkOptions o;
+  // --cc applies to TCP too, through the kernel (TCP_CONGESTION).
+  if (args_.cc) o.congestion = congestion_control_name(*args_.cc);
+  return o;
+}
+
+Result<std::shared_ptr<Link>> Daemon::connect_to_source(const ConnectPeerMsg& where, const LinkConfig& cfg,
+                                                        std::string* used) {
+  const std::string& transport = where.transport;
+  std::vector<Address> addresses;
   for (const auto& host : where.addresses) {
     auto address = Address::parse(host, where.port);  // numeric only, like the master's addresses
-    if (!address) {
+    if (address)
+      addresses.push_back(*address);
+    else
       logger_.info("skipping source address " + host + ": " + address.error().message);
-      continue;
+  }
+  Result<std::shared_ptr<Link>> peer = make_error(Errc::invalid_argument, "the source advertised no address");
+  auto refused = [&] {  // not a routing problem: never a reason to try elsewhere or otherwise
+    return !peer && (peer.error().code == Errc::pin_mismatch || peer.error().code == Errc::auth);
+  };
+  if (transport != "tcp") {
+    const Nanos no_answer = static_cast<Nanos>(where.fallback_timeout_ms) * kMillis;
+    for (const auto& address : addresses) {
+      peer = transport == "auto" ? Link::connect(cfg, address, no_answer) : Link::connect(cfg, address);
+      if (peer) {
+        logger_.info("connected to the source at " + address.to_string() + " over QUIC (pinned)");
+        *used = "quic";
+        return peer;
+      }
+      logger_.info("source not reachable over QUIC at " + address.to_string() + ": " + peer.error().message);
+      if (refused()) return peer;
     }
-    peer = Link::connect(cfg, *address);
+    if (transport == "quic") return peer;
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%.1f", where.fallback_timeout_ms / 1000.0);
+    logger_.warn(std::string("QUIC to the source got no answer within ") + secs +
+                 " s (UDP blocked on the way?): falling back to TCP+TLS");
+  }
+  for (const auto& address : addresses) {
+    peer = connect_tcp_link(cfg, address, tcp_options());
     if (peer) {
-      logger_.info("connected to the source at " + address->to_string() + " (pinned)");
-      break;
+      logger_.info("connected to the source at " + address.to_string() + " over TCP+TLS (pinned)");
+      *used = "tcp";
+      return peer;
     }
-    logger_.info("source not reachable at " + host + ": " + peer.error().message);
-    if (peer.error().code == Errc::pin_mismatch || peer.error().code == Errc::auth) break;  // not a routing problem
+    logger_.info("source not reachable over TCP at " + address.to_string() + ": " + peer.error().message);
+    if (refused()) return peer;
   }
   return peer;
 }

@@ -18,6 +18,7 @@
 #include "copy/copy_source.h"
 #include "copy/transfer_counters.h"
 #include "link/link.h"
+#include "link/tcp_link.h"
 #include "quic/certificate.h"
 #include "quic/quic_config.h"
 #include "wire/messages.h"
@@ -65,9 +66,11 @@ class Daemon {
   Result<CopySummary> run_source();
   Result<CopySummary> send_job(std::shared_ptr<Link> peer);  // the source's copy, once linked to the destination
   Result<CopySummary> run_destination();
+  // QUIC, TCP+TLS, or QUIC then TCP (auto), as the master said; `used` tells which.
+  Result<std::shared_ptr<Link>> connect_to_source(const ConnectPeerMsg& where, const LinkConfig& cfg,
+                                                  std::string* used);
+  TcpLinkOptions tcp_options() const;
   static Result<void> known_transport(const std::string& transport);
-  // The destination's direct QUIC link to the source, trying its addresses in order.
-  Result<std::shared_ptr<Link>> connect_quic(const LinkConfig& cfg, const ConnectPeerMsg& where);
   // --relay: the link to the other rcpd through the master, over two data
   // streams of the control link (link/link_tunnel.h); client: the destination.
   Result<std::shared_ptr<Link>> relayed_peer(const LinkConfig& cfg, bool client);

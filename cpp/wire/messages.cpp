@@ -71,7 +71,7 @@ Result<ListeningMsg> ListeningMsg::decode(const Message& m) {
 }
 
 std::vector<uint8_t> ConnectPeerMsg::encode() const {
-  return encode_message(MsgType::connect_peer, addresses, port, fingerprint, transport);
+  return encode_message(MsgType::connect_peer, addresses, port, fingerprint, transport, fallback_timeout_ms);
 }
 
 Result<ConnectPeerMsg> ConnectPeerMsg::decode(const Message& m) {
@@ -90,15 +90,20 @@ Result<ConnectPeerMsg> ConnectPeerMsg::decode(const Message& m) {
     x.port = take_port(m, 1, err);
   }
   x.fingerprint = take(m.get_str(2, "fingerprint", kMaxFingerprintText), err);
+  if (m.fields.size() > 4) x.fallback_timeout_ms = take_u32(m, 4, "fallback_timeout_ms", err, kMaxFallbackTimeoutMs);
   if (is_error(err)) return err;
   return x;
 }
 
-std::vector<uint8_t> PeerConnectedMsg::encode() const { return encode_message(MsgType::peer_connected); }
+std::vector<uint8_t> PeerConnectedMsg::encode() const { return encode_message(MsgType::peer_connected, transport); }
 
 Result<PeerConnectedMsg> PeerConnectedMsg::decode(const Message& m) {
   if (auto r = m.expect_type(MsgType::peer_connected, "peer_connected"); !r) return r.error();
-  return PeerConnectedMsg{};
+  Error err;
+  PeerConnectedMsg x;
+  if (!m.fields.empty()) x.transport = take(m.get_str(0, "transport", kMaxTransportText), err);  // appended
+  if (is_error(err)) return err;
+  return x;
 }
 
 std::vector<uint8_t> SendMsg::encode() const { return encode_message(MsgType::send, paths, resolve); }

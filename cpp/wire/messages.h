@@ -22,9 +22,11 @@ constexpr size_t kMaxLogLevelText = 16;
 constexpr size_t kMaxLogText = kMaxPathBytes + kMaxErrorText;  // a path and why
 constexpr uint32_t kMaxSources = 100000;
 constexpr size_t kMaxTransportText = 16;
+constexpr uint32_t kMaxFallbackTimeoutMs = 600000;  // 10 minutes
 // How the source↔destination link runs (ExpectPeerMsg/ConnectPeerMsg::transport).
 inline constexpr const char* kTransportQuic = "quic";    // direct, the default (absent)
 inline constexpr const char* kTransportRelay = "relay";  // through the master (--relay)
+// Also direct: "tcp" (TLS over TCP) and "auto" (QUIC, then TCP when QUIC gets no answer).
 
 // Cuts `text` to kMaxErrorText in the middle (the ends say what and where).
 std::string bound_error_text(const std::string& text);
@@ -33,7 +35,9 @@ std::string bound_error_text(const std::string& text);
 
 struct ExpectPeerMsg {  // to the source: pin this destination
   std::string fingerprint;
-  std::string transport = kTransportQuic;  // appended: absent means "quic"
+  // Appended: what the source listens on — "quic" (UDP), "tcp", "auto"
+  // (both, on one port number) or "relay". Absent: "quic".
+  std::string transport = kTransportQuic;
   std::vector<uint8_t> encode() const;
   static Result<ExpectPeerMsg> decode(const Message& m);
 };
@@ -49,12 +53,16 @@ struct ConnectPeerMsg {  // to the destination: where the source listens, and it
   std::vector<std::string> addresses;
   uint16_t port = 0;  // 1..65535; 0 (and no addresses) when relayed
   std::string fingerprint;
-  std::string transport = kTransportQuic;  // appended: absent means "quic"
+  // Appended: "quic", "tcp", "auto" (QUIC, then TCP when the QUIC
+  // handshake gets no answer within fallback_timeout_ms) or "relay". Absent: "quic".
+  std::string transport = kTransportQuic;
+  uint32_t fallback_timeout_ms = 2000;  // appended; <= kMaxFallbackTimeoutMs
   std::vector<uint8_t> encode() const;
   static Result<ConnectPeerMsg> decode(const Message& m);
 };
 
-struct PeerConnectedMsg {  // destination -> master
+struct PeerConnectedMsg {          // destination -> master
+  std::string transport = "quic";  // appended: what the link runs on, "quic" or "tcp"; absent: "quic"
   std::vector<uint8_t> encode() const;
   static Result<PeerConnectedMsg> decode(const Message& m);
 };

@@ -46,6 +46,10 @@ def copy(src: Operand | Iterable[Operand], dst: Operand, *, progress: ProgressSi
     from the login's PATH; deploy_dir (str | None): where a deployed rcpd
     goes on the remote (absolute, or relative to the home; None:
     ~/.cache/rcp), e.g. for a home mounted noexec;
+    transport ("auto" | "quic" | "tcp", default "auto"): the data link
+    between source and destination; "auto" tries QUIC and falls back to TLS
+    over TCP when the QUIC handshake gets no answer within fallback_timeout
+    (float seconds, default 2.0); CopyResult.transport says which was used;
     proxy_jump (str | None): jump hosts for every remote host, as ssh -J;
     ssh_options (dict[str, str]): ssh_config options, as ssh -o, e.g.
     {"ProxyCommand": "ssh -W %h:%p gw"} (rcp.ssh.SSH_OPTIONS lists the keys);

@@ -14,7 +14,7 @@ from typing import NamedTuple
 from rcp import __version__
 from rcp.daemon import rcpd_path
 from rcp.errors import EXIT_CONNECTION, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, ConnectionFailure, UsageError
-from rcp.model import CopyOptions, CopyResult
+from rcp.model import TRANSPORTS, CopyOptions, CopyResult
 from rcp.operands import resolve_plan
 from rcp.progress import QUIET, TerminalProgress, error_lines, isatty
 from rcp.sanitize import printable
@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="remote directory for the deployed rcpd (absolute or relative to the remote home; "
                           "default: ~/.cache/rcp), e.g. when the home is mounted noexec")
     ssh.add_argument("--port-range", metavar="SPEC", type=port_range, default="",
-                     help="UDP ports for the source's QUIC listener, e.g. 8000-8999,9100 (default: any)")
+                     help="ports for the source's listener (UDP for QUIC, TCP on the same number), "
+                          "e.g. 8000-8999,9100 (default: any)")
     ssh.add_argument("--source-address", metavar="ADDR", action="append", dest="source_addresses", default=[],
                      help="address the destination uses to reach the source (repeatable, tried in order; "
                           "default: the source's SSH address, then the addresses it advertises)")
@@ -137,7 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
                           "each other (slower; the data is decrypted here; a warning says so, unless -q)")
     ssh.add_argument("--cc", dest="congestion_control", choices=["bbr", "cubic", "reno"],
                      default=CopyOptions.congestion_control,
-                     help=f"congestion control of the QUIC links (default: {CopyOptions.congestion_control})")
+                     help="congestion control of the data link (over TCP: the kernel's, where it has it; "
+                          f"default: {CopyOptions.congestion_control})")
+    ssh.add_argument("--transport", choices=list(TRANSPORTS), default=CopyOptions.transport,
+                     help="data link between source and destination: QUIC, TCP+TLS, or auto: QUIC, falling back "
+                          f"to TCP when UDP gets no answer (default: {CopyOptions.transport})")
+    ssh.add_argument("--fallback-timeout", metavar="SECONDS", type=seconds, default=CopyOptions.fallback_timeout,
+                     help="with --transport auto: how long QUIC may go unanswered before TCP is tried "
+                          f"(default: {CopyOptions.fallback_timeout:g})")
     ssh.add_argument("--connect-timeout", metavar="SECONDS", type=seconds, default=CopyOptions.connect_timeout,
                      help=f"SSH connection timeout (default: {CopyOptions.connect_timeout:g})")
     return parser
@@ -220,6 +228,8 @@ def options_from_args(args: argparse.Namespace, *, stderr_is_tty: bool | None = 
         source_addresses=list(args.source_addresses),
         master_address=args.master_address or None,
         congestion_control=args.congestion_control,
+        transport=args.transport,
+        fallback_timeout=args.fallback_timeout,
         relay=args.relay,
         connect_timeout=args.connect_timeout,
         verbose=args.verbose,

@@ -6,6 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
+# The data link's kinds, as --transport and CopyOptions.transport name them.
+TRANSPORTS = ("auto", "quic", "tcp")
+MAX_FALLBACK_TIMEOUT = 600.0  # seconds: the wire's bound (ConnectPeerMsg)
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """One side of a copy: a local path, or [user@]host[:port]:path."""
@@ -56,16 +61,22 @@ class CopyOptions:
     # Remote directory for deployed rcpds (absolute, or relative to the remote
     # home); None = ~/.cache/rcp. For a home mounted noexec.
     deploy_dir: str | None = None
-    port_range: str = ""  # the source's QUIC listener ports
+    port_range: str = ""  # the source's listener ports (UDP, and TCP on the same number)
     # Where the destination reaches the source (hosts with several addresses),
     # tried in order; empty = the source's SSH address, then what it advertises.
     source_addresses: list[str] = field(default_factory=list)
     # Where remote rcpds reach the master; None = the local address of the
     # master's SSH connection to each host (behind NAT, say, set it).
     master_address: str | None = None
-    # Of the QUIC links: "bbr" keeps a long, lossy path full where loss-based
-    # "cubic" and "reno" back off at every random loss.
+    # Of the data link: "bbr" keeps a long, lossy path full where loss-based
+    # "cubic" and "reno" back off at every random loss. Over TCP, the kernel's
+    # (TCP_CONGESTION) where it has it, else its default with a warning.
     congestion_control: str = "bbr"
+    # The data link between source and destination: "quic", "tcp" (TLS 1.3
+    # over several TCP connections) or "auto": QUIC, and TCP when the QUIC
+    # handshake gets no answer within fallback_timeout seconds (UDP blocked).
+    transport: str = "auto"
+    fallback_timeout: float = 2.0
     # Data through the master (scp -3): the source and destination never talk
     # directly; every byte crosses this machine, decrypted here (a warning
     # says so). Only when asked: a last resort when no direct path exists.
@@ -97,7 +108,9 @@ class CopyResult:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
     duration: float = 0.0
     protocol_errors: int = 0  # malformed messages the rcpds sent (logged, then ignored)
-    transport: str = "quic"  # how the data went: "quic" (direct) or "relay" (through the master)
+    # How the data went: "quic" or "tcp" (direct), "relay" (through the
+    # master); "" when no link was made.
+    transport: str = ""
 
     @property
     def ok(self) -> bool:

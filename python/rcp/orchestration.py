@@ -5,14 +5,16 @@ Flow (docs/architecture.md): both rcpds start in parallel and their control
 links run over their stdin/stdout (the SSH channel, or a local child's
 pipes); the master tells the source which destination fingerprint to pin,
 the source reports where it listens, the destination connects straight to
-it, and then the master hands out the job. File data never passes through
-here, unless asked to (--relay: _start_relay).
+it (QUIC, or TLS over TCP: --transport), and then the master hands out the
+job. File data never passes through here, unless asked to (--relay:
+_start_relay).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import os
 import socket
 import threading
@@ -24,7 +26,7 @@ from typing import Any
 from rcp import _core, deploy, ssh
 from rcp.daemon import Daemon, LocalDaemon, RemoteDaemon, daemon_args, rcpd_path
 from rcp.errors import ConnectionFailure, UsageError
-from rcp.model import CopyOptions, CopyResult, Endpoint, Progress, host_label
+from rcp.model import MAX_FALLBACK_TIMEOUT, TRANSPORTS, CopyOptions, CopyResult, Endpoint, Progress, host_label
 from rcp.operands import has_wildcard, root_rule
 from rcp.progress import NullProgress, ProgressSink
 from rcp.protocol import Msg
@@ -54,6 +56,7 @@ class Side:
     result: list[Any] | None = None
     error: str | None = None
     protocol_errors: int = 0  # malformed messages from this side's rcpd
+    transport: str = ""  # the destination: what its link to the source runs on
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -212,6 +215,24 @@ def _expect(side: Side, want: Msg, timeout: float) -> list[Any]:
         return fields
 
 
+def _check_transport(options: CopyOptions) -> None:
+    if options.transport not in TRANSPORTS:
+        raise UsageError(f"transport must be one of {', '.join(TRANSPORTS)}, not {options.transport!r}")
+    t = options.fallback_timeout
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) \
+            or not 0 < t <= MAX_FALLBACK_TIMEOUT:
+        raise UsageError(f"fallback_timeout must be a number of seconds in (0, {MAX_FALLBACK_TIMEOUT:g}], not {t!r}")
+
+
+def _peer_transport(fields: list[Any]) -> str:
+    """What the destination's peer_connected says its link runs on (absent: an older rcpd, QUIC)."""
+    if not fields:
+        return "quic"
+    if fields[0] not in ("quic", "tcp"):
+        raise ConnectionFailure("destination rcpd sent a malformed 'peer_connected' message")
+    return str(fields[0])
+
+
 def _listening(fields: list[Any]) -> tuple[int, list[str]]:
     """The source's [port, [addresses]], checked."""
     if (len(fields) < 2 or not isinstance(fields[0], int) or not 0 < fields[0] < 65536
@@ -267,6 +288,7 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
     sink = sink or NullProgress()
     if not sources:
         raise UsageError("no source given")
+    _check_transport(options)
     options = _with_numeric_addresses(options)
     started = time.monotonic()
     src = Side("source", sources[0])
@@ -342,11 +364,20 @@ def _open_links(sides: list[Side], cert: _core.Certificate, key: bytes) -> None:
 def _wire_peers(src: Side, dst: Side, options: CopyOptions) -> None:
     """The source listens pinning the destination; the destination connects to it."""
     assert src.link is not None and dst.link is not None
-    src.link.send(Msg.EXPECT_PEER, [dst.fingerprint])
+    src.link.send(Msg.EXPECT_PEER, [dst.fingerprint, options.transport])
     port, advertised = _listening(_expect(src, Msg.LISTENING, SETUP_TIMEOUT))
     dst.link.send(Msg.CONNECT_PEER, [_source_addresses(src, dst, advertised, options.source_addresses),
-                                     port, src.fingerprint])
-    _expect(dst, Msg.PEER_CONNECTED, SETUP_TIMEOUT + 10)
+                                     port, src.fingerprint, options.transport,
+                                     max(1, round(options.fallback_timeout * 1000))])
+    try:
+        connected = _expect(dst, Msg.PEER_CONNECTED, SETUP_TIMEOUT + 10)
+    except ConnectionFailure as exc:
+        if "pin" in str(exc) or (dst.daemon is not None and not dst.daemon.alive()):
+            raise
+        # Most often no direct path between the hosts: name the way out, never take it silently.
+        raise ConnectionFailure(f"{exc} (if the destination cannot reach the source directly, --relay sends "
+                                "the data through this machine)") from exc
+    dst.transport = _peer_transport(connected)
 
 
 def _warn(sink: ProgressSink, text: str) -> None:
@@ -477,7 +508,7 @@ def _hang_up(sides: list[Side]) -> None:
 
 
 def _build_result(src: Side, dst: Side, duration: float) -> CopyResult:
-    result = CopyResult(duration=duration)
+    result = CopyResult(duration=duration, transport=dst.transport)
     if dst.result is not None:
         files, nbytes, dirs, links, skipped, failed, errors = dst.result
         result.files_copied, result.bytes_copied = files, nbytes

@@ -388,3 +388,111 @@ TEST_F(StreamTransportTest, ASlowDataReaderSlowsTheWriterAndNeverFailsTheLink) {
 
 }  // namespace
 }  // namespace rcp
+
+// ---------------------------------------------------------------- several connections
+
+namespace rcp {
+namespace {
+
+// A ByteStream whose writes can be held back: the frames of the streams on
+// it then arrive after those of other connections.
+class SlowStream : public ByteStream {
+ public:
+  SlowStream(std::unique_ptr<ByteStream> inner, std::atomic<int>* delay_ms)
+      : inner_(std::move(inner)), delay_(delay_ms) {}
+  Result<size_t> read_some(std::span<uint8_t> out) override { return inner_->read_some(out); }
+  Result<void> write_all(std::span<const uint8_t> data) override {
+    if (int ms = delay_->load(); ms > 0) usleep(static_cast<useconds_t>(ms) * 1000);
+    return inner_->write_all(data);
+  }
+  void shutdown() override { inner_->shutdown(); }
+
+ private:
+  std::unique_ptr<ByteStream> inner_;
+  std::atomic<int>* delay_;
+};
+
+std::pair<std::unique_ptr<ByteStream>, std::unique_ptr<ByteStream>> stream_pair() {
+  int sv[2];
+  EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  auto a = FdStream::create(UniqueFd(dup(sv[0])), UniqueFd(sv[0])).value();
+  auto b = FdStream::create(UniqueFd(dup(sv[1])), UniqueFd(sv[1])).value();
+  return {std::move(a), std::move(b)};
+}
+
+TEST_F(StreamTransportTest, StreamsOverTwoConnectionsArriveOutOfOrderAndIntact) {
+  std::atomic<int> delay{0};
+  std::vector<std::unique_ptr<ByteStream>> client_side, server_side;
+  for (int i = 0; i < 2; ++i) {
+    auto [c, s] = stream_pair();
+    client_side.push_back(std::move(c));
+    server_side.push_back(i == 0 ? std::make_unique<SlowStream>(std::move(s), &delay) : std::move(s));
+  }
+  auto client = StreamTransport::start(std::move(client_side), config(true), true);
+  auto server = StreamTransport::start(std::move(server_side), config(false), false);
+  ASSERT_TRUE(client->wait_ready(5 * kSeconds).ok());
+  ASSERT_TRUE(server->wait_ready(5 * kSeconds).ok());
+  // The server's first data stream goes on connection 0 (held back), its
+  // second on connection 1: the second id arrives first and opens the first.
+  delay = 300;
+  auto a = server->open_data();
+  auto b = server->open_data();
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_LT(*a, *b);
+  ASSERT_TRUE(server->write(*a, bytes_of("first stream"), 5 * kSeconds).ok());
+  ASSERT_TRUE(server->finish(*a).ok());
+  ASSERT_TRUE(server->write(*b, bytes_of("second stream"), 5 * kSeconds).ok());
+  ASSERT_TRUE(server->finish(*b).ok());
+  auto read_all = [&](int64_t id) {
+    std::string got;
+    std::vector<uint8_t> buf(64);
+    for (;;) {
+      auto n = client->read(id, buf, 5 * kSeconds);
+      if (!n || *n == 0) break;
+      got.append(buf.begin(), buf.begin() + static_cast<long>(*n));
+    }
+    return got;
+  };
+  auto first_in = client->accept_data(5 * kSeconds);
+  ASSERT_TRUE(first_in.ok());
+  EXPECT_EQ(*first_in, *b);  // the later stream, on the connection that was not held back
+  EXPECT_EQ(read_all(*first_in), "second stream");
+  auto second_in = client->accept_data(5 * kSeconds);
+  ASSERT_TRUE(second_in.ok());
+  EXPECT_EQ(*second_in, *a);
+  EXPECT_EQ(read_all(*second_in), "first stream");
+  delay = 0;
+  server->close("done");
+  auto e = closed_error(*client);
+  EXPECT_NE(e.message.find("peer closed the connection: done"), std::string::npos) << e.message;
+}
+
+TEST_F(StreamTransportTest, AStreamIdBeyondTheGrantOnAnotherConnectionIsRefused) {
+  std::vector<std::unique_ptr<ByteStream>> server_side;
+  std::vector<UniqueFd> raw;
+  for (int i = 0; i < 2; ++i) {
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    raw.emplace_back(sv[1]);
+    server_side.push_back(FdStream::create(UniqueFd(dup(sv[0])), UniqueFd(sv[0])).value());
+  }
+  auto server = StreamTransport::start(std::move(server_side), config(false), false);
+  std::vector<std::thread> drains;
+  drains.reserve(raw.size());
+  for (auto& fd : raw) {
+    drains.emplace_back([f = fd.get()] {
+      char buf[4096];
+      while (::read(f, buf, sizeof buf) > 0) {
+      }
+    });
+  }
+  write_all(raw[0].get(), preface());
+  write_all(raw[1].get(), frames({data_frame(2 + 4 * 100, {1})}));  // the 101st uni stream
+  auto e = closed_error(*server);
+  EXPECT_NE(e.message.find("beyond its limit"), std::string::npos) << e.message;
+  for (auto& fd : raw) ::shutdown(fd.get(), SHUT_RDWR);
+  for (auto& t : drains) t.join();
+}
+
+}  // namespace
+}  // namespace rcp

@@ -56,6 +56,15 @@ TEST(Messages, ExpectPeer) {
   auto x = decode_as<ExpectPeerMsg>(ExpectPeerMsg{kFp}.encode());
   ASSERT_TRUE(x.ok()) << x.error().message;
   EXPECT_EQ(x->fingerprint, kFp);
+  EXPECT_EQ(x->transport, "quic");  // absent (an older master): QUIC
+  auto tcp = decode_as<ExpectPeerMsg>(ExpectPeerMsg{kFp, "tcp"}.encode());
+  ASSERT_TRUE(tcp.ok()) << tcp.error().message;
+  EXPECT_EQ(tcp->transport, "tcp");
+  EXPECT_TRUE(
+      decode_as<ExpectPeerMsg>(encode_message(MsgType::expect_peer, kFp, std::string("auto"), 7u, std::string("new")))
+          .ok());
+  expect_refused<ExpectPeerMsg>(encode_message(MsgType::expect_peer, kFp, 7u), "transport");
+  expect_refused<ExpectPeerMsg>(encode_message(MsgType::expect_peer, kFp, std::string(17, 't')), "transport");
   EXPECT_EQ(x->transport, "quic");
   EXPECT_EQ(decode_as<ExpectPeerMsg>(encode_message(MsgType::expect_peer, kFp)).value().transport, "quic");  // absent
   EXPECT_EQ(decode_as<ExpectPeerMsg>(ExpectPeerMsg{kFp, kTransportRelay}.encode()).value().transport, "relay");
@@ -93,6 +102,16 @@ TEST(Messages, ConnectPeer) {
   expect_refused<ConnectPeerMsg>(encode_message(MsgType::connect_peer, Strings{}, 70000u, kFp), "port");
   expect_refused<ConnectPeerMsg>(encode_message(MsgType::connect_peer, Strings{}, 1u, 3u), "fingerprint");
   expect_refused<ConnectPeerMsg>(encode_message(MsgType::connect_peer, 1u, 1u, kFp), "addresses");
+  EXPECT_EQ(x->transport, "quic");  // absent: QUIC, and the default fallback timeout
+  EXPECT_EQ(x->fallback_timeout_ms, 2000u);
+  auto a = decode_as<ConnectPeerMsg>(ConnectPeerMsg{{"192.0.2.1"}, 9000, kFp, "auto", 500}.encode());
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  EXPECT_EQ(a->transport, "auto");
+  EXPECT_EQ(a->fallback_timeout_ms, 500u);
+  expect_refused<ConnectPeerMsg>(encode_message(MsgType::connect_peer, Strings{}, 1u, kFp, 4u), "transport");
+  expect_refused<ConnectPeerMsg>(
+      encode_message(MsgType::connect_peer, Strings{}, 1u, kFp, std::string("auto"), kMaxFallbackTimeoutMs + 1),
+      "fallback_timeout_ms");
   EXPECT_EQ(x->transport, "quic");
   EXPECT_EQ(decode_as<ConnectPeerMsg>(encode_message(MsgType::connect_peer, Strings{}, 1u, kFp)).value().transport,
             "quic");  // absent
@@ -110,6 +129,9 @@ TEST(Messages, ConnectPeer) {
 
 TEST(Messages, EmptyMessages) {
   EXPECT_TRUE(decode_as<PeerConnectedMsg>(PeerConnectedMsg{}.encode()).ok());
+  EXPECT_EQ(decode_as<PeerConnectedMsg>(encode_message(MsgType::peer_connected))->transport, "quic");  // absent
+  EXPECT_EQ(decode_as<PeerConnectedMsg>(PeerConnectedMsg{"tcp"}.encode())->transport, "tcp");
+  expect_refused<PeerConnectedMsg>(encode_message(MsgType::peer_connected, 1u), "transport");
   EXPECT_TRUE(decode_as<FinishedMsg>(FinishedMsg{}.encode()).ok());
   EXPECT_TRUE(decode_as<FinishedMsg>(encode_message(MsgType::finished, 1u)).ok());  // appended fields
 }
