@@ -16,8 +16,7 @@ JOBS=$(nproc)
 PACKAGES=(cmake g++ make autoconf automake libtool pkg-config dpkg-dev
   libssl-dev zlib1g-dev libmsgpack-cxx-dev libxxhash-dev pybind11-dev python3-dev python3-venv
   python3-pytest python3-rich googletest openssh-server openssh-client
-  iproute2 procps psmisc rsync
-  nftables  # firewall rules inside the lab's namespaces (tests/lab.py)
+  iproute2 procps psmisc rsync nftables  # nftables: UDP dropped in a namespace (tests/test_tcp_transport.py)
   clang libclang-rt-14-dev  # libFuzzer with ASan/UBSan for scripts/fuzz.sh
   tcpdump  # the wire check in tests/test_wire.py
   strace  # the --fsync check in tests/test_copy_local.py
