@@ -14,6 +14,14 @@ either way), and the master's links carry only SSH and control traffic.
 prefix is a unique-local one; the root namespace gets "unreachable" routes for
 the WAN subnets so nothing addressed there can leave this machine.
 
+Each sshd also listens on its host's WAN address, so either host can be the
+other's jump host: `dst.via_alias` reaches the destination's sshd through the
+source's (ProxyJump), over the WAN link.
+
+Firewall rules (nftables) go into a host's own namespace, in one table
+`inet rcp_lab` that `LabHost.nft` replaces and `LabHost.nft_clear` removes;
+`Lab.firewall` does both around a block, and `Lab.close` clears every host.
+
 Everything is created as root and removed by `Lab.close()` (context manager,
 and atexit as a backstop), also after failures. A state file per lab under
 /run/rcp-lab records what was made and by which process; a later lab removes
@@ -38,12 +46,14 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import rcp
 from rcp.daemon import rcpd_path
-from sshd import Sshd, start_sshd, stop_sshd
+from sshd import Sshd, public_key, start_sshd, stop_sshd
 
 PREFIX = "rcp"
 STATE_DIR = Path("/run/rcp-lab")
@@ -52,6 +62,8 @@ WAN_IF = "wan0"  # each host's TUN end of the WAN link
 REPO = Path(__file__).resolve().parent.parent
 COMMAND_TIMEOUT = 30.0
 WANEM_TIMEOUT = 5.0
+SSH_PORT = 2222  # every lab sshd's port (start_sshd in a namespace)
+NFT_TABLE = "rcp_lab"  # family inet: one rule set for IPv4 and IPv6
 
 
 def wanem_path() -> Path:
@@ -103,6 +115,56 @@ def _kill_all(pids: list[int]) -> None:
             pass
 
 
+def _family(addr: str) -> str:
+    return "ip6" if ":" in addr else "ip"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One nftables rule in a host's `inet rcp_lab` table. `match` is nft
+    syntax (e.g. "ip saddr 198.18.0.1 meta l4proto udp"); every rule counts
+    what it matched, under `name`, so a test can tell the rule was hit."""
+
+    name: str
+    chain: str  # "input" or "output"
+    match: str
+    verdict: str = "drop"
+
+    def text(self) -> str:
+        if self.chain not in ("input", "output"):
+            raise ValueError(f"chain {self.chain!r}: expected input or output")
+        if not self.name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"rule name {self.name!r}: letters, digits, - and _ only")
+        return f"{self.match} counter {self.verdict} comment \"{self.name}\""
+
+
+def drop_between(name: str, peers: Sequence[str], match: str = "") -> list[Rule]:
+    """Drops packets (of `match`, e.g. "meta l4proto udp"; all if empty) to
+    and from each of `peers`: the rules go on one host and cover both ways."""
+    rules = []
+    for addr in peers:
+        fam = _family(addr)
+        rules.append(Rule(f"{name}-in", "input", f"{fam} saddr {addr} {match}".strip()))
+        rules.append(Rule(f"{name}-out", "output", f"{fam} daddr {addr} {match}".strip()))
+    return rules
+
+
+def drop_tcp_to_port(name: str, peer: str, port: int) -> list[Rule]:
+    """Drops TCP from `peer` to this host's `port` (e.g. the master to sshd)."""
+    return [Rule(name, "input", f"{_family(peer)} saddr {peer} tcp dport {port}")]
+
+
+def reset_tcp_port(name: str, port: int) -> list[Rule]:
+    """Answers every TCP segment to or from `port` with a reset, both ways:
+    established connections die at their next segment and new ones are refused."""
+    verdict = "reject with tcp reset"
+    # Resets themselves pass (a reset's reset is never sent, and these rules
+    # would drop the one they send, as it carries the same ports).
+    not_rst = "tcp flags & rst == 0"
+    return [Rule(f"{name}-{short}", chain, f"tcp {end} {port} {not_rst}", verdict)
+            for chain, short in (("input", "in"), ("output", "out")) for end in ("dport", "sport")]
+
+
 @dataclass
 class LabHost:
     role: str  # "src" or "dst"
@@ -113,6 +175,7 @@ class LabHost:
     wan4: str  # this host's addresses on the WAN link
     wan6: str
     alias: str  # Host alias in the lab's ssh config
+    via_alias: str  # the same sshd reached through the other host's (ProxyJump), over the WAN link
     sshd: Sshd | None = None
 
     def exec(self, *command: str, check: bool = True, timeout: float = COMMAND_TIMEOUT) -> subprocess.CompletedProcess:
@@ -126,6 +189,42 @@ class LabHost:
     def processes(self, comm: str) -> list[int]:
         """Pids in this namespace whose command name is `comm` (e.g. rcpd)."""
         return [p for p in netns_pids(self.netns) if _comm(p) == comm]
+
+    def nft(self, rules: Sequence[Rule]) -> None:
+        """Replaces this host's rule table with `rules` (atomically: one nft
+        transaction, so no packet meets half a rule set)."""
+        script = [f"table inet {NFT_TABLE} {{}}", f"delete table inet {NFT_TABLE}", f"table inet {NFT_TABLE} {{"]
+        for chain in ("input", "output"):
+            script += [f"  chain {chain} {{", f"    type filter hook {chain} priority 0; policy accept;"]
+            script += [f"    {r.text()}" for r in rules if r.chain == chain]
+            script.append("  }")
+        script.append("}")
+        proc = subprocess.run(["ip", "netns", "exec", self.netns, "nft", "-f", "-"], input="\n".join(script) + "\n",
+                              capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{self.netns}: nft: exit {proc.returncode}: {proc.stderr.strip()}")
+
+    def nft_clear(self) -> None:
+        """Removes this host's rule table (nothing to do when there is none)."""
+        if self.exec("nft", "list", "table", "inet", NFT_TABLE, check=False).returncode == 0:
+            self.exec("nft", "delete", "table", "inet", NFT_TABLE)
+
+    def nft_tables(self) -> list[str]:
+        """Every nftables table in this host's namespace, as "family name"."""
+        out = self.exec("nft", "list", "tables").stdout
+        return [line.removeprefix("table ").strip() for line in out.splitlines() if line.startswith("table ")]
+
+    def nft_counts(self) -> dict[str, int]:
+        """Packets each named rule matched so far (rules sharing a name add up)."""
+        out = json.loads(self.exec("nft", "-j", "list", "table", "inet", NFT_TABLE).stdout)
+        counts: dict[str, int] = {}
+        for item in out.get("nftables", []):
+            rule = item.get("rule")
+            if not rule or "comment" not in rule:
+                continue
+            packets = sum(e["counter"]["packets"] for e in rule.get("expr", []) if "counter" in e)
+            counts[rule["comment"]] = counts.get(rule["comment"], 0) + packets
+        return counts
 
     def ssh_sessions(self) -> list[int]:
         """sshd processes serving connections (everything but the listener)."""
@@ -293,7 +392,7 @@ class Lab:
             hosts.append(LabHost(role=role, netns=netns, root_if=f"{PREFIX}{role}{self.id}",
                                  master_addr=f"198.18.{n}.{base + 1}", addr=f"198.18.{n}.{base + 2}",
                                  wan4=f"198.19.{n}.{k + 1}", wan6=f"fd52:6370:0:{n:x}::{k + 1}",
-                                 alias=f"lab{role}"))
+                                 alias=f"lab{role}", via_alias=f"lab{role}-via-{'dst' if k == 0 else 'src'}"))
         self.src, self.dst = hosts
         for h in hosts:
             _ip("netns", "add", h.netns)
@@ -329,8 +428,15 @@ class Lab:
         for h in (self.src, self.dst):
             d = self.dir / f"sshd-{h.role}"
             d.mkdir()
-            h.sshd = start_sshd(d, h.addr, netns=h.netns, alias=h.alias)
+            # Also on the WAN address, where the other host (as a jump host) reaches it.
+            h.sshd = start_sshd(d, h.addr, netns=h.netns, alias=h.alias, extra_config=[f"ListenAddress {h.wan4}"])
+            with open(h.sshd.known_hosts, "a") as known:
+                known.write(f"[{h.wan4}]:{h.sshd.port} {public_key(h.sshd.host_key)}\n")
             configs.append(h.sshd.config.read_text())
+        for h, jump in ((self.src, self.dst), (self.dst, self.src)):
+            assert h.sshd
+            configs.append(h.sshd.config.read_text().replace(f"Host {h.alias}\n", f"Host {h.via_alias}\n")
+                           .replace(f"HostName {h.addr}\n", f"HostName {h.wan4}\n") + f"  ProxyJump {jump.alias}\n")
         self.ssh_config.write_text("\n".join(configs))
         self.wan(WanConditions())
 
@@ -342,6 +448,11 @@ class Lab:
             self.wan_process.stop()
             self.wan_process = None
         for h in (self.src, self.dst):
+            if h and Path(f"/run/netns/{h.netns}").exists():
+                try:
+                    h.nft_clear()  # the namespace takes its tables along anyway: this is for the record
+                except (RuntimeError, subprocess.TimeoutExpired):
+                    pass
             if h and h.sshd:
                 stop_sshd(h.sshd)
         _destroy(self._state)
@@ -361,14 +472,32 @@ class Lab:
         self._save()
         return self.wan_process
 
-    def copy(self, src_path: str | list[str], dst_path: str, *, ipv6: bool = False,
+    @contextmanager
+    def firewall(self, rules: dict[str, Sequence[Rule]]) -> Iterator[None]:
+        """nftables rules on hosts ("src", "dst") for the duration of a block,
+        removed afterwards however the block ends."""
+        hosts = {"src": self.src, "dst": self.dst}
+        try:
+            for role, host_rules in rules.items():
+                host = hosts[role]
+                assert host
+                host.nft(host_rules)
+            yield
+        finally:
+            for role in rules:
+                host = hosts[role]
+                assert host
+                host.nft_clear()
+
+    def copy(self, src_path: str | list[str], dst_path: str, *, ipv6: bool = False, dst_alias: str | None = None,
              **options: object) -> rcp.CopyResult:
         """rcp from the source host to the destination host, driven from here;
-        the destination reaches the source over the WAN link."""
+        the destination reaches the source over the WAN link. `dst_alias`
+        names the destination another way (e.g. `dst.via_alias`)."""
         assert self.src and self.dst
         paths = [src_path] if isinstance(src_path, str) else src_path
         options.setdefault("source_addresses", [self.src.wan6 if ipv6 else self.src.wan4])
-        return rcp.copy([f"{self.src.alias}:{p}" for p in paths], f"{self.dst.alias}:{dst_path}",
+        return rcp.copy([f"{self.src.alias}:{p}" for p in paths], f"{dst_alias or self.dst.alias}:{dst_path}",
                         ssh_config=str(self.ssh_config), rcpd_path=str(rcpd_path()), **options)
 
     def master_link_bytes(self) -> int:
