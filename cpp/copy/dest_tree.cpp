@@ -78,6 +78,12 @@ bool DestTree::has_root(uint32_t index) const {
   return roots_.count(index) != 0;
 }
 
+char DestTree::root_kind(uint32_t index) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = roots_.find(index);
+  return it == roots_.end() ? '\0' : it->second.kind;
+}
+
 std::string DestTree::display(uint32_t root, const std::string& rel) const {
   std::lock_guard<std::mutex> lk(mu_);
   auto it = roots_.find(root);
@@ -171,6 +177,45 @@ Result<std::pair<UniqueFd, std::string>> DestTree::create_temp(const DirFd& dir)
   return make_error(Errc::io, "cannot find a free temporary name");
 }
 
+Result<UniqueFd> DestTree::create_anonymous(const DirFd& dir) {
+  // linkat() gives it a name through /proc/self/fd (AT_EMPTY_PATH would need
+  // CAP_DAC_READ_SEARCH): without /proc, named temporaries it is.
+  if (anonymous_ok_.load() && access("/proc/self/fd", X_OK) != 0) anonymous_ok_.store(false);
+  if (!anonymous_ok_.load()) return make_error(Errc::io, "no O_TMPFILE here");
+  int fd = openat(dir->get(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd >= 0) return UniqueFd(fd);
+  const int err = errno;
+  // EOPNOTSUPP/EISDIR/EINVAL: this kernel or filesystem has none; anything
+  // else (EACCES, ENOSPC) is this directory's problem, and create_temp says so.
+  if (err == EOPNOTSUPP || err == EISDIR || err == EINVAL) anonymous_ok_.store(false);
+  return fs_error("create temporary file", err);
+}
+
+Result<bool> DestTree::link_into_place(const DirFd& dir, const UniqueFd& fd, const std::string& name, bool replace) {
+  const std::string self = "/proc/self/fd/" + std::to_string(fd.get());
+  if (!replace) {
+    // A new link fails with EEXIST when the name exists: as atomic as RENAME_NOREPLACE.
+    if (linkat(AT_FDCWD, self.c_str(), dir->get(), name.c_str(), AT_SYMLINK_FOLLOW) == 0) return true;
+    if (errno == EEXIST) return false;
+    return fs_error("link into place", errno);
+  }
+  // Replacing: a hidden name for an instant, then the rename over `name`.
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    uint8_t rnd[8];
+    if (!random_bytes(rnd)) return make_error(Errc::io, "no randomness for a temporary name");
+    std::string tmp = ".rcp-" + to_hex(rnd) + ".tmp";
+    if (linkat(AT_FDCWD, self.c_str(), dir->get(), tmp.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+      if (errno == EEXIST) continue;
+      return fs_error("link into place", errno);
+    }
+    if (renameat(dir->get(), tmp.c_str(), dir->get(), name.c_str()) == 0) return true;
+    const int err = errno;
+    unlinkat(dir->get(), tmp.c_str(), 0);
+    return fs_error("rename into place", err);
+  }
+  return make_error(Errc::io, "cannot find a free temporary name");
+}
+
 Result<void> DestTree::create_temp_symlink(const DirFd& dir, const std::string& target, std::string& tmp_name) {
   uint8_t rnd[8];
   if (!random_bytes(rnd)) return make_error(Errc::io, "no randomness for a temporary name");
@@ -222,9 +267,27 @@ int DestTree::rename_no_replace(int dir, const std::string& tmp, const std::stri
   return renameat(dir, tmp.c_str(), dir, name.c_str()) == 0 ? 0 : errno;
 }
 
-Result<bool> DestTree::commit(const DirFd& dir, const std::string& tmp, const std::string& name) {
+Result<std::optional<struct stat>> DestTree::lookup(const DirFd& dir, const std::string& name) const {
+  struct stat st {};
+  if (fstatat(dir->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return std::optional<struct stat>(st);
+  if (errno == ENOENT) return std::optional<struct stat>();
+  return fs_error(name, errno);
+}
+
+Result<UniqueFd> DestTree::open_existing(const DirFd& dir, const std::string& name, const struct stat& seen) const {
+  // O_NONBLOCK: a FIFO swapped in must not block; the inode check refuses it.
+  UniqueFd fd(openat(dir->get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (fd.get() < 0) return fs_error(name, errno);
+  struct stat now {};
+  if (fstat(fd.get(), &now) != 0) return fs_error(name, errno);
+  if (!S_ISREG(now.st_mode) || now.st_dev != seen.st_dev || now.st_ino != seen.st_ino)
+    return make_error(Errc::io, name + ": changed while being compared");
+  return fd;
+}
+
+Result<bool> DestTree::commit(const DirFd& dir, const std::string& tmp, const std::string& name, bool replace) {
   int err = 0;
-  if (spec_.overwrite)
+  if (replace)
     err = renameat(dir->get(), tmp.c_str(), dir->get(), name.c_str()) == 0 ? 0 : errno;
   else
     err = rename_no_replace(dir->get(), tmp, name);
