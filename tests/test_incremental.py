@@ -73,13 +73,18 @@ def test_rerun_of_an_unchanged_large_file_sends_nothing(sshd: Sshd, tmp_path: Pa
         first, got = copy(big, dst, **ssh_opts(sshd))
         first_s = time.monotonic() - t0
         assert first.ok and first.files_copied == 1 and got.bytes == 192 << 20
+        tiny = write(tmp_path / "tiny", b"x", OLD)
+        t0 = time.monotonic()
+        assert copy(tiny, f"{sshd.alias}:{tmp_path / 'tiny.copy'}", **ssh_opts(sshd))[0].ok
+        tiny_s = time.monotonic() - t0
         t0 = time.monotonic()
         again, got = copy(big, dst, **ssh_opts(sshd))
         again_s = time.monotonic() - t0
         assert again.ok, again.errors
         assert (again.files_copied, again.unchanged, again.kept, again.bytes_copied) == (0, 1, 0, 0)
         assert got.bytes == 0, "the destination received data for an unchanged file"
-        print(f"192 MiB: first copy {first_s:.2f} s, re-run {again_s:.2f} s")
+        print(f"192 MiB: first copy {first_s:.2f} s, re-run {again_s:.2f} s, a 1-byte copy {tiny_s:.2f} s")
+        assert again_s < tiny_s + 0.5, (again_s, tiny_s)
     finally:
         big.unlink()
         (tmp_path / "big.copy").unlink(missing_ok=True)

@@ -21,7 +21,9 @@ from rcp.progress import (
     format_bytes,
     format_duration,
     format_eta,
+    error_lines,
     format_rate,
+    kept_line,
     make_progress,
     shown,
     summary_line,
@@ -514,3 +516,21 @@ def test_make_progress_refuses_unknown_kinds() -> None:
         make_progress("fancy")
     with pytest.raises(UsageError):
         make_progress(42)  # type: ignore[arg-type]
+
+
+def test_kept_line_names_the_first_few() -> None:
+    assert kept_line(CopyResult()) is None
+    one = CopyResult(kept=1, kept_paths=["d/a"])
+    assert kept_line(one) == "1 file exists and differs; kept (use --overwrite, --update or --ignore-existing): d/a"
+    many = CopyResult(kept=250, kept_paths=[f"d/f{i}" for i in range(100)])
+    assert kept_line(many) == ("250 files exist and differ; kept (use --overwrite, --update or --ignore-existing): "
+                               "d/f0, d/f1, d/f2 and 247 more")
+    hostile = CopyResult(kept=1, kept_paths=["x\x1b[2J"])
+    assert "\x1b" not in (kept_line(hostile) or "")
+
+
+def test_an_error_naming_its_path_shows_the_path_once() -> None:
+    r = CopyResult(failed=1, errors=[("nope", "/data/nope: No such file or directory")])
+    assert error_lines(r) == ["/data/nope: No such file or directory"]
+    r = CopyResult(failed=1, errors=[("a/b", "Permission denied")])
+    assert error_lines(r) == ["a/b: Permission denied"]

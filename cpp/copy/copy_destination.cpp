@@ -306,10 +306,11 @@ Result<void> CopyDestination::on_files(const FilesMsg& msg) {
 }
 
 FileVerdict CopyDestination::decide_file(const FileEntry& file) {
-  const std::string path = tree_->display(file.index, file.relpath);
+  // The display path only when something is said about the file: most are just sent.
+  auto path = [&] { return tree_->display(file.index, file.relpath); };
   auto fail = [&](const std::string& why) {
     std::lock_guard<std::mutex> lk(mu_);
-    fail_entry(path, why, true);
+    fail_entry(path(), why, true);
     return FileVerdict::failed;
   };
   auto parent = tree_->parent_of(file.index, file.relpath);
@@ -341,14 +342,14 @@ FileVerdict CopyDestination::decide_file(const FileEntry& file) {
     case FileVerdict::send:
     case FileVerdict::replace:
       if (granted_.size() >= kMaxGranted) {
-        fail_entry(path, "the source keeps too many files announced and not sent", true);
+        fail_entry(path(), "the source keeps too many files announced and not sent", true);
         return FileVerdict::failed;
       }
       granted_[grant_key(file.index, file.relpath)] = verdict == FileVerdict::replace;
       break;
     case FileVerdict::unchanged: ++summary_.unchanged; break;
     case FileVerdict::ignored: ++summary_.ignored; break;
-    case FileVerdict::kept: keep_entry(path); break;
+    case FileVerdict::kept: keep_entry(path()); break;
     case FileVerdict::failed: break;
   }
   return verdict;

@@ -89,7 +89,7 @@ class CopyDestination {
   Result<void> on_dir(const DirMsg& dir);
   Result<void> on_symlink(const SymlinkMsg& link);
   // Decides each announced file (file_policy.h) and answers with one `verdicts`.
-  Result<void> on_files(const FilesMsg& files);
+  Result<void> on_files(const FilesMsg& msg);
   FileVerdict decide_file(const FileEntry& file);
   // mu_ held: counts a file that exists, differs and stays.
   void keep_entry(const std::string& path);
