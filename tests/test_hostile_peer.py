@@ -20,7 +20,7 @@ from rcp.daemon import LocalDaemon, daemon_args, rcpd_path
 from rcp.errors import ConnectionFailure
 from rcp.protocol import Msg
 from test_faults import status_kib
-from treeutil import snapshot
+from treeutil import snapshot, temporaries
 from wire import frame, pack, record, record_files
 
 TIMEOUT = 15.0
@@ -142,24 +142,6 @@ class HostileSource:
                 link.close("test over")
         self.daemon.stop()
         assert rss < MAX_RSS_KIB, f"destination rcpd peaked at {rss} KiB"
-
-
-def temporaries(pid: int, directory: Path) -> list[Path]:
-    """The files an rcpd is writing in `directory`: named `.rcp-*.tmp`, or
-    (O_TMPFILE) nameless ones it holds open, reached through /proc/<pid>/fd."""
-    found = list(directory.glob(".rcp-*.tmp"))
-    try:
-        fds = list(Path(f"/proc/{pid}/fd").iterdir())
-    except OSError:
-        return found
-    for fd in fds:
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith(f"{directory}/") and target.endswith("(deleted)"):
-            found.append(fd)
-    return found
 
 
 @pytest.fixture
