@@ -44,6 +44,7 @@ struct DestSpec {
   bool update = false;                          // replace only what is older than the source
   bool ignore_existing = false;                 // never touch what exists
   bool checksum = false;                        // compare content, not size and mtime
+  bool anonymous_temps = true;                  // O_TMPFILE where it works (tests: false, as without it)
 };
 
 class DestTree {
@@ -67,7 +68,9 @@ class DestTree {
   Result<std::pair<DirFd, std::string>> parent_of(uint32_t root, const std::string& rel);
   Result<DirFd> directory(uint32_t root, const std::string& rel);  // mkdir -p, no symlinks
 
-  // A new temporary file in `dir`; tracked until commit or discard.
+  // A new temporary file in `dir`; tracked until commit or discard. Named
+  // `.rcp-<host>-<pid>-<random>.tmp`; the first in a directory first removes
+  // such files of this host's rcpds that are gone (killed mid-copy).
   Result<std::pair<UniqueFd, std::string>> create_temp(const DirFd& dir);
   // A new file in `dir` with no name at all (O_TMPFILE): whatever kills this
   // process, nothing is left behind. Fails (for good, once seen) where the
@@ -98,16 +101,20 @@ class DestTree {
   bool overwrite() const { return spec_.overwrite; }
   bool fsync() const { return spec_.fsync; }
   const DestSpec& spec() const { return spec_; }
+  const std::string& temp_prefix() const { return temp_prefix_; }  // ".rcp-<host>-"
   // The directory that holds the roots (fsync'd last).
   const DirFd& base() const { return base_; }
 
  private:
-  explicit DestTree(const DestSpec& spec) : spec_(spec), no_replace_(spec.no_replace) {}
+  explicit DestTree(const DestSpec& spec)
+      : spec_(spec), no_replace_(spec.no_replace), anonymous_ok_(spec.anonymous_temps) {}
   struct Root {
     std::string name;  // entry name inside base_
     char kind = '?';
   };
   Result<DirFd> open_child_dir(const DirFd& parent, const std::string& name);
+  std::string temp_name() const;  // .rcp-<host>-<pid>-<random>.tmp, or "" without randomness
+  void sweep_stale_temps(const DirFd& dir);
   // Renames tmp to name unless name exists: 0, or an errno (EEXIST: it exists).
   int rename_no_replace(int dir, const std::string& tmp, const std::string& name);
 
@@ -123,6 +130,8 @@ class DestTree {
   std::set<std::pair<dev_t, ino_t>> created_;
   std::atomic<NoReplace> no_replace_{NoReplace::renameat2};  // steps down only
   std::atomic<bool> anonymous_ok_{true};                     // O_TMPFILE worked, or was not tried yet
+  std::string temp_prefix_;                                  // ".rcp-<host>-": this host's temporaries
+  std::set<std::pair<dev_t, ino_t>> swept_;                  // directories already swept
 };
 
 }  // namespace rcp
