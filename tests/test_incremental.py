@@ -280,3 +280,27 @@ def test_killed_destination_leaves_no_temporary_files_in_a_many_file_copy(tmp_pa
     # directory is never opened up. The files are all there and complete.)
     for f in src.rglob("f*"):
         assert (into / "src" / f.relative_to(src)).read_bytes() == f.read_bytes(), f
+
+
+def test_interrupted_master_leaves_no_temporary_files(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    for d in range(8):
+        for i in range(250):
+            write(src / f"d{d}" / f"f{i:03d}", os.urandom(64 << 10), OLD)
+    into = tmp_path / "into"
+    into.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
+    proc = subprocess.Popen([sys.executable, "-m", "rcp.cli", "--no-progress", str(src), str(into)],
+                            stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while len(list(into.rglob("f*"))) < 50 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    deadline = time.monotonic() + 10
+    while (rcpd_pids("source") or rcpd_pids("destination")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not leftovers(into), leftovers(into)[:5]
+    again, _ = copy(src, into)
+    assert again.ok and again.unchanged + again.files_copied == 2000 and again.unchanged >= 50
