@@ -1,6 +1,7 @@
 """Wire check: capture loopback with tcpdump while rcp copies (through a real
 sshd, so SSH and every QUIC link are on the wire) a file full of a known
-marker. The capture must hold the transfer, and never the marker in clear."""
+marker. The capture must hold the transfer, and never the marker in clear:
+direct over QUIC, and with --relay inside the SSH connections."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 import rcp
 import rcp.daemon
 from sshd import Sshd
@@ -19,7 +22,8 @@ from sshd import Sshd
 SIZE = 8 << 20
 
 
-def test_marker_never_appears_on_the_wire(sshd: Sshd, tmp_path: Path) -> None:
+@pytest.mark.parametrize("relay", [False, True], ids=["direct", "relay"])
+def test_marker_never_appears_on_the_wire(sshd: Sshd, tmp_path: Path, relay: bool) -> None:
     assert os.geteuid() == 0 and shutil.which("tcpdump"), "needs root and tcpdump (CI has both)"
     marker = b"RCP-WIRE-MARKER:" + os.urandom(16).hex().encode()
     src = tmp_path / "marked.bin"
@@ -38,12 +42,13 @@ def test_marker_never_appears_on_the_wire(sshd: Sshd, tmp_path: Path) -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.sendto(probe, ("127.0.0.1", 9))
         result = rcp.copy(str(src), f"{sshd.alias}:{tmp_path / 'copy.bin'}", ssh_config=str(sshd.config),
-                          rcpd_path=str(rcp.daemon.rcpd_path()))
+                          rcpd_path=str(rcp.daemon.rcpd_path()), relay=relay)
         time.sleep(0.5)  # the last packets reach the file
     finally:
         cap.send_signal(signal.SIGINT)
         cap.wait(timeout=10)
     assert result.ok, result.errors
+    assert result.transport == ("relay" if relay else "quic")
     assert (tmp_path / "copy.bin").read_bytes() == src.read_bytes()
     wire = pcap.read_bytes()
     assert len(wire) > SIZE, f"the capture holds {len(wire)} bytes: it missed the transfer"

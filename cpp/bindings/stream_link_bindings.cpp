@@ -1,13 +1,15 @@
 // The master's end of an rcpd's control link over that rcpd's stdin/stdout
 // (docs/protocol.md, "Link over a byte stream"): an SSH exec channel for a
 // remote rcpd, the pipes of a local child. Here, not in cpp/link: the SSH
-// layer exists only in the Python module.
+// layer exists only in the Python module. Also the master's half of
+// --relay (link/link_tunnel.h), which joins two of those links.
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
 
 #include "bindings/bindings.h"
+#include "link/link_tunnel.h"
 #include "link/stream_transport.h"
 #include "quic/certificate.h"
 #include "ssh/ssh_session.h"
@@ -104,6 +106,34 @@ void init_stream_link(py::module_& m) {
       py::arg("peer_fingerprint"), py::arg("role") = "master", py::arg("timeout") = 30.0,
       "The master's end of a local rcpd's control link over its pipes (its stdout, its stdin), after the hello\n"
       "line and the session key; waits for the hellos. The descriptors are duplicated, not taken.");
+
+  py::class_<TunnelSplice>(m, "TunnelSplice",
+                           "The master's half of --relay: copies each rcpd's tunnel stream to the other (C++ threads)")
+      .def("stop", &TunnelSplice::stop, "Ends both directions within ~0.1 s (and the streams they feed).")
+      .def(
+          "wait",
+          [](TunnelSplice& s, double timeout) {
+            const Nanos t = to_nanos(timeout);
+            py::gil_scoped_release nogil;
+            return s.wait(t);
+          },
+          py::arg("timeout"), "Waits until both directions ended; False on timeout.")
+      .def_property_readonly(
+          "bytes", [](const TunnelSplice& s) { return py::make_tuple(s.bytes(0), s.bytes(1)); },
+          "Bytes copied (a to b, b to a).")
+      .def_property_readonly(
+          "error", [](const TunnelSplice& s) { return s.error().message; },
+          "Why a direction failed; '' when none did (a stop is not a failure).");
+  m.def(
+      "splice_tunnel",
+      [](std::shared_ptr<Link> a, std::shared_ptr<Link> b, double accept_timeout) {
+        const Nanos t = to_nanos(accept_timeout);
+        return TunnelSplice::start(std::move(a), std::move(b), t);
+      },
+      py::arg("a"), py::arg("b"), py::arg("accept_timeout") = 30.0,
+      "--relay: accepts the tunnel stream each rcpd opens on its control link (a, b) and copies it to a stream\n"
+      "opened toward the other, unparsed, until either side ends or fails. Memory: a 64 KiB buffer per direction\n"
+      "(flow control holds the rest at the rcpds).");
 }
 
 }  // namespace rcp::py_bindings

@@ -15,6 +15,16 @@ int dir_index(int64_t id) { return (id & 0x2) ? 1 : 0; }  // 0 bidi, 1 uni
 
 std::string stream_name(uint64_t id) { return "stream " + std::to_string(id); }
 
+// A Link counts bytes handed to a data stream and not yet framed (no credit
+// yet) against its send limit: keep that limit under what this transport
+// holds for a stream without credit, so a slow reader holds the writer back
+// instead of looking like a peer that does not read (a relayed copy to a
+// slower destination; QUIC's 32 MiB default is above the bound).
+LinkConfig with_bounded_send(LinkConfig config) {
+  config.quic.send_buffer = std::min(config.quic.send_buffer, kMaxUnsentPerStream / 2);
+  return config;
+}
+
 }  // namespace
 
 std::shared_ptr<Link> StreamTransport::start(std::unique_ptr<ByteStream> stream, const LinkConfig& config,
@@ -29,7 +39,8 @@ StreamTransport::StreamTransport(std::unique_ptr<ByteStream> stream, const LinkC
     : stream_(std::move(stream)), client_(client),
       peer_fp_(config.tls.pinned_peers.empty() ? Fingerprint{} : config.tls.pinned_peers.front()),
       uni_allowance_(std::min<uint64_t>(config.quic.max_uni_streams, kMaxStreamLinkUniStreams)),
-      link_(std::make_unique<Link>(*this, config, client)), next_local_{client ? 0 : 1, client ? 2 : 3},
+      link_(std::make_unique<Link>(*this, with_bounded_send(config), client)), next_local_{client ? 0 : 1,
+                                                                                           client ? 2 : 3},
       next_peer_{client ? 1 : 0, client ? 3 : 2}, local_allowed_{client ? 1u : 0u,
                                                                  0},  // uni: until the peer's first grant arrives
       peer_allowed_{client ? 0u : 1u, uni_allowance_} {}

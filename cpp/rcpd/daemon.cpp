@@ -15,6 +15,7 @@
 #include "copy/copy_destination.h"
 #include "copy/copy_source.h"
 #include "link/link_server.h"
+#include "link/link_tunnel.h"
 #include "link/stream_transport.h"
 #include "wire/messages.h"
 
@@ -256,11 +257,17 @@ void Daemon::stop_reporter() {
 Result<CopySummary> Daemon::run_source() {
   auto expect_peer = expect<ExpectPeerMsg>(*master_, kSetupTimeout);
   if (!expect_peer) return expect_peer.error();
+  if (auto r = known_transport(expect_peer->transport); !r) return r.error();
   auto fp = parse_fingerprint(expect_peer->fingerprint);
   if (!fp) return fp.error();
   // One authenticated peer; strangers' handshakes have their own, evictable slots.
   LinkConfig cfg{{quic_, {TlsRole::server, cert_, {*fp}, quic_.keylog_file}, 1}, key_, "source"};
   cfg.quic.port_range = args_.port_range;
+  if (expect_peer->transport == kTransportRelay) {
+    auto peer = relayed_peer(cfg, false);
+    if (!peer) return peer.error();
+    return send_job(*peer);
+  }
   auto any = Address::parse("::", 0);
   auto listener = LinkServer::listen(cfg, *any);
   if (!listener) return listener.error();
@@ -271,37 +278,54 @@ Result<CopySummary> Daemon::run_source() {
   (*listener)->stop_accepting();  // exactly one peer: the pinned destination
   if (!peer) return peer.error();
   logger_.info("destination connected (pinned)");
+  return send_job(*peer);
+}
+
+Result<CopySummary> Daemon::send_job(std::shared_ptr<Link> peer) {
   auto job = expect<SendMsg>(*master_, kSetupTimeout);
   if (!job) return job.error();
   const Login login = job->resolve ? current_login(logger_) : Login{};
   const auto roots = source_roots(job->paths, job->resolve, login.home, login.users);
-  CopySource source(*peer, SourceOptions{.checksum = job->checksum}, logger_, counters_);
+  CopySource source(std::move(peer), SourceOptions{.checksum = job->checksum}, logger_, counters_);
   return source.run(roots);
+}
+
+Result<void> Daemon::known_transport(const std::string& transport) {
+  if (transport == kTransportQuic || transport == kTransportRelay) return {};
+  return make_error(Errc::protocol, "unknown transport '" + transport + "' (is this rcpd older than the master?)");
+}
+
+Result<std::shared_ptr<Link>> Daemon::relayed_peer(const LinkConfig& cfg, bool client) {
+  logger_.info("the link to the " + std::string(client ? "source" : "destination") + " runs through the master");
+  auto tunnel = TunnelStream::open(master_, kSetupTimeout);
+  if (!tunnel) return tunnel.error();
+  auto peer = StreamTransport::start(std::move(*tunnel), cfg, client);
+  if (auto r = peer->wait_ready(kSetupTimeout); !r) {
+    peer->close("no hello");
+    return make_error(r.error().code, "relayed link: " + r.error().message);
+  }
+  // The sealed hello proves the session key; it must also come from the
+  // rcpd the master named (QUIC pins the certificate itself).
+  const Hello hello = peer->peer_hello();
+  const std::string want_role = client ? "source" : "destination";
+  if (hello.role != want_role || hello.fingerprint != to_hex(cfg.tls.pinned_peers.front())) {
+    peer->close("not the expected peer");
+    return make_error(Errc::pin_mismatch, "relayed link: the peer is not the " + want_role + " the master named");
+  }
+  logger_.info(want_role + " connected through the master (pinned)");
+  return peer;
 }
 
 Result<CopySummary> Daemon::run_destination() {
   auto where = expect<ConnectPeerMsg>(*master_, kSetupTimeout);
   if (!where) return where.error();
+  if (auto r = known_transport(where->transport); !r) return r.error();
   auto fp = parse_fingerprint(where->fingerprint);
   if (!fp) return fp.error();
   LinkConfig cfg{{quic_, {TlsRole::client, cert_, {*fp}, quic_.keylog_file}}, key_, "destination"};
   // One open data stream per worker at most: see QuicConfig::max_uni_streams.
   cfg.quic.max_uni_streams = DestinationOptions{}.workers + 1;
-  Result<std::shared_ptr<Link>> peer = make_error(Errc::invalid_argument, "the source advertised no address");
-  for (const auto& host : where->addresses) {
-    auto address = Address::parse(host, where->port);  // numeric only, like the master's addresses
-    if (!address) {
-      logger_.info("skipping source address " + host + ": " + address.error().message);
-      continue;
-    }
-    peer = Link::connect(cfg, *address);
-    if (peer) {
-      logger_.info("connected to the source at " + address->to_string() + " (pinned)");
-      break;
-    }
-    logger_.info("source not reachable at " + host + ": " + peer.error().message);
-    if (peer.error().code == Errc::pin_mismatch || peer.error().code == Errc::auth) break;  // not a routing problem
-  }
+  auto peer = where->transport == kTransportRelay ? relayed_peer(cfg, true) : connect_quic(cfg, *where);
   if (!peer) return peer.error();
   (void)master_->send_message(PeerConnectedMsg{}.encode());
   auto job = expect<ReceiveMsg>(*master_, kSetupTimeout);
@@ -341,6 +365,25 @@ Result<CopySummary> Daemon::run_destination() {
   std::lock_guard<std::mutex> lk(cleanup_mu_);
   cleanup_ = nullptr;
   return r;
+}
+
+Result<std::shared_ptr<Link>> Daemon::connect_quic(const LinkConfig& cfg, const ConnectPeerMsg& where) {
+  Result<std::shared_ptr<Link>> peer = make_error(Errc::invalid_argument, "the source advertised no address");
+  for (const auto& host : where.addresses) {
+    auto address = Address::parse(host, where.port);  // numeric only, like the master's addresses
+    if (!address) {
+      logger_.info("skipping source address " + host + ": " + address.error().message);
+      continue;
+    }
+    peer = Link::connect(cfg, *address);
+    if (peer) {
+      logger_.info("connected to the source at " + address->to_string() + " (pinned)");
+      break;
+    }
+    logger_.info("source not reachable at " + host + ": " + peer.error().message);
+    if (peer.error().code == Errc::pin_mismatch || peer.error().code == Errc::auth) break;  // not a routing problem
+  }
+  return peer;
 }
 
 void Daemon::log_throughput(double seconds) {

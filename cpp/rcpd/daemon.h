@@ -20,6 +20,7 @@
 #include "link/link.h"
 #include "quic/certificate.h"
 #include "quic/quic_config.h"
+#include "wire/messages.h"
 
 namespace rcp {
 
@@ -62,7 +63,14 @@ class Daemon {
   void stop_reporter();
   void send_progress();
   Result<CopySummary> run_source();
+  Result<CopySummary> send_job(std::shared_ptr<Link> peer);  // the source's copy, once linked to the destination
   Result<CopySummary> run_destination();
+  static Result<void> known_transport(const std::string& transport);
+  // The destination's direct QUIC link to the source, trying its addresses in order.
+  Result<std::shared_ptr<Link>> connect_quic(const LinkConfig& cfg, const ConnectPeerMsg& where);
+  // --relay: the link to the other rcpd through the master, over two data
+  // streams of the control link (link/link_tunnel.h); client: the destination.
+  Result<std::shared_ptr<Link>> relayed_peer(const LinkConfig& cfg, bool client);
   void log_throughput(double seconds);
   int send_outcome(const Result<CopySummary>& result);
   void wait_for_hangup();

@@ -45,12 +45,15 @@ std::string bound_error_text(const std::string& text) {
   return text.substr(0, kMaxErrorText / 2 - 2) + "..." + text.substr(text.size() - kMaxErrorText / 2 + 2);
 }
 
-std::vector<uint8_t> ExpectPeerMsg::encode() const { return encode_message(MsgType::expect_peer, fingerprint); }
+std::vector<uint8_t> ExpectPeerMsg::encode() const {
+  return encode_message(MsgType::expect_peer, fingerprint, transport);
+}
 
 Result<ExpectPeerMsg> ExpectPeerMsg::decode(const Message& m) {
   if (auto r = m.expect_type(MsgType::expect_peer, "expect_peer"); !r) return r.error();
   Error err;
   ExpectPeerMsg x{take(m.get_str(0, "fingerprint", kMaxFingerprintText), err)};
+  if (m.fields.size() > 1) x.transport = take(m.get_str(1, "transport", kMaxTransportText), err);  // appended
   if (is_error(err)) return err;
   return x;
 }
@@ -68,7 +71,7 @@ Result<ListeningMsg> ListeningMsg::decode(const Message& m) {
 }
 
 std::vector<uint8_t> ConnectPeerMsg::encode() const {
-  return encode_message(MsgType::connect_peer, addresses, port, fingerprint);
+  return encode_message(MsgType::connect_peer, addresses, port, fingerprint, transport);
 }
 
 Result<ConnectPeerMsg> ConnectPeerMsg::decode(const Message& m) {
@@ -76,7 +79,12 @@ Result<ConnectPeerMsg> ConnectPeerMsg::decode(const Message& m) {
   Error err;
   ConnectPeerMsg x;
   x.addresses = take(m.get_str_list(0, "addresses", kMaxHostText), err);
-  x.port = take_port(m, 1, err);
+  if (m.fields.size() > 3) x.transport = take(m.get_str(3, "transport", kMaxTransportText), err);  // appended
+  // Relayed, the destination reaches the source through the master: no port.
+  if (x.transport == kTransportRelay)
+    x.port = static_cast<uint16_t>(take(m.get_uint(1, "port", 65535), err));
+  else
+    x.port = take_port(m, 1, err);
   x.fingerprint = take(m.get_str(2, "fingerprint", kMaxFingerprintText), err);
   if (is_error(err)) return err;
   return x;

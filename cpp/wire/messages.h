@@ -21,6 +21,10 @@ constexpr size_t kMaxHostText = 256;         // an address or host name
 constexpr size_t kMaxLogLevelText = 16;
 constexpr size_t kMaxLogText = kMaxPathBytes + kMaxErrorText;  // a path and why
 constexpr uint32_t kMaxSources = 100000;
+constexpr size_t kMaxTransportText = 16;
+// How the source↔destination link runs (ExpectPeerMsg/ConnectPeerMsg::transport).
+inline constexpr const char* kTransportQuic = "quic";    // direct, the default (absent)
+inline constexpr const char* kTransportRelay = "relay";  // through the master (--relay)
 
 // Cuts `text` to kMaxErrorText in the middle (the ends say what and where).
 std::string bound_error_text(const std::string& text);
@@ -29,6 +33,7 @@ std::string bound_error_text(const std::string& text);
 
 struct ExpectPeerMsg {  // to the source: pin this destination
   std::string fingerprint;
+  std::string transport = kTransportQuic;  // appended: absent means "quic"
   std::vector<uint8_t> encode() const;
   static Result<ExpectPeerMsg> decode(const Message& m);
 };
@@ -42,8 +47,9 @@ struct ListeningMsg {  // source -> master
 
 struct ConnectPeerMsg {  // to the destination: where the source listens, and its pin
   std::vector<std::string> addresses;
-  uint16_t port = 0;  // 1..65535
+  uint16_t port = 0;  // 1..65535; 0 (and no addresses) when relayed
   std::string fingerprint;
+  std::string transport = kTransportQuic;  // appended: absent means "quic"
   std::vector<uint8_t> encode() const;
   static Result<ConnectPeerMsg> decode(const Message& m);
 };

@@ -48,7 +48,9 @@ def copy(src: Operand | Iterable[Operand], dst: Operand, *, progress: ProgressSi
     ~/.cache/rcp), e.g. for a home mounted noexec;
     proxy_jump (str | None): jump hosts for every remote host, as ssh -J;
     ssh_options (dict[str, str]): ssh_config options, as ssh -o, e.g.
-    {"ProxyCommand": "ssh -W %h:%p gw"} (rcp.ssh.SSH_OPTIONS lists the keys).
+    {"ProxyCommand": "ssh -W %h:%p gw"} (rcp.ssh.SSH_OPTIONS lists the keys);
+    relay (bool, default False): the data goes through this machine (scp -3),
+    for when the hosts cannot reach each other; logs a warning.
     """
     known = {f.name for f in fields(CopyOptions)}
     unknown = sorted(set(options) - known)

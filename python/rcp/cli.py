@@ -142,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     ssh.add_argument("--master-address", metavar="ADDR",
                      help="this machine's address as a remote destination reaches it, when the source is local "
                           "(default: the local address of the SSH connection to that host)")
+    ssh.add_argument("-3", "--relay", action="store_true",
+                     help="send the data through this machine, as scp -3 does, when the hosts cannot reach each "
+                          "other (slower; the data is decrypted here; a warning says so)")
     ssh.add_argument("--cc", dest="congestion_control", choices=["bbr", "cubic", "reno"],
                      default=CopyOptions.congestion_control,
                      help=f"congestion control of the QUIC links (default: {CopyOptions.congestion_control})")
@@ -221,6 +224,7 @@ def options_from_args(args: argparse.Namespace, *, stderr_is_tty: bool | None = 
         source_addresses=list(args.source_addresses),
         master_address=args.master_address or None,
         congestion_control=args.congestion_control,
+        relay=args.relay,
         connect_timeout=args.connect_timeout,
         verbose=args.verbose,
     )

@@ -74,6 +74,10 @@ class CopyOptions:
     # Of the QUIC links: "bbr" keeps a long, lossy path full where loss-based
     # "cubic" and "reno" back off at every random loss.
     congestion_control: str = "bbr"
+    # Data through the master (scp -3): the source and destination never talk
+    # directly; every byte crosses this machine, decrypted here (a warning
+    # says so). Only when asked: a last resort when no direct path exists.
+    relay: bool = False
     connect_timeout: float = 15.0
     verbose: int = 0  # 2+: the rcpds log at debug (3: trace) level too
 
@@ -101,6 +105,7 @@ class CopyResult:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
     duration: float = 0.0
     protocol_errors: int = 0  # malformed messages the rcpds sent (logged, then ignored)
+    transport: str = "quic"  # how the data went: "quic" (direct) or "relay" (through the master)
     unchanged: int = 0  # already there: same size and mtime (or content, with checksum)
     ignored: int = 0  # existed, left alone as update / ignore_existing asked
     kept_paths: list[str] = field(default_factory=list)  # the first kept (the destination reports 100)

@@ -6,7 +6,7 @@ links run over their stdin/stdout (the SSH channel, or a local child's
 pipes); the master tells the source which destination fingerprint to pin,
 the source reports where it listens, the destination connects straight to
 it, and then the master hands out the job. File data never passes through
-here.
+here, unless asked to (--relay: _wire_relay).
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from rcp.sanitize import printable
 SETUP_TIMEOUT = 30.0
 POLL = 0.1
 MAX_LOG_LINE = 4096  # characters of one rcpd log line shown; the rest is cut
+RELAY_WARNING = ("--relay: the data goes through this machine (source -> master -> destination), "
+                 "decrypted here, and at most as fast as its SSH connections")
 
 log = logging.getLogger(__name__)
 
@@ -276,22 +278,30 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
     cert = _core.Certificate.generate()
     key = os.urandom(32)
     _connect_ssh_sessions(sides, options, sink)
+    splice: _core.TunnelSplice | None = None
     try:
         _start_daemons(sides, options)
         _exchange_hellos(sides, key)
         _open_links(sides, cert, key)
         sink.start()
         relays = [_Relay(s, sink, started) for s in sides]
-        _wire_peers(src, dst, options)
+        if options.relay:
+            splice = _wire_relay(src, dst, sink)
+        else:
+            _wire_peers(src, dst, options)
         _hand_out_job(src, dst, sources, destination, options)
         _wait_results(sides)
         for r in relays:
             r.thread.join(timeout=2.0)
         result = _build_result(src, dst, time.monotonic() - started)
+        if splice is not None:
+            result.transport = "relay"
         sink.finish(result)
         return result
     finally:
         _hang_up(sides)
+        if splice is not None:
+            _end_relay(splice)
 
 
 def _connect_ssh_sessions(sides: list[Side], options: CopyOptions, sink: ProgressSink) -> None:
@@ -339,6 +349,36 @@ def _wire_peers(src: Side, dst: Side, options: CopyOptions) -> None:
     dst.link.send(Msg.CONNECT_PEER, [_source_addresses(src, dst, advertised, options.source_addresses),
                                      port, src.fingerprint])
     _expect(dst, Msg.PEER_CONNECTED, SETUP_TIMEOUT + 10)
+
+
+def _wire_relay(src: Side, dst: Side, sink: ProgressSink) -> _core.TunnelSplice:
+    """--relay (scp -3): the source and the destination each open a tunnel
+    stream on their control link, and the master copies each to the other
+    (C++ threads, no parsing, bounded by flow control); the source listens on
+    nothing, the destination connects to nothing. Never chosen silently."""
+    assert src.link is not None and dst.link is not None
+    if isinstance(sink, NullProgress):
+        log.warning("%s", RELAY_WARNING)
+    else:
+        sink.log("master", "warn", RELAY_WARNING)
+    src.link.send(Msg.EXPECT_PEER, [dst.fingerprint, "relay"])
+    dst.link.send(Msg.CONNECT_PEER, [[], 0, src.fingerprint, "relay"])
+    splice = _core.splice_tunnel(src.link, dst.link, accept_timeout=SETUP_TIMEOUT)
+    try:
+        _expect(dst, Msg.PEER_CONNECTED, SETUP_TIMEOUT + 10)
+    except BaseException:
+        _end_relay(splice)
+        raise
+    return splice
+
+
+def _end_relay(splice: _core.TunnelSplice) -> None:
+    """After the hang-up: the pumps end with the links; stop them regardless."""
+    splice.stop()
+    if not splice.wait(timeout=5.0):
+        log.warning("the relay's threads did not end within 5 s")
+    elif splice.error:
+        log.debug("relay ended: %s", splice.error)
 
 
 def _hand_out_job(src: Side, dst: Side, sources: list[Endpoint], destination: Endpoint,

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <thread>
 
@@ -350,6 +351,39 @@ TEST_F(StreamTransportTest, APeerThatNeverReadsIsDroppedNotBuffered) {
   for (int i = 0; i < 64 && !client->closed(); ++i) (void)client->send_message(chunk);
   auto e = closed_error(*client);
   EXPECT_NE(e.message.find("not reading"), std::string::npos) << e.message;
+}
+
+// A data stream's writer waits on its send limit (Link::write) while the
+// reader is slow: the transport must never count that as a peer that does
+// not read (kMaxUnsentPerStream), or a relayed copy to a slower destination
+// fails (the Link's default limit, 32 MiB, was above that bound).
+TEST_F(StreamTransportTest, ASlowDataReaderSlowsTheWriterAndNeverFailsTheLink) {
+  auto pair = linked();
+  std::shared_ptr<Link> client = pair.first, server = pair.second;
+  ASSERT_TRUE(client->wait_ready(5 * kSeconds).ok());
+  std::vector<uint8_t> payload(kMaxUnsentPerStream + (8u << 20));
+  for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<uint8_t>(i * 13 + 1);
+  std::atomic<bool> wrote{false};
+  Result<void> written;
+  std::thread writer([&] {
+    auto id = client->open_data();
+    written = id ? client->write(*id, payload, 30 * kSeconds) : Result<void>(id.error());
+    if (written) written = client->finish(*id);
+    wrote = true;
+  });
+  auto in = server->accept_data(5 * kSeconds);
+  ASSERT_TRUE(in.ok());
+  usleep(1'500'000);  // the reader is busy elsewhere
+  EXPECT_FALSE(wrote.load()) << "the writer did not wait for the reader";
+  EXPECT_FALSE(client->closed()) << client->error().message;
+  std::vector<uint8_t> got, buf(1u << 20);
+  Result<size_t> n = size_t{0};
+  while ((n = server->read(*in, buf, 10 * kSeconds)) && *n > 0)
+    got.insert(got.end(), buf.begin(), buf.begin() + static_cast<long>(*n));
+  writer.join();
+  EXPECT_TRUE(n.ok()) << n.error().message;
+  EXPECT_TRUE(written.ok()) << written.error().message;
+  EXPECT_TRUE(got == payload);
 }
 
 }  // namespace

@@ -108,7 +108,14 @@ TEST(Messages, ExpectPeer) {
   auto x = decode_as<ExpectPeerMsg>(ExpectPeerMsg{kFp}.encode());
   ASSERT_TRUE(x.ok()) << x.error().message;
   EXPECT_EQ(x->fingerprint, kFp);
-  EXPECT_TRUE(decode_as<ExpectPeerMsg>(encode_message(MsgType::expect_peer, kFp, 7u, std::string("new"))).ok());
+  EXPECT_EQ(x->transport, "quic");
+  EXPECT_EQ(decode_as<ExpectPeerMsg>(encode_message(MsgType::expect_peer, kFp)).value().transport, "quic");  // absent
+  EXPECT_EQ(decode_as<ExpectPeerMsg>(ExpectPeerMsg{kFp, kTransportRelay}.encode()).value().transport, "relay");
+  EXPECT_TRUE(
+      decode_as<ExpectPeerMsg>(encode_message(MsgType::expect_peer, kFp, std::string("quic"), 7u, std::string("new")))
+          .ok());
+  expect_refused<ExpectPeerMsg>(encode_message(MsgType::expect_peer, kFp, 7u), "transport");
+  expect_refused<ExpectPeerMsg>(encode_message(MsgType::expect_peer, kFp, std::string(17, 'q')), "transport");
   expect_refused<ExpectPeerMsg>(encode_message(MsgType::expect_peer), "fingerprint");
   expect_refused<ExpectPeerMsg>(encode_message(MsgType::expect_peer, 5u), "fingerprint");
   expect_refused<ExpectPeerMsg>(encode_message(MsgType::expect_peer, std::string(129, 'a')), "fingerprint");
@@ -138,6 +145,17 @@ TEST(Messages, ConnectPeer) {
   expect_refused<ConnectPeerMsg>(encode_message(MsgType::connect_peer, Strings{}, 70000u, kFp), "port");
   expect_refused<ConnectPeerMsg>(encode_message(MsgType::connect_peer, Strings{}, 1u, 3u), "fingerprint");
   expect_refused<ConnectPeerMsg>(encode_message(MsgType::connect_peer, 1u, 1u, kFp), "addresses");
+  EXPECT_EQ(x->transport, "quic");
+  EXPECT_EQ(decode_as<ConnectPeerMsg>(encode_message(MsgType::connect_peer, Strings{}, 1u, kFp)).value().transport,
+            "quic");  // absent
+  // Relayed: no address, port 0 allowed (and only then).
+  auto relay = decode_as<ConnectPeerMsg>(ConnectPeerMsg{{}, 0, kFp, kTransportRelay}.encode());
+  ASSERT_TRUE(relay.ok()) << relay.error().message;
+  EXPECT_EQ(relay->transport, "relay");
+  EXPECT_EQ(relay->port, 0);
+  expect_refused<ConnectPeerMsg>(encode_message(MsgType::connect_peer, Strings{}, 0u, kFp, std::string("quic")),
+                                 "port");
+  expect_refused<ConnectPeerMsg>(encode_message(MsgType::connect_peer, Strings{}, 1u, kFp, 1u), "transport");
 }
 
 TEST(Messages, EmptyMessages) {
