@@ -8,6 +8,10 @@ copy is checked (sizes and a sample of contents) before its time counts. One
 uncounted warm-up run per tool comes first. As root the data lives on a fresh
 loop-mounted ext4, so earlier deletions on the machine don't skew inode costs.
 Prints each time, the medians, and each tool's median over rcp's.
+
+Then "re-run, nothing changed": rcp and rsync -a copy each dataset once more
+into a target that already holds it (first copy untimed), as one re-runs a
+finished or interrupted copy; only what changed should move (nothing here).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class Dataset:
     files: int
     nbytes: int
     times: dict[str, list[float]] = field(default_factory=dict)
+    again: dict[str, list[float]] = field(default_factory=dict)  # re-runs, nothing changed
 
 
 def make_big(path: Path, mib: int) -> Dataset:
@@ -105,6 +110,29 @@ def run_once(tool: str, server: Sshd, ds: Dataset, out: Path) -> float:
     return elapsed
 
 
+RERUN_TOOLS = ("rcp", "rsync")  # those that skip what is already there
+
+
+def run_again(tool: str, server: Sshd, ds: Dataset, out: Path, runs: int) -> list[float]:
+    """Copies once (untimed), then times `runs` re-runs of the same command onto that copy."""
+    target = out / f"{tool}-again"
+    if ds.path.is_dir():
+        target.mkdir()  # both tools then copy into it every time (rcp would make a first copy *as* it)
+    times = []
+    for run in range(runs + 1):
+        subprocess.run(["sync"], check=True)
+        started = time.perf_counter()
+        proc = subprocess.run(commands(tool, server, ds.path, target), capture_output=True, text=True,
+                              env=env_without_agent(), timeout=900)
+        elapsed = time.perf_counter() - started
+        if proc.returncode != 0:
+            raise SystemExit(f"bench: {tool} re-run failed ({proc.returncode}): {proc.stderr.strip()}")
+        if run:
+            times.append(elapsed)
+    check_copy(ds, target / ds.path.name if ds.path.is_dir() else target)
+    return times
+
+
 def report(ds: Dataset, tools: list[str]) -> None:
     print(f"\n{ds.name}: {ds.files} files, {ds.nbytes / 1e6:.0f} MB")
     base = statistics.median(ds.times["rcp"])
@@ -114,6 +142,12 @@ def report(ds: Dataset, tools: list[str]) -> None:
         runs = " ".join(f"{t:.2f}" for t in ds.times[tool])
         print(f"  {tool:<7} {med:9.2f} {ds.nbytes / med / 1e6:8.0f} {med / base:7.2f}x   {runs}")
     print("  (vs rcp = the tool's median time over rcp's: above 1 means rcp is faster)")
+    if ds.again:
+        print("  re-run, nothing changed:")
+        base = statistics.median(ds.again["rcp"])
+        for tool, times in ds.again.items():
+            med = statistics.median(times)
+            print(f"  {tool:<6} {med:9.2f} {'':>8} {med / base:7.2f}x   {' '.join(f'{t:.2f}' for t in times)}")
 
 
 def main() -> int:
@@ -124,6 +158,8 @@ def main() -> int:
     parser.add_argument("--tools", nargs="*", default=["rcp", "scp", "rsync", "cp"],
                         help="rcp (over QUIC), rcp-tcp (over TCP+TLS), scp, rsync, cp")
     parser.add_argument("--only", choices=["big", "small"], help="run one dataset only")
+    parser.add_argument("--no-rerun", dest="rerun", action="store_false",
+                        help="skip the 're-run, nothing changed' rows (rcp and rsync)")
     parser.add_argument("--dir", help="where to put the data (default: a fresh ext4 file system when root, "
                                       "else a temporary dir under /tmp)")
     args = parser.parse_args()
@@ -184,6 +220,10 @@ def run(args: argparse.Namespace, where: str | None) -> int:
                     ds.times[tool].append(run_once(tool, server, ds, out))
                 print(f"  {ds.name} run {run + 1}: " +
                       ", ".join(f"{t} {ds.times[t][-1]:.2f}s" for t in args.tools), flush=True)
+            for tool in [t for t in args.tools if t in RERUN_TOOLS] if args.rerun else []:
+                ds.again[tool] = run_again(tool, server, ds, out, args.runs)
+                print(f"  {ds.name} re-runs, nothing changed, {tool}: " +
+                      " ".join(f"{t:.2f}s" for t in ds.again[tool]), flush=True)
         for ds in datasets:
             report(ds, args.tools)
         return 0

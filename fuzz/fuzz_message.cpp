@@ -32,6 +32,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)rcp::SourceErrorMsg::decode(*m);
   (void)rcp::DoneMsg::decode(*m);
   (void)rcp::FinishedMsg::decode(*m);
+  (void)rcp::FilesMsg::decode(*m);
+  (void)rcp::VerdictsMsg::decode(*m);
   for (size_t i = 0; i < m->fields.size() + 1; ++i) {  // one past the end too
     (void)m->get_uint(i, "field");
     (void)m->get_str(i, "field", 64);

@@ -218,7 +218,7 @@ def test_successful_copy_exits_0_with_summary(tmp_path: Path) -> None:
     out = rcp_cli("--summary", "--no-progress", str(tmp_path / "a.txt"), str(tmp_path / "b.txt"))
     assert out.returncode == EXIT_OK, out.stderr
     assert (tmp_path / "b.txt").read_text() == "alpha"
-    assert "rcp: 1 file, 5 B in " in out.stderr and "0 skipped, 0 failed" in out.stderr
+    assert "rcp: 1 file, 5 B in " in out.stderr and "0 unchanged, 0 kept, 0 failed" in out.stderr
     assert out.stdout == ""
 
 

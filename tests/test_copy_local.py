@@ -55,8 +55,10 @@ def test_existing_files_need_overwrite(tmp_path: Path) -> None:
     src.write_bytes(b"new")
     dst = tmp_path / "out"
     dst.write_bytes(b"old")
+    os.utime(dst, (1_000_000_000, 1_000_000_000))  # same size, another mtime: differs
     result = rcp.copy(str(src), str(dst))
-    assert result.skipped == 1 and result.files_copied == 0
+    assert result.kept == 1 and result.files_copied == 0 and not result.ok
+    assert result.kept_paths == [str(dst)]
     assert dst.read_bytes() == b"old"
     result = rcp.copy(str(src), str(dst), overwrite=True)
     assert result.ok and result.files_copied == 1
@@ -121,7 +123,7 @@ def _traced_copy(tmp_path: Path, *flags: str) -> tuple[Path, list[str]]:
         (src / rel).write_text(rel)
     dst.mkdir()
     trace = tmp_path / "trace"
-    out = subprocess.run(["strace", "-f", "-qq", "-y", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2",
+    out = subprocess.run(["strace", "-f", "-qq", "-y", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2,linkat",
                           "-o", str(trace), sys.executable, "-m", "rcp.cli", *flags, str(src), str(dst) + "/"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -132,12 +134,19 @@ def test_fsync_flushes_each_file_before_its_rename_and_each_directory_after_its_
     dst, lines = _traced_copy(tmp_path, "--fsync")
     fsynced = [(i, m.group(1)) for i, line in enumerate(lines)
                if (m := re.search(r"\bfsync\(\d+<([^>]+)>", line))]
-    renames = [(i, m.group(1), m.group(2)) for i, line in enumerate(lines)
+    # A file lands by a rename of its named temporary, or (O_TMPFILE) by a
+    # link of its fd: `temp` is the name, or the fd as strace shows it.
+    renames = [(i, m.group(1), f"{m.group(1)}/{m.group(2)}") for i, line in enumerate(lines)
                if (m := re.search(r"renameat2?\(\d+<([^>]+)>, \"(\.rcp-[0-9a-f]+\.tmp)\"", line))]
-    assert len(renames) == 4, lines
-    for at, directory, tmp in renames:
+    links = [(i, m.group(3), (line.split()[0], m.group(1))) for i, line in enumerate(lines)
+             if (m := re.search(r"linkat\(AT_FDCWD(?:<[^>]*>)?, \"/proc/self/fd/(\d+)\", (\d+)<([^>]+)>", line))]
+    fd_fsynced = [(i, (line.split()[0], m.group(1))) for i, line in enumerate(lines)
+                  if (m := re.search(r"\bfsync\((\d+)<", line))]
+    assert len(renames) + len(links) == 4, lines
+    for at, directory, temp in renames + links:
         # The temporary file's data reached the disk before its name did...
-        assert any(i < at and path == f"{directory}/{tmp}" for i, path in fsynced), (directory, tmp, lines)
+        synced = fsynced if isinstance(temp, str) else fd_fsynced
+        assert any(i < at and what == temp for i, what in synced), (directory, temp, lines)
         # ...and its directory was flushed after the rename.
         assert any(i > at and path == directory for i, path in fsynced), (directory, lines)
     for rel in ("", "a", "a/b"):

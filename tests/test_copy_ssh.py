@@ -102,6 +102,7 @@ def test_cli_progress_summary_and_remote_logs(sshd: Sshd, tree: Path, tmp_path: 
 def test_existing_files_are_kept_without_overwrite(sshd: Sshd, tmp_path: Path) -> None:
     (tmp_path / "new").write_bytes(b"new")
     (tmp_path / "old").write_bytes(b"old")
+    os.utime(tmp_path / "old", (1_000_000_000, 1_000_000_000))  # differs (same size): kept
     out = rcp_cli("--no-progress", "--ssh-config", str(sshd.config), "--rcpd-path", RCPD,
                   str(tmp_path / "new"), f"{sshd.alias}:{tmp_path / 'old'}")
     assert out.returncode == EXIT_PARTIAL, out.stderr

@@ -20,8 +20,8 @@ from rcp.daemon import LocalDaemon, daemon_args, rcpd_path
 from rcp.errors import ConnectionFailure
 from rcp.protocol import Msg
 from test_faults import status_kib
-from treeutil import snapshot
-from wire import frame, pack, record
+from treeutil import snapshot, temporaries
+from wire import frame, pack, record, record_files
 
 TIMEOUT = 15.0
 MAX_RSS_KIB = 256 * 1024  # a hostile length must never turn into an allocation
@@ -50,6 +50,8 @@ class HostileSource:
                                          host="127.0.0.1", options=opts, role="source")
         self.ctl.send(Msg.CONNECT_PEER, [["127.0.0.1"], self.listener.port, tell_fingerprint or self.cert.fingerprint])
         self.peer: _core.Link | None = None
+        self.announced: set[tuple[int, str]] = set()
+        self.next_file = 0
         if tell_fingerprint is None and pin_destination and peer_key is None and listener_identity is None:
             self.peer = self.listener.accept(timeout=TIMEOUT)
             kind, _ = self.ctl.recv(timeout=TIMEOUT)
@@ -74,7 +76,24 @@ class HostileSource:
         except _core.ConnectionClosedError:
             pass
 
-    def stream(self, data: bytes) -> None:
+    def announce(self, root: int, rel: str, size: int, mode: int = 0o644) -> None:
+        """Announces a file (`files`) and waits for the destination's `verdicts`,
+        as a source does before sending its data (protocol 4)."""
+        self.send(Msg.FILES, [self.next_file, [[root, rel, size, 1_600_000_000, 0, mode & 0o7777, b""]]])
+        self.next_file += 1
+        try:
+            kind, _ = self.peer.recv(timeout=5)
+        except _core.RcpError:
+            return  # it hung up on us: outcome() tells why
+        assert kind == Msg.VERDICTS, kind
+
+    def stream(self, data: bytes, announce: bool = True) -> None:
+        """A data stream; the well-formed records in it are announced first
+        (once per file), so the destination has asked for them."""
+        for root, rel, size, mode in record_files(data) if announce else []:
+            if (root, rel) not in self.announced:
+                self.announced.add((root, rel))
+                self.announce(root, rel, size, mode)
         try:
             sid = self.peer.open_data()
             self.peer.write(sid, data)
@@ -509,10 +528,11 @@ def test_a_declared_size_reserves_no_disk(world) -> None:
         c = 4 << 30
         hostile.stream(record("big", b"x", size=c + 1, chunk=1, nchunks=2, offset=c))
         hostile.send(Msg.DONE, [1, c + 1])
+        pid = hostile.daemon._proc.pid  # noqa: SLF001 - the test owns this process
         deadline = time.monotonic() + 10
-        while not list((dest / "tree").glob(".rcp-*.tmp")) and time.monotonic() < deadline:
+        while not temporaries(pid, dest / "tree") and time.monotonic() < deadline:
             time.sleep(0.02)
-        (tmp,) = (dest / "tree").glob(".rcp-*.tmp")
+        (tmp,) = temporaries(pid, dest / "tree")
         assert tmp.stat().st_blocks * 512 < 1 << 20, f"{tmp.stat().st_blocks * 512} bytes allocated"
         kind, fields = outcome = hostile.outcome()
         assert kind != "result" or fields[5] >= 1, outcome
@@ -530,10 +550,11 @@ def test_a_master_gone_mid_copy_leaves_no_temporaries(world) -> None:
         hostile.send(Msg.ROOT, [0, "tree", "d", ""])
         c = 4 << 20
         hostile.stream(record("big", b"x", size=c + 1, chunk=1, nchunks=2, offset=c))  # half a file
+        pid = hostile.daemon._proc.pid  # noqa: SLF001 - the test owns this process
         deadline = time.monotonic() + 10
-        while not list((dest / "tree").glob(".rcp-*.tmp")) and time.monotonic() < deadline:
+        while not temporaries(pid, dest / "tree") and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert list((dest / "tree").glob(".rcp-*.tmp")), "no temporary file to clean up"
+        assert temporaries(pid, dest / "tree"), "no temporary file to clean up"
         hostile.ctl.close("master gone")
         deadline = time.monotonic() + 10
         while hostile.daemon.alive() and time.monotonic() < deadline:
@@ -781,9 +802,8 @@ def test_hostile_destination_cannot_hurt_the_source(tmp_path: Path, lie: str) ->
         if lie == "unexpected message":
             assert kind == "error" and "finished" in errors_of(outcome), outcome
         elif lie == "finished too early":
-            # The source takes the destination at its word; the master judges by the
-            # destination's own result, so this costs nothing but a wrong "done".
-            assert kind == "result", outcome
+            # Before answering for the files it was told of: the source stops, saying so.
+            assert kind == "error" and "finished before answering" in errors_of(outcome), outcome
         else:
             assert kind == "error", outcome
         deadline = time.monotonic() + 10
@@ -809,3 +829,33 @@ def test_source_refuses_the_announced_destination_certificate_without_its_key() 
         assert hostile.daemon.alive()  # still waiting for its real peer
     finally:
         hostile.close()
+
+
+def test_data_only_for_files_the_destination_asked_for(world, hostile: HostileSource) -> None:
+    """Protocol 4: a file that exists and differs is answered "kept"; data sent
+    for it anyway (or for a file never announced) ends the copy, and the file
+    stays as it was."""
+    dest, _ = world
+    (dest / "tree").mkdir()
+    (dest / "tree" / "keep").write_bytes(b"mine")
+    hostile.receive(dest)
+    hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+    hostile.send(Msg.FILES, [0, [[0, "keep", 9, 1_600_000_000, 0, 0o644, b""]]])
+    kind, fields = hostile.peer.recv(timeout=TIMEOUT)
+    assert kind == Msg.VERDICTS and fields == [0, bytes([3])]  # kept
+    hostile.stream(record("keep", b"overwrite"), announce=False)
+    hostile.send(Msg.DONE, [1, 9])
+    kind, fields = outcome = hostile.outcome()
+    assert kind == "error" and "did not ask for" in errors_of(outcome), outcome
+    assert (dest / "tree" / "keep").read_bytes() == b"mine"
+
+
+@pytest.mark.parametrize("first", [1, 2**64 - 1])
+def test_announcements_out_of_order_are_refused(world, hostile: HostileSource, first: int) -> None:
+    dest, _ = world
+    hostile.receive(dest)
+    hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+    hostile.send(Msg.FILES, [first, [[0, "f", 1, 1_600_000_000, 0, 0o644, b""]]])
+    kind, fields = outcome = hostile.outcome()
+    assert kind == "error" and ("expected 0" in errors_of(outcome) or "2^64" in errors_of(outcome)), outcome
+    assert not (dest / "tree" / "f").exists()

@@ -21,7 +21,9 @@ from rcp.progress import (
     format_bytes,
     format_duration,
     format_eta,
+    error_lines,
     format_rate,
+    kept_line,
     make_progress,
     shown,
     summary_line,
@@ -321,7 +323,7 @@ def test_not_live_prints_no_progress() -> None:
 
 
 def result_with_errors() -> CopyResult:
-    return CopyResult(files_copied=3, bytes_copied=3 * MiB, dirs_created=1, skipped=2, failed=1,
+    return CopyResult(files_copied=3, bytes_copied=3 * MiB, dirs_created=1, kept=2, failed=1, unchanged=4,
                       errors=[("a/b\x1b[2J", "Permission denied")], duration=2.0)
 
 
@@ -333,8 +335,9 @@ def test_finish_clears_the_line_and_prints_the_summary() -> None:
     live, rest = text.rsplit("\r", 1)[0], text.rsplit("\r", 1)[1]
     assert live.split("\r")[-1].strip() == ""  # the line was blanked out
     assert rest.splitlines() == [
-        "rcp: 3 files (+1 dir), 3.0 MiB in 2.0s (1.5 MiB/s), 2 skipped, 1 failed",
+        "rcp: 3 files (+1 dir), 3.0 MiB in 2.0s (1.5 MiB/s), 4 unchanged, 2 kept, 1 failed",
         "rcp: error: a/b\\x1b[2J: Permission denied",
+        "rcp: 2 files exist and differ; kept (use --overwrite, --update or --ignore-existing)",
     ]
 
 
@@ -356,7 +359,7 @@ def test_finish_none_only_clears() -> None:
 
 def test_summary_line() -> None:
     r = CopyResult(files_copied=1, bytes_copied=1024, symlinks_copied=2, duration=0.5)
-    assert summary_line(r) == "1 file (+2 symlinks), 1.0 KiB in 0.5s (2.0 KiB/s), 0 skipped, 0 failed"
+    assert summary_line(r) == "1 file (+2 symlinks), 1.0 KiB in 0.5s (2.0 KiB/s), 0 unchanged, 0 kept, 0 failed"
     assert "(--)" in summary_line(CopyResult(duration=0.0))
 
 
@@ -412,7 +415,7 @@ def test_rich_live_view_when_forced() -> None:
     assert t.renders >= 1
     assert "50.0 MiB/100 MiB" in text and "5/10 files" in text and "50.0 MiB/s" in text
     assert "[source] warn: [bold]not markup[/bold] \\x1b[31m" in text  # rich markup not interpreted
-    assert text.rstrip().endswith("rcp: 10 files, 100 MiB in 4.0s (25.0 MiB/s), 0 skipped, 0 failed")
+    assert text.rstrip().endswith("rcp: 10 files, 100 MiB in 4.0s (25.0 MiB/s), 0 unchanged, 0 kept, 0 failed")
 
 
 def test_rich_is_not_used_for_a_non_tty_stream() -> None:
@@ -486,7 +489,7 @@ def test_notebook_without_ipython_falls_back_to_plain_terminal(monkeypatch: pyte
     nb.log("source", "error", "boom")
     nb.finish(CopyResult(files_copied=1, bytes_copied=2, duration=1.0))
     assert out.getvalue().splitlines() == ["[source] error: boom",
-                                           "rcp: 1 file, 2 B in 1.0s (2 B/s), 0 skipped, 0 failed"]
+                                           "rcp: 1 file, 2 B in 1.0s (2 B/s), 0 unchanged, 0 kept, 0 failed"]
 
 
 # -- make_progress
@@ -513,3 +516,21 @@ def test_make_progress_refuses_unknown_kinds() -> None:
         make_progress("fancy")
     with pytest.raises(UsageError):
         make_progress(42)  # type: ignore[arg-type]
+
+
+def test_kept_line_names_the_first_few() -> None:
+    assert kept_line(CopyResult()) is None
+    one = CopyResult(kept=1, kept_paths=["d/a"])
+    assert kept_line(one) == "1 file exists and differs; kept (use --overwrite, --update or --ignore-existing): d/a"
+    many = CopyResult(kept=250, kept_paths=[f"d/f{i}" for i in range(100)])
+    assert kept_line(many) == ("250 files exist and differ; kept (use --overwrite, --update or --ignore-existing): "
+                               "d/f0, d/f1, d/f2 and 247 more")
+    hostile = CopyResult(kept=1, kept_paths=["x\x1b[2J"])
+    assert "\x1b" not in (kept_line(hostile) or "")
+
+
+def test_an_error_naming_its_path_shows_the_path_once() -> None:
+    r = CopyResult(failed=1, errors=[("nope", "/data/nope: No such file or directory")])
+    assert error_lines(r) == ["/data/nope: No such file or directory"]
+    r = CopyResult(failed=1, errors=[("a/b", "Permission denied")])
+    assert error_lines(r) == ["a/b: Permission denied"]

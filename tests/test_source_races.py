@@ -16,7 +16,7 @@ from pathlib import Path
 import rcp
 from rcp.model import CopyResult
 from test_faults import rcpd_pids
-from treeutil import leftovers
+from treeutil import leftovers, temporaries
 
 WAIT = 30.0
 
@@ -53,11 +53,13 @@ def destination_paused(dst_dir: Path) -> Iterator[None]:
     """Stops the destination rcpd once it has started writing (a temporary
     file exists in `dst_dir`), for the body's duration."""
     deadline = time.monotonic() + WAIT
-    while not list(dst_dir.glob("**/.rcp-*.tmp")):
+    pids: list[int] = []
+    while len(pids) != 1 or not temporaries(pids[0], dst_dir, below=True):
         assert time.monotonic() < deadline, "the copy never started writing"
         time.sleep(0.002)
-    (pid,) = rcpd_pids("destination")
-    os.kill(pid, signal.SIGSTOP)
+        pids = rcpd_pids("destination")
+    os.kill(pids[0], signal.SIGSTOP)
+    pid = pids[0]
     try:
         yield
     finally:

@@ -63,6 +63,26 @@ def leftovers(root: Path) -> list[str]:
     return [str(p) for p in root.rglob(".rcp-*.tmp")]
 
 
+def temporaries(pid: int, directory: Path, below: bool = False) -> list[Path]:
+    """The files rcpd `pid` is writing in `directory` (`below`: or under it):
+    named `.rcp-*.tmp`, or (O_TMPFILE) nameless ones it holds open, reached
+    through /proc/<pid>/fd."""
+    found = list(directory.glob("**/.rcp-*.tmp" if below else ".rcp-*.tmp"))
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return found
+    for fd in fds:
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        inside = os.path.dirname(target) == str(directory) or (below and target.startswith(f"{directory}/"))
+        if inside and target.endswith("(deleted)"):
+            found.append(fd)
+    return found
+
+
 def make_non_utf8_tree(root: Path) -> Path:
     """A tree whose root and inner names are not UTF-8 (Latin-1 bytes, as old
     systems wrote them): `root` itself may be such a name (os.fsdecode'd)."""

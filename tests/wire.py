@@ -45,3 +45,56 @@ def record(relpath: str, payload: bytes, *, file_id: int = 1, root: int = 0, siz
     length = len(payload) if length is None else length
     header = pack([Msg.CHUNK, file_id, root, relpath, size, mode, mtime, 0, chunk, nchunks, offset, length])
     return frame(header) + payload + (_core.xxh3_128(payload) if digest is None else digest) + bytes([verdict])
+
+
+def unpack(data: bytes, at: int = 0) -> tuple[object, int]:
+    """The inverse of pack() for what it makes: (value, offset after it); ValueError otherwise."""
+    if at >= len(data):
+        raise ValueError("truncated")
+    b = data[at]
+    if b < 0x80:
+        return b, at + 1
+    if 0x90 <= b <= 0x9F:
+        out, at = [], at + 1
+        for _ in range(b & 0x0F):
+            v, at = unpack(data, at)
+            out.append(v)
+        return out, at
+    if b in (0xC2, 0xC3):
+        return b == 0xC3, at + 1
+    sizes = {0xCE: (">I", 4), 0xCF: (">Q", 8), 0xD3: (">q", 8)}
+    if b in sizes:
+        fmt, n = sizes[b]
+        if at + 1 + n > len(data):
+            raise ValueError("truncated")
+        return struct.unpack(fmt, data[at + 1:at + 1 + n])[0], at + 1 + n
+    if b in (0xD9, 0xDA, 0xC4):
+        n, start = (data[at + 1], at + 2) if b != 0xDA else (struct.unpack(">H", data[at + 1:at + 3])[0], at + 3)
+        raw = data[start:start + n]
+        if len(raw) != n:
+            raise ValueError("truncated")
+        return (raw if b == 0xC4 else raw.decode("utf-8", "surrogateescape")), start + n
+    raise ValueError(f"msgpack type {b:#x} not handled")
+
+
+def record_files(data: bytes) -> list[tuple[int, str, int, int]]:
+    """(root, relpath, size, mode) of each well-formed record at the start of a
+    data stream's bytes (kind byte excluded), for announcing them first."""
+    out, at = [], 0
+    while at + 4 <= len(data):
+        n = struct.unpack(">I", data[at:at + 4])[0]
+        try:
+            header, _ = unpack(data[at + 4:at + 4 + n])
+        except ValueError:
+            break
+        if not isinstance(header, list) or len(header) < 12 or header[0] != Msg.CHUNK:
+            break
+        _, _, root, rel, size, mode, *_rest = header
+        if not (isinstance(root, int) and isinstance(rel, str) and isinstance(size, int) and isinstance(mode, int)):
+            break
+        out.append((root, rel, size, mode))
+        length = header[11]
+        if not isinstance(length, int):
+            break
+        at += 4 + n + length + 17
+    return out

@@ -25,9 +25,11 @@ void init_protocol(py::module_& m) {
       .value("ROOT", MsgType::root)
       .value("DIR", MsgType::dir)
       .value("SYMLINK", MsgType::symlink)
+      .value("FILES", MsgType::files)
       .value("SOURCE_ERROR", MsgType::source_error)
       .value("DONE", MsgType::done)
       .value("FINISHED", MsgType::finished)
+      .value("VERDICTS", MsgType::verdicts)
       .value("CHUNK", MsgType::chunk)
       .value("USER", MsgType::user);
 }

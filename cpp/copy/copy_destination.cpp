@@ -36,6 +36,14 @@ int write_all(int fd, std::span<const uint8_t> data, uint64_t offset) {
 
 constexpr Nanos kReadTimeout = 120 * kSeconds;
 constexpr size_t kMaxFilesInFlight = 65536;
+// Files answered "send" and not yet settled: an honest source has its job
+// queue and the answers in flight, far fewer.
+constexpr size_t kMaxGranted = 1u << 18;
+
+std::string grant_key(uint32_t root, const std::string& rel) {
+  std::string key(reinterpret_cast<const char*>(&root), sizeof root);
+  return key + rel;
+}
 // Never recreate setuid/setgid bits from a peer's say-so.
 constexpr uint32_t kFileModeMask = 0777;
 constexpr uint32_t kDirModeMask = 01777;
@@ -57,7 +65,10 @@ timespec to_ts(int64_t s, uint32_t ns) { return timespec{static_cast<time_t>(s),
 
 CopyDestination::CopyDestination(std::shared_ptr<Link> peer, std::unique_ptr<DestTree> tree,
                                  const DestinationOptions& options, const Logger& logger, TransferCounters& counters)
-    : peer_(std::move(peer)), tree_(std::move(tree)), options_(options), logger_(logger), counters_(counters) {}
+    : peer_(std::move(peer)), tree_(std::move(tree)), options_(options), logger_(logger), counters_(counters) {
+  const DestSpec& spec = tree_->spec();
+  policy_ = FilePolicy{spec.overwrite, spec.update, spec.ignore_existing, spec.checksum};
+}
 
 CopyDestination::~CopyDestination() { tree_->remove_temps(); }
 
@@ -165,6 +176,11 @@ Result<void> CopyDestination::on_control(const std::vector<uint8_t>& body) {
       if (!link) return link.error();
       return on_symlink(*link);
     }
+    case MsgType::files: {
+      auto files = FilesMsg::decode(*m);
+      if (!files) return files.error();
+      return on_files(*files);
+    }
     case MsgType::source_error: {
       auto e = SourceErrorMsg::decode(*m);
       if (!e) return e.error();
@@ -219,28 +235,124 @@ Result<void> CopyDestination::on_symlink(const SymlinkMsg& l) {
     return {};
   }
   auto& [dir, name] = *parent;
+  // A symlink is "the same" when it is a symlink with the same target.
+  FileVerdict verdict = FileVerdict::send;
+  auto existing = tree_->lookup(dir, name);
+  if (existing && *existing) {
+    bool same = false;
+    if (S_ISLNK((*existing)->st_mode)) {
+      std::string target(kMaxLinkTarget + 1, '\0');
+      ssize_t n = readlinkat(dir->get(), name.c_str(), target.data(), target.size());
+      same = n >= 0 && std::string_view(target.data(), static_cast<size_t>(n)) == l.target;
+    }
+    FilePolicy policy = policy_;
+    policy.checksum = false;
+    verdict = same ? FileVerdict::unchanged
+                   : decide(policy, FileEntry{l.index, l.relpath, 0, l.mtime_s, l.mtime_ns, 0, {}}, *existing, {});
+  }
   std::string tmp;
-  Result<bool> committed = make_error(Errc::io, "");
-  if (!tree_->overwrite() && tree_->exists(dir, name)) {
-    committed = false;
-  } else if (auto r = tree_->create_temp_symlink(dir, l.target, tmp); !r) {
-    committed = r.error();
-  } else {
-    // The link itself gets the mtime; its target is never touched.
-    timespec times[2] = {{0, UTIME_OMIT}, to_ts(l.mtime_s, l.mtime_ns)};
-    utimensat(dir->get(), tmp.c_str(), times, AT_SYMLINK_NOFOLLOW);
-    committed = tree_->commit(dir, tmp, name);
+  Result<bool> committed = false;
+  if (!existing) {
+    committed = existing.error();
+  } else if (wants_data(verdict)) {
+    if (auto r = tree_->create_temp_symlink(dir, l.target, tmp); !r) {
+      committed = r.error();
+    } else {
+      // The link itself gets the mtime; its target is never touched.
+      timespec times[2] = {{0, UTIME_OMIT}, to_ts(l.mtime_s, l.mtime_ns)};
+      utimensat(dir->get(), tmp.c_str(), times, AT_SYMLINK_NOFOLLOW);
+      committed = tree_->commit(dir, tmp, name, verdict == FileVerdict::replace);
+    }
   }
   std::lock_guard<std::mutex> lk(mu_);
+  const std::string path = tree_->display(l.index, l.relpath);
   if (!committed) {
-    fail_entry(tree_->display(l.index, l.relpath), committed.error().message, true);
+    fail_entry(path, committed.error().message, true);
+  } else if (verdict == FileVerdict::unchanged) {
+    ++summary_.unchanged;
+  } else if (verdict == FileVerdict::ignored) {
+    ++summary_.ignored;
   } else if (!*committed) {
-    ++summary_.skipped;
-    logger_.warn(tree_->display(l.index, l.relpath) + ": exists; not replaced (use --overwrite)");
+    keep_entry(path);
   } else {
     ++summary_.symlinks;
   }
   return {};
+}
+
+void CopyDestination::keep_entry(const std::string& path) {
+  summary_.add_kept(path);
+  // One summary line at the end names the first few; -v lists them all.
+  logger_.info(path + ": exists and differs; kept (use --overwrite, --update or --ignore-existing)");
+}
+
+Result<void> CopyDestination::on_files(const FilesMsg& msg) {
+  if (msg.first != next_announced_)
+    return make_error(Errc::protocol, "announced files numbered from " + std::to_string(msg.first) + ", expected " +
+                                          std::to_string(next_announced_));
+  next_announced_ += msg.files.size();
+  VerdictsMsg answer{msg.first, {}};
+  answer.verdicts.reserve(msg.files.size());
+  for (const auto& file : msg.files) {
+    // The root names what the path may be: a file root is the file itself.
+    const char kind = tree_->root_kind(file.index);
+    if (kind == '\0') return make_error(Errc::protocol, "a file announced for an unannounced source");
+    if ((kind == 'f') != file.relpath.empty() || kind == 'l')
+      return make_error(Errc::protocol, "a file announced where its source says there is none");
+    if (auto r = split_relative_path(file.relpath); !r) return r.error();
+    answer.verdicts.push_back(decide_file(file));
+  }
+  return peer_->send_message(answer.encode());
+}
+
+FileVerdict CopyDestination::decide_file(const FileEntry& file) {
+  // The display path only when something is said about the file: most are just sent.
+  auto path = [&] { return tree_->display(file.index, file.relpath); };
+  auto fail = [&](const std::string& why) {
+    std::lock_guard<std::mutex> lk(mu_);
+    fail_entry(path(), why, true);
+    return FileVerdict::failed;
+  };
+  auto parent = tree_->parent_of(file.index, file.relpath);
+  if (!parent) return fail(parent.error().message);
+  const auto& [dir, name] = *parent;
+  auto existing = tree_->lookup(dir, name);
+  if (!existing) return fail(existing.error().message);
+  std::optional<bool> same_content;
+  if (policy_.checksum && *existing && S_ISREG((*existing)->st_mode) &&
+      static_cast<uint64_t>((*existing)->st_size) == file.size && file.digest.size() == kDigestSize) {
+    // The source hashed its copy before announcing it, this side hashes its own now.
+    auto fd = tree_->open_existing(dir, name, **existing);
+    if (!fd) return fail("cannot compare: " + fd.error().message);
+    Xxh128 hash;
+    std::vector<uint8_t> buf(kBlock);
+    for (;;) {
+      ssize_t n = read(fd->get(), buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return fail(std::string("cannot compare: ") + std::strerror(errno));
+      if (n == 0) break;
+      hash.update({buf.data(), static_cast<size_t>(n)});
+    }
+    Digest128 d = hash.digest();
+    same_content = std::equal(d.begin(), d.end(), file.digest.begin());
+  }
+  const FileVerdict verdict = decide(policy_, file, *existing, same_content);
+  std::lock_guard<std::mutex> lk(mu_);
+  switch (verdict) {
+    case FileVerdict::send:
+    case FileVerdict::replace:
+      if (granted_.size() >= kMaxGranted) {
+        fail_entry(path(), "the source keeps too many files announced and not sent", true);
+        return FileVerdict::failed;
+      }
+      granted_[grant_key(file.index, file.relpath)] = verdict == FileVerdict::replace;
+      break;
+    case FileVerdict::unchanged: ++summary_.unchanged; break;
+    case FileVerdict::ignored: ++summary_.ignored; break;
+    case FileVerdict::kept: keep_entry(path()); break;
+    case FileVerdict::failed: break;
+  }
+  return verdict;
 }
 
 void CopyDestination::worker() {
@@ -280,7 +392,14 @@ CopyDestination::FileState* CopyDestination::begin_chunk(const ChunkHeader& h, s
       err = "the source keeps too many files open at once";
       return nullptr;
     }
+    // Only what this side asked for, and replacing only what it allowed.
+    auto grant = granted_.find(grant_key(h.root, h.relpath));
+    if (grant == granted_.end()) {
+      err = "data for a file the destination did not ask for: " + h.relpath.substr(0, 200);
+      return nullptr;
+    }
     FileState f;
+    f.replace = grant->second;
     f.root = h.root;
     f.rel = h.relpath;
     f.size = h.size;
@@ -318,8 +437,11 @@ void CopyDestination::open_file(FileState& f) {
   } else {
     f.dir = parent->first;
     f.name = parent->second;
-    if (!tree_->overwrite() && tree_->exists(f.dir, f.name)) {
+    if (!f.replace && tree_->exists(f.dir, f.name)) {
       f.skipped = true;  // decided now, so no temp file is written for nothing
+    } else if (auto anon = tree_->create_anonymous(f.dir); anon) {
+      // No name until it is complete: an interruption, even SIGKILL, leaves nothing.
+      f.fd = std::make_shared<UniqueFd>(std::move(*anon));
     } else if (auto tmp = tree_->create_temp(f.dir); !tmp) {
       f.failed = true;
       f.error = tmp.error().message;
@@ -453,14 +575,15 @@ void CopyDestination::end_chunk(uint64_t id, FileState& f, uint64_t bytes, const
   } else if (f.failed) {
     fail_entry(path, f.error, true);
   } else if (!committed) {
-    ++summary_.skipped;
-    logger_.warn(path + ": exists; not replaced (use --overwrite)");
+    keep_entry(path);  // appeared since it was decided
   } else {
     ++summary_.files;
     summary_.bytes += f.size;
     counters_.files_done += 1;
     if (logger_.enabled(LogLevel::debug)) logger_.debug(path + ": " + std::to_string(f.size) + " bytes verified");
   }
+  // A voided attempt comes again under a new id; anything else is done with.
+  if (!f.voided) granted_.erase(grant_key(f.root, f.rel));
   ++settled_;
   // A settled file costs nothing more than its id in an interval set.
   settled_ids_.insert(id);
@@ -488,10 +611,22 @@ bool CopyDestination::settle(FileState& f) {
       f.error = std::string("fsync failed: ") + std::strerror(errno);
     }
   }
-  f.fd.reset();  // close before rename: nothing else writes to it
   bool committed = false;
+  if (!f.skipped && !f.failed && f.tmp.empty() && f.fd) {  // an anonymous file gets its name through its fd
+    auto r = tree_->link_into_place(f.dir, *f.fd, f.name, f.replace);
+    if (!r) {
+      f.failed = true;
+      f.error = r.error().message;
+    } else {
+      committed = *r;
+    }
+    f.fd.reset();
+    f.dir.reset();
+    return committed;
+  }
+  f.fd.reset();  // close before rename: nothing else writes to it
   if (!f.skipped && !f.failed) {
-    auto r = tree_->commit(f.dir, f.tmp, f.name);
+    auto r = tree_->commit(f.dir, f.tmp, f.name, f.replace);
     if (!r) {
       f.failed = true;
       f.error = r.error().message;
@@ -525,11 +660,11 @@ void CopyDestination::apply_dir_meta() {
     auto dir = tree_->directory(d.root, d.rel);
     if (!dir) continue;
     // A directory that was there before is the user's: its metadata changes
-    // only with --overwrite, and its mode only ever narrows (a source must not
-    // open up an existing ~/.ssh).
+    // only with --overwrite or --update (as rsync -u keeps it in step), and its mode only ever narrows (a source must
+    // not open up an existing ~/.ssh).
     uint32_t mode = d.mode;
     bool ours = tree_->created(*dir);
-    if (!ours && tree_->overwrite()) {
+    if (!ours && (tree_->overwrite() || tree_->spec().update)) {
       struct stat st {};
       ours = fstat((*dir)->get(), &st) == 0;
       // ...and a shared directory's setgid bit (its files' group) stays.

@@ -17,6 +17,7 @@
 #include "base/interval_set.h"
 #include "base/logger.h"
 #include "copy/dest_tree.h"
+#include "copy/file_policy.h"
 #include "copy/transfer_counters.h"
 #include "link/link.h"
 #include "wire/chunk_header.h"
@@ -57,6 +58,7 @@ class CopyDestination {
     uint64_t bytes = 0;
     bool failed = false;
     bool skipped = false;
+    bool replace = false;  // the destination's verdict allowed replacing what is there
     std::string error;
     DirFd dir;
     std::string name;
@@ -86,6 +88,11 @@ class CopyDestination {
   Result<void> on_root(const RootMsg& root);
   Result<void> on_dir(const DirMsg& dir);
   Result<void> on_symlink(const SymlinkMsg& link);
+  // Decides each announced file (file_policy.h) and answers with one `verdicts`.
+  Result<void> on_files(const FilesMsg& msg);
+  FileVerdict decide_file(const FileEntry& file);
+  // mu_ held: counts a file that exists, differs and stays.
+  void keep_entry(const std::string& path);
   // Sets directory modes and mtimes deepest first (and with --fsync flushes each).
   void apply_dir_meta();
   void sync_dir(const UniqueFd& dir, uint32_t root, const std::string& rel);
@@ -110,6 +117,11 @@ class CopyDestination {
   CopySummary summary_;
   std::map<std::pair<dev_t, ino_t>, DirMeta> dir_meta_;  // one per directory on disk
   std::set<Digest128> failed_paths_;                     // hashes of the paths counted in summary_.failed
+  // Files answered "send", by root and path, until settled: data for any
+  // other file is refused, and `replace` is this side's decision, not the source's.
+  std::map<std::string, bool> granted_;
+  uint64_t next_announced_ = 0;  // the number the next announced file must carry
+  FilePolicy policy_;
 };
 
 }  // namespace rcp

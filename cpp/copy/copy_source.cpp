@@ -36,6 +36,12 @@ constexpr size_t kMaxBundle = 256;
 // fields, the path, the digest.
 uint64_t record_bytes(const ChunkHeader& h) { return h.length + h.relpath.size() + 128; }
 constexpr size_t kMaxQueuedJobs = 4096;  // bounds the walker's lead over the workers
+// Announcements: at most this many files awaiting an answer (memory, and the
+// destination's list of files it granted), sent in batches of about
+// kAnnounceBatch files or kAnnounceBytes, so one sealed frame carries many.
+constexpr size_t kMaxAwaiting = 8192;
+constexpr size_t kAnnounceBatch = 256;
+constexpr size_t kAnnounceBytes = 128u << 10;
 constexpr Nanos kWriteTimeout = 120 * kSeconds;
 
 std::string join(const std::string& a, const std::string& b) {
@@ -186,12 +192,13 @@ class CopySource::Walker {
   }
 
   void announce_root(uint32_t index, const std::string& name, char kind, const std::string& err) {
-    if (!err.empty()) record_error(name, err);
+    // The result reports it, once, with its path: logged here for -v only.
+    if (!err.empty()) record_error(name, err, LogLevel::info);
     (void)src_.peer_->send_message(RootMsg{index, name, kind, err, operand_, roots_}.encode());
   }
 
-  void record_error(const std::string& where, const std::string& what) {
-    src_.logger_.warn(what);
+  void record_error(const std::string& where, const std::string& what, LogLevel level = LogLevel::warn) {
+    src_.logger_.log(level, what);
     std::lock_guard<std::mutex> lk(summary_mu_);
     ++summary_.failed;
     summary_.add_error(where, what);
@@ -239,7 +246,7 @@ class CopySource::Walker {
     file->st = st;
     src_.counters_.files_total += 1;
     src_.counters_.bytes_total += static_cast<uint64_t>(st.st_size);
-    for (auto& job : src_.plan_chunks(file)) queue_.push(std::move(job));
+    src_.announce(file);
   }
 
   void walk_dir(uint32_t index, const std::shared_ptr<UniqueFd>& fd, const std::string& path, const std::string& rel,
@@ -273,6 +280,11 @@ class CopySource::Walker {
       }
     }
     closedir(dir);
+    {
+      // What this directory held goes out before its subdirectories are walked.
+      std::lock_guard<std::mutex> lk(src_.announce_mu_);
+      src_.flush_announcements();
+    }
     // Directories after the files of their parent: one directory stream open at a time.
     for (auto& [name, st] : subdirs) {
       const std::string child = join(path, name), child_rel = join(rel, name);
@@ -323,6 +335,115 @@ std::vector<SourceRoot> source_roots(const std::vector<std::string>& paths, bool
 CopySource::CopySource(std::shared_ptr<Link> peer, const SourceOptions& options, const Logger& logger,
                        TransferCounters& counters)
     : peer_(std::move(peer)), options_(options), logger_(logger), counters_(counters) {}
+
+std::vector<uint8_t> CopySource::digest_of(const SourceFile& file) {
+  auto fd = open_checked(file);
+  if (!fd) return {};
+  Xxh128 hash;
+  std::vector<uint8_t> buf(kReadBlock);
+  for (;;) {
+    ssize_t n = read(fd->get(), buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return {};
+    if (n == 0) break;
+    hash.update({buf.data(), static_cast<size_t>(n)});
+  }
+  if (!unchanged(fd->get(), file)) return {};  // no claim about content that moved under the hash
+  Digest128 d = hash.digest();
+  return {d.begin(), d.end()};
+}
+
+void CopySource::announce(const std::shared_ptr<SourceFile>& file) {
+  FileEntry entry{file->root,
+                  file->rel,
+                  static_cast<uint64_t>(file->st.st_size),
+                  static_cast<int64_t>(file->st.st_mtim.tv_sec),
+                  static_cast<uint32_t>(file->st.st_mtim.tv_nsec),
+                  static_cast<uint32_t>(file->st.st_mode & 07777),
+                  {}};
+  // Hashed here, while the destination hashes the files announced before.
+  if (options_.checksum) entry.digest = digest_of(*file);
+  std::unique_lock<std::mutex> lk(announce_mu_);
+  if (awaiting_.size() >= kMaxAwaiting) {
+    flush_announcements();
+    announce_cv_.wait(lk,
+                      [&] { return awaiting_.size() < kMaxAwaiting / 2 || link_error_.code != Errc::ok || finished_; });
+  }
+  if (finished_ && link_error_.code == Errc::ok)  // nobody reads answers any more: this file goes unsent
+    link_error_ = make_error(Errc::protocol, "the destination finished before answering for every file");
+  if (link_error_.code != Errc::ok) return;
+  batch_bytes_ += entry.relpath.size() + 48;
+  batch_.files.push_back(std::move(entry));
+  awaiting_.push_back(file);
+  if (batch_.files.size() >= kAnnounceBatch || batch_bytes_ >= kAnnounceBytes) flush_announcements();
+}
+
+void CopySource::flush_announcements() {
+  if (batch_.files.empty()) return;
+  batch_.first = announced_;
+  announced_ += batch_.files.size();
+  // A failed send shows as the link failing, which the answers' reader reports.
+  (void)peer_->send_message(batch_.encode());
+  batch_.files.clear();
+  batch_bytes_ = 0;
+}
+
+Result<void> CopySource::on_verdicts(const VerdictsMsg& msg, JobQueue& queue) {
+  std::vector<std::shared_ptr<SourceFile>> files;
+  {
+    std::lock_guard<std::mutex> lk(announce_mu_);
+    if (msg.first != answered_ || msg.verdicts.size() > awaiting_.size())
+      return make_error(Errc::protocol, "the destination answered for files never announced");
+    for (size_t i = 0; i < msg.verdicts.size(); ++i) {
+      files.push_back(std::move(awaiting_.front()));
+      awaiting_.pop_front();
+    }
+  }
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (wants_data(msg.verdicts[i])) {
+      for (auto& job : plan_chunks(files[i])) queue.push(std::move(job));
+    } else {  // nothing to send: the progress totals are what will move
+      counters_.files_total -= 1;
+      counters_.bytes_total -= static_cast<uint64_t>(files[i]->st.st_size);
+    }
+  }
+  std::lock_guard<std::mutex> lk(announce_mu_);
+  answered_ += files.size();
+  announce_cv_.notify_all();
+  return {};
+}
+
+void CopySource::read_answers(JobQueue& queue) {
+  auto stop = [&](Error e) {
+    std::lock_guard<std::mutex> lk(announce_mu_);
+    link_error_ = std::move(e);
+    announce_cv_.notify_all();
+  };
+  for (;;) {
+    auto body = peer_->recv_message(options_.finish_timeout);
+    if (!body && body.error().code == Errc::timeout) {
+      std::lock_guard<std::mutex> lk(announce_mu_);
+      if (!walked_ && answered_ == announced_) continue;  // a long walk that found no file yet
+    }
+    if (!body) return stop(body.error());
+    auto m = decode_message(*body);
+    if (!m) return stop(m.error());
+    if (m->type == static_cast<uint32_t>(MsgType::finished)) {
+      std::lock_guard<std::mutex> lk(announce_mu_);
+      if (answered_ != announced_ || !awaiting_.empty()) {
+        link_error_ = make_error(Errc::protocol, "the destination finished before answering for every file");
+      } else {
+        finished_ = true;
+      }
+      announce_cv_.notify_all();
+      return;
+    }
+    auto v = VerdictsMsg::decode(*m);
+    if (!v)
+      return stop(make_error(Errc::protocol, "the destination sent something other than 'verdicts' or 'finished'"));
+    if (auto r = on_verdicts(*v, queue); !r) return stop(r.error());
+  }
+}
 
 std::vector<CopySource::Job> CopySource::plan_chunks(const std::shared_ptr<SourceFile>& file) {
   const uint64_t size = static_cast<uint64_t>(file->st.st_size);
@@ -529,23 +650,38 @@ Result<CopySummary> CopySource::run(const std::vector<SourceRoot>& roots) {
       }
     });
   }
+  std::thread reader([&] { read_answers(queue); });
   Walker walker(*this, queue, summary, summary_mu, static_cast<uint32_t>(roots.size()));
   for (uint32_t i = 0; i < roots.size(); ++i) walker.walk_root(i, roots[i]);
+  {
+    // Every announced file answered and its chunks queued before the queue closes.
+    std::unique_lock<std::mutex> lk(announce_mu_);
+    flush_announcements();
+    walked_ = true;
+    announce_cv_.wait(lk, [&] { return answered_ == announced_ || link_error_.code != Errc::ok || finished_; });
+    if (finished_ && answered_ != announced_ && link_error_.code == Errc::ok)
+      link_error_ = make_error(Errc::protocol, "the destination finished before answering for every file");
+  }
   queue.close();
   for (auto& t : workers) t.join();
-  if (link_error.code != Errc::ok) return link_error;
-
+  {
+    std::lock_guard<std::mutex> lk(announce_mu_);
+    if (link_error.code == Errc::ok && link_error_.code != Errc::ok) link_error = link_error_;
+  }
+  if (link_error.code != Errc::ok) {
+    peer_->close(link_error.message);
+    reader.join();
+    return link_error;
+  }
   summary.files = counters_.files_done.load();
   summary.bytes = counters_.bytes_done.load();
   // Every file id sent, resent attempts included: the destination settles each.
-  if (auto r = peer_->send_message(DoneMsg{next_file_id_.load(), counters_.bytes_total.load()}.encode()); !r)
-    return r.error();
-  // The destination answers "finished" when every file is settled on disk.
-  auto reply = peer_->recv_message(options_.finish_timeout);
-  if (!reply) return reply.error();
-  auto m = decode_message(*reply);
-  if (!m || !FinishedMsg::decode(*m))
-    return make_error(Errc::protocol, "destination sent something other than 'finished'");
+  // It answers "finished" when every file is settled on disk.
+  auto done = peer_->send_message(DoneMsg{next_file_id_.load(), counters_.bytes_total.load()}.encode());
+  if (!done) peer_->close(done.error().message);
+  reader.join();
+  if (!done) return done.error();
+  if (!finished_) return link_error_.code != Errc::ok ? link_error_ : make_error(Errc::protocol, "no 'finished'");
   peer_->close("copy complete");
   return summary;
 }

@@ -4,7 +4,10 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +18,7 @@
 #include "copy/transfer_counters.h"
 #include "link/link.h"
 #include "wire/chunk_header.h"
+#include "wire/messages.h"
 
 namespace rcp {
 
@@ -34,10 +38,13 @@ std::vector<SourceRoot> source_roots(const std::vector<std::string>& paths, bool
                                      const PasswdDb& users);
 
 struct SourceOptions {
+  bool checksum = false;  // announce each file with the xxh3-128 of its content
   size_t workers = 16;
   uint64_t chunk_bytes = 64ull << 20;
   Nanos finish_timeout = 600 * 1000000000ull;  // wait for the destination's "finished"
 };
+
+class JobQueue;
 
 class CopySource {
  public:
@@ -69,12 +76,34 @@ class CopySource {
   Result<void> chunk_sent(const std::shared_ptr<SourceFile>& shared);
   // Tells the destination (once per file) and returns the io error.
   Result<void> fail_file(SourceFile& file, const std::string& why);
+  // Announces a regular file the walk found (batched); its data goes once
+  // the destination answers "send". Waits while too many await an answer.
+  void announce(const std::shared_ptr<SourceFile>& file);
+  void flush_announcements();  // announce_mu_ held
+  // Reads the destination's answers until "finished" (or the link fails),
+  // queueing the chunks of each file it wants.
+  void read_answers(JobQueue& queue);
+  Result<void> on_verdicts(const VerdictsMsg& msg, JobQueue& queue);
+  // The file's xxh3-128 (--checksum); empty when it can't be read as the walk saw it.
+  std::vector<uint8_t> digest_of(const SourceFile& file);
 
   std::shared_ptr<Link> peer_;
   SourceOptions options_;
   Logger logger_;
   TransferCounters& counters_;
   std::atomic<uint64_t> next_file_id_{0};  // every attempt of every file gets its own
+
+  // Announced files awaiting the destination's answer, oldest first.
+  std::mutex announce_mu_;
+  std::condition_variable announce_cv_;
+  std::deque<std::shared_ptr<SourceFile>> awaiting_;
+  FilesMsg batch_;          // announcements not yet sent
+  size_t batch_bytes_ = 0;  // roughly, of batch_ encoded
+  uint64_t announced_ = 0;  // files announced (sent) so far
+  uint64_t answered_ = 0;   // ...of which answered and dispatched
+  bool walked_ = false;     // the walk is over: no answer for long is the link failing
+  bool finished_ = false;   // the destination said "finished"
+  Error link_error_;        // the answers stopped: the link failed
 };
 
 }  // namespace rcp

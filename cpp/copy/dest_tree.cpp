@@ -1,16 +1,20 @@
 #include "copy/dest_tree.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "base/crypto.h"
 #include "copy/path_validator.h"
+#include "wire/chunk_header.h"
 
 namespace rcp {
 
@@ -31,6 +35,12 @@ std::pair<std::string, std::string> split_parent(std::string path) {
 
 Result<std::unique_ptr<DestTree>> DestTree::open(const DestSpec& spec) {
   std::unique_ptr<DestTree> t(new DestTree(spec));
+  // Which host made a temporary: only this host can tell whether its rcpd is gone.
+  char host[256] = {};
+  (void)gethostname(host, sizeof host - 1);
+  const std::string host_name(host);
+  const Digest128 h = Xxh128::of({reinterpret_cast<const uint8_t*>(host_name.data()), host_name.size()});
+  t->temp_prefix_ = ".rcp-" + to_hex(std::span<const uint8_t>(h.data(), 4)) + "-";
   if (spec.path.empty()) return make_error(Errc::invalid_argument, "empty destination path");
   struct stat st {};
   // The user's own DST may be a symlink to a directory; only what lies below is never followed.
@@ -76,6 +86,12 @@ Result<void> DestTree::set_root(uint32_t index, const std::string& name, char ki
 bool DestTree::has_root(uint32_t index) const {
   std::lock_guard<std::mutex> lk(mu_);
   return roots_.count(index) != 0;
+}
+
+char DestTree::root_kind(uint32_t index) const {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto it = roots_.find(index);
+  return it == roots_.end() ? '\0' : it->second.kind;
 }
 
 std::string DestTree::display(uint32_t root, const std::string& rel) const {
@@ -155,11 +171,48 @@ Result<std::pair<DirFd, std::string>> DestTree::parent_of(uint32_t root, const s
   return std::make_pair(*dir, leaf);
 }
 
+std::string DestTree::temp_name() const {
+  uint8_t rnd[8];
+  if (!random_bytes(rnd)) return "";
+  return temp_prefix_ + std::to_string(getpid()) + "-" + to_hex(rnd) + ".tmp";
+}
+
+void DestTree::sweep_stale_temps(const DirFd& dir) {
+  struct stat st {};
+  if (fstat(dir->get(), &st) != 0) return;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!swept_.insert({st.st_dev, st.st_ino}).second) return;
+  }
+  int dup_fd = fcntl(dir->get(), F_DUPFD_CLOEXEC, 0);
+  DIR* d = dup_fd >= 0 ? fdopendir(dup_fd) : nullptr;
+  if (d == nullptr) {
+    if (dup_fd >= 0) close(dup_fd);
+    return;
+  }
+  // Ours: this host's prefix, our uid, and an rcpd pid that no longer exists.
+  while (dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.rfind(temp_prefix_, 0) != 0 || name.size() < temp_prefix_.size() + 6 ||
+        name.compare(name.size() - 4, 4, ".tmp") != 0)
+      continue;
+    const std::string rest = name.substr(temp_prefix_.size());
+    const auto dash = rest.find('-');
+    if (dash == 0 || dash == std::string::npos || rest.find_first_not_of("0123456789") != dash) continue;
+    const long pid = std::strtol(rest.substr(0, dash).c_str(), nullptr, 10);
+    if (pid <= 0 || pid == getpid() || kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    struct stat ts {};
+    if (fstatat(dir->get(), name.c_str(), &ts, AT_SYMLINK_NOFOLLOW) != 0 || ts.st_uid != geteuid()) continue;
+    if (S_ISREG(ts.st_mode) || S_ISLNK(ts.st_mode)) (void)unlinkat(dir->get(), name.c_str(), 0);
+  }
+  closedir(d);
+}
+
 Result<std::pair<UniqueFd, std::string>> DestTree::create_temp(const DirFd& dir) {
+  sweep_stale_temps(dir);  // without O_TMPFILE, a killed run's files have names: the next run removes them
   for (int attempt = 0; attempt < 8; ++attempt) {
-    uint8_t rnd[8];
-    if (!random_bytes(rnd)) return make_error(Errc::io, "no randomness for a temporary name");
-    std::string name = ".rcp-" + to_hex(rnd) + ".tmp";
+    std::string name = temp_name();
+    if (name.empty()) return make_error(Errc::io, "no randomness for a temporary name");
     int fd = openat(dir->get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd >= 0) {
       std::lock_guard<std::mutex> lk(mu_);
@@ -171,10 +224,47 @@ Result<std::pair<UniqueFd, std::string>> DestTree::create_temp(const DirFd& dir)
   return make_error(Errc::io, "cannot find a free temporary name");
 }
 
+Result<UniqueFd> DestTree::create_anonymous(const DirFd& dir) {
+  // linkat() gives it a name through /proc/self/fd (AT_EMPTY_PATH would need
+  // CAP_DAC_READ_SEARCH): without /proc, named temporaries it is.
+  if (anonymous_ok_.load() && access("/proc/self/fd", X_OK) != 0) anonymous_ok_.store(false);
+  if (!anonymous_ok_.load()) return make_error(Errc::io, "no O_TMPFILE here");
+  int fd = openat(dir->get(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd >= 0) return UniqueFd(fd);
+  const int err = errno;
+  // EOPNOTSUPP/EISDIR/EINVAL: this kernel or filesystem has none; anything
+  // else (EACCES, ENOSPC) is this directory's problem, and create_temp says so.
+  if (err == EOPNOTSUPP || err == EISDIR || err == EINVAL) anonymous_ok_.store(false);
+  return fs_error("create temporary file", err);
+}
+
+Result<bool> DestTree::link_into_place(const DirFd& dir, const UniqueFd& fd, const std::string& name, bool replace) {
+  const std::string self = "/proc/self/fd/" + std::to_string(fd.get());
+  if (!replace) {
+    // A new link fails with EEXIST when the name exists: as atomic as RENAME_NOREPLACE.
+    if (linkat(AT_FDCWD, self.c_str(), dir->get(), name.c_str(), AT_SYMLINK_FOLLOW) == 0) return true;
+    if (errno == EEXIST) return false;
+    return fs_error("link into place", errno);
+  }
+  // Replacing: a hidden name for an instant, then the rename over `name`.
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    std::string tmp = temp_name();
+    if (tmp.empty()) return make_error(Errc::io, "no randomness for a temporary name");
+    if (linkat(AT_FDCWD, self.c_str(), dir->get(), tmp.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+      if (errno == EEXIST) continue;
+      return fs_error("link into place", errno);
+    }
+    if (renameat(dir->get(), tmp.c_str(), dir->get(), name.c_str()) == 0) return true;
+    const int err = errno;
+    unlinkat(dir->get(), tmp.c_str(), 0);
+    return fs_error("rename into place", err);
+  }
+  return make_error(Errc::io, "cannot find a free temporary name");
+}
+
 Result<void> DestTree::create_temp_symlink(const DirFd& dir, const std::string& target, std::string& tmp_name) {
-  uint8_t rnd[8];
-  if (!random_bytes(rnd)) return make_error(Errc::io, "no randomness for a temporary name");
-  tmp_name = ".rcp-" + to_hex(rnd) + ".tmp";
+  tmp_name = temp_name();
+  if (tmp_name.empty()) return make_error(Errc::io, "no randomness for a temporary name");
   if (symlinkat(target.c_str(), dir->get(), tmp_name.c_str()) != 0) return fs_error("symlink", errno);
   std::lock_guard<std::mutex> lk(mu_);
   temps_.insert({dir, tmp_name});
@@ -222,9 +312,27 @@ int DestTree::rename_no_replace(int dir, const std::string& tmp, const std::stri
   return renameat(dir, tmp.c_str(), dir, name.c_str()) == 0 ? 0 : errno;
 }
 
-Result<bool> DestTree::commit(const DirFd& dir, const std::string& tmp, const std::string& name) {
+Result<std::optional<struct stat>> DestTree::lookup(const DirFd& dir, const std::string& name) const {
+  struct stat st {};
+  if (fstatat(dir->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return std::optional<struct stat>(st);
+  if (errno == ENOENT) return std::optional<struct stat>();
+  return fs_error(name, errno);
+}
+
+Result<UniqueFd> DestTree::open_existing(const DirFd& dir, const std::string& name, const struct stat& seen) const {
+  // O_NONBLOCK: a FIFO swapped in must not block; the inode check refuses it.
+  UniqueFd fd(openat(dir->get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (fd.get() < 0) return fs_error(name, errno);
+  struct stat now {};
+  if (fstat(fd.get(), &now) != 0) return fs_error(name, errno);
+  if (!S_ISREG(now.st_mode) || now.st_dev != seen.st_dev || now.st_ino != seen.st_ino)
+    return make_error(Errc::io, name + ": changed while being compared");
+  return fd;
+}
+
+Result<bool> DestTree::commit(const DirFd& dir, const std::string& tmp, const std::string& name, bool replace) {
   int err = 0;
-  if (spec_.overwrite)
+  if (replace)
     err = renameat(dir->get(), tmp.c_str(), dir->get(), name.c_str()) == 0 ? 0 : errno;
   else
     err = rename_no_replace(dir->get(), tmp, name);

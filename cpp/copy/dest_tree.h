@@ -4,12 +4,14 @@
 // temporary name and renamed into place only when complete and verified.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -39,6 +41,10 @@ struct DestSpec {
   std::vector<RootRule> rules;                  // per source operand; a missing one is RootRule{} (any visible name)
   bool fsync = false;                           // files before their rename, directories after their entries
   NoReplace no_replace = NoReplace::renameat2;  // tests start lower, as on an old kernel
+  bool update = false;                          // replace only what is older than the source
+  bool ignore_existing = false;                 // never touch what exists
+  bool checksum = false;                        // compare content, not size and mtime
+  bool anonymous_temps = true;                  // O_TMPFILE where it works (tests: false, as without it)
 };
 
 class DestTree {
@@ -57,15 +63,31 @@ class DestTree {
     return set_root(index, name, kind, index, 0);
   }
   bool has_root(uint32_t index) const;
+  char root_kind(uint32_t index) const;  // 'f', 'd', 'l', or 0 when not announced
   // The directory that holds `rel` (created as needed) and the leaf name.
   Result<std::pair<DirFd, std::string>> parent_of(uint32_t root, const std::string& rel);
   Result<DirFd> directory(uint32_t root, const std::string& rel);  // mkdir -p, no symlinks
 
-  // A new temporary file in `dir`; tracked until commit or discard.
+  // A new temporary file in `dir`; tracked until commit or discard. Named
+  // `.rcp-<host>-<pid>-<random>.tmp`; the first in a directory first removes
+  // such files of this host's rcpds that are gone (killed mid-copy).
   Result<std::pair<UniqueFd, std::string>> create_temp(const DirFd& dir);
+  // A new file in `dir` with no name at all (O_TMPFILE): whatever kills this
+  // process, nothing is left behind. Fails (for good, once seen) where the
+  // filesystem or kernel can't, or /proc is missing: then create_temp.
+  Result<UniqueFd> create_anonymous(const DirFd& dir);
+  // Gives an anonymous file its name: false when `name` exists and `replace` is off.
+  Result<bool> link_into_place(const DirFd& dir, const UniqueFd& fd, const std::string& name, bool replace);
   Result<void> create_temp_symlink(const DirFd& dir, const std::string& target, std::string& tmp_name);
-  // Renames tmp over name. Returns false (and removes tmp) when name exists and overwrite is off.
-  Result<bool> commit(const DirFd& dir, const std::string& tmp, const std::string& name);
+  // Renames tmp over name. Returns false (and removes tmp) when name exists and `replace` is off.
+  Result<bool> commit(const DirFd& dir, const std::string& tmp, const std::string& name, bool replace);
+  Result<bool> commit(const DirFd& dir, const std::string& tmp, const std::string& name) {
+    return commit(dir, tmp, name, spec_.overwrite);
+  }
+  // What is at `name` in `dir` (never following a symlink): nullopt when nothing is.
+  Result<std::optional<struct stat>> lookup(const DirFd& dir, const std::string& name) const;
+  // The regular file `seen` at `name`, opened for reading (no symlink, no FIFO, same inode).
+  Result<UniqueFd> open_existing(const DirFd& dir, const std::string& name, const struct stat& seen) const;
   void discard(const DirFd& dir, const std::string& tmp);
   bool exists(const DirFd& dir, const std::string& name) const;
   // Removes every temporary file still present (abort path); thread-safe.
@@ -78,16 +100,21 @@ class DestTree {
   std::string display(uint32_t root, const std::string& rel) const;
   bool overwrite() const { return spec_.overwrite; }
   bool fsync() const { return spec_.fsync; }
+  const DestSpec& spec() const { return spec_; }
+  const std::string& temp_prefix() const { return temp_prefix_; }  // ".rcp-<host>-"
   // The directory that holds the roots (fsync'd last).
   const DirFd& base() const { return base_; }
 
  private:
-  explicit DestTree(const DestSpec& spec) : spec_(spec), no_replace_(spec.no_replace) {}
+  explicit DestTree(const DestSpec& spec)
+      : spec_(spec), no_replace_(spec.no_replace), anonymous_ok_(spec.anonymous_temps) {}
   struct Root {
     std::string name;  // entry name inside base_
     char kind = '?';
   };
   Result<DirFd> open_child_dir(const DirFd& parent, const std::string& name);
+  std::string temp_name() const;  // .rcp-<host>-<pid>-<random>.tmp, or "" without randomness
+  void sweep_stale_temps(const DirFd& dir);
   // Renames tmp to name unless name exists: 0, or an errno (EEXIST: it exists).
   int rename_no_replace(int dir, const std::string& tmp, const std::string& name);
 
@@ -102,6 +129,9 @@ class DestTree {
   std::set<std::pair<DirFd, std::string>> temps_;
   std::set<std::pair<dev_t, ino_t>> created_;
   std::atomic<NoReplace> no_replace_{NoReplace::renameat2};  // steps down only
+  std::atomic<bool> anonymous_ok_{true};                     // O_TMPFILE worked, or was not tried yet
+  std::string temp_prefix_;                                  // ".rcp-<host>-": this host's temporaries
+  std::set<std::pair<dev_t, ino_t>> swept_;                  // directories already swept
 };
 
 }  // namespace rcp

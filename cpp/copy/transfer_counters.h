@@ -23,15 +23,22 @@ struct CopySummary {
   uint64_t bytes = 0;
   uint64_t dirs = 0;
   uint64_t symlinks = 0;
-  uint64_t skipped = 0;
+  uint64_t kept = 0;       // exist and differ, left alone unasked (reported; exit 1)
+  uint64_t unchanged = 0;  // already there: same size and mtime (or content)
+  uint64_t ignored = 0;    // left alone as --update / --ignore-existing asked
   uint64_t failed = 0;
   std::vector<std::pair<std::string, std::string>> errors;  // (path, message), the first kMaxErrors
+  std::vector<std::string> kept_paths;                      // the first kMaxErrors kept
 
   // Bounded: the result message and memory stay small however many entries
   // fail; `failed` keeps the full count.
   static constexpr size_t kMaxErrors = 100;
   void add_error(std::string path, std::string message) {
     if (errors.size() < kMaxErrors) errors.emplace_back(std::move(path), std::move(message));
+  }
+  void add_kept(std::string path) {
+    ++kept;
+    if (kept_paths.size() < kMaxErrors) kept_paths.push_back(std::move(path));
   }
 };
 

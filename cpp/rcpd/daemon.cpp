@@ -381,7 +381,7 @@ Result<CopySummary> Daemon::send_job(std::shared_ptr<Link> peer) {
   if (!job) return job.error();
   const Login login = job->resolve ? current_login(logger_) : Login{};
   const auto roots = source_roots(job->paths, job->resolve, login.home, login.users);
-  CopySource source(std::move(peer), SourceOptions{}, logger_, counters_);
+  CopySource source(std::move(peer), SourceOptions{.checksum = job->checksum}, logger_, counters_);
   return source.run(roots);
 }
 
@@ -429,6 +429,9 @@ Result<CopySummary> Daemon::run_destination() {
   auto job = expect<ReceiveMsg>(*master_, kSetupTimeout);
   if (!job) return job.error();
   DestSpec spec{job->path, job->sources, job->trailing_slash, job->overwrite, {}, job->fsync};
+  spec.update = job->update;
+  spec.ignore_existing = job->ignore_existing;
+  spec.checksum = job->checksum;
   if (job->resolve) {  // home, ~ and ~user; never a wildcard at the destination
     const Login login = current_login(logger_);
     auto resolved = resolve_operand_path(job->path, login.home, login.users);
@@ -530,7 +533,9 @@ int Daemon::send_outcome(const Result<CopySummary>& result) {
     return kExitFailed;
   }
   const CopySummary& s = result.value();
-  (void)master_->send_message(ResultMsg{s.files, s.bytes, s.dirs, s.symlinks, s.skipped, s.failed, s.errors}.encode());
+  (void)master_->send_message(
+      ResultMsg{s.files, s.bytes, s.dirs, s.symlinks, s.kept, s.failed, s.errors, s.unchanged, s.ignored, s.kept_paths}
+          .encode());
   return s.failed ? kExitFailed : kExitOk;
 }
 

@@ -18,7 +18,9 @@ namespace rcp {
 // 2: receive carries root rules; data records end in a verdict byte.
 // 3: expect_peer and connect_peer carry a transport (relay), which a
 // version-2 rcpd would silently ignore: the hello check refuses it instead.
-constexpr uint32_t kProtocolVersion = 3;
+// 4: the source announces files (`files`) and sends data only for those the
+// destination answers "send" (`verdicts`).
+constexpr uint32_t kProtocolVersion = 4;
 // Error texts in messages (a path and why); senders cut longer ones.
 constexpr size_t kMaxErrorText = 8192;
 
@@ -37,14 +39,16 @@ enum class MsgType : uint32_t {
   progress = 20,  // log stream: [bytes_done, files_done, bytes_total, files_total]
   log = 21,       // log stream: [level, text]
   error = 22,     // control: [text] fatal for this rcpd
-  result = 23,    // control: [files, bytes, dirs, symlinks, skipped, failed, [[path, error]...]]
+  result = 23,  // control: [files, bytes, dirs, symlinks, kept, failed, [[path, error]...], unchanged, ignored, [kept]]
   // source -> destination
   root = 30,          // [index, name, kind("f","d","l","?"), error]
   dir = 31,           // [index, relpath, mode, mtime_s, mtime_ns]
   symlink = 32,       // [index, relpath, target, mtime_s, mtime_ns]
+  files = 33,         // [first, [[index, relpath, size, mtime_s, mtime_ns, mode, digest]...]]
   source_error = 35,  // [index, relpath, text]
   done = 36,          // [files, bytes]
   finished = 37,      // destination -> source: all written
+  verdicts = 38,      // destination -> source: [first, bin: one FileVerdict per announced file]
   chunk = 40,         // data stream header, see ChunkHeader
   user = 100,         // application payloads exchanged through the Python API
 };

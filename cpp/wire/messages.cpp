@@ -106,13 +106,17 @@ Result<PeerConnectedMsg> PeerConnectedMsg::decode(const Message& m) {
   return x;
 }
 
-std::vector<uint8_t> SendMsg::encode() const { return encode_message(MsgType::send, paths, resolve); }
+std::vector<uint8_t> SendMsg::encode() const {
+  if (!checksum) return encode_message(MsgType::send, paths, resolve);
+  return encode_message(MsgType::send, paths, resolve, checksum);
+}
 
 Result<SendMsg> SendMsg::decode(const Message& m) {
   if (auto r = m.expect_type(MsgType::send, "send"); !r) return r.error();
   Error err;
   SendMsg x{take(m.get_str_list(0, "paths", kMaxPathBytes), err)};
-  if (m.fields.size() > 1) x.resolve = take(m.get_bool(1, "resolve"), err);  // appended
+  if (m.fields.size() > 1) x.resolve = take(m.get_bool(1, "resolve"), err);    // appended
+  if (m.fields.size() > 2) x.checksum = take(m.get_bool(2, "checksum"), err);  // appended in protocol 4
   if (is_error(err)) return err;
   return x;
 }
@@ -123,9 +127,13 @@ std::vector<uint8_t> ReceiveMsg::encode() const {
     flat.push_back(r.kind);
     flat.push_back(r.text);
   }
-  if (wildcards.empty())  // left to the rules, as an older master does
+  if (wildcards.empty() && !update && !ignore_existing && !checksum)  // left to the rules, as an older master does
     return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve);
-  return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve, wildcards);
+  std::vector<uint8_t> w = wildcards;
+  if (w.empty())
+    for (const auto& r : root_rules) w.push_back(r.kind == "glob" ? 1 : 0);
+  return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve, w, update,
+                        ignore_existing, checksum);
 }
 
 Result<ReceiveMsg> ReceiveMsg::decode(const Message& m) {
@@ -141,7 +149,12 @@ Result<ReceiveMsg> ReceiveMsg::decode(const Message& m) {
   if (m.fields.size() > 6) x.resolve = take(m.get_bool(6, "resolve"), err);  // appended
   const bool has_wildcards = m.fields.size() > 7;                            // appended
   if (has_wildcards) x.wildcards = take(m.get_bin(7, "wildcards", kMaxSources), err);
+  if (m.fields.size() > 8) x.update = take(m.get_bool(8, "update"), err);  // appended in protocol 4
+  if (m.fields.size() > 9) x.ignore_existing = take(m.get_bool(9, "ignore_existing"), err);
+  if (m.fields.size() > 10) x.checksum = take(m.get_bool(10, "checksum"), err);
   if (is_error(err)) return err;
+  if (static_cast<int>(x.overwrite) + static_cast<int>(x.update) + static_cast<int>(x.ignore_existing) > 1)
+    return refuse("receive", "at most one of overwrite, update and ignore_existing");
   if (x.sources == 0) return refuse("receive", "no sources");
   if (flat.size() != 2 * static_cast<size_t>(x.sources)) return refuse("receive", "one root rule per source");
   for (size_t i = 0; i < flat.size(); i += 2) x.root_rules.push_back({std::move(flat[i]), std::move(flat[i + 1])});
@@ -199,7 +212,10 @@ Result<ErrorMsg> ErrorMsg::decode(const Message& m) {
 }
 
 std::vector<uint8_t> ResultMsg::encode() const {
-  return encode_message(MsgType::result, files, bytes, dirs, symlinks, skipped, failed, pairs_of(errors));
+  std::vector<std::string> paths(
+      kept_paths.begin(), kept_paths.begin() + static_cast<ptrdiff_t>(std::min(kept_paths.size(), kMaxKeptPaths)));
+  return encode_message(MsgType::result, files, bytes, dirs, symlinks, kept, failed, pairs_of(errors), unchanged,
+                        ignored, paths);
 }
 
 Result<ResultMsg> ResultMsg::decode(const Message& m) {
@@ -209,8 +225,11 @@ Result<ResultMsg> ResultMsg::decode(const Message& m) {
               take(m.get_uint(1, "bytes"), err),
               take(m.get_uint(2, "dirs"), err),
               take(m.get_uint(3, "symlinks"), err),
-              take(m.get_uint(4, "skipped"), err),
+              take(m.get_uint(4, "kept"), err),
               take(m.get_uint(5, "failed"), err),
+              {},
+              0,
+              0,
               {}};
   if (is_error(err)) return err;
   if (m.fields.size() <= 6 || m.fields[6].type != msgpack::type::ARRAY)
@@ -227,6 +246,11 @@ Result<ResultMsg> ResultMsg::decode(const Message& m) {
     if (is_error(err)) return err;
     x.errors.emplace_back(std::move(path), std::move(text));
   }
+  if (m.fields.size() > 7) x.unchanged = take(m.get_uint(7, "unchanged"), err);  // appended in protocol 4
+  if (m.fields.size() > 8) x.ignored = take(m.get_uint(8, "ignored"), err);
+  if (m.fields.size() > 9) x.kept_paths = take(m.get_str_list(9, "kept_paths", kMaxPathBytes), err);
+  if (is_error(err)) return err;
+  if (x.kept_paths.size() > kMaxKeptPaths) return refuse("result", "too many kept paths");
   return x;
 }
 
@@ -283,6 +307,82 @@ Result<SymlinkMsg> SymlinkMsg::decode(const Message& m) {
   x.mtime_s = take(m.get_int(3, "mtime_s"), err);
   x.mtime_ns = take_u32(m, 4, "mtime_ns", err, 999999999);
   if (is_error(err)) return err;
+  return x;
+}
+
+std::vector<uint8_t> FilesMsg::encode() const {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_array(3);
+  pk.pack(static_cast<uint32_t>(MsgType::files));
+  pk.pack(first);
+  pk.pack_array(static_cast<uint32_t>(files.size()));
+  for (const auto& f : files) {
+    pk.pack_array(7);
+    pk.pack(f.index);
+    pk.pack(f.relpath);
+    pk.pack(f.size);
+    pk.pack(f.mtime_s);
+    pk.pack(f.mtime_ns);
+    pk.pack(f.mode);
+    pk.pack_bin(static_cast<uint32_t>(f.digest.size()));
+    pk.pack_bin_body(reinterpret_cast<const char*>(f.digest.data()), static_cast<uint32_t>(f.digest.size()));
+  }
+  const auto* p = reinterpret_cast<const uint8_t*>(buf.data());
+  return std::vector<uint8_t>(p, p + buf.size());
+}
+
+Result<FilesMsg> FilesMsg::decode(const Message& m) {
+  if (auto r = m.expect_type(MsgType::files, "files"); !r) return r.error();
+  Error err;
+  FilesMsg x;
+  x.first = take(m.get_uint(0, "first"), err);
+  if (is_error(err)) return err;
+  if (m.fields.size() <= 1 || m.fields[1].type != msgpack::type::ARRAY) return refuse("files", "files must be a list");
+  const auto& list = m.fields[1].via.array;
+  if (list.size == 0 || list.size > kMaxFilesPerMsg) return refuse("files", "1 to 1024 files");
+  x.files.reserve(list.size);
+  for (uint32_t i = 0; i < list.size; ++i) {
+    const auto& e = list.ptr[i];
+    if (e.type != msgpack::type::ARRAY) return refuse("files", "a file is not a list");
+    // One entry is a message of its own: its fields decode the usual way.
+    Message entry;
+    entry.fields = std::span<const msgpack::object>(e.via.array.ptr, e.via.array.size);
+    FileEntry f;
+    f.index = take_u32(entry, 0, "index", err);
+    f.relpath = take(entry.get_str(1, "relpath", kMaxPathBytes), err);
+    f.size = take(entry.get_uint(2, "size"), err);
+    f.mtime_s = take(entry.get_int(3, "mtime_s"), err);
+    f.mtime_ns = take_u32(entry, 4, "mtime_ns", err, 999999999);
+    f.mode = take_u32(entry, 5, "mode", err, 07777);
+    f.digest = take(entry.get_bin(6, "digest", 16), err);
+    if (is_error(err)) return err;
+    if (!f.digest.empty() && f.digest.size() != 16) return refuse("files", "a digest is 16 bytes or none");
+    x.files.push_back(std::move(f));
+  }
+  if (x.first > UINT64_MAX - x.files.size()) return refuse("files", "numbers past 2^64");
+  return x;
+}
+
+std::vector<uint8_t> VerdictsMsg::encode() const {
+  std::vector<uint8_t> bytes(verdicts.size());
+  for (size_t i = 0; i < verdicts.size(); ++i) bytes[i] = static_cast<uint8_t>(verdicts[i]);
+  return encode_message(MsgType::verdicts, first, bytes);
+}
+
+Result<VerdictsMsg> VerdictsMsg::decode(const Message& m) {
+  if (auto r = m.expect_type(MsgType::verdicts, "verdicts"); !r) return r.error();
+  Error err;
+  VerdictsMsg x;
+  x.first = take(m.get_uint(0, "first"), err);
+  auto bytes = take(m.get_bin(1, "verdicts", FilesMsg::kMaxFilesPerMsg), err);
+  if (is_error(err)) return err;
+  if (bytes.empty()) return refuse("verdicts", "no verdicts");
+  for (uint8_t b : bytes) {
+    if (b > static_cast<uint8_t>(FileVerdict::failed))
+      return refuse("verdicts", "unknown verdict " + std::to_string(b));
+    x.verdicts.push_back(static_cast<FileVerdict>(b));
+  }
   return x;
 }
 

@@ -73,6 +73,7 @@ struct SendMsg {  // to the source: the operands' paths
   // rcpd resolves them (home, ~, ~user, wildcards: base/remote_path.h).
   // Absent/false: paths taken as they are (a local rcpd, the shell expanded them).
   bool resolve = false;
+  bool checksum = false;  // appended: announce each file with its xxh3-128 (--checksum)
   std::vector<uint8_t> encode() const;
   static Result<SendMsg> decode(const Message& m);
 };
@@ -97,6 +98,11 @@ struct ReceiveMsg {  // to the destination
   // may stand for several roots), 0 when it stands for one. Absent: 1 for a
   // "glob" rule, 0 otherwise. Always filled in by decode().
   std::vector<uint8_t> wildcards;
+  // Appended (protocol 4), each absent = false: what to do with a file that
+  // exists and differs (docs/protocol.md, "Deciding per file").
+  bool update = false;           // replace only when the source is newer
+  bool ignore_existing = false;  // never touch an existing file
+  bool checksum = false;         // compare content, not size and mtime
   std::vector<uint8_t> encode() const;
   static Result<ReceiveMsg> decode(const Message& m);
 };
@@ -136,9 +142,15 @@ struct ResultMsg {  // control: the rcpd's summary
   uint64_t bytes = 0;
   uint64_t dirs = 0;
   uint64_t symlinks = 0;
-  uint64_t skipped = 0;
+  uint64_t kept = 0;  // exist and differ, left alone unasked (was `skipped`)
   uint64_t failed = 0;
   std::vector<std::pair<std::string, std::string>> errors;  // [path, error]
+  // Appended (protocol 4): files already the same, files left alone as
+  // --update / --ignore-existing asked, the first kept paths.
+  uint64_t unchanged = 0;
+  uint64_t ignored = 0;
+  std::vector<std::string> kept_paths;  // at most kMaxKeptPaths
+  static constexpr size_t kMaxKeptPaths = 100;
   std::vector<uint8_t> encode() const;
   static Result<ResultMsg> decode(const Message& m);
 };
@@ -177,6 +189,46 @@ struct SymlinkMsg {
   uint32_t mtime_ns = 0;
   std::vector<uint8_t> encode() const;
   static Result<SymlinkMsg> decode(const Message& m);
+};
+
+// One regular file as the walk saw it, announced before any of its data.
+struct FileEntry {
+  uint32_t index = 0;  // root
+  std::string relpath;
+  uint64_t size = 0;
+  int64_t mtime_s = 0;
+  uint32_t mtime_ns = 0;
+  uint32_t mode = 0;            // <= 07777
+  std::vector<uint8_t> digest;  // xxh3-128 of the content with --checksum (16 bytes), else empty
+  bool operator==(const FileEntry&) const = default;
+};
+
+// Several announcements in one sealed frame: numbered from `first` (the
+// source counts every file it announces from 0), answered by `verdicts`.
+struct FilesMsg {
+  uint64_t first = 0;
+  std::vector<FileEntry> files;  // 1..kMaxFilesPerMsg
+  static constexpr size_t kMaxFilesPerMsg = 1024;
+  std::vector<uint8_t> encode() const;
+  static Result<FilesMsg> decode(const Message& m);
+};
+
+// The destination's answer for one announced file.
+enum class FileVerdict : uint8_t {
+  send = 0,       // absent here: send it (written without replacing anything)
+  replace = 1,    // exists and differs, replacing is allowed: send it
+  unchanged = 2,  // same size and mtime (or content): nothing to send
+  kept = 3,       // exists and differs, no permission to replace
+  ignored = 4,    // left alone as --update / --ignore-existing asked
+  failed = 5,     // the destination cannot take it (and says why in its result)
+};
+constexpr bool wants_data(FileVerdict v) { return v == FileVerdict::send || v == FileVerdict::replace; }
+
+struct VerdictsMsg {  // destination -> source: for files first, first+1, ...
+  uint64_t first = 0;
+  std::vector<FileVerdict> verdicts;  // 1..FilesMsg::kMaxFilesPerMsg
+  std::vector<uint8_t> encode() const;
+  static Result<VerdictsMsg> decode(const Message& m);
 };
 
 struct SourceErrorMsg {

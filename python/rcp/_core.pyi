@@ -35,9 +35,11 @@ class MsgType(enum.IntEnum):
     ROOT = 30
     DIR = 31
     SYMLINK = 32
+    FILES = 33
     SOURCE_ERROR = 35
     DONE = 36
     FINISHED = 37
+    VERDICTS = 38
     CHUNK = 40
     USER = 100
 

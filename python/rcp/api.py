@@ -61,6 +61,8 @@ def copy(src: Operand | Iterable[Operand], dst: Operand, *, progress: ProgressSi
     if unknown:
         raise UsageError(f"unknown option(s): {', '.join(unknown)}")
     opts = CopyOptions(**options)
+    if sum(bool(x) for x in (opts.overwrite, opts.update, opts.ignore_existing)) > 1:
+        raise UsageError("overwrite, update and ignore_existing exclude each other: give at most one")
     if not isinstance(opts.ssh_options, Mapping):
         raise UsageError("ssh_options must be a dict of ssh_config options, e.g. {'ProxyJump': 'gateway'}")
     parse_ssh_options(opts.ssh_options)  # an option rcp does not apply is refused before connecting

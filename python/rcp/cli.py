@@ -16,7 +16,7 @@ from rcp.daemon import rcpd_path
 from rcp.errors import EXIT_CONNECTION, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, ConnectionFailure, UsageError
 from rcp.model import TRANSPORTS, CopyOptions, CopyResult
 from rcp.operands import resolve_plan
-from rcp.progress import QUIET, TerminalProgress, error_lines, isatty
+from rcp.progress import QUIET, TerminalProgress, error_lines, isatty, kept_line
 from rcp.sanitize import printable
 from rcp.ssh import SSH_OPTIONS, parse_option_arg, parse_ssh_options
 
@@ -34,9 +34,10 @@ operands (as for scp):
 All sources must be on one host. DST is a directory to copy into when it
 exists or ends in '/', else the new name of the single source.
 
-exit status: 0 all copied, 1 some entries failed or were skipped (they exist:
-see --overwrite), 2 usage error, 3 could not connect (SSH, host key, authentication, rcpd or deploying it),
-130 interrupted.
+exit status: 0 everything copied or already there unchanged (or left alone as
+--update / --ignore-existing asked), 1 an entry failed, or existed and differed and was kept
+(see --overwrite), 2 usage error, 3 could not connect (SSH, host key, authentication, rcpd or
+deploying it), 130 interrupted.
 """
 
 
@@ -88,7 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the versions of rcp and rcpd, then exit")
 
     copying = parser.add_argument_group("copying")
-    copying.add_argument("--overwrite", action="store_true", help="replace existing files (default: skip them)")
+    existing = copying.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true",
+                          help="replace existing files that differ (default: files with the same size and mtime "
+                               "are left as they are, others are kept and reported, exit 1)")
+    existing.add_argument("--update", action="store_true",
+                          help="replace existing files that differ only when the source's is newer; "
+                               "newer ones stay, quietly")
+    existing.add_argument("--ignore-existing", action="store_true", help="never touch an existing file")
+    copying.add_argument("--checksum", action="store_true",
+                         help="compare existing files by content (xxh3-128 on both sides), not size and mtime")
     copying.add_argument("--fsync", action="store_true", help="flush each file and directory to disk before "
                          "finishing (durable after a power cut; slower, most of all for many small files)")
     # scp's habit: accepted and ignored, directories always copy recursively.
@@ -215,6 +225,9 @@ def options_from_args(args: argparse.Namespace, *, stderr_is_tty: bool | None = 
     parse_ssh_options(ssh_options)  # refuse what rcp does not apply before connecting anywhere
     options = CopyOptions(
         overwrite=args.overwrite,
+        update=args.update,
+        ignore_existing=args.ignore_existing,
+        checksum=args.checksum,
         fsync=args.fsync,
         ssh_config=_existing_file(args.ssh_config, "ssh config file") if args.ssh_config else None,
         identity_files=[_existing_file(p, "identity file") for p in args.identity_files],
@@ -248,7 +261,10 @@ def report(result: CopyResult, view: ViewOptions) -> int:
     if not result.ok and not view.summary:
         for line in error_lines(result):
             _error(line)
-    return EXIT_OK if result.ok and not result.skipped else EXIT_PARTIAL
+        kept = kept_line(result)
+        if kept:
+            _error(kept)
+    return EXIT_OK if result.ok else EXIT_PARTIAL
 
 
 def main(argv: list[str] | None = None) -> int:

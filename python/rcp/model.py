@@ -34,7 +34,15 @@ def host_label(ep: Endpoint) -> str:
 
 @dataclass
 class CopyOptions:
-    overwrite: bool = False
+    # A destination file that exists: the same size and mtime (at the coarser
+    # precision of the two filesystems) is unchanged and left alone; one that
+    # differs is kept and reported (CopyResult.kept) unless one of these says
+    # otherwise (at most one of the three):
+    overwrite: bool = False  # replace it
+    update: bool = False  # replace it only when the source's is newer; a newer one stays, quietly
+    ignore_existing: bool = False  # never touch an existing file
+    # "The same" means the same content (xxh3-128 on both sides), not size and mtime.
+    checksum: bool = False
     # fsync each file before its rename and each directory after its entries:
     # the copy survives a power cut once rcp returns, at the cost of waiting
     # for the disk (much slower for many small files).
@@ -103,7 +111,7 @@ class CopyResult:
     bytes_copied: int = 0
     dirs_created: int = 0
     symlinks_copied: int = 0
-    skipped: int = 0  # existed and --overwrite not given
+    kept: int = 0  # existed and differed, left alone (no --overwrite, --update or --ignore-existing)
     failed: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
     duration: float = 0.0
@@ -111,7 +119,12 @@ class CopyResult:
     # How the data went: "quic" or "tcp" (direct), "relay" (through the
     # master); "" when no link was made.
     transport: str = ""
+    unchanged: int = 0  # already there: same size and mtime (or content, with checksum)
+    ignored: int = 0  # existed, left alone as update / ignore_existing asked
+    kept_paths: list[str] = field(default_factory=list)  # the first kept (the destination reports 100)
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0 and not self.errors
+        """True exactly when the CLI exits 0: nothing failed and nothing that
+        differs was left alone unasked."""
+        return self.failed == 0 and not self.errors and self.kept == 0

@@ -228,11 +228,31 @@ def summary_line(result: CopyResult) -> str:
     return (f"{result.files_copied} file{'s' if result.files_copied != 1 else ''}"
             f"{' (+' + ', '.join(extra) + ')' if extra else ''}, {format_bytes(result.bytes_copied)} "
             f"in {format_duration(result.duration)} ({format_rate(rate)}), "
-            f"{result.skipped} skipped, {result.failed} failed")
+            f"{result.unchanged} unchanged, {result.kept} kept, {result.failed} failed"
+            f"{f', {result.ignored} left alone' if result.ignored else ''}")
+
+
+KEPT_NAMES_SHOWN = 3
+
+
+def kept_line(result: CopyResult) -> str | None:
+    """One line for the files that exist, differ and were left alone: their
+    count and the first few names (-v logs each one as it is decided)."""
+    if not result.kept:
+        return None
+    names = [printable(p) for p in result.kept_paths[:KEPT_NAMES_SHOWN]]
+    more = result.kept - len(names)
+    listed = ", ".join(names) + (f" and {more} more" if more > 0 and names else "")
+    noun = "file exists and differs" if result.kept == 1 else "files exist and differ"
+    return (f"{result.kept} {noun}; kept (use --overwrite, --update or --ignore-existing)"
+            f"{': ' + listed if listed else ''}")
 
 
 def error_lines(result: CopyResult, limit: int = MAX_ERRORS_SHOWN) -> list[str]:
-    lines = [f"{printable(path)}: {printable(message)}" for path, message in result.errors[:limit]]
+    # A message that names its path already (a missing source: "/x/y: No such
+    # file...") is shown as it is, so the path appears once.
+    lines = [printable(message) if path and path in message else f"{printable(path)}: {printable(message)}"
+             for path, message in result.errors[:limit]]
     # rcpds report only their first errors; `failed` counts them all.
     more = max(len(result.errors), result.failed) - len(lines)
     if more > 0:
@@ -354,6 +374,8 @@ class TerminalProgress:
                 self._write(f"rcp: {summary_line(result)}\n")
                 for line in error_lines(result):
                     self._write(f"rcp: error: {line}\n")
+                if kept_line(result):
+                    self._write(f"rcp: {kept_line(result)}\n")
             self._flush()
 
     # -- rendering
@@ -538,7 +560,8 @@ class NotebookProgress:
                 return
             self._finished = True
             if result is not None and self.summary:
-                self._footer = [summary_line(result)] + [f"error: {line}" for line in error_lines(result)]
+                self._footer = ([summary_line(result)] + [f"error: {line}" for line in error_lines(result)]
+                                + [line for line in [kept_line(result)] if line])
             self._show()
 
 

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -217,6 +218,33 @@ TEST_F(DestTreeTest, DestinationErrors) {
   EXPECT_FALSE(DestTree::open(DestSpec{(root_ / "missing/x").string(), 1, false, false, {}}).ok());
   EXPECT_FALSE(DestTree::open(DestSpec{(root_ / "nodir").string(), 1, true, false, {}}).ok());   // trailing '/'
   EXPECT_FALSE(DestTree::open(DestSpec{(root_ / "nodir").string(), 2, false, false, {}}).ok());  // several sources
+}
+
+TEST_F(DestTreeTest, WithoutTmpfileAGoneRcpdsTemporariesAreSweptOnTheNextRun) {
+  DestSpec spec;
+  spec.path = (root_ / "dst").string();
+  spec.anonymous_temps = false;  // as on a filesystem without O_TMPFILE
+  auto t = DestTree::open(spec);
+  ASSERT_TRUE(t.ok());
+  ASSERT_TRUE((*t)->set_root(0, "src", 'd').ok());
+  auto dir = (*t)->directory(0, "");
+  ASSERT_TRUE(dir.ok());
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);  // a pid that is gone, as a SIGKILLed rcpd's
+  const std::string prefix = (*t)->temp_prefix();
+  const std::string stale = prefix + std::to_string(child) + "-00.tmp";
+  const std::string alive = prefix + std::to_string(getppid()) + "-00.tmp";  // a running copy's
+  const std::string other_host = ".rcp-zzzzzzzz-" + std::to_string(child) + "-00.tmp";
+  const std::string users = "report.tmp";
+  for (const auto& n : {stale, alive, other_host, users}) std::ofstream(root_ / "dst/src" / n) << "x";
+  auto tmp = (*t)->create_temp(*dir);  // the first in this directory sweeps it
+  ASSERT_TRUE(tmp.ok());
+  EXPECT_EQ(tmp->second.rfind(prefix + std::to_string(getpid()) + "-", 0), 0u) << tmp->second;
+  EXPECT_FALSE(fs::exists(root_ / "dst/src" / stale));
+  for (const auto& n : {alive, other_host, users}) EXPECT_TRUE(fs::exists(root_ / "dst/src" / n)) << n;
+  (*t)->discard(*dir, tmp->second);
 }
 
 }  // namespace

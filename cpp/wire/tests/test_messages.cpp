@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "wire/messages.h"
@@ -50,6 +51,57 @@ TEST(Messages, EveryDecoderRefusesAnotherType) {
   EXPECT_FALSE(decode_as<SourceErrorMsg>(other).ok());
   EXPECT_FALSE(decode_as<DoneMsg>(other).ok());
   EXPECT_FALSE(decode_as<FinishedMsg>(other).ok());
+  EXPECT_FALSE(decode_as<FilesMsg>(other).ok());
+  EXPECT_FALSE(decode_as<VerdictsMsg>(other).ok());
+}
+
+TEST(Messages, Files) {
+  FilesMsg f{7, {{0, "", 5, -3, 999999999, 0644, {}}, {2, "a/b", 1ull << 40, 1700000000, 1, 04755, Bytes(16, 0xab)}}};
+  auto x = decode_as<FilesMsg>(f.encode());
+  ASSERT_TRUE(x.ok()) << x.error().message;
+  EXPECT_EQ(x->first, 7u);
+  EXPECT_EQ(x->files, f.files);
+  using Entry = std::tuple<unsigned, std::string, unsigned, int, unsigned, unsigned, Bytes>;
+  auto one = [](Entry e) { return encode_message(MsgType::files, 0u, std::vector<Entry>{e}); };
+  const std::string p = "p";
+  expect_refused<FilesMsg>(encode_message(MsgType::files, 0u, std::vector<Entry>{}), "1 to 1024");
+  expect_refused<FilesMsg>(encode_message(MsgType::files, 0u), "files");
+  expect_refused<FilesMsg>(one({0, p, 1, 0, 1000000000, 0644, {}}), "mtime_ns");
+  expect_refused<FilesMsg>(one({0, p, 1, 0, 0, 010000, {}}), "mode");
+  expect_refused<FilesMsg>(one({0, p, 1, 0, 0, 0644, Bytes(3)}), "digest");
+  expect_refused<FilesMsg>(one({0, p, 1, 0, 0, 0644, Bytes(17)}), "digest");
+  expect_refused<FilesMsg>(one({0, std::string(kMaxPathBytes + 1, 'x'), 1, 0, 0, 0644, {}}), "relpath");
+  expect_refused<FilesMsg>(encode_message(MsgType::files, 0u, std::vector<int>{1}), "not a list");
+  std::vector<Entry> many(FilesMsg::kMaxFilesPerMsg + 1, Entry{0, p, 1, 0, 0, 0644, {}});
+  expect_refused<FilesMsg>(encode_message(MsgType::files, 0u, many), "1 to 1024");
+}
+
+TEST(Messages, Verdicts) {
+  VerdictsMsg v{3, {FileVerdict::send, FileVerdict::unchanged, FileVerdict::failed}};
+  auto x = decode_as<VerdictsMsg>(v.encode());
+  ASSERT_TRUE(x.ok()) << x.error().message;
+  EXPECT_EQ(x->first, 3u);
+  EXPECT_EQ(x->verdicts, v.verdicts);
+  expect_refused<VerdictsMsg>(encode_message(MsgType::verdicts, 0u, Bytes{}), "no verdicts");
+  expect_refused<VerdictsMsg>(encode_message(MsgType::verdicts, 0u, Bytes{6}), "unknown verdict");
+  expect_refused<VerdictsMsg>(encode_message(MsgType::verdicts, 0u, Bytes(FilesMsg::kMaxFilesPerMsg + 1)), "verdicts");
+}
+
+TEST(Messages, IncrementalOptions) {
+  SendMsg s{{"a"}, false, true};
+  EXPECT_TRUE(decode_as<SendMsg>(s.encode())->checksum);
+  EXPECT_FALSE(decode_as<SendMsg>(SendMsg{{"a"}}.encode())->checksum);
+  ReceiveMsg r{"d", 1, false, false, {{"any", ""}}, false, false, {}};
+  r.update = true;
+  r.checksum = true;
+  auto x = decode_as<ReceiveMsg>(r.encode());
+  ASSERT_TRUE(x.ok()) << x.error().message;
+  EXPECT_TRUE(x->update);
+  EXPECT_FALSE(x->ignore_existing);
+  EXPECT_TRUE(x->checksum);
+  EXPECT_EQ(x->wildcards, Bytes{0});
+  r.overwrite = true;
+  expect_refused<ReceiveMsg>(r.encode(), "at most one");
 }
 
 TEST(Messages, ExpectPeer) {
@@ -256,16 +308,25 @@ TEST(Messages, Error) {
 }
 
 TEST(Messages, Result) {
-  ResultMsg r{1, 2, 3, 4, 5, 6, {{"a/b", "permission denied"}}};
+  ResultMsg r{1, 2, 3, 4, 5, 6, {{"a/b", "permission denied"}}, 0, 0, {}};
   auto x = decode_as<ResultMsg>(r.encode());
   ASSERT_TRUE(x.ok()) << x.error().message;
   EXPECT_EQ(x->files, 1u);
   EXPECT_EQ(x->bytes, 2u);
   EXPECT_EQ(x->dirs, 3u);
   EXPECT_EQ(x->symlinks, 4u);
-  EXPECT_EQ(x->skipped, 5u);
+  EXPECT_EQ(x->kept, 5u);
   EXPECT_EQ(x->failed, 6u);
   EXPECT_EQ(x->errors, r.errors);
+  EXPECT_EQ(x->unchanged, 0u);
+  r.unchanged = 7;
+  r.ignored = 8;
+  r.kept_paths = {"x", "y/z"};
+  auto y = decode_as<ResultMsg>(r.encode());
+  ASSERT_TRUE(y.ok()) << y.error().message;
+  EXPECT_EQ(y->unchanged, 7u);
+  EXPECT_EQ(y->ignored, 8u);
+  EXPECT_EQ(y->kept_paths, r.kept_paths);
   using Errors = std::vector<Strings>;
   expect_refused<ResultMsg>(encode_message(MsgType::result, 1u, 2u, 3u, 4u, 5u, Errors{}), "failed");
   expect_refused<ResultMsg>(encode_message(MsgType::result, 1u, 2u, 3u, 4u, 5u, 6u), "errors");
