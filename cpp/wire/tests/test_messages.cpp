@@ -62,7 +62,7 @@ TEST(Messages, Files) {
   EXPECT_EQ(x->first, 7u);
   EXPECT_EQ(x->files, f.files);
   using Entry = std::tuple<unsigned, std::string, unsigned, int, unsigned, unsigned, Bytes>;
-  auto one = [](Entry e) { return encode_message(MsgType::files, 0u, std::vector<Entry>{e}); };
+  auto one = [](const Entry& e) { return encode_message(MsgType::files, 0u, std::vector<Entry>{e}); };
   const std::string p = "p";
   expect_refused<FilesMsg>(encode_message(MsgType::files, 0u, std::vector<Entry>{}), "1 to 1024");
   expect_refused<FilesMsg>(encode_message(MsgType::files, 0u), "files");
