@@ -115,7 +115,7 @@ RERUN_TOOLS = ("rcp", "rsync")  # those that skip what is already there
 
 def run_again(tool: str, server: Sshd, ds: Dataset, out: Path, runs: int) -> list[float]:
     """Copies once (untimed), then times `runs` re-runs of the same command onto that copy."""
-    target = out / f"{tool}-again"
+    target = out / f"{tool}-again-{'tree' if ds.path.is_dir() else 'file'}"  # one per dataset
     if ds.path.is_dir():
         target.mkdir()  # both tools then copy into it every time (rcp would make a first copy *as* it)
     times = []
