@@ -19,9 +19,9 @@ import pytest
 
 from lab import SSH_PORT, Lab, LabHost, Rule, WanConditions, drop_between, drop_tcp_to_port, reset_tcp_port
 from rcp.errors import ConnectionFailure
-from rcp.model import CopyResult, Progress
 from test_lab import (BASELINE, MiB, Outcome, assert_clean_failure, assert_no_rcpd_left, copy, digest, finish, lab,
                       make_file, start_copy, temp_files, wait_wan_bytes)
+from treeutil import LogLines
 
 __all__ = ["lab"]  # the module-scoped fixture of test_lab.py, a lab of this module's own
 
@@ -162,30 +162,6 @@ def test_reset_rule_kills_an_established_connection_at_both_ends(lab: Lab) -> No
 # -- transports (issue 11 items 2 and 3: TCP fallback, relay) ----------------
 
 
-class Said:
-    """A progress sink that keeps every log line the rcpds and the master
-    show the user (a copy without a sink shows none)."""
-
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str, str]] = []  # (role, level, text)
-
-    def start(self) -> None:
-        pass
-
-    def update(self, p: Progress) -> None:
-        pass
-
-    def log(self, role: str, level: str, text: str) -> None:
-        self.lines.append((role, level, text))
-
-    def finish(self, result: CopyResult | None) -> None:
-        pass
-
-    def matching(self, *words: str) -> list[str]:
-        return [f"[{role}] {level}: {text}" for role, level, text in self.lines
-                if all(w in text.lower() for w in words)]
-
-
 def wan_rules(lab: Lab, name: str, match: str = "") -> dict[str, list[Rule]]:
     """Drops what `match` says (everything if empty) between the two hosts'
     WAN addresses, on both hosts."""
@@ -206,7 +182,7 @@ def test_udp_dropped_between_source_and_destination_auto_goes_over_tcp(lab: Lab)
     src, dst = lab.host_dir("noudp-wan-src"), lab.host_dir("noudp-wan-dst")
     files = make_tree(src / "tree")
     copied = sum(files.values())
-    said = Said()
+    said = LogLines()
     with lab.firewall(wan_rules(lab, "wan-udp", "meta l4proto udp")):
         out = copy(lab, str(src / "tree"), str(dst) + "/", transport="auto", fallback_timeout=1.0, progress=said,
                    timeout=60)
@@ -266,7 +242,7 @@ def test_no_direct_path_relay_works(lab: Lab) -> None:
     src, dst = lab.host_dir("relay-src"), lab.host_dir("relay-dst")
     files = make_tree(src / "tree")
     copied = sum(files.values())
-    said = Said()
+    said = LogLines()
     with lab.firewall(wan_rules(lab, "wan-all")):
         master_before = lab.master_link_bytes()
         out = copy(lab, str(src / "tree"), str(dst) + "/", relay=True, progress=said, timeout=60)

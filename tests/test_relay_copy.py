@@ -29,7 +29,7 @@ from rcp.protocol import Msg
 from sshd import Sshd, start_sshd, stop_sshd
 from test_copy_ssh import rcp_cli
 from test_faults import kill_mid_copy, rcpd_pids, status_kib
-from treeutil import assert_same_tree, leftovers, make_tree
+from treeutil import LogLines, assert_same_tree, leftovers, make_tree
 
 RCPD = str(rcp.daemon.rcpd_path())
 UNREACHABLE = "192.0.2.1"  # TEST-NET-1: a direct QUIC link could never get there
@@ -53,22 +53,16 @@ def opts(sshd: Sshd, **extra: object) -> dict[str, object]:
     return {"ssh_config": str(sshd.config), "rcpd_path": RCPD, "relay": True, **extra}
 
 
-class Recorder:
-    """A progress sink that keeps log lines and notices when bytes flow."""
+class Recorder(LogLines):
+    """Keeps the log lines and notices when bytes flow."""
 
     def __init__(self) -> None:
-        self.lines: list[tuple[str, str, str]] = []
+        super().__init__()
         self.flowing = threading.Event()
-
-    def start(self) -> None: ...
-    def finish(self, result: CopyResult | None) -> None: ...
 
     def update(self, p: Progress) -> None:
         if p.bytes_done > 0:
             self.flowing.set()
-
-    def log(self, role: str, level: str, text: str) -> None:
-        self.lines.append((role, level, text))
 
 
 def _many_small_and_one_large(root: Path, small: int = 400, large: int = 24 << 20) -> Path:

@@ -6,6 +6,8 @@ import os
 import stat
 from pathlib import Path
 
+from rcp.model import CopyResult, Progress
+
 SIZES = [0, 1, 1199, 1200, 1201, (1 << 20) + 1]
 NAMES = ["plain.txt", "with space.bin", "ünïcødé-名前.dat", "-leading-dash", "--also"]
 
@@ -94,3 +96,28 @@ def make_non_utf8_tree(root: Path) -> Path:
             f.write(os.urandom(1500) + name)
     os.symlink(b"caf\xe9.txt", r + b"/lien-\xe9")
     return root
+
+
+class LogLines:
+    """A progress sink that keeps every log line the rcpds and the master show
+    the user, as (role, level, text); a copy without a sink shows none."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, str]] = []
+
+    def start(self) -> None:
+        pass
+
+    def update(self, p: Progress) -> None:
+        pass
+
+    def log(self, role: str, level: str, text: str) -> None:
+        self.lines.append((role, level, text))
+
+    def finish(self, result: CopyResult | None) -> None:
+        pass
+
+    def matching(self, *words: str) -> list[str]:
+        """The lines whose text holds every word (lower case), as the user sees them."""
+        return [f"[{role}] {level}: {text}" for role, level, text in self.lines
+                if all(w in text.lower() for w in words)]
