@@ -47,11 +47,14 @@ def test_marker_never_appears_on_the_wire(sshd: Sshd, tmp_path: Path, relay: boo
     finally:
         cap.send_signal(signal.SIGINT)
         cap.wait(timeout=10)
+    stats = cap.stderr.read().decode(errors="replace") if cap.stderr else ""
     assert result.ok, result.errors
     assert result.transport == ("relay" if relay else "quic")
     assert (tmp_path / "copy.bin").read_bytes() == src.read_bytes()
     wire = pcap.read_bytes()
-    assert len(wire) > SIZE, f"the capture holds {len(wire)} bytes: it missed the transfer"
+    # A loaded machine makes the kernel drop some packets before tcpdump reads them (CI once lost 0.2%), so the
+    # capture must hold most of the transfer, not all of it; without the transfer it would hold a few KiB.
+    assert len(wire) > SIZE // 2, f"the capture holds {len(wire)} bytes: it missed the transfer ({stats.strip()})"
     assert probe in wire, "the capture does not see clear text: the check would prove nothing"
     assert marker not in wire and marker[:16] not in wire, "file bytes in clear on the wire"
     assert b"RCPD " not in wire, "rcpd's hello (sent through SSH) in clear"
