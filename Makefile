@@ -81,6 +81,7 @@ demo: build
 
 bench: build
 	$(PY) bench/run.py
+	$(PY) bench/startup_bench.py
 	$(PY) bench/copy_bench.py
 
 # As root: the lab's emulated WAN (tests/lab.py).

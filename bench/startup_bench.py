@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Start-up: a 1-byte copy, where nearly all the time is getting ready.
+
+Through one private sshd on loopback (the same server stands for both
+remotes): local -> remote, rcp (QUIC and TCP data links) against scp; and
+remote -> remote, rcp against `scp -3` (scp's way between two remotes, through
+the local machine). Tools take turns within a run; one uncounted warm-up each.
+Prints each median and the ratio to scp against issue 15's goals (local ->
+remote <= 1.5x scp, remote -> remote <= 2x scp -3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+import rcp.daemon  # noqa: E402
+from sshd import Sshd, env_without_agent, start_sshd, stop_sshd  # noqa: E402
+
+GOALS = {"local->remote": ("scp", 1.5), "remote->remote": ("scp -3", 2.0)}
+
+
+def command(tool: str, server: Sshd, src: str, dst: str) -> list[str]:
+    if tool.startswith("rcp"):
+        return [sys.executable, "-m", "rcp.cli", "--no-progress", "-q", "--ssh-config", str(server.config),
+                "--rcpd-path", str(rcp.daemon.rcpd_path()), "--transport", "tcp" if tool == "rcp-tcp" else "quic",
+                src, dst]
+    return ["scp", "-q", "-F", str(server.config)] + (["-3"] if tool == "scp -3" else []) + [src, dst]
+
+
+def timed(cmd: list[str], target: Path) -> float:
+    start = time.monotonic()
+    subprocess.run(cmd, check=True, env=env_without_agent(), stdout=subprocess.DEVNULL)
+    elapsed = time.monotonic() - start
+    if target.read_bytes() != b"x":
+        raise RuntimeError(f"{cmd}: wrong copy at {target}")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7, help="counted runs per tool (default 7)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="rcp-startup-") as tmp:
+        d = Path(tmp)
+        (d / "sshd").mkdir()
+        server = start_sshd(d / "sshd")
+        try:
+            one = d / "one"
+            one.write_bytes(b"x")
+            out = d / "out"
+            out.mkdir()
+            cases = {
+                "local->remote": (["rcp", "rcp-tcp", "scp"], str(one)),
+                "remote->remote": (["rcp", "scp -3"], f"{server.alias}:{one}"),
+            }
+            for case, (tools, src) in cases.items():
+                times: dict[str, list[float]] = {t: [] for t in tools}
+                for i in range(args.runs + 1):
+                    for tool in tools:
+                        target = out / f"{case[0]}-{tool.replace(' ', '')}-{i}"
+                        t = timed(command(tool, server, src, f"{server.alias}:{target}"), target)
+                        if i:  # run 0 warms up
+                            times[tool].append(t)
+                med = {t: statistics.median(v) for t, v in times.items()}
+                base, goal = GOALS[case]
+                print(f"\n1-byte copy {case} ({args.runs} runs, medians)")
+                for tool in tools:
+                    print(f"  {tool:8s} {med[tool]:6.3f} s   (min {min(times[tool]):.3f}, max {max(times[tool]):.3f})")
+                ratio = med["rcp"] / med[base]
+                print(f"  rcp / {base} = {ratio:.2f}x   goal <= {goal}x: {'met' if ratio <= goal else 'NOT met'}")
+        finally:
+            stop_sshd(server)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
