@@ -8,6 +8,7 @@ from dataclasses import fields
 from typing import Any
 
 from rcp.errors import UsageError
+from rcp.filters import check_filters
 from rcp.model import CopyOptions, CopyResult
 from rcp.operands import resolve_plan
 from rcp.orchestration import run_copy
@@ -66,6 +67,7 @@ def copy(src: Operand | Iterable[Operand], dst: Operand, *, progress: ProgressSi
     if not isinstance(opts.ssh_options, Mapping):
         raise UsageError("ssh_options must be a dict of ssh_config options, e.g. {'ProxyJump': 'gateway'}")
     parse_ssh_options(opts.ssh_options)  # an option rcp does not apply is refused before connecting
+    opts.filters = check_filters(opts.filters)  # a bad pattern too
     if isinstance(src, (str, bytes, os.PathLike)) or not isinstance(src, Iterable):
         src = [src]
     operands = [_operand(op) for op in src] + [_operand(dst)]
