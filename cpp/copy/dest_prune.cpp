@@ -15,7 +15,21 @@ namespace rcp {
 
 namespace {
 
-std::string join(const std::string& a, const std::string& b) { return a.empty() ? b : a + "/" + b; }
+// a/b, or b when a is empty.
+std::string join(const std::string& a, const std::string& b) {
+  if (a.empty()) return b;
+  std::string out = a;
+  out += '/';
+  out += b;
+  return out;
+}
+// display/name: never empty on the left.
+std::string below(const std::string& a, const std::string& b) {
+  std::string out = a;
+  out += '/';
+  out += b;
+  return out;
+}
 
 // The names in `dir`, read before anything in it changes.
 Result<std::vector<std::string>> names_in(const UniqueFd& dir) {
@@ -55,7 +69,7 @@ class Pruner {
     auto names = names_in(dir);
     if (!names) return options_.failed(display, "cannot list for --delete: " + names.error().message);
     for (const auto& name : *names) {
-      const std::string child_rel = join(rel, name), child = display + "/" + name;
+      const std::string child_rel = join(rel, name), child = below(display, name);
       struct stat st {};
       if (fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno != ENOENT) options_.failed(child, std::string("cannot stat for --delete: ") + std::strerror(errno));
@@ -110,7 +124,7 @@ class Pruner {
           emptied = emptied && errno == ENOENT;
           continue;
         }
-        emptied = remove(*sub, child, cst, rel + "/" + child, display + "/" + child, depth + 1) && emptied;
+        emptied = remove(*sub, child, cst, below(rel, child), below(display, child), depth + 1) && emptied;
       }
       if (!emptied) return false;  // an excluded entry inside keeps its directory, as rsync does
     }

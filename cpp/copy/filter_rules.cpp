@@ -24,7 +24,8 @@ Result<FilterRules> FilterRules::parse(const std::vector<std::string>& rules) {
                                              std::to_string(kMaxFilterRuleBytes) + " bytes");
     if (whole.size() < 3 || (whole[0] != '+' && whole[0] != '-') || whole[1] != ' ')
       return bad_rule(whole, "must be '+ PATTERN' (include) or '- PATTERN' (exclude)");
-    std::string_view pattern = std::string_view(whole).substr(2);
+    std::string_view pattern{whole};
+    pattern.remove_prefix(2);
     const bool include = whole[0] == '+';
     // "dir/***": the directory itself and everything below it, as two rules.
     constexpr std::string_view kAllBelow = "/***";
