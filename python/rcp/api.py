@@ -55,7 +55,12 @@ def copy(src: Operand | Iterable[Operand], dst: Operand, *, progress: ProgressSi
     ssh_options (dict[str, str]): ssh_config options, as ssh -o, e.g.
     {"ProxyCommand": "ssh -W %h:%p gw"} (rcp.ssh.SSH_OPTIONS lists the keys);
     relay (bool, default False): the data goes through this machine (scp -3),
-    for when the hosts cannot reach each other; logs a warning.
+    for when the hosts cannot reach each other; logs a warning;
+    filters (list[str]): rsync's rules in order, e.g. ["- *.o", "+ keep/"]
+    (a bad one raises UsageError before connecting); delete / delete_excluded
+    (bool): remove what the source lacks under each copied directory (rsync
+    --delete / --delete-excluded); dry_run (bool): write nothing,
+    CopyResult.plan lists what would happen.
     """
     known = {f.name for f in fields(CopyOptions)}
     unknown = sorted(set(options) - known)
