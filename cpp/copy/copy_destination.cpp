@@ -713,6 +713,11 @@ void CopyDestination::delete_extraneous() {
       return;
     }
   }
+  if (announced_.full()) {
+    logger_.warn("--delete: nothing deleted: the source announced more than " +
+                 std::to_string(AnnouncedSet::kMaxKeys / 2) + " entries, more than this side keeps track of");
+    return;
+  }
   announced_.seal();
   const DestSpec& spec = tree_->spec();
   PruneOptions options;

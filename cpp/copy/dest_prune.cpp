@@ -153,6 +153,10 @@ Digest128 AnnouncedSet::key(uint32_t root, std::string_view rel, bool dir) {
 }
 
 void AnnouncedSet::add(uint32_t root, std::string_view rel, bool dir) {
+  if (full_ || keys_.size() + 2 > kMaxKeys) {
+    full_ = true;
+    return;
+  }
   keys_.push_back(key(root, rel, false));
   if (dir) keys_.push_back(key(root, rel, true));
 }

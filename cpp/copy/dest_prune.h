@@ -3,7 +3,7 @@
 //
 // Memory: one 16-byte xxh3-128 per announced entry (32 for a directory, which
 // is also remembered as one), sorted once at the end: 10 million entries take
-// about 160 MB. A collision between two paths can only make an entry look
+// about 160 MB; at most kMaxKeys. A collision between two paths can only make an entry look
 // announced, which keeps it: it never deletes anything.
 #pragma once
 
@@ -21,7 +21,11 @@ namespace rcp {
 
 class AnnouncedSet {
  public:
+  // At most this many keys (1 GiB); past it nothing more is kept and full()
+  // says so: --delete then removes nothing rather than too much.
+  static constexpr size_t kMaxKeys = size_t{1} << 26;
   void add(uint32_t root, std::string_view rel, bool dir);
+  bool full() const { return full_; }
   void seal();  // before any lookup
   bool has(uint32_t root, std::string_view rel) const;
   bool has_dir(uint32_t root, std::string_view rel) const;
@@ -30,6 +34,7 @@ class AnnouncedSet {
  private:
   static Digest128 key(uint32_t root, std::string_view rel, bool dir);
   std::vector<Digest128> keys_;
+  bool full_ = false;
 };
 
 struct PruneOptions {
