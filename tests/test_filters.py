@@ -288,3 +288,14 @@ def test_cli_dry_run_prints_the_plan_and_exits_as_the_real_run(sshd: Sshd, tmp_p
     real = rcp_ssh(sshd, "--delete", str(src), target)
     assert real.returncode == EXIT_PARTIAL
     assert not (dst / "extra.txt").exists()
+
+
+def test_filters_apply_on_a_remote_source_too(sshd: Sshd, tmp_path: Path) -> None:
+    src = make_source(tmp_path / "src")
+    rules = ["+ keep/x.o", "- *.o", "- /docs/"]
+    seen = Received()
+    result = rcp.copy(f"{sshd.alias}:{src}", str(tmp_path / "rcp"), progress=seen, filters=rules,
+                      **ssh_opts(sshd))
+    assert result.ok, result.errors
+    rsync(rules, src, tmp_path / "rsync")
+    assert listing(tmp_path / "rcp") == listing(tmp_path / "rsync")
