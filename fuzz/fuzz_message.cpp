@@ -34,6 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)rcp::FinishedMsg::decode(*m);
   (void)rcp::FilesMsg::decode(*m);
   (void)rcp::VerdictsMsg::decode(*m);
+  (void)rcp::PlanMsg::decode(*m);
   for (size_t i = 0; i < m->fields.size() + 1; ++i) {  // one past the end too
     (void)m->get_uint(i, "field");
     (void)m->get_str(i, "field", 64);

@@ -32,9 +32,15 @@ MESSAGES = {
     "escape_name": [30, 0, "../../etc", "f", ""],
     "files": [33, 0, [[0, "a/b", 4096, 1_600_000_000, 5, 0o644, b""], [0, "c", 0, -1, 0, 0o600, b"\x01" * 16]]],
     "verdicts": [38, 0, bytes([0, 2, 3, 5])],
+    "send_filters": [14, ["src"], False, False, ["- *.o", "+ keep/", "- /a/**/[!x]?", "- [ab"]],
+    "receive_delete": [15, "/backup", 1, False, False, ["any", ""], False, False, b"\x00", False, False, False,
+                       ["- *.o", "- build/"], True, False, True],
+    "result_deleted": [23, 3, 3000, 1, 0, 0, 0, [], 2, 0, [], 7, 1],
+    "plan": [24, [["create", "a/b", 5], ["delete", "x/", 0], ["unchanged", "c", 1 << 40]]],
 }
+RULES = ["- *.o", "+ a/**/b/", "- [!a-z]?\\*", "- [ab", "- a/***", "- " + "*a" * 40 + "b"]
 PATHS = ["a/b/c", "dir/file", "../x", "a/../../x", "/etc/x", "", ".", "..", "a\0b", "a//b", "a/", "ünï/cødé",
-         "-leading", "x" * 300]
+         "-leading", "x" * 300] + RULES
 
 
 PASSWD = [

@@ -21,7 +21,7 @@ def test_msg_values_are_the_wire_numbers() -> None:
     assert (Msg.ABORT, Msg.PROGRESS, Msg.LOG, Msg.ERROR, Msg.RESULT) == (16, 20, 21, 22, 23)
     assert (Msg.ROOT, Msg.DIR, Msg.SYMLINK, Msg.SOURCE_ERROR, Msg.DONE, Msg.FINISHED, Msg.CHUNK) == (
         30, 31, 32, 35, 36, 37, 40)
-    assert (Msg.FILES, Msg.VERDICTS) == (33, 38)
+    assert (Msg.FILES, Msg.VERDICTS, Msg.PLAN) == (33, 38, 24)
     assert Msg(21).name == "LOG" and Msg.RECEIVE == 15
 
 

@@ -27,8 +27,8 @@ def pack(v: object) -> bytes:
     if isinstance(v, bytes):
         return b"\xc4" + bytes([len(v)]) + v
     if isinstance(v, list):
-        assert len(v) < 16
-        return bytes([0x90 | len(v)]) + b"".join(pack(x) for x in v)
+        head = bytes([0x90 | len(v)]) if len(v) < 16 else b"\xdc" + struct.pack(">H", len(v))
+        return head + b"".join(pack(x) for x in v)
     raise TypeError(type(v))
 
 

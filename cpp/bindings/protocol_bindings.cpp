@@ -1,5 +1,9 @@
+#include <pybind11/stl.h>
+
 #include "bindings/bindings.h"
 
+#include "copy/filter_rules.h"
+#include "wire/limits.h"
 #include "wire/message.h"
 
 namespace rcp::py_bindings {
@@ -22,6 +26,7 @@ void init_protocol(py::module_& m) {
       .value("LOG", MsgType::log)
       .value("ERROR", MsgType::error)
       .value("RESULT", MsgType::result)
+      .value("PLAN", MsgType::plan)
       .value("ROOT", MsgType::root)
       .value("DIR", MsgType::dir)
       .value("SYMLINK", MsgType::symlink)
@@ -32,6 +37,11 @@ void init_protocol(py::module_& m) {
       .value("VERDICTS", MsgType::verdicts)
       .value("CHUNK", MsgType::chunk)
       .value("USER", MsgType::user);
+  m.attr("MAX_FILTER_RULES") = kMaxFilterRules;
+  m.def(
+      "check_filters", [](const std::vector<std::string>& rules) { (void)unwrap(FilterRules::parse(rules)); },
+      py::arg("rules"),
+      "Parses '+ PATTERN' / '- PATTERN' filter rules as the rcpds will; raises ValueError naming a bad one");
 }
 
 }  // namespace rcp::py_bindings

@@ -68,6 +68,31 @@ CopyDestination::CopyDestination(std::shared_ptr<Link> peer, std::unique_ptr<Des
     : peer_(std::move(peer)), tree_(std::move(tree)), options_(options), logger_(logger), counters_(counters) {
   const DestSpec& spec = tree_->spec();
   policy_ = FilePolicy{spec.overwrite, spec.update, spec.ignore_existing, spec.checksum};
+  dry_run_ = spec.dry_run;
+}
+
+void CopyDestination::plan(PlanAction action, const std::string& path, uint64_t size) {
+  if (dry_run_) summary_.add_plan(action, path, size);
+}
+
+Result<CopyDestination::Spot> CopyDestination::spot_of(uint32_t root, const std::string& rel) {
+  Spot spot;
+  if (dry_run_) {
+    auto parent = tree_->existing_parent_of(root, rel);
+    if (!parent) return parent.error();
+    if (!*parent) return spot;  // its directory would be created: nothing there yet
+    spot.dir = (*parent)->first;
+    spot.name = (*parent)->second;
+  } else {
+    auto parent = tree_->parent_of(root, rel);
+    if (!parent) return parent.error();
+    spot.dir = parent->first;
+    spot.name = parent->second;
+  }
+  auto existing = tree_->lookup(spot.dir, spot.name);
+  if (!existing) return existing.error();
+  spot.existing = *existing;
+  return spot;
 }
 
 CopyDestination::~CopyDestination() { tree_->remove_temps(); }
@@ -122,7 +147,9 @@ Result<CopySummary> CopyDestination::run() {
     tree_->remove_temps();
     return status.error();
   }
-  apply_dir_meta();
+  // Before the directories get their mtimes: removing an entry changes its directory's.
+  if (tree_->spec().delete_extraneous) delete_extraneous();
+  if (!dry_run_) apply_dir_meta();
   (void)peer_->send_message(FinishedMsg{}.encode());
   // The source hangs up once it has read "finished"; closing first could drop it.
   for (int i = 0; i < 100 && !peer_->closed(); ++i) (void)peer_->recv_message(100 * kMillis);
@@ -208,6 +235,19 @@ Result<void> CopyDestination::on_root(const RootMsg& root) {
 }
 
 Result<void> CopyDestination::on_dir(const DirMsg& d) {
+  if (tree_->spec().delete_extraneous) announced_.add(d.index, d.relpath, true);
+  if (dry_run_) {
+    auto dir = tree_->existing_directory(d.index, d.relpath);
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!dir) {
+      if (dir.error().code == Errc::protocol) return dir.error();
+      fail_entry(tree_->display(d.index, d.relpath), dir.error().message, true);
+      return {};
+    }
+    ++summary_.dirs;
+    if (!*dir) plan(PlanAction::create, tree_->display(d.index, d.relpath), 0);
+    return {};
+  }
   auto dir = tree_->directory(d.index, d.relpath);
   std::lock_guard<std::mutex> lk(mu_);
   if (!dir) {
@@ -227,20 +267,22 @@ Result<void> CopyDestination::on_dir(const DirMsg& d) {
 }
 
 Result<void> CopyDestination::on_symlink(const SymlinkMsg& l) {
-  auto parent = tree_->parent_of(l.index, l.relpath);
-  if (!parent) {
-    if (parent.error().code == Errc::protocol) return parent.error();
+  if (tree_->spec().delete_extraneous) announced_.add(l.index, l.relpath, false);
+  auto spot = spot_of(l.index, l.relpath);
+  if (!spot) {
+    if (spot.error().code == Errc::protocol) return spot.error();
     std::lock_guard<std::mutex> lk(mu_);
-    fail_entry(tree_->display(l.index, l.relpath), parent.error().message, true);
+    fail_entry(tree_->display(l.index, l.relpath), spot.error().message, true);
     return {};
   }
-  auto& [dir, name] = *parent;
+  const DirFd& dir = spot->dir;
+  const std::string& name = spot->name;
+  const std::optional<struct stat>& existing = spot->existing;
   // A symlink is "the same" when it is a symlink with the same target.
   FileVerdict verdict = FileVerdict::send;
-  auto existing = tree_->lookup(dir, name);
-  if (existing && *existing) {
+  if (existing) {
     bool same = false;
-    if (S_ISLNK((*existing)->st_mode)) {
+    if (S_ISLNK(existing->st_mode)) {
       std::string target(kMaxLinkTarget + 1, '\0');
       ssize_t n = readlinkat(dir->get(), name.c_str(), target.data(), target.size());
       same = n >= 0 && std::string_view(target.data(), static_cast<size_t>(n)) == l.target;
@@ -248,12 +290,12 @@ Result<void> CopyDestination::on_symlink(const SymlinkMsg& l) {
     FilePolicy policy = policy_;
     policy.checksum = false;
     verdict = same ? FileVerdict::unchanged
-                   : decide(policy, FileEntry{l.index, l.relpath, 0, l.mtime_s, l.mtime_ns, 0, {}}, *existing, {});
+                   : decide(policy, FileEntry{l.index, l.relpath, 0, l.mtime_s, l.mtime_ns, 0, {}}, existing, {});
   }
   std::string tmp;
   Result<bool> committed = false;
-  if (!existing) {
-    committed = existing.error();
+  if (dry_run_) {
+    committed = wants_data(verdict);
   } else if (wants_data(verdict)) {
     if (auto r = tree_->create_temp_symlink(dir, l.target, tmp); !r) {
       committed = r.error();
@@ -270,12 +312,16 @@ Result<void> CopyDestination::on_symlink(const SymlinkMsg& l) {
     fail_entry(path, committed.error().message, true);
   } else if (verdict == FileVerdict::unchanged) {
     ++summary_.unchanged;
+    plan(PlanAction::unchanged, path, 0);
   } else if (verdict == FileVerdict::ignored) {
     ++summary_.ignored;
+    plan(PlanAction::ignored, path, 0);
   } else if (!*committed) {
     keep_entry(path);
+    plan(PlanAction::kept, path, 0);
   } else {
     ++summary_.symlinks;
+    plan(verdict == FileVerdict::replace ? PlanAction::update : PlanAction::create, path, 0);
   }
   return {};
 }
@@ -300,6 +346,7 @@ Result<void> CopyDestination::on_files(const FilesMsg& msg) {
     if ((kind == 'f') != file.relpath.empty() || kind == 'l')
       return make_error(Errc::protocol, "a file announced where its source says there is none");
     if (auto r = split_relative_path(file.relpath); !r) return r.error();
+    if (tree_->spec().delete_extraneous) announced_.add(file.index, file.relpath, false);
     answer.verdicts.push_back(decide_file(file));
   }
   return peer_->send_message(answer.encode());
@@ -313,16 +360,16 @@ FileVerdict CopyDestination::decide_file(const FileEntry& file) {
     fail_entry(path(), why, true);
     return FileVerdict::failed;
   };
-  auto parent = tree_->parent_of(file.index, file.relpath);
-  if (!parent) return fail(parent.error().message);
-  const auto& [dir, name] = *parent;
-  auto existing = tree_->lookup(dir, name);
-  if (!existing) return fail(existing.error().message);
+  auto spot = spot_of(file.index, file.relpath);
+  if (!spot) return fail(spot.error().message);
+  const DirFd& dir = spot->dir;
+  const std::string& name = spot->name;
+  const std::optional<struct stat>& existing = spot->existing;
   std::optional<bool> same_content;
-  if (policy_.checksum && *existing && S_ISREG((*existing)->st_mode) &&
-      static_cast<uint64_t>((*existing)->st_size) == file.size && file.digest.size() == kDigestSize) {
+  if (policy_.checksum && existing && S_ISREG(existing->st_mode) &&
+      static_cast<uint64_t>(existing->st_size) == file.size && file.digest.size() == kDigestSize) {
     // The source hashed its copy before announcing it, this side hashes its own now.
-    auto fd = tree_->open_existing(dir, name, **existing);
+    auto fd = tree_->open_existing(dir, name, *existing);
     if (!fd) return fail("cannot compare: " + fd.error().message);
     Xxh128 hash;
     std::vector<uint8_t> buf(kBlock);
@@ -336,8 +383,16 @@ FileVerdict CopyDestination::decide_file(const FileEntry& file) {
     Digest128 d = hash.digest();
     same_content = std::equal(d.begin(), d.end(), file.digest.begin());
   }
-  const FileVerdict verdict = decide(policy_, file, *existing, same_content);
+  const FileVerdict verdict = decide(policy_, file, existing, same_content);
   std::lock_guard<std::mutex> lk(mu_);
+  if (dry_run_ && wants_data(verdict)) {
+    // Counted as the real run would count it once written; the source is
+    // told there is nothing to send.
+    ++summary_.files;
+    summary_.bytes += file.size;
+    plan(verdict == FileVerdict::replace ? PlanAction::update : PlanAction::create, path(), file.size);
+    return FileVerdict::ignored;
+  }
   switch (verdict) {
     case FileVerdict::send:
     case FileVerdict::replace:
@@ -347,9 +402,18 @@ FileVerdict CopyDestination::decide_file(const FileEntry& file) {
       }
       granted_[grant_key(file.index, file.relpath)] = verdict == FileVerdict::replace;
       break;
-    case FileVerdict::unchanged: ++summary_.unchanged; break;
-    case FileVerdict::ignored: ++summary_.ignored; break;
-    case FileVerdict::kept: keep_entry(path()); break;
+    case FileVerdict::unchanged:
+      ++summary_.unchanged;
+      plan(PlanAction::unchanged, path(), file.size);
+      break;
+    case FileVerdict::ignored:
+      ++summary_.ignored;
+      plan(PlanAction::ignored, path(), file.size);
+      break;
+    case FileVerdict::kept:
+      keep_entry(path());
+      plan(PlanAction::kept, path(), file.size);
+      break;
     case FileVerdict::failed: break;
   }
   return verdict;
@@ -637,6 +701,44 @@ bool CopyDestination::settle(FileState& f) {
   if (f.failed && !f.tmp.empty() && f.dir) tree_->discard(f.dir, f.tmp);
   f.dir.reset();  // a settled file holds no directory fd
   return committed;
+}
+
+void CopyDestination::delete_extraneous() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (summary_.failed != 0) {
+      // Whatever failed may be why the source's list looks short: nothing is safe to remove.
+      logger_.warn("--delete: nothing deleted, since " + std::to_string(summary_.failed) +
+                   (summary_.failed == 1 ? " entry" : " entries") + " failed");
+      return;
+    }
+  }
+  if (announced_.full()) {
+    logger_.warn("--delete: nothing deleted: the source announced more than " +
+                 std::to_string(AnnouncedSet::kMaxKeys / 2) + " entries, more than this side keeps track of");
+    return;
+  }
+  announced_.seal();
+  const DestSpec& spec = tree_->spec();
+  PruneOptions options;
+  options.rules = &spec.filters;
+  options.delete_excluded = spec.delete_excluded;
+  options.dry_run = dry_run_;
+  options.removed = [this](const std::string& path, uint64_t size, bool is_dir) {
+    std::lock_guard<std::mutex> lk(mu_);
+    ++summary_.deleted;
+    plan(PlanAction::remove, is_dir ? path + "/" : path, size);
+    if (!dry_run_) logger_.info(path + ": deleted (not at the source)");
+  };
+  options.failed = [this](const std::string& path, const std::string& why) {
+    std::lock_guard<std::mutex> lk(mu_);
+    fail_entry(path, why, true);
+  };
+  for (uint32_t root : tree_->directory_roots()) {
+    auto dir = tree_->existing_directory(root, "");
+    if (!dir || !*dir) continue;  // a dry run's directory that does not exist yet holds nothing
+    prune_directory(***dir, root, "", tree_->display(root, ""), announced_, options);
+  }
 }
 
 void CopyDestination::sync_dir(const UniqueFd& dir, uint32_t root, const std::string& rel) {

@@ -10,12 +10,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "base/interval_set.h"
 #include "base/logger.h"
+#include "copy/dest_prune.h"
 #include "copy/dest_tree.h"
 #include "copy/file_policy.h"
 #include "copy/transfer_counters.h"
@@ -95,6 +97,19 @@ class CopyDestination {
   void keep_entry(const std::string& path);
   // Sets directory modes and mtimes deepest first (and with --fsync flushes each).
   void apply_dir_meta();
+  // --delete: removes what the source did not announce under each copied
+  // directory, unless something failed.
+  void delete_extraneous();
+  // mu_ held: a line of the --dry-run plan.
+  void plan(PlanAction action, const std::string& path, uint64_t size);
+  // Where `rel` would go and what is there now, creating nothing in a dry run
+  // (no directory yet: no parent and nothing there).
+  struct Spot {
+    DirFd dir;  // null in a dry run when the directory does not exist yet
+    std::string name;
+    std::optional<struct stat> existing;
+  };
+  Result<Spot> spot_of(uint32_t root, const std::string& rel);
   void sync_dir(const UniqueFd& dir, uint32_t root, const std::string& rel);
   // mu_ held: counts a failed entry (once per path) and keeps its message;
   // a `cause` (the source's reason) replaces an earlier message for the path.
@@ -122,6 +137,8 @@ class CopyDestination {
   std::map<std::string, bool> granted_;
   uint64_t next_announced_ = 0;  // the number the next announced file must carry
   FilePolicy policy_;
+  bool dry_run_ = false;
+  AnnouncedSet announced_;  // with --delete: every entry the source announced
 };
 
 }  // namespace rcp

@@ -265,10 +265,16 @@ class CopySource::Walker {
       if (name == "." || name == "..") continue;
       struct stat st {};
       const std::string child = join(path, name), child_rel = join(rel, name);
+      // The rules need to know a directory: d_type, else the fstatat below.
+      if (!src_.options_.filters.empty() && e->d_type != DT_UNKNOWN &&
+          src_.options_.filters.excluded(child_rel, e->d_type == DT_DIR))
+        continue;
       if (child_rel.size() > kMaxPathBytes) {
         source_error(index, rel, path + ": an entry's path is longer than " + std::to_string(kMaxPathBytes) + " bytes");
       } else if (fstatat(fd->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
         source_error(index, child_rel, child + ": " + std::strerror(errno));
+      } else if (e->d_type == DT_UNKNOWN && src_.options_.filters.excluded(child_rel, S_ISDIR(st.st_mode))) {
+        continue;
       } else if (S_ISDIR(st.st_mode)) {
         subdirs.emplace_back(name, st);
       } else if (S_ISREG(st.st_mode)) {

@@ -15,6 +15,7 @@
 #include "base/logger.h"
 #include "base/passwd_db.h"
 #include "base/unique_fd.h"
+#include "copy/filter_rules.h"
 #include "copy/transfer_counters.h"
 #include "link/link.h"
 #include "wire/chunk_header.h"
@@ -39,6 +40,7 @@ std::vector<SourceRoot> source_roots(const std::vector<std::string>& paths, bool
 
 struct SourceOptions {
   bool checksum = false;  // announce each file with the xxh3-128 of its content
+  FilterRules filters;    // entries they exclude are never announced, excluded directories never entered
   size_t workers = 16;
   uint64_t chunk_bytes = 64ull << 20;
   Nanos finish_timeout = 600 * 1000000000ull;  // wait for the destination's "finished"

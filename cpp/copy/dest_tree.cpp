@@ -103,7 +103,7 @@ std::string DestTree::display(uint32_t root, const std::string& rel) const {
   return rel.empty() ? out : out + "/" + rel;
 }
 
-Result<DirFd> DestTree::open_child_dir(const DirFd& parent, const std::string& name) {
+Result<DirFd> DestTree::open_child_dir(const DirFd& parent, const std::string& name, bool create) {
   bool made = false;
   for (int attempt = 0; attempt < 2; ++attempt) {
     int fd = openat(parent->get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -119,6 +119,7 @@ Result<DirFd> DestTree::open_child_dir(const DirFd& parent, const std::string& n
     if (errno == ELOOP || errno == ENOTDIR)
       return make_error(Errc::io, "'" + name + "' exists and is not a directory (symlinks are never followed)");
     if (errno != ENOENT) return fs_error(name, errno);
+    if (!create) return DirFd{};
     // Created private; the source's mode is applied when the copy ends.
     if (mkdirat(parent->get(), name.c_str(), 0700) == 0)
       made = true;
@@ -129,6 +130,51 @@ Result<DirFd> DestTree::open_child_dir(const DirFd& parent, const std::string& n
 }
 
 Result<DirFd> DestTree::directory(uint32_t root, const std::string& rel) {
+  // Nothing is created in a dry run, whoever asks.
+  if (spec_.dry_run) {
+    auto dir = existing_directory(root, rel);
+    if (!dir) return dir.error();
+    if (!*dir) return make_error(Errc::io, "does not exist (dry run)");
+    return **dir;
+  }
+  return walk_to(root, rel, true);
+}
+
+Result<std::optional<DirFd>> DestTree::existing_directory(uint32_t root, const std::string& rel) {
+  auto dir = walk_to(root, rel, false);
+  if (!dir) return dir.error();
+  if (!*dir) return std::optional<DirFd>{};
+  return std::optional<DirFd>{*dir};
+}
+
+Result<std::optional<std::pair<DirFd, std::string>>> DestTree::existing_parent_of(uint32_t root,
+                                                                                  const std::string& rel) {
+  using Found = std::optional<std::pair<DirFd, std::string>>;
+  if (rel.empty()) {
+    std::lock_guard<std::mutex> lk(mu_);
+    auto it = roots_.find(root);
+    if (it == roots_.end()) return make_error(Errc::protocol, "entry for an unannounced source");
+    return Found{std::make_pair(base_, it->second.name)};
+  }
+  auto parts = split_relative_path(rel);
+  if (!parts) return parts.error();
+  std::string leaf = parts->back();
+  std::string dir_rel = rel.size() > leaf.size() ? rel.substr(0, rel.size() - leaf.size() - 1) : "";
+  auto dir = existing_directory(root, dir_rel);
+  if (!dir) return dir.error();
+  if (!*dir) return Found{};
+  return Found{std::make_pair(**dir, leaf)};
+}
+
+std::vector<uint32_t> DestTree::directory_roots() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::vector<uint32_t> out;
+  for (const auto& [index, root] : roots_)
+    if (root.kind == 'd') out.push_back(index);
+  return out;
+}
+
+Result<DirFd> DestTree::walk_to(uint32_t root, const std::string& rel, bool create) {
   auto parts = split_relative_path(rel);
   if (!parts) return parts.error();
   Root r;
@@ -141,12 +187,12 @@ Result<DirFd> DestTree::directory(uint32_t root, const std::string& rel) {
     auto cached = dirs_.find(std::to_string(root) + "/" + rel);
     if (cached != dirs_.end()) return cached->second;
   }
-  auto cur = open_child_dir(base_, r.name);
-  if (!cur) return cur;
+  auto cur = open_child_dir(base_, r.name, create);
+  if (!cur || !*cur) return cur;
   DirFd dir = *cur;
   for (const auto& p : *parts) {
-    auto next = open_child_dir(dir, p);
-    if (!next) return next.error();
+    auto next = open_child_dir(dir, p, create);
+    if (!next || !*next) return next;
     dir = *next;
   }
   std::lock_guard<std::mutex> lk(mu_);

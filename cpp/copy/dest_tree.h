@@ -19,6 +19,7 @@
 
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "copy/filter_rules.h"
 #include "copy/path_validator.h"
 
 namespace rcp {
@@ -45,6 +46,10 @@ struct DestSpec {
   bool ignore_existing = false;                 // never touch what exists
   bool checksum = false;                        // compare content, not size and mtime
   bool anonymous_temps = true;                  // O_TMPFILE where it works (tests: false, as without it)
+  FilterRules filters{};                        // the copy's rules: what --delete must not touch
+  bool delete_extraneous = false;               // --delete
+  bool delete_excluded = false;                 // --delete-excluded
+  bool dry_run = false;                         // write nothing: only existing_* below are used
 };
 
 class DestTree {
@@ -67,6 +72,11 @@ class DestTree {
   // The directory that holds `rel` (created as needed) and the leaf name.
   Result<std::pair<DirFd, std::string>> parent_of(uint32_t root, const std::string& rel);
   Result<DirFd> directory(uint32_t root, const std::string& rel);  // mkdir -p, no symlinks
+  // As directory() and parent_of(), creating nothing (--dry-run): nullopt
+  // when a directory on the way does not exist yet.
+  Result<std::optional<DirFd>> existing_directory(uint32_t root, const std::string& rel);
+  Result<std::optional<std::pair<DirFd, std::string>>> existing_parent_of(uint32_t root, const std::string& rel);
+  std::vector<uint32_t> directory_roots() const;  // the roots announced as directories
 
   // A new temporary file in `dir`; tracked until commit or discard. Named
   // `.rcp-<host>-<pid>-<random>.tmp`; the first in a directory first removes
@@ -112,7 +122,9 @@ class DestTree {
     std::string name;  // entry name inside base_
     char kind = '?';
   };
-  Result<DirFd> open_child_dir(const DirFd& parent, const std::string& name);
+  // With `create` off, nullptr when `name` does not exist.
+  Result<DirFd> open_child_dir(const DirFd& parent, const std::string& name, bool create = true);
+  Result<DirFd> walk_to(uint32_t root, const std::string& rel, bool create);
   std::string temp_name() const;  // .rcp-<host>-<pid>-<random>.tmp, or "" without randomness
   void sweep_stale_temps(const DirFd& dir);
   // Renames tmp to name unless name exists: 0, or an errno (EEXIST: it exists).

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "wire/messages.h"
+
 namespace rcp {
 
 struct TransferCounters {
@@ -29,6 +31,9 @@ struct CopySummary {
   uint64_t failed = 0;
   std::vector<std::pair<std::string, std::string>> errors;  // (path, message), the first kMaxErrors
   std::vector<std::string> kept_paths;                      // the first kMaxErrors kept
+  uint64_t deleted = 0;                                     // removed by --delete (--dry-run: to be)
+  std::vector<PlanEntry> plan;                              // --dry-run: the first kMaxPlanEntries
+  uint64_t plan_omitted = 0;                                // ...and how many more
 
   // Bounded: the result message and memory stay small however many entries
   // fail; `failed` keeps the full count.
@@ -39,6 +44,12 @@ struct CopySummary {
   void add_kept(std::string path) {
     ++kept;
     if (kept_paths.size() < kMaxErrors) kept_paths.push_back(std::move(path));
+  }
+  void add_plan(PlanAction action, std::string path, uint64_t size) {
+    if (plan.size() < kMaxPlanEntries)
+      plan.push_back({action, std::move(path), size});
+    else
+      ++plan_omitted;
   }
 };
 

@@ -381,7 +381,13 @@ Result<CopySummary> Daemon::send_job(std::shared_ptr<Link> peer) {
   if (!job) return job.error();
   const Login login = job->resolve ? current_login(logger_) : Login{};
   const auto roots = source_roots(job->paths, job->resolve, login.home, login.users);
-  CopySource source(std::move(peer), SourceOptions{.checksum = job->checksum}, logger_, counters_);
+  auto filters = FilterRules::parse(job->filters);
+  if (!filters) {
+    peer->close("bad filter rules");
+    return filters.error();
+  }
+  CopySource source(std::move(peer), SourceOptions{.checksum = job->checksum, .filters = std::move(*filters)}, logger_,
+                    counters_);
   return source.run(roots);
 }
 
@@ -432,6 +438,15 @@ Result<CopySummary> Daemon::run_destination() {
   spec.update = job->update;
   spec.ignore_existing = job->ignore_existing;
   spec.checksum = job->checksum;
+  auto filters = FilterRules::parse(job->filters);
+  if (!filters) {
+    (*peer)->close("bad filter rules");
+    return filters.error();
+  }
+  spec.filters = std::move(*filters);
+  spec.delete_extraneous = job->delete_extraneous;
+  spec.delete_excluded = job->delete_excluded;
+  spec.dry_run = job->dry_run;
   if (job->resolve) {  // home, ~ and ~user; never a wildcard at the destination
     const Login login = current_login(logger_);
     auto resolved = resolve_operand_path(job->path, login.home, login.users);
@@ -533,9 +548,21 @@ int Daemon::send_outcome(const Result<CopySummary>& result) {
     return kExitFailed;
   }
   const CopySummary& s = result.value();
-  (void)master_->send_message(
-      ResultMsg{s.files, s.bytes, s.dirs, s.symlinks, s.kept, s.failed, s.errors, s.unchanged, s.ignored, s.kept_paths}
-          .encode());
+  // A dry run's plan first, in frames of at most kMaxPlanPerMsg entries and ~256 KiB.
+  PlanMsg plan;
+  size_t plan_bytes = 0;
+  for (size_t i = 0; i < s.plan.size(); ++i) {
+    plan.entries.push_back(s.plan[i]);
+    plan_bytes += s.plan[i].path.size() + 16;
+    if (plan.entries.size() == PlanMsg::kMaxPlanPerMsg || plan_bytes >= (256u << 10) || i + 1 == s.plan.size()) {
+      (void)master_->send_message(plan.encode());
+      plan.entries.clear();
+      plan_bytes = 0;
+    }
+  }
+  (void)master_->send_message(ResultMsg{s.files, s.bytes, s.dirs, s.symlinks, s.kept, s.failed, s.errors, s.unchanged,
+                                        s.ignored, s.kept_paths, s.deleted, s.plan_omitted}
+                                  .encode());
   return s.failed ? kExitFailed : kExitOk;
 }
 

@@ -14,5 +14,9 @@ constexpr size_t kMaxPathDepth = 1024;
 constexpr size_t kMaxLinkTarget = 4096;  // the kernel's own limit for a symlink's target
 // Roots of one copy: an operand with a wildcard may stand for many.
 constexpr unsigned kMaxRoots = 100000;
+// Filter rules of one copy ("+ PATTERN" / "- PATTERN"), sent to both rcpds:
+// together they fit in one control frame.
+constexpr size_t kMaxFilterRules = 512;
+constexpr size_t kMaxFilterRuleBytes = 1024;
 
 }  // namespace rcp

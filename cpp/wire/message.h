@@ -20,7 +20,7 @@ namespace rcp {
 // version-2 rcpd would silently ignore: the hello check refuses it instead.
 // 4: the source announces files (`files`) and sends data only for those the
 // destination answers "send" (`verdicts`).
-constexpr uint32_t kProtocolVersion = 4;
+constexpr uint32_t kProtocolVersion = 5;
 // Error texts in messages (a path and why); senders cut longer ones.
 constexpr size_t kMaxErrorText = 8192;
 
@@ -40,6 +40,7 @@ enum class MsgType : uint32_t {
   log = 21,       // log stream: [level, text]
   error = 22,     // control: [text] fatal for this rcpd
   result = 23,  // control: [files, bytes, dirs, symlinks, kept, failed, [[path, error]...], unchanged, ignored, [kept]]
+  plan = 24,    // control, destination: [[[action, path, size]...]] (--dry-run), before the result
   // source -> destination
   root = 30,          // [index, name, kind("f","d","l","?"), error]
   dir = 31,           // [index, relpath, mode, mtime_s, mtime_ns]

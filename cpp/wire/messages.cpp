@@ -107,9 +107,22 @@ Result<PeerConnectedMsg> PeerConnectedMsg::decode(const Message& m) {
 }
 
 std::vector<uint8_t> SendMsg::encode() const {
+  if (!filters.empty()) return encode_message(MsgType::send, paths, resolve, checksum, filters);
   if (!checksum) return encode_message(MsgType::send, paths, resolve);
   return encode_message(MsgType::send, paths, resolve, checksum);
 }
+
+namespace {
+
+// A filter list bounded in count and length (its rules are parsed later).
+std::vector<std::string> take_filters(const Message& m, size_t i, Error& err) {
+  auto list = take(m.get_str_list(i, "filters", kMaxFilterRuleBytes), err);
+  if (list.size() > kMaxFilterRules && !is_error(err))
+    err = make_error(Errc::protocol, "more than " + std::to_string(kMaxFilterRules) + " filter rules");
+  return list;
+}
+
+}  // namespace
 
 Result<SendMsg> SendMsg::decode(const Message& m) {
   if (auto r = m.expect_type(MsgType::send, "send"); !r) return r.error();
@@ -117,6 +130,7 @@ Result<SendMsg> SendMsg::decode(const Message& m) {
   SendMsg x{take(m.get_str_list(0, "paths", kMaxPathBytes), err)};
   if (m.fields.size() > 1) x.resolve = take(m.get_bool(1, "resolve"), err);    // appended
   if (m.fields.size() > 2) x.checksum = take(m.get_bool(2, "checksum"), err);  // appended in protocol 4
+  if (m.fields.size() > 3) x.filters = take_filters(m, 3, err);                // appended in protocol 5
   if (is_error(err)) return err;
   return x;
 }
@@ -127,11 +141,16 @@ std::vector<uint8_t> ReceiveMsg::encode() const {
     flat.push_back(r.kind);
     flat.push_back(r.text);
   }
-  if (wildcards.empty() && !update && !ignore_existing && !checksum)  // left to the rules, as an older master does
+  const bool v5 = !filters.empty() || delete_extraneous || delete_excluded || dry_run;
+  if (wildcards.empty() && !update && !ignore_existing && !checksum &&
+      !v5)  // left to the rules, as an older master does
     return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve);
   std::vector<uint8_t> w = wildcards;
   if (w.empty())
     for (const auto& r : root_rules) w.push_back(r.kind == "glob" ? 1 : 0);
+  if (v5)
+    return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve, w, update,
+                          ignore_existing, checksum, filters, delete_extraneous, delete_excluded, dry_run);
   return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve, w, update,
                         ignore_existing, checksum);
 }
@@ -152,6 +171,10 @@ Result<ReceiveMsg> ReceiveMsg::decode(const Message& m) {
   if (m.fields.size() > 8) x.update = take(m.get_bool(8, "update"), err);  // appended in protocol 4
   if (m.fields.size() > 9) x.ignore_existing = take(m.get_bool(9, "ignore_existing"), err);
   if (m.fields.size() > 10) x.checksum = take(m.get_bool(10, "checksum"), err);
+  if (m.fields.size() > 11) x.filters = take_filters(m, 11, err);  // appended in protocol 5
+  if (m.fields.size() > 12) x.delete_extraneous = take(m.get_bool(12, "delete"), err);
+  if (m.fields.size() > 13) x.delete_excluded = take(m.get_bool(13, "delete_excluded"), err);
+  if (m.fields.size() > 14) x.dry_run = take(m.get_bool(14, "dry_run"), err);
   if (is_error(err)) return err;
   if (static_cast<int>(x.overwrite) + static_cast<int>(x.update) + static_cast<int>(x.ignore_existing) > 1)
     return refuse("receive", "at most one of overwrite, update and ignore_existing");
@@ -215,7 +238,7 @@ std::vector<uint8_t> ResultMsg::encode() const {
   std::vector<std::string> paths(
       kept_paths.begin(), kept_paths.begin() + static_cast<ptrdiff_t>(std::min(kept_paths.size(), kMaxKeptPaths)));
   return encode_message(MsgType::result, files, bytes, dirs, symlinks, kept, failed, pairs_of(errors), unchanged,
-                        ignored, paths);
+                        ignored, paths, deleted, plan_omitted);
 }
 
 Result<ResultMsg> ResultMsg::decode(const Message& m) {
@@ -250,7 +273,69 @@ Result<ResultMsg> ResultMsg::decode(const Message& m) {
   if (m.fields.size() > 8) x.ignored = take(m.get_uint(8, "ignored"), err);
   if (m.fields.size() > 9) x.kept_paths = take(m.get_str_list(9, "kept_paths", kMaxPathBytes), err);
   if (is_error(err)) return err;
+  if (m.fields.size() > 10) x.deleted = take(m.get_uint(10, "deleted"), err);  // appended in protocol 5
+  if (m.fields.size() > 11) x.plan_omitted = take(m.get_uint(11, "plan_omitted"), err);
+  if (is_error(err)) return err;
   if (x.kept_paths.size() > kMaxKeptPaths) return refuse("result", "too many kept paths");
+  return x;
+}
+
+const char* plan_action_name(PlanAction a) {
+  switch (a) {
+    case PlanAction::create: return "create";
+    case PlanAction::update: return "update";
+    case PlanAction::unchanged: return "unchanged";
+    case PlanAction::kept: return "kept";
+    case PlanAction::ignored: return "ignored";
+    case PlanAction::remove: return "delete";
+  }
+  return "?";
+}
+
+std::vector<uint8_t> PlanMsg::encode() const {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_array(2);
+  pk.pack(static_cast<uint32_t>(MsgType::plan));
+  pk.pack_array(static_cast<uint32_t>(entries.size()));
+  for (const auto& e : entries) {
+    pk.pack_array(3);
+    pk.pack(std::string(plan_action_name(e.action)));
+    pk.pack(e.path);
+    pk.pack(e.size);
+  }
+  return {reinterpret_cast<const uint8_t*>(buf.data()), reinterpret_cast<const uint8_t*>(buf.data()) + buf.size()};
+}
+
+Result<PlanMsg> PlanMsg::decode(const Message& m) {
+  if (auto r = m.expect_type(MsgType::plan, "plan"); !r) return r.error();
+  if (m.fields.empty() || m.fields[0].type != msgpack::type::ARRAY) return refuse("plan", "entries must be a list");
+  const auto& list = m.fields[0].via.array;
+  if (list.size == 0 || list.size > kMaxPlanPerMsg)
+    return refuse("plan", "1.." + std::to_string(kMaxPlanPerMsg) + " entries");
+  PlanMsg x;
+  Error err;
+  for (uint32_t i = 0; i < list.size; ++i) {
+    const auto& e = list.ptr[i];
+    if (e.type != msgpack::type::ARRAY || e.via.array.size < 3)
+      return refuse("plan", "an entry is not [action, path, size]");
+    Message entry;
+    entry.fields = std::span<const msgpack::object>(e.via.array.ptr, e.via.array.size);
+    auto action = take(entry.get_str(0, "plan action", 16), err);
+    PlanEntry pe;
+    pe.path = take(entry.get_str(1, "plan path", kMaxPathBytes), err);
+    pe.size = take(entry.get_uint(2, "plan size"), err);
+    if (is_error(err)) return err;
+    bool known = false;
+    for (auto a : {PlanAction::create, PlanAction::update, PlanAction::unchanged, PlanAction::kept, PlanAction::ignored,
+                   PlanAction::remove})
+      if (action == plan_action_name(a)) {
+        pe.action = a;
+        known = true;
+      }
+    if (!known) return refuse("plan", "unknown action");
+    x.entries.push_back(std::move(pe));
+  }
   return x;
 }
 

@@ -74,6 +74,10 @@ struct SendMsg {  // to the source: the operands' paths
   // Absent/false: paths taken as they are (a local rcpd, the shell expanded them).
   bool resolve = false;
   bool checksum = false;  // appended: announce each file with its xxh3-128 (--checksum)
+  // Appended (protocol 5): "+ PATTERN" / "- PATTERN" rules, in order
+  // (copy/filter_rules.h); the walk leaves out what they exclude. At most
+  // kMaxFilterRules of kMaxFilterRuleBytes each; checked when parsed.
+  std::vector<std::string> filters{};
   std::vector<uint8_t> encode() const;
   static Result<SendMsg> decode(const Message& m);
 };
@@ -103,6 +107,14 @@ struct ReceiveMsg {  // to the destination
   bool update = false;           // replace only when the source is newer
   bool ignore_existing = false;  // never touch an existing file
   bool checksum = false;         // compare content, not size and mtime
+  // Appended (protocol 5): the copy's filter rules (as SendMsg::filters),
+  // which protect excluded entries from `delete`; remove what the source does
+  // not have under each copied directory; excluded ones too; write nothing,
+  // only report the plan.
+  std::vector<std::string> filters{};
+  bool delete_extraneous = false;
+  bool delete_excluded = false;
+  bool dry_run = false;
   std::vector<uint8_t> encode() const;
   static Result<ReceiveMsg> decode(const Message& m);
 };
@@ -151,8 +163,30 @@ struct ResultMsg {  // control: the rcpd's summary
   uint64_t ignored = 0;
   std::vector<std::string> kept_paths;  // at most kMaxKeptPaths
   static constexpr size_t kMaxKeptPaths = 100;
+  // Appended (protocol 5): entries removed by --delete (with --dry-run: to be
+  // removed), and plan entries not sent in `plan` messages (past kMaxPlanEntries).
+  uint64_t deleted = 0;
+  uint64_t plan_omitted = 0;
   std::vector<uint8_t> encode() const;
   static Result<ResultMsg> decode(const Message& m);
+};
+
+// One line of a --dry-run plan: what the copy would do to one destination path.
+enum class PlanAction : uint8_t { create, update, unchanged, kept, ignored, remove };
+const char* plan_action_name(PlanAction a);  // "create", ..., "delete"
+struct PlanEntry {
+  PlanAction action = PlanAction::create;
+  std::string path;  // as the destination displays it
+  uint64_t size = 0;
+  bool operator==(const PlanEntry&) const = default;
+};
+constexpr size_t kMaxPlanEntries = 100000;  // sent in all; the rest are counted (ResultMsg::plan_omitted)
+
+struct PlanMsg {                   // destination -> master, control, before the result (protocol 5)
+  std::vector<PlanEntry> entries;  // 1..kMaxPlanPerMsg
+  static constexpr size_t kMaxPlanPerMsg = 1024;
+  std::vector<uint8_t> encode() const;
+  static Result<PlanMsg> decode(const Message& m);
 };
 
 // ---- source -> destination (control stream, walk order) ----

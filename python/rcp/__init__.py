@@ -24,7 +24,7 @@ from rcp._core import (
 )
 from rcp.api import copy
 from rcp.errors import ConnectionFailure, DeployError, UsageError
-from rcp.model import CopyOptions, CopyResult, Endpoint, Progress
+from rcp.model import CopyOptions, CopyResult, Endpoint, PlanEntry, Progress
 from rcp.progress import NotebookProgress, NullProgress, ProgressSink, TerminalProgress, make_progress
 
 __version__: str = _core.__version__
@@ -42,6 +42,7 @@ __all__ = [
     "Link",
     "NotebookProgress",
     "NullProgress",
+    "PlanEntry",
     "PinMismatchError",
     "Progress",
     "ProgressSink",

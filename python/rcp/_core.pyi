@@ -15,6 +15,7 @@ from _typeshed import ReadableBuffer
 __version__: str
 PROTOCOL_VERSION: int
 MAX_ERROR_TEXT: int
+MAX_FILTER_RULES: int
 
 
 class MsgType(enum.IntEnum):
@@ -32,6 +33,7 @@ class MsgType(enum.IntEnum):
     LOG = 21
     ERROR = 22
     RESULT = 23
+    PLAN = 24
     ROOT = 30
     DIR = 31
     SYMLINK = 32
@@ -42,6 +44,8 @@ class MsgType(enum.IntEnum):
     VERDICTS = 38
     CHUNK = 40
     USER = 100
+
+def check_filters(rules: list[str]) -> None: ...
 
 
 # errors.cpp: each error code of the core raises one of these (invalid_argument: ValueError).

@@ -8,6 +8,7 @@ from dataclasses import fields
 from typing import Any
 
 from rcp.errors import UsageError
+from rcp.filters import check_filters
 from rcp.model import CopyOptions, CopyResult
 from rcp.operands import resolve_plan
 from rcp.orchestration import run_copy
@@ -54,7 +55,12 @@ def copy(src: Operand | Iterable[Operand], dst: Operand, *, progress: ProgressSi
     ssh_options (dict[str, str]): ssh_config options, as ssh -o, e.g.
     {"ProxyCommand": "ssh -W %h:%p gw"} (rcp.ssh.SSH_OPTIONS lists the keys);
     relay (bool, default False): the data goes through this machine (scp -3),
-    for when the hosts cannot reach each other; logs a warning.
+    for when the hosts cannot reach each other; logs a warning;
+    filters (list[str]): rsync's rules in order, e.g. ["- *.o", "+ keep/"]
+    (a bad one raises UsageError before connecting); delete / delete_excluded
+    (bool): remove what the source lacks under each copied directory (rsync
+    --delete / --delete-excluded); dry_run (bool): write nothing,
+    CopyResult.plan lists what would happen.
     """
     known = {f.name for f in fields(CopyOptions)}
     unknown = sorted(set(options) - known)
@@ -66,6 +72,7 @@ def copy(src: Operand | Iterable[Operand], dst: Operand, *, progress: ProgressSi
     if not isinstance(opts.ssh_options, Mapping):
         raise UsageError("ssh_options must be a dict of ssh_config options, e.g. {'ProxyJump': 'gateway'}")
     parse_ssh_options(opts.ssh_options)  # an option rcp does not apply is refused before connecting
+    opts.filters = check_filters(opts.filters)  # a bad pattern too
     if isinstance(src, (str, bytes, os.PathLike)) or not isinstance(src, Iterable):
         src = [src]
     operands = [_operand(op) for op in src] + [_operand(dst)]

@@ -9,12 +9,13 @@ import re
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
-from typing import NamedTuple
+from typing import NamedTuple, TextIO
 
 from rcp import __version__
 from rcp.daemon import rcpd_path
 from rcp.errors import EXIT_CONNECTION, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, ConnectionFailure, UsageError
-from rcp.model import TRANSPORTS, CopyOptions, CopyResult
+from rcp.filters import check_filters, read_filter_file
+from rcp.model import PLAN_ACTIONS, TRANSPORTS, CopyOptions, CopyResult
 from rcp.operands import resolve_plan
 from rcp.progress import QUIET, TerminalProgress, error_lines, isatty, kept_line
 from rcp.sanitize import printable
@@ -75,6 +76,23 @@ def seconds(text: str) -> float:
     return value
 
 
+class _FilterAction(argparse.Action):
+    """--exclude, --include and --filter-from share one list, in command-line order."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        rules = list(getattr(namespace, self.dest, None) or [])
+        rules.append((str(self.const), str(values)))
+        setattr(namespace, self.dest, rules)
+
+
+def _filters(args: argparse.Namespace) -> list[str]:
+    rules: list[str] = []
+    for prefix, value in getattr(args, "filter_args", None) or []:
+        rules.extend(read_filter_file(value) if not prefix else [prefix + value])
+    return check_filters(rules)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rcp",
@@ -101,6 +119,22 @@ def build_parser() -> argparse.ArgumentParser:
                          help="compare existing files by content (xxh3-128 on both sides), not size and mtime")
     copying.add_argument("--fsync", action="store_true", help="flush each file and directory to disk before "
                          "finishing (durable after a power cut; slower, most of all for many small files)")
+    # Filters, --delete and --dry-run, as rsync's (README, "Filters, --delete and --dry-run").
+    copying.add_argument("--exclude", metavar="PATTERN", action=_FilterAction, const="- ", dest="filter_args",
+                         help="leave out what PATTERN matches (rsync's --exclude; '*', '?', '[..]', '**'; a leading "
+                              "'/' anchors to the copied directory, a trailing '/' matches directories only)")
+    copying.add_argument("--include", metavar="PATTERN", action=_FilterAction, const="+ ", dest="filter_args",
+                         help="keep what PATTERN matches even if a later --exclude matches it (rules apply in the "
+                              "order given; the first that matches decides)")
+    copying.add_argument("--filter-from", metavar="FILE", action=_FilterAction, const="", dest="filter_args",
+                         help="rules from FILE, one a line: '- PATTERN' or '+ PATTERN' ('#' comments; '-': stdin)")
+    copying.add_argument("--delete", action="store_true",
+                         help="remove destination entries under each copied directory that the source does not "
+                              "have (excluded ones stay), only when nothing failed")
+    copying.add_argument("--delete-excluded", action="store_true",
+                         help="with --delete (implied): remove excluded entries at the destination too")
+    copying.add_argument("-n", "--dry-run", action="store_true",
+                         help="write and delete nothing; print what the copy would do (counts; each entry with -v)")
     # scp's habit: accepted and ignored, directories always copy recursively.
     copying.add_argument("-r", "-R", "--recursive", action="store_true", help="accepted for scp compatibility; "
                          "directories are always copied recursively")
@@ -229,6 +263,10 @@ def options_from_args(args: argparse.Namespace, *, stderr_is_tty: bool | None = 
         ignore_existing=args.ignore_existing,
         checksum=args.checksum,
         fsync=args.fsync,
+        filters=_filters(args),
+        delete=args.delete or args.delete_excluded,
+        delete_excluded=args.delete_excluded,
+        dry_run=args.dry_run,
         ssh_config=_existing_file(args.ssh_config, "ssh config file") if args.ssh_config else None,
         identity_files=[_existing_file(p, "identity file") for p in args.identity_files],
         accept_new_host_keys=args.accept_new_host_keys,
@@ -254,6 +292,20 @@ def options_from_args(args: argparse.Namespace, *, stderr_is_tty: bool | None = 
 
 def _error(message: str) -> None:
     print(f"rcp: {message}", file=sys.stderr, flush=True)
+
+
+def print_plan(result: CopyResult, verbose: bool, out: TextIO) -> None:
+    """A dry run's plan: one line per entry with -v, the counts always."""
+    counts = dict.fromkeys(PLAN_ACTIONS, 0)
+    for entry in result.plan:
+        counts[entry.action] += 1
+        if verbose:
+            size = f" ({entry.size} bytes)" if entry.size else ""
+            print(f"{entry.action:<9} {printable(entry.path)}{size}", file=out)
+    more = f" (and {result.plan_omitted} entries not listed)" if result.plan_omitted else ""
+    print(f"dry run, nothing written: {counts['create']} to create, {counts['update']} to update, "
+          f"{counts['unchanged']} unchanged, {counts['kept']} kept, {counts['ignored']} left alone, "
+          f"{counts['delete']} to delete{more}", file=out, flush=True)
 
 
 def report(result: CopyResult, view: ViewOptions) -> int:
@@ -313,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_CONNECTION
         raise
     sink.finish(result)  # a no-op when the copy already finished it
+    if invocation.options.dry_run:
+        print_plan(result, view.verbosity >= 1, sys.stdout)
     return report(result, view)
 
 

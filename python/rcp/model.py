@@ -43,6 +43,17 @@ class CopyOptions:
     ignore_existing: bool = False  # never touch an existing file
     # "The same" means the same content (xxh3-128 on both sides), not size and mtime.
     checksum: bool = False
+    # What to leave out, with rsync's filter rules in order: "- PATTERN"
+    # excludes, "+ PATTERN" includes, the first rule matching an entry decides
+    # (README, "Filters"). The source's walk applies them.
+    filters: list[str] = field(default_factory=list)
+    # Remove destination entries under each copied directory that the source
+    # does not have, once nothing failed (excluded ones stay unless
+    # delete_excluded, which implies delete).
+    delete: bool = False
+    delete_excluded: bool = False
+    # Write and delete nothing: CopyResult.plan says what the copy would do.
+    dry_run: bool = False
     # fsync each file before its rename and each directory after its entries:
     # the copy survives a power cut once rcp returns, at the cost of waiting
     # for the disk (much slower for many small files).
@@ -105,6 +116,19 @@ class Progress:
     elapsed: float  # seconds since the copy started (master clock)
 
 
+PLAN_ACTIONS = ("create", "update", "unchanged", "kept", "ignored", "delete")
+MAX_PLAN_ENTRIES = 100000  # kept in CopyResult.plan; the rest are counted (plan_omitted)
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """What a dry run found the copy would do to one destination path."""
+
+    action: str  # one of PLAN_ACTIONS
+    path: str  # as the destination names it; a directory to delete ends in '/'
+    size: int  # bytes of a file, 0 otherwise
+
+
 @dataclass
 class CopyResult:
     files_copied: int = 0
@@ -122,6 +146,11 @@ class CopyResult:
     unchanged: int = 0  # already there: same size and mtime (or content, with checksum)
     ignored: int = 0  # existed, left alone as update / ignore_existing asked
     kept_paths: list[str] = field(default_factory=list)  # the first kept (the destination reports 100)
+    deleted: int = 0  # removed by delete (with dry_run: to be removed)
+    # dry_run: the plan, in the order the destination decided it (at most
+    # MAX_PLAN_ENTRIES; plan_omitted counts the rest).
+    plan: tuple[PlanEntry, ...] = ()
+    plan_omitted: int = 0
 
     @property
     def ok(self) -> bool:

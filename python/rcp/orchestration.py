@@ -26,7 +26,10 @@ from typing import Any
 from rcp import _core, deploy, ssh
 from rcp.daemon import Daemon, LocalDaemon, RemoteDaemon, daemon_args, rcpd_path
 from rcp.errors import ConnectionFailure, UsageError
-from rcp.model import MAX_FALLBACK_TIMEOUT, TRANSPORTS, CopyOptions, CopyResult, Endpoint, Progress, host_label
+from rcp.model import (
+    MAX_FALLBACK_TIMEOUT, MAX_PLAN_ENTRIES, PLAN_ACTIONS, TRANSPORTS, CopyOptions, CopyResult, Endpoint, PlanEntry,
+    Progress, host_label,
+)
 from rcp.operands import has_wildcard, root_rule
 from rcp.progress import NullProgress, ProgressSink
 from rcp.protocol import Msg
@@ -58,6 +61,8 @@ class Side:
     protocol_errors: int = 0  # malformed messages from this side's rcpd
     transport: str = ""  # the destination: what its link to the source runs on
     done: threading.Event = field(default_factory=threading.Event)
+    plan: list[PlanEntry] = field(default_factory=list)  # the destination's, with dry_run
+    plan_dropped: int = 0  # past MAX_PLAN_ENTRIES
 
 
 def _connect_ssh(side: Side, options: CopyOptions, sink: ProgressSink | None) -> _core.SshSession:
@@ -255,6 +260,12 @@ def _wait_result(side: Side, changed: threading.Event) -> None:
         except _core.RcpError as exc:
             side.error = f"{side.role} rcpd: {exc}"
             break
+        if kind == Msg.PLAN:
+            try:
+                _add_plan(side, fields)
+            except (ValueError, TypeError) as exc:
+                _protocol_error(side, "plan", exc)
+            continue
         if kind == Msg.RESULT:
             try:
                 side.result = _result_fields(fields)
@@ -267,6 +278,20 @@ def _wait_result(side: Side, changed: threading.Event) -> None:
             break
     side.done.set()
     changed.set()
+
+
+def _add_plan(side: Side, fields: list[Any]) -> None:
+    """[[[action, path, size]...]]: kept up to MAX_PLAN_ENTRIES, the rest counted."""
+    if not fields or not isinstance(fields[0], list):
+        raise ValueError("plan entries are not a list")
+    for entry in fields[0]:
+        if (not isinstance(entry, list) or len(entry) < 3 or entry[0] not in PLAN_ACTIONS
+                or not isinstance(entry[2], int) or entry[2] < 0):
+            raise ValueError("a plan entry is not [action, path, size]")
+        if len(side.plan) < MAX_PLAN_ENTRIES:
+            side.plan.append(PlanEntry(str(entry[0]), printable(str(entry[1])), int(entry[2])))
+        else:
+            side.plan_dropped += 1
 
 
 def _result_fields(fields: list[Any]) -> list[Any]:
@@ -284,7 +309,8 @@ def _result_fields(fields: list[Any]) -> list[Any]:
     kept_paths = fields[9] if len(fields) > 9 else []
     if not isinstance(kept_paths, list):
         raise ValueError("kept paths are not a list")
-    return counts + [errors] + more + [[printable(str(p)) for p in kept_paths]]
+    v5 = [_count(f) for f in fields[10:12]] + [0] * (2 - len(fields[10:12]))  # deleted, plan_omitted (protocol 5)
+    return counts + [errors] + more + [[printable(str(p)) for p in kept_paths]] + v5
 
 
 def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOptions,
@@ -475,14 +501,17 @@ def _hand_out_job(src: Side, dst: Side, sources: list[Endpoint], destination: En
     A remote side's rcpd resolves its paths as scp means them (home, ~user,
     wildcards: rcp.operands); a local side's are the local shell's, literal."""
     assert src.link is not None and dst.link is not None
-    src.link.send(Msg.SEND, [[s.path for s in sources], not src.endpoint.is_local, bool(options.checksum)])
+    src.link.send(Msg.SEND, [[s.path for s in sources], not src.endpoint.is_local, bool(options.checksum),
+                             list(options.filters)])
     rules = [part for s in sources for part in root_rule(s.path, local=s.is_local)]
     # Which operands may stand for several roots: one without a wildcard stands for one.
     wildcards = bytes(has_wildcard(s.path, local=s.is_local) for s in sources)
     dst.link.send(Msg.RECEIVE, [destination.path, len(sources), destination.path.endswith("/"),
                                 bool(options.overwrite), rules, bool(options.fsync), not destination.is_local,
                                 wildcards, bool(options.update), bool(options.ignore_existing),
-                                bool(options.checksum)])
+                                bool(options.checksum), list(options.filters),
+                                bool(options.delete or options.delete_excluded), bool(options.delete_excluded),
+                                bool(options.dry_run)])
 
 
 def _wait_results(sides: list[Side]) -> None:
@@ -516,12 +545,14 @@ def _hang_up(sides: list[Side]) -> None:
 def _build_result(src: Side, dst: Side, duration: float) -> CopyResult:
     result = CopyResult(duration=duration, transport=dst.transport)
     if dst.result is not None:
-        files, nbytes, dirs, links, kept, failed, errors, unchanged, ignored, kept_paths = dst.result
+        files, nbytes, dirs, links, kept, failed, errors, unchanged, ignored, kept_paths, deleted, omitted = dst.result
         result.files_copied, result.bytes_copied = files, nbytes
         result.dirs_created, result.symlinks_copied = dirs, links
         result.kept, result.failed = kept, failed
         result.unchanged, result.ignored, result.kept_paths = unchanged, ignored, kept_paths
         result.errors = [(p, m) for p, m in errors]
+        result.deleted = deleted
+        result.plan, result.plan_omitted = tuple(dst.plan), omitted + dst.plan_dropped
     failures = [(side.role, side.error) for side in (src, dst) if side.error]
     if len(failures) == 2:
         # One side failing closes the link (or ends its relay), and the other reports that: show the cause.

@@ -53,6 +53,7 @@ TEST(Messages, EveryDecoderRefusesAnotherType) {
   EXPECT_FALSE(decode_as<FinishedMsg>(other).ok());
   EXPECT_FALSE(decode_as<FilesMsg>(other).ok());
   EXPECT_FALSE(decode_as<VerdictsMsg>(other).ok());
+  EXPECT_FALSE(decode_as<PlanMsg>(other).ok());
 }
 
 TEST(Messages, Files) {
@@ -102,6 +103,50 @@ TEST(Messages, IncrementalOptions) {
   EXPECT_EQ(x->wildcards, Bytes{0});
   r.overwrite = true;
   expect_refused<ReceiveMsg>(r.encode(), "at most one");
+}
+
+TEST(Messages, FiltersDeleteAndDryRun) {
+  SendMsg s{{"a"}, false, false, {"- *.o", "+ keep/"}};
+  auto sx = decode_as<SendMsg>(s.encode());
+  ASSERT_TRUE(sx.ok()) << sx.error().message;
+  EXPECT_EQ(sx->filters, s.filters);
+  EXPECT_TRUE(decode_as<SendMsg>(SendMsg{{"a"}}.encode())->filters.empty());  // absent: none
+  ReceiveMsg r{"d", 1, false, false, {{"any", ""}}, false, false, {}};
+  EXPECT_FALSE(decode_as<ReceiveMsg>(r.encode())->delete_extraneous);
+  r.filters = {"- x"};
+  r.delete_extraneous = true;
+  r.dry_run = true;
+  auto rx = decode_as<ReceiveMsg>(r.encode());
+  ASSERT_TRUE(rx.ok()) << rx.error().message;
+  EXPECT_EQ(rx->filters, r.filters);
+  EXPECT_TRUE(rx->delete_extraneous);
+  EXPECT_FALSE(rx->delete_excluded);
+  EXPECT_TRUE(rx->dry_run);
+  // Bounded in count and length before anything parses the rules.
+  s.filters = Strings(kMaxFilterRules + 1, "- x");
+  expect_refused<SendMsg>(s.encode(), "filter rules");
+  s.filters = {"- " + std::string(kMaxFilterRuleBytes, 'a')};
+  expect_refused<SendMsg>(s.encode(), "filters");
+  ResultMsg res{1, 2, 3, 4, 5, 6, {}, 0, 0, {}, 9, 3};
+  auto resx = decode_as<ResultMsg>(res.encode());
+  ASSERT_TRUE(resx.ok()) << resx.error().message;
+  EXPECT_EQ(resx->deleted, 9u);
+  EXPECT_EQ(resx->plan_omitted, 3u);
+}
+
+TEST(Messages, Plan) {
+  PlanMsg p{{{PlanAction::create, "d/a", 5}, {PlanAction::remove, "d/x/", 0}, {PlanAction::kept, "d/k", 1}}};
+  auto x = decode_as<PlanMsg>(p.encode());
+  ASSERT_TRUE(x.ok()) << x.error().message;
+  EXPECT_EQ(x->entries, p.entries);
+  EXPECT_STREQ(plan_action_name(PlanAction::remove), "delete");
+  expect_refused<PlanMsg>(encode_message(MsgType::plan, std::vector<Strings>{}), "entries");
+  expect_refused<PlanMsg>(encode_message(MsgType::plan, std::vector<Strings>{{"erase", "x"}}), "entry");
+  using Row = std::tuple<std::string, std::string, unsigned>;
+  expect_refused<PlanMsg>(encode_message(MsgType::plan, std::vector<Row>{{"erase", "x", 1u}}), "action");
+  PlanMsg many;
+  many.entries.assign(PlanMsg::kMaxPlanPerMsg + 1, PlanEntry{PlanAction::create, "a", 0});
+  expect_refused<PlanMsg>(many.encode(), "entries");
 }
 
 TEST(Messages, ExpectPeer) {
