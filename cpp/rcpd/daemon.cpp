@@ -381,7 +381,8 @@ Result<CopySummary> Daemon::send_job(std::shared_ptr<Link> peer) {
   if (!job) return job.error();
   const Login login = job->resolve ? current_login(logger_) : Login{};
   const auto roots = source_roots(job->paths, job->resolve, login.home, login.users);
-  CopySource source(std::move(peer), SourceOptions{.checksum = job->checksum}, logger_, counters_);
+  CopySource source(std::move(peer), SourceOptions{.checksum = job->checksum, .bandwidth_limit = job->bandwidth_limit},
+                    logger_, counters_);
   return source.run(roots);
 }
 

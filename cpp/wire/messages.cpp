@@ -107,6 +107,7 @@ Result<PeerConnectedMsg> PeerConnectedMsg::decode(const Message& m) {
 }
 
 std::vector<uint8_t> SendMsg::encode() const {
+  if (bandwidth_limit != 0) return encode_message(MsgType::send, paths, resolve, checksum, bandwidth_limit);
   if (!checksum) return encode_message(MsgType::send, paths, resolve);
   return encode_message(MsgType::send, paths, resolve, checksum);
 }
@@ -117,6 +118,7 @@ Result<SendMsg> SendMsg::decode(const Message& m) {
   SendMsg x{take(m.get_str_list(0, "paths", kMaxPathBytes), err)};
   if (m.fields.size() > 1) x.resolve = take(m.get_bool(1, "resolve"), err);    // appended
   if (m.fields.size() > 2) x.checksum = take(m.get_bool(2, "checksum"), err);  // appended in protocol 4
+  if (m.fields.size() > 3) x.bandwidth_limit = take(m.get_uint(3, "bandwidth_limit"), err);  // appended in 5
   if (is_error(err)) return err;
   return x;
 }

@@ -74,6 +74,9 @@ struct SendMsg {  // to the source: the operands' paths
   // Absent/false: paths taken as they are (a local rcpd, the shell expanded them).
   bool resolve = false;
   bool checksum = false;  // appended: announce each file with its xxh3-128 (--checksum)
+  // Appended (protocol 5, after the other fields of 5): pace the file data
+  // sent to the destination at this many bytes per second (rcp -l); 0 = no limit.
+  uint64_t bandwidth_limit = 0;
   std::vector<uint8_t> encode() const;
   static Result<SendMsg> decode(const Message& m);
 };
