@@ -119,13 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     ssh.add_argument("-o", metavar="KEY=VALUE", action="append", dest="ssh_options", default=[],
                      help="an ssh_config option for the remote hosts, as ssh -o (repeatable): "
                           + ", ".join(SSH_OPTIONS))
+    # -4, -6 and -3 reach argparse as their long names (_short_flags).
     family = ssh.add_mutually_exclusive_group()
-    family.add_argument("-4", dest="address_family", action="store_const", const="inet", default="any",
-                        help="reach SSH hosts over IPv4 only")
-    family.add_argument("-6", dest="address_family", action="store_const", const="inet6",
-                        help="reach SSH hosts over IPv6 only")
-    ssh.add_argument("-3", "--relay", action="store_true",
-                     help="send the data through this machine, as scp -3 does, when the hosts cannot reach "
+    family.add_argument("--ipv4", dest="address_family", action="store_const", const="inet", default="any",
+                        help="(-4) reach SSH hosts over IPv4 only")
+    family.add_argument("--ipv6", dest="address_family", action="store_const", const="inet6",
+                        help="(-6) reach SSH hosts over IPv6 only")
+    ssh.add_argument("--relay", action="store_true",
+                     help="(-3) send the data through this machine, as scp -3 does, when the hosts cannot reach "
                           "each other (slower; the data is decrypted here; a warning says so, unless -q)")
     ssh.add_argument("--accept-new-host-keys", action="store_true",
                      help="trust and remember hosts not yet in known_hosts, like StrictHostKeyChecking "
@@ -199,15 +200,49 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
     # parse_intermixed_args mishandles '--' (Python 3.11), so split there ourselves.
-    # Options named like numbers (-3, -4, -6) also make argparse read any
-    # other "-N" as an option: an unknown one is a usage error, never a file.
     rest: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
         argv, rest = argv[:cut], argv[cut + 1:]
-    args = parser.parse_intermixed_args(argv)
+    args = parser.parse_intermixed_args(_short_flags(parser, argv))
     args.operands = list(args.operands) + rest
     return args
+
+
+# scp's digit flags. Declared to argparse as such, they would make it read
+# every "-N" as an option, so "--connect-timeout -1" would lose its value.
+DIGIT_FLAGS = {"3": "--relay", "4": "--ipv4", "6": "--ipv6"}
+
+
+def _short_flags(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """Short options as scp reads them (getopt): clusters split (-rpv,
+    -4P2222), digit flags named, and any unknown one a usage error naming
+    it, never an operand ("-3" was once taken for a file). A value of an
+    option that takes one passes as it is."""
+    flags = {s[1] for a in parser._actions if a.nargs == 0 for s in a.option_strings if len(s) == 2}
+    valued = {s[1] for a in parser._actions if a.nargs != 0 for s in a.option_strings if len(s) == 2}
+    takes_value = {s for a in parser._actions if a.nargs != 0 for s in a.option_strings}
+    out: list[str] = []
+    value_next = False
+    for arg in argv:
+        if value_next or not arg.startswith("-") or arg == "-" or arg.startswith("--"):
+            out.append(arg)
+            value_next = not value_next and arg in takes_value
+            continue
+        body = arg[1:]
+        for i, c in enumerate(body):
+            if c in DIGIT_FLAGS:
+                out.append(DIGIT_FLAGS[c])
+            elif c in flags:
+                out.append("-" + c)
+            elif c in valued:  # the rest is its value (-P2222), else the next argument is
+                out.append("-" + body[i:])
+                value_next = i + 1 == len(body)
+                break
+            else:
+                shown = f" (in {arg!r})" if len(body) > 1 else ""
+                parser.error(f"unknown option '-{c}'{shown}; operands starting with '-' go after '--'")
+    return out
 
 
 @dataclass(frozen=True)
