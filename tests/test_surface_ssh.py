@@ -149,3 +149,18 @@ def test_bandwidth_limit_paces_the_source(tmp_path: Path) -> None:
     began = time.monotonic()
     result = rcp.copy(src, tmp_path / "api.bin", bandwidth_limit=2 * MiB)
     assert result.ok and result.duration >= 1.5 and time.monotonic() - began >= 1.5, result
+
+
+def test_destination_error_printed_once_with_its_path(tmp_path: Path) -> None:
+    """A failure the destination meets (a file where a directory must go) is
+    printed once, with its path, at the end: not also as a warning line."""
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "x").write_bytes(b"x")
+    into = tmp_path / "into"
+    (into / "src").mkdir(parents=True)
+    (into / "src" / "sub").write_bytes(b"a file in the way")
+    out = rcp_cli("--no-progress", str(src), str(into))
+    assert out.returncode == EXIT_PARTIAL, out.stderr
+    lines = [line for line in out.stderr.splitlines() if "sub" in line]
+    assert len(lines) == 1 and lines[0].startswith("rcp: ") and "src/sub" in lines[0], out.stderr

@@ -197,7 +197,9 @@ class CopySource::Walker {
     (void)src_.peer_->send_message(RootMsg{index, name, kind, err, operand_, roots_}.encode());
   }
 
-  void record_error(const std::string& where, const std::string& what, LogLevel level = LogLevel::warn) {
+  // Info, not warn: the result lists every failure once, with its path, and
+  // the CLI prints that list; a warning line too would show each twice.
+  void record_error(const std::string& where, const std::string& what, LogLevel level = LogLevel::info) {
     src_.logger_.log(level, what);
     std::lock_guard<std::mutex> lk(summary_mu_);
     ++summary_.failed;

@@ -78,8 +78,10 @@ def check_options(opts: CopyOptions) -> None:
     hints = get_type_hints(CopyOptions)
     for f in fields(CopyOptions):
         value = getattr(opts, f.name)
-        if not _is_type(value, hints[f.name]):
-            raise UsageError(f"{f.name} must be {hints[f.name]}, not {type(value).__name__} {value!r}")
+        hint = hints[f.name]
+        if not _is_type(value, hint):
+            shown = hint.__name__ if hint in (bool, int, float, str) else str(hint)
+            raise UsageError(f"{f.name} must be {shown}, not {type(value).__name__} {value!r}")
     if sum(bool(x) for x in (opts.overwrite, opts.update, opts.ignore_existing)) > 1:
         raise UsageError("overwrite, update and ignore_existing exclude each other: give at most one")
     if opts.congestion_control not in CONGESTION_CONTROLS:

@@ -380,12 +380,14 @@ def main(argv: list[str] | None = None) -> int:
     sink = TerminalProgress(sys.stderr, live=view.live, verbosity=view.verbosity, summary=view.summary)
     logger = logging.getLogger("rcp")
     handler = SinkHandler(sink)
+    saved_level = logger.level
     logger.addHandler(handler)
     logger.setLevel(_LOGGING_LEVEL[max(QUIET, min(view.verbosity, 3))])
     try:
         return _run(invocation, sink)
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(saved_level)
 
 
 def _run(invocation: Invocation, sink: TerminalProgress) -> int:
