@@ -336,11 +336,9 @@ std::vector<SourceRoot> source_roots(const std::vector<std::string>& paths, bool
 
 CopySource::CopySource(std::shared_ptr<Link> peer, const SourceOptions& options, const Logger& logger,
                        TransferCounters& counters)
-    : peer_(std::move(peer)),
-      options_(options),
+    : peer_(std::move(peer)), options_(options),
       limiter_(options.bandwidth_limit ? std::make_unique<RateLimiter>(options.bandwidth_limit) : nullptr),
-      logger_(logger),
-      counters_(counters) {}
+      logger_(logger), counters_(counters) {}
 
 void CopySource::trace_sent(const Job& job, const char* how) const {
   if (!logger_.enabled(LogLevel::trace)) return;

@@ -39,7 +39,7 @@ std::vector<SourceRoot> source_roots(const std::vector<std::string>& paths, bool
                                      const PasswdDb& users);
 
 struct SourceOptions {
-  bool checksum = false;  // announce each file with the xxh3-128 of its content
+  bool checksum = false;         // announce each file with the xxh3-128 of its content
   uint64_t bandwidth_limit = 0;  // bytes per second of file data, for all workers together; 0 = none
   size_t workers = 16;
   uint64_t chunk_bytes = 64ull << 20;

@@ -3,8 +3,8 @@
 #include <fcntl.h>
 #include <libssh/libssh.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -126,8 +126,8 @@ Result<UniqueFd> connect_family(const std::string& host, uint16_t port, int fami
     }
     why = a.to_string() + ": " + std::strerror(errno);
   }
-  return make_error(Errc::ssh_connect, "ssh: cannot connect to " + host + " port " + std::to_string(port) +
-                                           " over " + name + " (" + why + ")");
+  return make_error(Errc::ssh_connect, "ssh: cannot connect to " + host + " port " + std::to_string(port) + " over " +
+                                           name + " (" + why + ")");
 }
 
 // Records an unknown key in known_hosts and tells the user so (as OpenSSH's

@@ -116,8 +116,8 @@ Result<SendMsg> SendMsg::decode(const Message& m) {
   if (auto r = m.expect_type(MsgType::send, "send"); !r) return r.error();
   Error err;
   SendMsg x{take(m.get_str_list(0, "paths", kMaxPathBytes), err)};
-  if (m.fields.size() > 1) x.resolve = take(m.get_bool(1, "resolve"), err);    // appended
-  if (m.fields.size() > 2) x.checksum = take(m.get_bool(2, "checksum"), err);  // appended in protocol 4
+  if (m.fields.size() > 1) x.resolve = take(m.get_bool(1, "resolve"), err);                  // appended
+  if (m.fields.size() > 2) x.checksum = take(m.get_bool(2, "checksum"), err);                // appended in protocol 4
   if (m.fields.size() > 3) x.bandwidth_limit = take(m.get_uint(3, "bandwidth_limit"), err);  // appended in 5
   if (is_error(err)) return err;
   return x;
