@@ -47,6 +47,7 @@ TEST(RateLimiter, SharedByThreadsTheTotalHolds) {
   RateLimiter r(kRate, 0);
   const Nanos t0 = monotonic_now();
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t)
     threads.emplace_back([&r] {
       for (int i = 0; i < 25; ++i) r.acquire(2000);
