@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -154,7 +155,16 @@ def test_bad_operands_are_usage_errors() -> None:
     (["h1:a", "h2:b", "dst"], "rcp: all sources must be on one host"),
     (["-oProxyCommand=x:y", "dst"], "rcp: need at least one SRC and a DST"),  # an option, as in scp
     (["--", "-oProxyCommand=x:y", "dst"], "rcp: host name may not start with '-'"),
-    (["host:0:x", "dst"], "rcp: bad port 0"),
+    (["-x", "a", "b"], "unknown option '-x'"),
+    (["-3x", "a", "b"], "unknown option '-x' (in '-3x')"),
+    (["-5", "a", "b"], "unknown option '-5'"),  # never an operand
+    (["-P", "0", "a", "b"], "not a port"),
+    (["-P", "ssh", "a", "b"], "not a port"),
+    (["-l", "0", "a", "b"], "not a bandwidth"),
+    (["-l", "1.5", "a", "b"], "not a bandwidth"),
+    (["-4", "-6", "a", "b"], "not allowed with argument"),
+    (["-C", "a", "b"], "unknown option '-C'"),
+    (["-S", "ssh", "a", "b"], "unknown option '-S'"),
     (["[::1:x", "dst"], "rcp: unclosed '['"),
     (["", "dst"], "rcp: empty operand"),
     (["-q", "-v", "a", "b"], "not allowed with argument"),
@@ -172,21 +182,87 @@ def test_usage_errors_exit_2(argv: list[str], message: str, capsys: pytest.Captu
     assert captured.out == ""
 
 
-def test_dash_3_leaves_negative_numbers_alone() -> None:
-    """-3 (scp's relay flag) must not make argparse read every "-N" as an option."""
+def test_digit_flags_leave_values_alone() -> None:
+    """-3/-4/-6 must not make argparse read every "-N" as an option: a value stays a value."""
     assert parse_args(["-3", "h:x", "d"]).relay and parse_args(["h:x", "-3", "d"]).operands == ["h:x", "d"]
-    assert parse_args(["-1", "h:x"]).operands == ["-1", "h:x"]  # an operand named -1
     assert parse_args(["--master-address", "-3", "a", "b"]).master_address == "-3"  # a value, not the flag
+    assert parse_args(["-o", "-4", "a", "b"]).ssh_options == ["-4"]  # refused later, by the option's check
+    assert parse_args(["--", "-1", "h:x"]).operands == ["-1", "h:x"]  # an operand named -1: after --
     with pytest.raises(argparse.ArgumentTypeError, match="positive"):
         seconds("-1")
 
 
-def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+# scp's options (OpenSSH 9) and what rcp makes of each: (argv, CopyOptions fields, view fields).
+SCP_TABLE = [
+    (["-P", "2222"], {"port": 2222}, {}),
+    (["-P2222"], {"port": 2222}, {}),
+    (["-F", "/dev/null"], {"ssh_config": "/dev/null"}, {}),
+    (["-i", "/dev/null"], {"identity_files": ["/dev/null"]}, {}),
+    (["-p"], {}, {}),  # preservation is the default
+    (["-r"], {}, {}),  # so is recursion
+    (["-rp"], {}, {}),
+    (["-l", "16384"], {"bandwidth_limit": 16384 * 128}, {}),  # Kbit/s, 1 Kbit = 1024 bits
+    (["-l16"], {"bandwidth_limit": 2048}, {}),
+    (["-4"], {"address_family": "inet"}, {}),
+    (["-6"], {"address_family": "inet6"}, {}),
+    (["-q"], {}, {"verbosity": -1}),
+    (["-v"], {"verbose": 1}, {"verbosity": 1}),
+    (["-vv"], {"verbose": 2}, {"verbosity": 2}),
+    (["-vvv"], {"verbose": 3}, {"verbosity": 3}),
+    (["-v", "-v", "-v"], {"verbose": 3}, {"verbosity": 3}),
+    (["-rpv"], {"verbose": 1}, {"verbosity": 1}),
+    (["-o", "Port=2200"], {"ssh_options": {"Port": "2200"}}, {}),
+    (["-oBatchMode=yes"], {"ssh_options": {"BatchMode": "yes"}}, {}),
+    (["-J", "gw"], {"proxy_jump": "gw"}, {}),
+    (["-Jgw"], {"proxy_jump": "gw"}, {}),
+    (["-3"], {"relay": True}, {}),
+    (["-3rp"], {"relay": True}, {}),
+    (["-4rpvP", "2222"], {"address_family": "inet", "verbose": 1, "port": 2222}, {"verbosity": 1}),
+    (["-rpl", "8"], {"bandwidth_limit": 1024}, {}),
+]
+
+
+@pytest.mark.parametrize("argv, fields, view", SCP_TABLE, ids=[" ".join(a) for a, _, _ in SCP_TABLE])
+def test_scp_flags(argv: list[str], fields: dict[str, Any], view: dict[str, object]) -> None:
+    inv = plan(*argv, "a", "h:b")
+    assert inv.options == CopyOptions(**fields)
+    for name, value in view.items():
+        assert getattr(inv.view, name) == value
+    # Anywhere among the operands too, as scp's getopt would not but users type.
+    assert plan("a", *argv, "h:b").options == inv.options
+
+
+def test_help_groups_options_with_examples(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == EXIT_OK
     out = capsys.readouterr().out
+    groups = [out.index(g) for g in ("connection:", "what to copy:", "output:", "examples:")]
+    assert groups == sorted(groups), out
     for flag in ("--overwrite", "--progress", "--summary", "--ssh-config", "--identity", "--accept-new-host-keys",
-                 "--rcpd-path", "--port-range", "--connect-timeout", "[user@]host:port:path", "--relay", "-3"):
-        assert flag in out
+                 "--rcpd-path", "--port-range", "--connect-timeout", "--relay", "(-3)", "(-4)", "(-6)", "-P PORT",
+                 "-F FILE", "-l KBIT", "-p, --preserve", "-r, -R, --recursive", "-v, --verbose", "-q, --quiet",
+                 "python -m rcp"):
+        assert flag in out, flag
+    assert "host:port:path" not in out and "'host:2222:x' is the remote file '2222:x'" in out
+
+
+def test_python_dash_m_rcp() -> None:
+    out = subprocess.run([sys.executable, "-m", "rcp", "--version"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == EXIT_OK and out.stdout.startswith("rcp "), out
+    out = subprocess.run([sys.executable, "-m", "rcp", "-Z", "a", "b"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == EXIT_USAGE and "unknown option '-Z'" in out.stderr, out
+
+
+@pytest.mark.parametrize("value, ok", [("trace", True), ("DEBUG", True), ("", True), ("bogus", False),
+                                       ("verbose", False)])
+def test_rcp_log_is_checked(value: str, ok: bool, monkeypatch: pytest.MonkeyPatch,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("RCP_LOG", value)
+    if ok:
+        assert plan("a", "b").options == CopyOptions()
+        return
+    assert main(["a", "b"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert f"RCP_LOG='{value}' is not a log level: use one of error, warn, info, debug, trace" in err, err
 
 
 # -- reporting a finished copy

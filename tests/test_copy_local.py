@@ -81,9 +81,11 @@ def test_64mib_file(tmp_path: Path) -> None:
     assert (tmp_path / "big.copy").read_bytes() == src.read_bytes()
 
 
-def test_unknown_option_is_usage_error(tmp_path: Path) -> None:
-    with pytest.raises(UsageError):
-        rcp.copy(str(tmp_path), str(tmp_path / "x"), colour="blue")
+def test_unknown_option_is_a_type_error(tmp_path: Path) -> None:
+    """copy's keywords are typed and explicit: an unknown one is Python's
+    TypeError naming it (and mypy's error before that), as for any function."""
+    with pytest.raises(TypeError, match="colour"):
+        rcp.copy(str(tmp_path), str(tmp_path / "x"), colour="blue")  # type: ignore[call-arg]
 
 
 def test_cli_copy_and_exit_codes(tmp_path: Path) -> None:

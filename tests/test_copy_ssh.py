@@ -72,14 +72,15 @@ def test_large_file_remote_to_remote_as_new_name(sshd: Sshd, tmp_path: Path) -> 
     assert (tmp_path / "copy.bin").stat().st_mtime_ns == 1_600_000_000_000_000_001
 
 
-def test_user_at_host_port_operand(sshd: Sshd, tmp_path: Path) -> None:
-    """The scp form `user@host:port:path`, with keys and known_hosts from the config's `Host *`."""
+def test_user_at_host_operand_with_port_option(sshd: Sshd, tmp_path: Path) -> None:
+    """`user@host:path` and the port as a keyword (scp -P), with keys and
+    known_hosts from the config's `Host *`."""
     config = tmp_path / "config"
     config.write_text(f"Host *\n  IdentityFile {sshd.key}\n  UserKnownHostsFile {sshd.known_hosts}\n"
                       "  StrictHostKeyChecking yes\n")
     (tmp_path / "f").write_bytes(b"x" * 5000)
-    result = rcp.copy(f"{sshd.user}@{sshd.host}:{sshd.port}:{tmp_path / 'f'}", str(tmp_path / "g"),
-                      ssh_config=str(config), rcpd_path=RCPD)
+    result = rcp.copy(f"{sshd.user}@{sshd.host}:{tmp_path / 'f'}", tmp_path / "g",
+                      ssh_config=str(config), rcpd_path=RCPD, port=sshd.port)
     assert result.ok, result.errors
     assert (tmp_path / "g").read_bytes() == b"x" * 5000
 

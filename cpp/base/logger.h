@@ -25,6 +25,7 @@ struct Logger {
   void warn(const std::string& m) const { log(LogLevel::warn, m); }
   void info(const std::string& m) const { log(LogLevel::info, m); }
   void debug(const std::string& m) const { log(LogLevel::debug, m); }
+  void trace(const std::string& m) const { log(LogLevel::trace, m); }
 
   // Level from RCP_LOG, else `fallback`.
   static Logger from_env(std::string tag, LogLevel fallback = LogLevel::warn);

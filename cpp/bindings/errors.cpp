@@ -12,6 +12,7 @@ struct ErrorClasses {
   PyObject* auth = nullptr;
   PyObject* closed = nullptr;
   PyObject* tls = nullptr;
+  PyObject* connection_failure = nullptr;
   PyObject* ssh = nullptr;
   PyObject* host_key = nullptr;
   PyObject* ssh_auth = nullptr;
@@ -41,7 +42,10 @@ void init_errors(py::module_& m) {
   c.auth = sub("AuthenticationError");
   c.closed = sub("ConnectionClosedError", PyExc_ConnectionError);
   c.tls = sub("TlsError");
-  c.ssh = sub("SshError");
+  // Every SSH failure is also a ConnectionFailure (exit 3), so a caller can
+  // catch by what failed (HostKeyError) or by what it means (ConnectionFailure).
+  c.connection_failure = sub("ConnectionFailure");
+  c.ssh = sub("SshError", nullptr, c.connection_failure);
   c.host_key = sub("HostKeyError", nullptr, c.ssh);
   c.ssh_auth = sub("SshAuthError", nullptr, c.ssh);
   // pybind11 wants a plain function pointer taking the pointer by value.

@@ -1,5 +1,7 @@
 #include <pybind11/stl.h>
 
+#include <sys/socket.h>
+
 #include <cmath>
 #include <exception>
 
@@ -46,10 +48,19 @@ SshOptions make_options(const std::string& host, std::optional<int> port, const 
 // KeyboardInterrupt at the prompt) must not cross the C++ core: it is kept and
 // raised once connect has returned.
 struct Callbacks {
-  std::optional<py::function> warn, confirm, prompt;
+  std::optional<py::function> warn, confirm, prompt, debug;
   std::exception_ptr raised;
 
   void install(SshOptions& o) {
+    if (debug)
+      o.debug = [this](const std::string& text) {
+        py::gil_scoped_acquire gil;
+        try {
+          (*debug)(decode(text));
+        } catch (...) {
+          if (!raised) raised = std::current_exception();
+        }
+      };
     if (warn)
       o.warn = [this](const std::string& text) {
         py::gil_scoped_acquire gil;
@@ -196,7 +207,7 @@ void init_ssh(py::module_& m) {
              std::optional<py::function> confirm, const std::optional<std::string>& proxy_jump,
              const std::optional<std::string>& proxy_command, std::optional<py::function> prompt,
              std::optional<bool> password_authentication, std::optional<bool> kbd_interactive_authentication,
-             std::optional<bool> batch_mode) {
+             std::optional<bool> batch_mode, std::optional<py::function> debug, const std::string& address_family) {
             SshOptions o = make_options(host, port, user, config_file, identity_files, known_hosts_file,
                                         accept_new_host_key, connect_timeout);
             if (strict_host_key_checking) o.host_key_policy = unwrap(parse_host_key_policy(*strict_host_key_checking));
@@ -205,7 +216,14 @@ void init_ssh(py::module_& m) {
             o.password_authentication = password_authentication;
             o.kbd_interactive_authentication = kbd_interactive_authentication;
             o.batch_mode = batch_mode;
-            Callbacks callbacks{std::move(warn), std::move(confirm), std::move(prompt), nullptr};
+            if (address_family == "inet") {
+              o.address_family = AF_INET;
+            } else if (address_family == "inet6") {
+              o.address_family = AF_INET6;
+            } else if (address_family != "any") {
+              throw py::value_error("address_family must be 'any', 'inet' or 'inet6', not '" + address_family + "'");
+            }
+            Callbacks callbacks{std::move(warn), std::move(confirm), std::move(prompt), std::move(debug), nullptr};
             callbacks.install(o);
             Result<std::unique_ptr<SshSession>> session = make_error(Errc::ssh_connect, "not connected");
             {
@@ -222,7 +240,7 @@ void init_ssh(py::module_& m) {
           py::arg("warn") = py::none(), py::arg("confirm") = py::none(), py::arg("proxy_jump") = py::none(),
           py::arg("proxy_command") = py::none(), py::arg("prompt") = py::none(),
           py::arg("password_authentication") = py::none(), py::arg("kbd_interactive_authentication") = py::none(),
-          py::arg("batch_mode") = py::none(),
+          py::arg("batch_mode") = py::none(), py::arg("debug") = py::none(), py::arg("address_family") = "any",
           "Connect, verify the host key (HostKeyError) and authenticate with public keys (SshAuthError).\n"
           "strict_host_key_checking: 'yes', 'accept-new', 'no' or 'ask' (None: the config's, else 'yes'; a\n"
           "changed key is always refused). warn(text) is told when a new key is recorded; confirm(question)\n"
@@ -231,7 +249,9 @@ void init_ssh(py::module_& m) {
           "expanded; or 'none'): None = from the config. Every jump host's key is checked like the host's.\n"
           "prompt(question, echo) -> str | None answers a key's passphrase, a password or a\n"
           "keyboard-interactive question (None: declined); without it those are skipped.\n"
-          "password_authentication, kbd_interactive_authentication, batch_mode: None = from the config.")
+          "password_authentication, kbd_interactive_authentication, batch_mode: None = from the config.\n"
+          "address_family: 'inet' or 'inet6' (ssh -4 / -6) reaches the host over that family only.\n"
+          "debug(text) is told what the connection does (host, port, user, known_hosts, authentications).")
       .def_property_readonly(
           "local_address", [](const SshSession& s) { return unwrap(s.local_address()).host_string(); },
           "This end's IP address of the SSH connection (where the remote host reached us)")

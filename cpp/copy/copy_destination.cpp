@@ -107,7 +107,7 @@ void CopyDestination::fail_entry(const std::string& path, const std::string& wha
     return;
   }
   ++summary_.failed;
-  if (log) logger_.warn(path + ": " + what);
+  if (log) logger_.info(path + ": " + what);  // -v: the result lists it once, with its path
   summary_.add_error(path, what);
 }
 

@@ -197,7 +197,9 @@ class CopySource::Walker {
     (void)src_.peer_->send_message(RootMsg{index, name, kind, err, operand_, roots_}.encode());
   }
 
-  void record_error(const std::string& where, const std::string& what, LogLevel level = LogLevel::warn) {
+  // Info, not warn: the result lists every failure once, with its path, and
+  // the CLI prints that list; a warning line too would show each twice.
+  void record_error(const std::string& where, const std::string& what, LogLevel level = LogLevel::info) {
     src_.logger_.log(level, what);
     std::lock_guard<std::mutex> lk(summary_mu_);
     ++summary_.failed;
@@ -340,7 +342,20 @@ std::vector<SourceRoot> source_roots(const std::vector<std::string>& paths, bool
 
 CopySource::CopySource(std::shared_ptr<Link> peer, const SourceOptions& options, const Logger& logger,
                        TransferCounters& counters)
-    : peer_(std::move(peer)), options_(options), logger_(logger), counters_(counters) {}
+    : peer_(std::move(peer)), options_(options),
+      limiter_(options.bandwidth_limit ? std::make_unique<RateLimiter>(options.bandwidth_limit) : nullptr),
+      logger_(logger), counters_(counters) {}
+
+void CopySource::trace_sent(const Job& job, const char* how) const {
+  if (!logger_.enabled(LogLevel::trace)) return;
+  const ChunkHeader& h = job.header;
+  logger_.trace(job.file->path + ": sent bytes " + std::to_string(h.offset) + ".." +
+                std::to_string(h.offset + h.length) + " (" + how + ")");
+}
+
+void CopySource::pace(uint64_t bytes) {
+  if (limiter_) limiter_->acquire(bytes);
+}
 
 std::vector<uint8_t> CopySource::digest_of(const SourceFile& file) {
   auto fd = open_checked(file);
@@ -528,11 +543,13 @@ std::vector<Result<void>> CopySource::send_bundle(const std::vector<std::shared_
   std::vector<size_t> bundled, unread;
   for (size_t i = 0; i < jobs.size(); ++i) (append_record(*jobs[i], body) ? bundled : unread).push_back(i);
   if (!bundled.empty()) {
+    pace(body.size());
     auto sent = peer_->send_data_stream(body, kWriteTimeout);
     for (size_t i : bundled) {
       results[i] = sent;
       if (!sent) continue;
       counters_.bytes_done += jobs[i]->header.length;
+      trace_sent(*jobs[i], "bundled");
       results[i] = chunk_sent(jobs[i]->file);
     }
   }
@@ -603,6 +620,7 @@ Result<void> CopySource::send_chunk_streamed(const Job& job) {
     if (n == 0) return fail("file shrank while being copied");
     std::span<const uint8_t> data(buf.data(), static_cast<size_t>(n));
     hash.update(data);
+    pace(data.size());
     if (auto r = peer_->write(*id, data, kWriteTimeout); !r) return r.error();
     done += static_cast<uint64_t>(n);
     counters_.bytes_done += static_cast<uint64_t>(n);
@@ -613,6 +631,7 @@ Result<void> CopySource::send_chunk_streamed(const Job& job) {
   trailer[kDigestSize] = static_cast<uint8_t>(verdict(fd->get(), *job.file));
   if (auto r = peer_->write(*id, trailer, kWriteTimeout); !r) return r.error();
   if (auto r = peer_->finish(*id); !r) return r.error();
+  trace_sent(job, "own stream");
   return chunk_sent(job.file);
 }
 

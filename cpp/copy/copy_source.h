@@ -14,6 +14,7 @@
 
 #include "base/logger.h"
 #include "base/passwd_db.h"
+#include "base/rate_limiter.h"
 #include "base/unique_fd.h"
 #include "copy/filter_rules.h"
 #include "copy/transfer_counters.h"
@@ -39,8 +40,9 @@ std::vector<SourceRoot> source_roots(const std::vector<std::string>& paths, bool
                                      const PasswdDb& users);
 
 struct SourceOptions {
-  bool checksum = false;  // announce each file with the xxh3-128 of its content
-  FilterRules filters;    // entries they exclude are never announced, excluded directories never entered
+  bool checksum = false;         // announce each file with the xxh3-128 of its content
+  FilterRules filters;           // entries they exclude are never announced, excluded directories never entered
+  uint64_t bandwidth_limit = 0;  // bytes per second of file data, for all workers together; 0 = none
   size_t workers = 16;
   uint64_t chunk_bytes = 64ull << 20;
   Nanos finish_timeout = 600 * 1000000000ull;  // wait for the destination's "finished"
@@ -89,8 +91,14 @@ class CopySource {
   // The file's xxh3-128 (--checksum); empty when it can't be read as the walk saw it.
   std::vector<uint8_t> digest_of(const SourceFile& file);
 
+  // Waits until `bytes` more may go under the bandwidth limit (none: at once).
+  void pace(uint64_t bytes);
+  // rcp -vvv: one line per chunk sent.
+  void trace_sent(const Job& job, const char* how) const;
+
   std::shared_ptr<Link> peer_;
   SourceOptions options_;
+  std::unique_ptr<RateLimiter> limiter_;  // set with a bandwidth limit
   Logger logger_;
   TransferCounters& counters_;
   std::atomic<uint64_t> next_file_id_{0};  // every attempt of every file gets its own

@@ -386,8 +386,11 @@ Result<CopySummary> Daemon::send_job(std::shared_ptr<Link> peer) {
     peer->close("bad filter rules");
     return filters.error();
   }
-  CopySource source(std::move(peer), SourceOptions{.checksum = job->checksum, .filters = std::move(*filters)}, logger_,
-                    counters_);
+  CopySource source(std::move(peer),
+                    SourceOptions{.checksum = job->checksum,
+                                  .filters = std::move(*filters),
+                                  .bandwidth_limit = job->bandwidth_limit},
+                    logger_, counters_);
   return source.run(roots);
 }
 

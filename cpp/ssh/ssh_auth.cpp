@@ -202,6 +202,9 @@ Result<void> authenticate(detail::SshShared& shared, const SshOptions& o, const 
 
   std::string list;
   for (const auto& t : tried) list += (list.empty() ? "" : ", ") + t;
+  if (o.debug)
+    o.debug("ssh: authentication of " + who + ": tried " + (list.empty() ? "none" : list) + ": " +
+            (rc == SSH_AUTH_SUCCESS ? "accepted" : "refused"));
   switch (rc) {
     case SSH_AUTH_SUCCESS: return {};
     case SSH_AUTH_PARTIAL:

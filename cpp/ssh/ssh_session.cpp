@@ -1,8 +1,10 @@
 #include "ssh/ssh_session.h"
 
+#include <fcntl.h>
 #include <libssh/libssh.h>
 #include <poll.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +15,8 @@
 #include <mutex>
 #include <utility>
 
+#include "base/resolve.h"
+#include "base/unique_fd.h"
 #include "ssh/shell_quote.h"
 #include "ssh/ssh_auth.h"
 #include "ssh/ssh_proxy.h"
@@ -94,6 +98,38 @@ std::string fingerprint_of(ssh_key key) {
   return text ? std::string(text.get()) : "(no fingerprint)";
 }
 
+// One TCP connection to `host`:`port` over `family` only (rcp -4 / -6):
+// libssh has no AddressFamily option, so the socket is made here and handed
+// to it. Addresses are tried in the resolver's order, each for `timeout_s`.
+Result<UniqueFd> connect_family(const std::string& host, uint16_t port, int family, int timeout_s) {
+  const char* name = family == AF_INET ? "IPv4" : "IPv6";
+  auto all = resolve_address(host, port);
+  if (!all) return make_error(Errc::ssh_connect, "ssh: cannot resolve " + host + ": " + all.error().message);
+  std::string why = "no " + std::string(name) + " address";
+  for (const Address& a : *all) {
+    if (a.family() != family) continue;
+    UniqueFd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (fd.get() < 0) return make_error(Errc::ssh_connect, std::string("ssh: socket: ") + std::strerror(errno));
+    int rc = ::connect(fd.get(), a.sa(), a.len);
+    if (rc != 0 && errno == EINPROGRESS) {
+      pollfd p{fd.get(), POLLOUT, 0};
+      rc = ::poll(&p, 1, timeout_s * 1000);
+      int err = rc == 0 ? ETIMEDOUT : errno;
+      socklen_t len = sizeof err;
+      if (rc > 0) ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+      rc = err == 0 ? 0 : -1;
+      errno = err;
+    }
+    if (rc == 0) {
+      ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
+      return fd;
+    }
+    why = a.to_string() + ": " + std::strerror(errno);
+  }
+  return make_error(Errc::ssh_connect, "ssh: cannot connect to " + host + " port " + std::to_string(port) + " over " +
+                                           name + " (" + why + ")");
+}
+
 // Records an unknown key in known_hosts and tells the user so (as OpenSSH's
 // "Permanently added" warning), naming the host and the fingerprint.
 Result<void> record_host_key(ssh_session s, const SshOptions& o, const std::string& where, const std::string& key_text,
@@ -122,6 +158,7 @@ Result<void> verify_host_key(ssh_session s, const SshOptions& o, HostKeyPolicy p
   if (known_hosts.empty()) known_hosts = "~/.ssh/known_hosts";
   const std::string policy_text = std::string("StrictHostKeyChecking ") + host_key_policy_name(policy);
 
+  if (o.debug) o.debug("ssh: " + where + " presents the " + key_text + "; checking it against " + known_hosts);
   switch (ssh_session_is_known_server(s)) {
     case SSH_KNOWN_HOSTS_OK: return {};
     case SSH_KNOWN_HOSTS_CHANGED:
@@ -147,7 +184,8 @@ Result<void> verify_host_key(ssh_session s, const SshOptions& o, HostKeyPolicy p
                                   ") and " + policy_text +
                                   " needs a terminal to ask on, but stdin is not one. "
                                   "Check the fingerprint, then connect once with ssh to record it, or set "
-                                  "StrictHostKeyChecking accept-new or use the accept-new-host-key option.");
+                                  "StrictHostKeyChecking accept-new (rcp -o StrictHostKeyChecking=accept-new), or use "
+                                  "--accept-new-host-keys (API: accept_new_host_keys=True).");
           if (o.confirm("The authenticity of host '" + where + "' can't be established.\nThe server presents the " +
                         key_text + ", which is not in " + known_hosts +
                         ".\nAre you sure you want to continue connecting (yes/no)? "))
@@ -159,8 +197,9 @@ Result<void> verify_host_key(ssh_session s, const SshOptions& o, HostKeyPolicy p
       return make_error(Errc::ssh_host_key,
                         "ssh: the host key of " + where + " is unknown: the server presents the " + key_text +
                             ", which is not in " + known_hosts +
-                            ". Check the fingerprint, then connect once with ssh to record it, or use the "
-                            "accept-new-host-key option (or StrictHostKeyChecking accept-new).");
+                            ". Check the fingerprint, then connect once with ssh to record it, or use rcp's "
+                            "--accept-new-host-keys (API: accept_new_host_keys=True; or StrictHostKeyChecking "
+                            "accept-new).");
     case SSH_KNOWN_HOSTS_ERROR: break;
   }
   return make_error(Errc::ssh_host_key,
@@ -212,6 +251,7 @@ SshOptions hop_options(const SshOptions& o, const JumpHop& hop, std::optional<st
   h.known_hosts_file = o.known_hosts_file;
   h.accept_new_host_key = o.accept_new_host_key;
   h.warn = o.warn;
+  h.debug = o.debug;
   h.confirm = o.confirm;
   h.prompt = o.prompt;
   h.batch_mode = o.batch_mode;
@@ -366,8 +406,24 @@ Result<std::unique_ptr<SshSession>> SshSession::connect(const SshOptions& o) {
     // libssh owns the socket from here; the relay or command serves its other end.
     socket_t fd = shared->proxy->take_fd();
     ssh_options_set(s, SSH_OPTIONS_FD, &fd);
+  } else if (o.address_family == AF_INET || o.address_family == AF_INET6) {
+    unsigned int port = 0;
+    ssh_options_get_port(s, &port);
+    auto fd = connect_family(get_option(s, SSH_OPTIONS_HOST), static_cast<uint16_t>(port), o.address_family,
+                             o.connect_timeout_seconds);
+    if (!fd) return fd.error();
+    socket_t raw = fd->release();  // libssh owns it from here
+    ssh_options_set(s, SSH_OPTIONS_FD, &raw);
   }
 
+  if (o.debug) {
+    unsigned int port = 0;
+    ssh_options_get_port(s, &port);
+    std::string user_shown = get_option(s, SSH_OPTIONS_USER);
+    o.debug("ssh: connecting to " + get_option(s, SSH_OPTIONS_HOST) + " port " + std::to_string(port) + " as " +
+            (user_shown.empty() ? "the local user" : user_shown) + " (ssh config: " + config_shown +
+            (via->empty() ? "" : ";" + *via) + ")");
+  }
   if (ssh_connect(s) != SSH_OK) {
     unsigned int port = 0;
     ssh_options_get_port(s, &port);

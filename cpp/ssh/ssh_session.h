@@ -42,6 +42,10 @@ struct SshOptions {
   std::optional<HostKeyPolicy> host_key_policy;
   // Tells the user something they must see (a new host key recorded); may be empty.
   std::function<void(const std::string&)> warn;
+  // Tells what the connection does, for rcp -v: the host, port and user
+  // connected to, the known_hosts file checked, the authentications tried.
+  // May be empty.
+  std::function<void(const std::string&)> debug;
   // Asks the user a yes/no question for StrictHostKeyChecking ask; empty when
   // there is no terminal to ask on, and the key is then refused.
   std::function<bool(const std::string&)> confirm;
@@ -55,6 +59,9 @@ struct SshOptions {
   // PasswordAuthentication, KbdInteractiveAuthentication and BatchMode: unset
   // = from the config, else yes, yes, no. batch_mode also serves the jump hosts.
   std::optional<bool> password_authentication, kbd_interactive_authentication, batch_mode;
+  // AF_INET or AF_INET6 (rcp -4 / -6): reach the host only over that family;
+  // AF_UNSPEC: either. Jump hosts and a ProxyCommand make their own way.
+  int address_family = 0;
   int connect_timeout_seconds = 10;  // also bounds each protocol wait (channel open, exec)
   // ProxyJump ("[user@]host[:port],..." or "none") and ProxyCommand (or
   // "none"): unset = from the config, where the first of the two given wins.

@@ -107,6 +107,8 @@ Result<PeerConnectedMsg> PeerConnectedMsg::decode(const Message& m) {
 }
 
 std::vector<uint8_t> SendMsg::encode() const {
+  if (bandwidth_limit != 0)
+    return encode_message(MsgType::send, paths, resolve, checksum, filters, bandwidth_limit);
   if (!filters.empty()) return encode_message(MsgType::send, paths, resolve, checksum, filters);
   if (!checksum) return encode_message(MsgType::send, paths, resolve);
   return encode_message(MsgType::send, paths, resolve, checksum);
@@ -131,6 +133,7 @@ Result<SendMsg> SendMsg::decode(const Message& m) {
   if (m.fields.size() > 1) x.resolve = take(m.get_bool(1, "resolve"), err);    // appended
   if (m.fields.size() > 2) x.checksum = take(m.get_bool(2, "checksum"), err);  // appended in protocol 4
   if (m.fields.size() > 3) x.filters = take_filters(m, 3, err);                // appended in protocol 5
+  if (m.fields.size() > 4) x.bandwidth_limit = take(m.get_uint(4, "bandwidth_limit"), err);  // appended in 5
   if (is_error(err)) return err;
   return x;
 }

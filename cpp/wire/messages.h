@@ -78,6 +78,9 @@ struct SendMsg {  // to the source: the operands' paths
   // (copy/filter_rules.h); the walk leaves out what they exclude. At most
   // kMaxFilterRules of kMaxFilterRuleBytes each; checked when parsed.
   std::vector<std::string> filters{};
+  // Appended (protocol 5): pace the file data sent to the destination at
+  // this many bytes per second (rcp -l); 0 = no limit.
+  uint64_t bandwidth_limit = 0;
   std::vector<uint8_t> encode() const;
   static Result<SendMsg> decode(const Message& m);
 };

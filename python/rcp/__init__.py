@@ -2,32 +2,45 @@
 
 from __future__ import annotations
 
+import logging
+
 from rcp import _core
 from rcp._core import (
     AuthenticationError,
     Certificate,
     ConnectionClosedError,
-    HostKeyError,
     Link,
     PinMismatchError,
     ProtocolError,
     QuicOptions,
     QuicServer,
-    RcpError,
-    SshAuthError,
-    SshError,
     SshSession,
     TimeoutError,  # subclass of the builtin TimeoutError
     TlsError,
     connect,
     shell_quote,
 )
-from rcp.api import copy
-from rcp.errors import ConnectionFailure, DeployError, UsageError
+from rcp.api import copy, copy_async, start
+from rcp.errors import (
+    ConnectionFailure,
+    DeployError,
+    HostKeyError,
+    RcpdError,
+    RcpError,
+    SshAuthError,
+    SshError,
+    UsageError,
+)
 from rcp.model import CopyOptions, CopyResult, Endpoint, PlanEntry, Progress
 from rcp.progress import NotebookProgress, NullProgress, ProgressSink, TerminalProgress, make_progress
+from rcp.transfer import Transfer
 
 __version__: str = _core.__version__
+
+# A library's logging: records go to logging.getLogger("rcp") and its
+# children (rcp.ssh, rcp.source, rcp.destination...), shown as the
+# application configures logging; the CLI shows them itself.
+logging.getLogger("rcp").addHandler(logging.NullHandler())
 
 __all__ = [
     "AuthenticationError",
@@ -47,6 +60,7 @@ __all__ = [
     "Progress",
     "ProgressSink",
     "ProtocolError",
+    "RcpdError",
     "QuicOptions",
     "QuicServer",
     "RcpError",
@@ -56,10 +70,13 @@ __all__ = [
     "TerminalProgress",
     "TimeoutError",
     "TlsError",
+    "Transfer",
     "UsageError",
     "connect",
     "copy",
+    "copy_async",
     "make_progress",
     "shell_quote",
+    "start",
     "__version__",
 ]

@@ -1,22 +1,33 @@
-"""The Python API: `rcp.copy(src, dst, **options) -> CopyResult`."""
+"""The Python API: `rcp.copy`, and in the background `rcp.start` and
+`rcp.copy_async`.
+
+Every field of CopyOptions is a keyword of all three, typed as the field is
+(None: not given). A keyword given wins over the same field of an `options=`
+given with it; tests/test_api.py checks the keywords and the fields agree.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterable, Mapping
-from dataclasses import fields
+from collections.abc import Callable, Iterable
+from dataclasses import fields, replace
 from typing import Any
 
+from rcp.checks import check_options
 from rcp.errors import UsageError
 from rcp.filters import check_filters
 from rcp.model import CopyOptions, CopyResult
 from rcp.operands import resolve_plan
 from rcp.orchestration import run_copy
 from rcp.progress import ProgressSink, make_progress
-from rcp.ssh import parse_ssh_options
+from rcp.transfer import Plan, Transfer
 
+__all__ = ["Operand", "copy", "copy_async", "start"]
 
 Operand = str | bytes | os.PathLike[str] | os.PathLike[bytes]
+ProgressArg = ProgressSink | bool | str | None
+FIELDS = tuple(f.name for f in fields(CopyOptions))
 
 
 def _operand(op: object) -> str:
@@ -30,51 +41,164 @@ def _operand(op: object) -> str:
     raise UsageError(f"operand must be a str, bytes or os.PathLike, not {type(op).__name__}")
 
 
-def copy(src: Operand | Iterable[Operand], dst: Operand, *, progress: ProgressSink | bool | str | None = None,
-         **options: Any) -> CopyResult:
-    """Copy `src` (one operand or several) to `dst`, operands written as for scp:
-    a local path, `[user@]host[:port]:path` or `[ipv6]:path`. Operands are str,
-    bytes or os.PathLike; names that are not UTF-8 are copied byte for byte.
-
-    Returns a CopyResult; raises UsageError for bad operands or options and
-    ConnectionFailure when a host, its SSH or its rcpd can't be reached
-    (DeployError, a ConnectionFailure, when rcpd could not be deployed there).
-    `progress` is a ProgressSink, or True/"terminal"/"notebook" for a live view.
-
-    `options` are CopyOptions' fields (rcp.model), among them:
-    rcpd_path (str | None): the remote rcpd, used as given, never deployed;
-    deploy (bool, default True): False never uploads rcpd and runs 'rcpd'
-    from the login's PATH; deploy_dir (str | None): where a deployed rcpd
-    goes on the remote (absolute, or relative to the home; None:
-    ~/.cache/rcp), e.g. for a home mounted noexec;
-    transport ("auto" | "quic" | "tcp", default "auto"): the data link
-    between source and destination; "auto" tries QUIC and falls back to TLS
-    over TCP when the QUIC handshake gets no answer within fallback_timeout
-    (float seconds, default 2.0); CopyResult.transport says which was used;
-    proxy_jump (str | None): jump hosts for every remote host, as ssh -J;
-    ssh_options (dict[str, str]): ssh_config options, as ssh -o, e.g.
-    {"ProxyCommand": "ssh -W %h:%p gw"} (rcp.ssh.SSH_OPTIONS lists the keys);
-    relay (bool, default False): the data goes through this machine (scp -3),
-    for when the hosts cannot reach each other; logs a warning;
-    filters (list[str]): rsync's rules in order, e.g. ["- *.o", "+ keep/"]
-    (a bad one raises UsageError before connecting); delete / delete_excluded
-    (bool): remove what the source lacks under each copied directory (rsync
-    --delete / --delete-excluded); dry_run (bool): write nothing,
-    CopyResult.plan lists what would happen.
-    """
-    known = {f.name for f in fields(CopyOptions)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise UsageError(f"unknown option(s): {', '.join(unknown)}")
-    opts = CopyOptions(**options)
-    if sum(bool(x) for x in (opts.overwrite, opts.update, opts.ignore_existing)) > 1:
-        raise UsageError("overwrite, update and ignore_existing exclude each other: give at most one")
-    if not isinstance(opts.ssh_options, Mapping):
-        raise UsageError("ssh_options must be a dict of ssh_config options, e.g. {'ProxyJump': 'gateway'}")
-    parse_ssh_options(opts.ssh_options)  # an option rcp does not apply is refused before connecting
-    opts.filters = check_filters(opts.filters)  # a bad pattern too
+def _prepare(src: Operand | Iterable[Operand], dst: Operand, given: dict[str, Any]) -> Plan:
+    """Operands parsed and options merged and checked: everything that can be
+    refused is refused here, before connecting anywhere."""
+    options = given.get("options")
+    if options is not None and not isinstance(options, CopyOptions):
+        raise UsageError(f"options must be a CopyOptions, not {type(options).__name__}")
+    opts = replace(options or CopyOptions(), **{k: given[k] for k in FIELDS if given.get(k) is not None})
+    check_options(opts)
+    opts = replace(opts, filters=check_filters(opts.filters))  # a bad pattern is refused here too
     if isinstance(src, (str, bytes, os.PathLike)) or not isinstance(src, Iterable):
         src = [src]
     operands = [_operand(op) for op in src] + [_operand(dst)]
     sources, destination = resolve_plan(operands)
-    return run_copy(sources, destination, opts, make_progress(progress))
+    return Plan(sources, destination, opts, make_progress(given.get("progress")))
+
+
+def copy(
+    src: Operand | Iterable[Operand],
+    dst: Operand,
+    *,
+    overwrite: bool | None = None,
+    update: bool | None = None,
+    ignore_existing: bool | None = None,
+    checksum: bool | None = None,
+    filters: list[str] | None = None,
+    delete: bool | None = None,
+    delete_excluded: bool | None = None,
+    dry_run: bool | None = None,
+    fsync: bool | None = None,
+    ssh_config: str | None = None,
+    identity_files: list[str] | None = None,
+    accept_new_host_keys: bool | None = None,
+    proxy_jump: str | None = None,
+    ssh_options: dict[str, str] | None = None,
+    prompt: Callable[[str, bool], str | None] | None = None,
+    rcpd_path: str | None = None,
+    deploy: bool | None = None,
+    deploy_dir: str | None = None,
+    port_range: str | None = None,
+    source_addresses: list[str] | None = None,
+    master_address: str | None = None,
+    congestion_control: str | None = None,
+    transport: str | None = None,
+    fallback_timeout: float | None = None,
+    relay: bool | None = None,
+    connect_timeout: float | None = None,
+    verbose: int | None = None,
+    port: int | None = None,
+    address_family: str | None = None,
+    bandwidth_limit: int | None = None,
+    progress: ProgressArg = None,
+    options: CopyOptions | None = None,
+) -> CopyResult:
+    """Copy `src` (one operand or several) to `dst` and return a CopyResult.
+
+    Operands are written as for scp: a local path, `[user@]host:path` or
+    `[user@][ipv6]:path` (the SSH port: `port=`); str, bytes or os.PathLike;
+    names that are not UTF-8 are copied byte for byte. The keywords are
+    CopyOptions' fields (see its comments); those given override `options`.
+    `progress` is a ProgressSink, or True/"terminal"/"plain"/"notebook" for
+    a view. Log records go to logging.getLogger("rcp").
+
+    Raises UsageError (bad operands or option values, before connecting);
+    HostKeyError, SshAuthError (both SshError) or another SshError when SSH
+    fails; RcpdError (DeployError) when an rcpd could not be started, deployed
+    or kept running: all of these are ConnectionFailure.
+    """
+    plan = _prepare(src, dst, dict(locals()))
+    return run_copy(plan.sources, plan.destination, plan.options, plan.sink)
+
+
+def start(
+    src: Operand | Iterable[Operand],
+    dst: Operand,
+    *,
+    overwrite: bool | None = None,
+    update: bool | None = None,
+    ignore_existing: bool | None = None,
+    checksum: bool | None = None,
+    filters: list[str] | None = None,
+    delete: bool | None = None,
+    delete_excluded: bool | None = None,
+    dry_run: bool | None = None,
+    fsync: bool | None = None,
+    ssh_config: str | None = None,
+    identity_files: list[str] | None = None,
+    accept_new_host_keys: bool | None = None,
+    proxy_jump: str | None = None,
+    ssh_options: dict[str, str] | None = None,
+    prompt: Callable[[str, bool], str | None] | None = None,
+    rcpd_path: str | None = None,
+    deploy: bool | None = None,
+    deploy_dir: str | None = None,
+    port_range: str | None = None,
+    source_addresses: list[str] | None = None,
+    master_address: str | None = None,
+    congestion_control: str | None = None,
+    transport: str | None = None,
+    fallback_timeout: float | None = None,
+    relay: bool | None = None,
+    connect_timeout: float | None = None,
+    verbose: int | None = None,
+    port: int | None = None,
+    address_family: str | None = None,
+    bandwidth_limit: int | None = None,
+    progress: ProgressArg = None,
+    options: CopyOptions | None = None,
+) -> Transfer:
+    """`copy` in the background: returns a Transfer at once (after checking
+    the operands and options, which raise here as for copy). Transfer.progress
+    is the latest report, wait(timeout) the result, cancel() stops both rcpds
+    and returns the partial result. Several may run at once."""
+    return Transfer(_prepare(src, dst, dict(locals())))
+
+
+async def copy_async(
+    src: Operand | Iterable[Operand],
+    dst: Operand,
+    *,
+    overwrite: bool | None = None,
+    update: bool | None = None,
+    ignore_existing: bool | None = None,
+    checksum: bool | None = None,
+    filters: list[str] | None = None,
+    delete: bool | None = None,
+    delete_excluded: bool | None = None,
+    dry_run: bool | None = None,
+    fsync: bool | None = None,
+    ssh_config: str | None = None,
+    identity_files: list[str] | None = None,
+    accept_new_host_keys: bool | None = None,
+    proxy_jump: str | None = None,
+    ssh_options: dict[str, str] | None = None,
+    prompt: Callable[[str, bool], str | None] | None = None,
+    rcpd_path: str | None = None,
+    deploy: bool | None = None,
+    deploy_dir: str | None = None,
+    port_range: str | None = None,
+    source_addresses: list[str] | None = None,
+    master_address: str | None = None,
+    congestion_control: str | None = None,
+    transport: str | None = None,
+    fallback_timeout: float | None = None,
+    relay: bool | None = None,
+    connect_timeout: float | None = None,
+    verbose: int | None = None,
+    port: int | None = None,
+    address_family: str | None = None,
+    bandwidth_limit: int | None = None,
+    progress: ProgressArg = None,
+    options: CopyOptions | None = None,
+) -> CopyResult:
+    """`copy` for asyncio: the copy runs on a thread; cancelling the awaiting
+    task cancels the copy (both rcpds stopped) and re-raises CancelledError."""
+    transfer = Transfer(_prepare(src, dst, dict(locals())))
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(None, transfer.wait)
+    except asyncio.CancelledError:
+        await loop.run_in_executor(None, transfer.cancel)
+        raise

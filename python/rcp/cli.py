@@ -3,42 +3,51 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
-import re
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import NamedTuple, TextIO
 
 from rcp import __version__
 from rcp.daemon import rcpd_path
+from rcp.checks import CONGESTION_CONTROLS, check_options, check_port_range
 from rcp.errors import EXIT_CONNECTION, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, ConnectionFailure, UsageError
 from rcp.filters import check_filters, read_filter_file
 from rcp.model import PLAN_ACTIONS, TRANSPORTS, CopyOptions, CopyResult
 from rcp.operands import resolve_plan
+from rcp.orchestration import SHOWN, TRACE
 from rcp.progress import QUIET, TerminalProgress, error_lines, isatty, kept_line
 from rcp.sanitize import printable
 from rcp.ssh import SSH_OPTIONS, parse_option_arg, parse_ssh_options
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
-_PORT_RANGE = re.compile(r"^\d+(-\d+)?$")
-
 EPILOG = """\
 operands (as for scp):
   path                     a local path ('./a:b' for a local name with ':')
   [user@]host:path         a remote path; 'host:' is the remote home
-  [user@]host:port:path    through SSH port `port`
-  [user@][ipv6]:path       an IPv6 address in brackets ([ipv6]:port:path too)
+  [user@][ipv6]:path       an IPv6 address in brackets
+  The SSH port is -P (or the ssh config's); 'host:2222:x' is the remote file '2222:x', as in scp.
 
 All sources must be on one host. DST is a directory to copy into when it
 exists or ends in '/', else the new name of the single source.
+
+examples:
+  rcp -r data/ host:backup/               a tree to the remote home's backup/
+  rcp -P 2222 -i ~/.ssh/lab host:/var/log/syslog .
+  rcp -l 8192 big.iso host:               at most 8192 Kbit/s (1 MiB/s)
+  rcp -3 src-host:data dst-host:data      the data through this machine
+  rcp --update -v host:photos/ photos/    only newer files; log what happens
+  python -m rcp ...                       the same command
 
 exit status: 0 everything copied or already there unchanged (or left alone as
 --update / --ignore-existing asked), 1 an entry failed, or existed and differed and was kept
 (see --overwrite), 2 usage error, 3 could not connect (SSH, host key, authentication, rcpd or
 deploying it), 130 interrupted.
+Environment: RCP_LOG=error|warn|info|debug|trace, the rcpds' log level (-v wins).
 """
 
 
@@ -52,18 +61,10 @@ def _rcpd_version() -> str:
 
 def port_range(text: str) -> str:
     """Validates '8000-8999,9100' style port lists (empty = any port)."""
-    text = text.strip()
-    if not text:
-        return ""
-    for part in text.split(","):
-        part = part.strip()
-        if not _PORT_RANGE.match(part):
-            raise argparse.ArgumentTypeError(f"bad port range {text!r}: expected ports or ranges like 8000-8999,9100")
-        lo, _, hi = part.partition("-")
-        low, high = int(lo), int(hi or lo)
-        if not (1 <= low <= 65535 and 1 <= high <= 65535) or low > high:
-            raise argparse.ArgumentTypeError(f"bad port range {part!r} in {text!r}: ports are 1..65535, low to high")
-    return ",".join(p.strip() for p in text.split(","))
+    try:
+        return check_port_range(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def seconds(text: str) -> float:
@@ -93,11 +94,29 @@ def _filters(args: argparse.Namespace) -> list[str]:
     return check_filters(rules)
 
 
+def ssh_port(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port (1..65535): {text!r}")
+    return int(text)
+
+
+MAX_KBIT = 100 * 1024 * 1024  # scp's bound for -l
+
+
+def kbit(text: str) -> int:
+    """-l: Kbit/s as scp counts them (1 Kbit = 1024 bits), 1..MAX_KBIT."""
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_KBIT:
+        raise argparse.ArgumentTypeError(f"not a bandwidth in Kbit/s (1..{MAX_KBIT}): {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rcp",
-        usage="%(prog)s [OPTIONS] SRC... DST",
-        description="Copy files and directory trees between machines over pinned QUIC, set up through SSH.",
+        usage="%(prog)s [-346pqrv] [-F ssh_config] [-i identity_file] [-J destination] [-l limit] [-o ssh_option]\n"
+              "           [-P port] [OPTIONS] SRC... DST",
+        description="Copy files and directory trees between machines over pinned QUIC, set up through SSH. "
+                    "scp's options mean what they mean in scp; short ones combine (-rpv, -P2222).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
@@ -106,7 +125,62 @@ def build_parser() -> argparse.ArgumentParser:
                         help="one or more sources, then the destination (use -- before operands starting with '-')")
     parser.add_argument("--version", action="store_true", help="print the versions of rcp and rcpd, then exit")
 
-    copying = parser.add_argument_group("copying")
+    ssh = parser.add_argument_group("connection")
+    ssh.add_argument("-P", "--port", type=ssh_port, metavar="PORT",
+                     help="SSH port of the remote hosts, as scp -P (default: the ssh config's, else 22)")
+    ssh.add_argument("-F", "--ssh-config", metavar="FILE", help="read this ssh_config file instead of ~/.ssh/config")
+    ssh.add_argument("-i", "--identity", metavar="FILE", action="append", dest="identity_files", default=[],
+                     help="private key for SSH authentication (repeatable)")
+    ssh.add_argument("-J", "--jump", metavar="[USER@]HOST[:PORT][,...]", dest="proxy_jump",
+                     help="reach the remote hosts through these jump hosts, in order (ssh's ProxyJump; 'none' "
+                          "ignores the config's); every jump host's key is checked like the host's")
+    ssh.add_argument("-o", metavar="KEY=VALUE", action="append", dest="ssh_options", default=[],
+                     help="an ssh_config option for the remote hosts, as ssh -o (repeatable): "
+                          + ", ".join(SSH_OPTIONS))
+    # -4, -6 and -3 reach argparse as their long names (_short_flags).
+    family = ssh.add_mutually_exclusive_group()
+    family.add_argument("--ipv4", dest="address_family", action="store_const", const="inet", default="any",
+                        help="(-4) reach SSH hosts over IPv4 only")
+    family.add_argument("--ipv6", dest="address_family", action="store_const", const="inet6",
+                        help="(-6) reach SSH hosts over IPv6 only")
+    ssh.add_argument("--relay", action="store_true",
+                     help="(-3) send the data through this machine, as scp -3 does, when the hosts cannot reach "
+                          "each other (slower; the data is decrypted here; a warning says so, unless -q)")
+    ssh.add_argument("--accept-new-host-keys", action="store_true",
+                     help="trust and remember hosts not yet in known_hosts, like StrictHostKeyChecking "
+                          "accept-new (changed keys are always refused)")
+    ssh.add_argument("--connect-timeout", metavar="SECONDS", type=seconds, default=CopyOptions.connect_timeout,
+                     help=f"SSH connection timeout (default: {CopyOptions.connect_timeout:g})")
+    ssh.add_argument("--rcpd-path", metavar="PATH", help="rcpd on the remote hosts, used as given (default: 'rcpd' "
+                     "on their PATH if it speaks this protocol, else this rcp's own, deployed to the host)")
+    ssh.add_argument("--no-deploy", dest="deploy", action="store_false",
+                     help="never upload rcpd to a host: run 'rcpd' from the login's PATH")
+    ssh.add_argument("--deploy-dir", metavar="DIR",
+                     help="remote directory for the deployed rcpd (absolute or relative to the remote home; "
+                          "default: ~/.cache/rcp), e.g. when the home is mounted noexec")
+    ssh.add_argument("--port-range", metavar="SPEC", type=port_range, default="",
+                     help="ports for the source's listener (UDP for QUIC, TCP on the same number), "
+                          "e.g. 8000-8999,9100 (default: any)")
+    ssh.add_argument("--source-address", metavar="ADDR", action="append", dest="source_addresses", default=[],
+                     help="address the destination uses to reach the source (repeatable, tried in order; "
+                          "default: the source's SSH address, then the addresses it advertises)")
+    ssh.add_argument("--master-address", metavar="ADDR",
+                     help="this machine's address as a remote destination reaches it, when the source is local "
+                          "(default: the local address of the SSH connection to that host)")
+    ssh.add_argument("--transport", choices=list(TRANSPORTS), default=CopyOptions.transport,
+                     help="data link between source and destination: QUIC, TCP+TLS, or auto: QUIC, falling back "
+                          f"to TCP when UDP gets no answer (default: {CopyOptions.transport})")
+    ssh.add_argument("--fallback-timeout", metavar="SECONDS", type=seconds, default=CopyOptions.fallback_timeout,
+                     help="with --transport auto: how long QUIC may go unanswered before TCP is tried "
+                          f"(default: {CopyOptions.fallback_timeout:g})")
+    ssh.add_argument("--cc", dest="congestion_control", choices=list(CONGESTION_CONTROLS),
+                     default=CopyOptions.congestion_control,
+                     help="congestion control of the data link (over TCP: the kernel's, where it has it; "
+                          f"default: {CopyOptions.congestion_control})")
+    ssh.add_argument("-l", "--limit", metavar="KBIT", type=kbit, dest="limit_kbit",
+                     help="limit the bandwidth to KBIT Kbit/s (1 Kbit = 1024 bits, as scp), paced at the source")
+
+    copying = parser.add_argument_group("what to copy")
     existing = copying.add_mutually_exclusive_group()
     existing.add_argument("--overwrite", action="store_true",
                           help="replace existing files that differ (default: files with the same size and mtime "
@@ -135,63 +209,20 @@ def build_parser() -> argparse.ArgumentParser:
                          help="with --delete (implied): remove excluded entries at the destination too")
     copying.add_argument("-n", "--dry-run", action="store_true",
                          help="write and delete nothing; print what the copy would do (counts; each entry with -v)")
-    # scp's habit: accepted and ignored, directories always copy recursively.
+    # scp's habits: accepted, and what they ask for is what rcp always does.
     copying.add_argument("-r", "-R", "--recursive", action="store_true", help="accepted for scp compatibility; "
                          "directories are always copied recursively")
+    copying.add_argument("-p", "--preserve", action="store_true", help="accepted for scp compatibility; "
+                         "modification times and modes are always preserved")
 
     output = parser.add_argument_group("output")
     output.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="show a live view of both sides (default: when stderr is a terminal and not -q)")
+                        help="show a live view (default: when stderr is a terminal and not -q)")
     output.add_argument("--summary", action="store_true", help="print totals and errors at the end")
     loud = output.add_mutually_exclusive_group()
     loud.add_argument("-v", "--verbose", action="count", default=0,
-                      help="show info log lines (-vv: debug, -vvv: trace)")
+                      help="log what happens: -v the SSH phase and info, -vv debug, -vvv trace (each chunk sent)")
     loud.add_argument("-q", "--quiet", action="store_true", help="show errors only, and no live view by default")
-
-    ssh = parser.add_argument_group("connecting")
-    ssh.add_argument("--ssh-config", metavar="FILE", help="read this ssh_config file instead of ~/.ssh/config")
-    ssh.add_argument("-i", "--identity", metavar="FILE", action="append", dest="identity_files", default=[],
-                     help="private key for SSH authentication (repeatable)")
-    ssh.add_argument("-J", "--jump", metavar="[USER@]HOST[:PORT][,...]", dest="proxy_jump",
-                     help="reach the remote hosts through these jump hosts, in order (ssh's ProxyJump; 'none' "
-                          "ignores the config's); every jump host's key is checked like the host's")
-    ssh.add_argument("-o", metavar="KEY=VALUE", action="append", dest="ssh_options", default=[],
-                     help="an ssh_config option for the remote hosts, as ssh -o (repeatable): "
-                          + ", ".join(SSH_OPTIONS))
-    ssh.add_argument("--accept-new-host-keys", action="store_true",
-                     help="trust and remember hosts not yet in known_hosts, like StrictHostKeyChecking "
-                          "accept-new (changed keys are always refused)")
-    ssh.add_argument("--rcpd-path", metavar="PATH", help="rcpd on the remote hosts, used as given (default: 'rcpd' "
-                     "on their PATH if it speaks this protocol, else this rcp's own, deployed to the host)")
-    ssh.add_argument("--no-deploy", dest="deploy", action="store_false",
-                     help="never upload rcpd to a host: run 'rcpd' from the login's PATH")
-    ssh.add_argument("--deploy-dir", metavar="DIR",
-                     help="remote directory for the deployed rcpd (absolute or relative to the remote home; "
-                          "default: ~/.cache/rcp), e.g. when the home is mounted noexec")
-    ssh.add_argument("--port-range", metavar="SPEC", type=port_range, default="",
-                     help="ports for the source's listener (UDP for QUIC, TCP on the same number), "
-                          "e.g. 8000-8999,9100 (default: any)")
-    ssh.add_argument("--source-address", metavar="ADDR", action="append", dest="source_addresses", default=[],
-                     help="address the destination uses to reach the source (repeatable, tried in order; "
-                          "default: the source's SSH address, then the addresses it advertises)")
-    ssh.add_argument("--master-address", metavar="ADDR",
-                     help="this machine's address as a remote destination reaches it, when the source is local "
-                          "(default: the local address of the SSH connection to that host)")
-    ssh.add_argument("--relay", action="store_true",
-                     help="(or -3) send the data through this machine, as scp -3 does, when the hosts cannot reach "
-                          "each other (slower; the data is decrypted here; a warning says so, unless -q)")
-    ssh.add_argument("--cc", dest="congestion_control", choices=["bbr", "cubic", "reno"],
-                     default=CopyOptions.congestion_control,
-                     help="congestion control of the data link (over TCP: the kernel's, where it has it; "
-                          f"default: {CopyOptions.congestion_control})")
-    ssh.add_argument("--transport", choices=list(TRANSPORTS), default=CopyOptions.transport,
-                     help="data link between source and destination: QUIC, TCP+TLS, or auto: QUIC, falling back "
-                          f"to TCP when UDP gets no answer (default: {CopyOptions.transport})")
-    ssh.add_argument("--fallback-timeout", metavar="SECONDS", type=seconds, default=CopyOptions.fallback_timeout,
-                     help="with --transport auto: how long QUIC may go unanswered before TCP is tried "
-                          f"(default: {CopyOptions.fallback_timeout:g})")
-    ssh.add_argument("--connect-timeout", metavar="SECONDS", type=seconds, default=CopyOptions.connect_timeout,
-                     help=f"SSH connection timeout (default: {CopyOptions.connect_timeout:g})")
     return parser
 
 
@@ -207,18 +238,45 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
     if "--" in argv:
         cut = argv.index("--")
         argv, rest = argv[:cut], argv[cut + 1:]
-    args = parser.parse_intermixed_args(_scp_relay_flag(parser, argv))
+    args = parser.parse_intermixed_args(_short_flags(parser, argv))
     args.operands = list(args.operands) + rest
     return args
 
 
-def _scp_relay_flag(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
-    """scp's -3, read as --relay here: declared to argparse, an option that
-    looks like a negative number would make it take every "-N" for an option
-    ("--connect-timeout -1", an operand "-1"). Not when it is an option's value."""
+# scp's digit flags. Declared to argparse as such, they would make it read
+# every "-N" as an option, so "--connect-timeout -1" would lose its value.
+DIGIT_FLAGS = {"3": "--relay", "4": "--ipv4", "6": "--ipv6"}
+
+
+def _short_flags(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """Short options as scp reads them (getopt): clusters split (-rpv,
+    -4P2222), digit flags named, and any unknown one a usage error naming
+    it, never an operand ("-3" was once taken for a file). A value of an
+    option that takes one passes as it is."""
+    flags = {s[1] for a in parser._actions if a.nargs == 0 for s in a.option_strings if len(s) == 2}
+    valued = {s[1] for a in parser._actions if a.nargs != 0 for s in a.option_strings if len(s) == 2}
     takes_value = {s for a in parser._actions if a.nargs != 0 for s in a.option_strings}
-    return ["--relay" if a == "-3" and (i == 0 or argv[i - 1] not in takes_value) else a
-            for i, a in enumerate(argv)]
+    out: list[str] = []
+    value_next = False
+    for arg in argv:
+        if value_next or not arg.startswith("-") or arg == "-" or arg.startswith("--"):
+            out.append(arg)
+            value_next = not value_next and arg in takes_value
+            continue
+        body = arg[1:]
+        for i, c in enumerate(body):
+            if c in DIGIT_FLAGS:
+                out.append(DIGIT_FLAGS[c])
+            elif c in flags:
+                out.append("-" + c)
+            elif c in valued:  # the rest is its value (-P2222), else the next argument is
+                out.append("-" + body[i:])
+                value_next = i + 1 == len(body)
+                break
+            else:
+                shown = f" (in {arg!r})" if len(body) > 1 else ""
+                parser.error(f"unknown option '-{c}'{shown}; operands starting with '-' go after '--'")
+    return out
 
 
 @dataclass(frozen=True)
@@ -284,7 +342,11 @@ def options_from_args(args: argparse.Namespace, *, stderr_is_tty: bool | None = 
         relay=args.relay,
         connect_timeout=args.connect_timeout,
         verbose=args.verbose,
+        port=args.port,
+        address_family=args.address_family,
+        bandwidth_limit=args.limit_kbit * 128 if args.limit_kbit else 0,
     )
+    check_options(options)
     live = args.progress if args.progress is not None else (stderr_is_tty and not args.quiet)
     view = ViewOptions(live=bool(live), verbosity=QUIET if args.quiet else args.verbose, summary=args.summary)
     return Invocation(operands[:-1], operands[-1], options, view)
@@ -319,6 +381,34 @@ def report(result: CopyResult, view: ViewOptions) -> int:
     return EXIT_OK if result.ok else EXIT_PARTIAL
 
 
+# logging's levels for the CLI's verbosity (-q, default, -v, -vv, -vvv).
+_LOGGING_LEVEL = {QUIET: logging.ERROR, 0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: TRACE}
+_LEVEL_NAME = {logging.ERROR: "error", logging.WARNING: "warn", logging.INFO: "info", logging.DEBUG: "debug",
+               TRACE: "trace"}
+
+
+class SinkHandler(logging.Handler):
+    """The master's own log records (rcp.ssh, rcp.orchestration, ...) shown
+    through the copy's view, tagged with where they come from; those the
+    view has shown already (rcpd lines, marked SHOWN) are skipped."""
+
+    def __init__(self, sink: TerminalProgress) -> None:
+        super().__init__()
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, SHOWN, False):
+            return
+        origin = record.name.removeprefix("rcp.").removeprefix("rcp") or "master"
+        if origin in ("orchestration", "api", "daemon", "transfer"):
+            origin = "master"
+        level = _LEVEL_NAME.get(record.levelno, "info" if record.levelno > logging.DEBUG else "trace")
+        try:
+            self.sink.log(origin, level, record.getMessage())
+        except Exception:  # noqa: BLE001 - logging must not fail the copy
+            self.handleError(record)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -340,10 +430,24 @@ def main(argv: list[str] | None = None) -> int:
 
     view = invocation.view
     sink = TerminalProgress(sys.stderr, live=view.live, verbosity=view.verbosity, summary=view.summary)
+    logger = logging.getLogger("rcp")
+    handler = SinkHandler(sink)
+    saved_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(_LOGGING_LEVEL[max(QUIET, min(view.verbosity, 3))])
+    try:
+        return _run(invocation, sink)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved_level)
+
+
+def _run(invocation: Invocation, sink: TerminalProgress) -> int:
+    view = invocation.view
     try:
         from rcp.api import copy
 
-        result = copy(invocation.sources, invocation.destination, progress=sink, **asdict(invocation.options))
+        result = copy(invocation.sources, invocation.destination, progress=sink, options=invocation.options)
     except KeyboardInterrupt:
         sink.finish(None)
         _error("interrupted; the destination keeps only files that were completely copied")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import logging
 import os
 import select
 import shlex
@@ -22,9 +23,10 @@ from pathlib import Path
 from typing import Protocol
 
 from rcp import _core
-from rcp.errors import ConnectionFailure
+from rcp.errors import RcpdError
 
 HELLO_TIMEOUT = 30.0
+log = logging.getLogger(__name__)
 
 
 def rcpd_path() -> Path:
@@ -60,24 +62,30 @@ MAX_BANNER_LINES = 100
 EXIT_NOT_FOUND = 127  # the shell's status for a command it cannot find
 
 
+def joined(*parts: str) -> str:
+    """The non-empty parts, "; "-separated: a missing exit status or stderr
+    leaves no stray separator (once "...; , stderr: ...")."""
+    return "; ".join(p for p in parts if p)
+
+
 def parse_hello(line: str, where: str) -> Hello:
     parts = line.split()
     if len(parts) != 4 or parts[0] != "RCPD" or not parts[1].isdigit():
-        raise ConnectionFailure(f"{where}: rcpd did not answer with a hello line (got {line[:120]!r}); "
-                                f"is --rcpd-path right?")
+        raise RcpdError(f"{where}: rcpd did not answer with a hello line (got {line[:120]!r}); "
+                        f"is --rcpd-path right?")
     hello = Hello(int(parts[1]), parts[2], parts[3])
     if hello.protocol != _core.PROTOCOL_VERSION:
-        raise ConnectionFailure(f"{where}: rcpd {hello.version} speaks protocol {hello.protocol}, this rcp "
-                                f"{_core.__version__} speaks {_core.PROTOCOL_VERSION}; install the same rcp version "
-                                f"there or point --rcpd-path at a matching rcpd")
+        raise RcpdError(f"{where}: rcpd {hello.version} speaks protocol {hello.protocol}, this rcp "
+                        f"{_core.__version__} speaks {_core.PROTOCOL_VERSION}; install the same rcp version "
+                        f"there or point --rcpd-path at a matching rcpd")
     return hello
 
 
 def daemon_args(binary: str, role: str, port_range: str, congestion_control: str = "", verbose: int = 0) -> list[str]:
     """rcpd's command line: public facts only. Its control link is its stdin/stdout."""
     args = [binary, "--role", role]
-    if verbose >= 2:
-        args += ["--log-level", "trace" if verbose >= 3 else "debug"]
+    if verbose >= 1:  # -v info, -vv debug, -vvv trace (otherwise RCP_LOG's, else warn)
+        args += ["--log-level", ("info", "debug", "trace")[min(verbose, 3) - 1]]
     if port_range:
         args += ["--port-range", port_range]
     if congestion_control:
@@ -109,7 +117,7 @@ class LocalDaemon:
             self._proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                           stderr=subprocess.PIPE, start_new_session=True, bufsize=0)
         except OSError as exc:
-            raise ConnectionFailure(f"cannot start {args[0]}: {exc.strerror}") from exc
+            raise RcpdError(f"cannot start {args[0]}: {exc.strerror}") from exc
         self._stderr: list[str] = []
         threading.Thread(target=self._drain_stderr, daemon=True).start()
 
@@ -128,7 +136,7 @@ class LocalDaemon:
         while len(line) < 4096:
             ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
             if not ready:
-                raise ConnectionFailure(f"local rcpd ({self.role}) sent no hello within {timeout:.0f} s")
+                raise RcpdError(f"local rcpd ({self.role}) sent no hello within {timeout:.0f} s")
             byte = os.read(fd, 1)
             if not byte:
                 return None
@@ -141,7 +149,7 @@ class LocalDaemon:
         line = self._read_line(timeout)
         if line is None:
             self._proc.wait(timeout=5)
-            raise ConnectionFailure(f"local rcpd ({self.role}) exited: {self.diagnostics()}")
+            raise RcpdError(f"local rcpd ({self.role}) exited: {self.diagnostics()}")
         return parse_hello(line, "local rcpd")
 
     def send_key(self, key: bytes) -> None:
@@ -154,8 +162,7 @@ class LocalDaemon:
             return _core.link_over_fds(self._proc.stdout.fileno(), self._proc.stdin.fileno(), cert, key, fingerprint,
                                        timeout=timeout)
         except _core.RcpError as exc:
-            raise ConnectionFailure(f"local rcpd ({self.role}): no control link ({exc}); "
-                                    f"{self.diagnostics()}") from exc
+            raise RcpdError(joined(f"local rcpd ({self.role}): no control link ({exc})", self.diagnostics())) from exc
 
     def alive(self) -> bool:
         return self._proc.poll() is None
@@ -163,7 +170,7 @@ class LocalDaemon:
     def diagnostics(self) -> str:
         status = self._proc.poll()
         tail = "; ".join(self._stderr[-3:])
-        return f"exit status {status}" + (f", stderr: {tail}" if tail else "") if status is not None else tail
+        return joined(f"exit status {status}" if status is not None else "", f"stderr: {tail}" if tail else "")
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._proc.stdin and not self._proc.stdin.closed:
@@ -186,6 +193,7 @@ class RemoteDaemon:
         self.where = where
         self._ssh = ssh
         command = " ".join(shlex.quote(a) for a in args)
+        log.info("%s: running %s", where, command)
         self._channel = ssh.exec(command)
         self._stopped = False
 
@@ -203,16 +211,16 @@ class RemoteDaemon:
                 status = self._channel.exit_status(timeout=1.0)
                 missing = ("; no such rcpd there: check --rcpd-path, or let rcp deploy its own (without "
                            "--no-deploy)" if status == EXIT_NOT_FOUND else "")
-                raise ConnectionFailure(f"{self.where}: rcpd did not start ({exc}){seen}; "
-                                        f"{self.diagnostics()}{missing}") from exc
+                raise RcpdError(joined(f"{self.where}: rcpd did not start ({exc}){seen}", self.diagnostics())
+                                + missing) from exc
             # ...nor a newline after its last output (a terminal title, say).
             at = line.rfind("RCPD ")
             if at >= 0:
                 return parse_hello(line[at:], self.where)
             first = line if first is None else first
-        raise ConnectionFailure(f"{self.where}: no rcpd hello in the first {MAX_BANNER_LINES} lines (the first "
-                                f"was {first!r:.120}); is --rcpd-path right, and does the login shell print "
-                                f"nothing on non-interactive logins?")
+        raise RcpdError(f"{self.where}: no rcpd hello in the first {MAX_BANNER_LINES} lines (the first "
+                        f"was {first!r:.120}); is --rcpd-path right, and does the login shell print "
+                        f"nothing on non-interactive logins?")
 
     def send_key(self, key: bytes) -> None:
         self._channel.write(key.hex().encode() + b"\n")
@@ -221,7 +229,7 @@ class RemoteDaemon:
         try:
             return _core.link_over_ssh(self._channel, cert, key, fingerprint, timeout=timeout)
         except _core.RcpError as exc:
-            raise ConnectionFailure(f"{self.where}: rcpd gave no control link ({exc}); {self.diagnostics()}") from exc
+            raise RcpdError(joined(f"{self.where}: rcpd gave no control link ({exc})", self.diagnostics())) from exc
 
     def alive(self) -> bool:
         return self._channel.exit_status() is None and not self._channel.eof()
@@ -232,8 +240,8 @@ class RemoteDaemon:
         except _core.RcpError:
             err = ""
         status = self._channel.exit_status()
-        text = f"exit status {status}" if status is not None else ""
-        return f"{text}, stderr: {err.strip()}" if err.strip() else text
+        return joined(f"exit status {status}" if status is not None else "",
+                      f"stderr: {err.strip()}" if err.strip() else "")
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._stopped:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -13,12 +14,12 @@ MAX_FALLBACK_TIMEOUT = 600.0  # seconds: the wire's bound (ConnectPeerMsg)
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One side of a copy: a local path, or [user@]host[:port]:path."""
+    """One side of a copy: a local path, or [user@]host:path."""
 
     path: str
     host: str | None = None  # None = local
     user: str | None = None
-    port: int | None = None
+    port: int | None = None  # never from an operand (scp has no such syntax): CopyOptions.port
 
     @property
     def is_local(self) -> bool:
@@ -34,6 +35,11 @@ def host_label(ep: Endpoint) -> str:
 
 @dataclass
 class CopyOptions:
+    """How to copy: every option of `rcp.copy` (each is also a keyword of
+    `copy`, `start` and `copy_async`, which override the fields of an
+    `options=` given with them). The comments on each field say what it does;
+    the defaults are rcp's (and the CLI's)."""
+
     # A destination file that exists: the same size and mtime (at the coarser
     # precision of the two filesystems) is unchanged and left alone; one that
     # differs is kept and reported (CopyResult.kept) unless one of these says
@@ -101,7 +107,16 @@ class CopyOptions:
     # says so). Only when asked: a last resort when no direct path exists.
     relay: bool = False
     connect_timeout: float = 15.0
-    verbose: int = 0  # 2+: the rcpds log at debug (3: trace) level too
+    verbose: int = 0  # 1: the rcpds log at info level too, 2: debug, 3: trace
+    # SSH port for every remote host (scp -P); None: the ssh config's, else 22.
+    # Wins over ssh_options' Port.
+    port: int | None = None
+    # Reach SSH hosts over IPv4 only ("inet", scp -4), IPv6 only ("inet6",
+    # -6), or either ("any"), as ssh's AddressFamily.
+    address_family: str = "any"
+    # File data at most this many bytes per second, paced at the source
+    # (scp -l KBIT is KBIT * 128 bytes/s); 0: no limit.
+    bandwidth_limit: int = 0
 
 
 @dataclass
@@ -129,8 +144,30 @@ class PlanEntry:
     size: int  # bytes of a file, 0 otherwise
 
 
-@dataclass
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # not reached
+
+
+@dataclass(frozen=True, repr=False)
 class CopyResult:
+    """What a copy did, as the destination verified it.
+
+    files_copied, bytes_copied, dirs_created, symlinks_copied: what was written.
+    unchanged: files already there (same size and mtime, or content with checksum).
+    kept: files that existed and differed, left alone (no overwrite/update/ignore_existing);
+    kept_paths names the first of them. ignored: left alone as update/ignore_existing asked.
+    failed and errors: entries that could not be copied, as (path, message).
+    duration: seconds; transport: "quic", "tcp", "relay", or "" when no link was made.
+    protocol_errors: malformed messages the rcpds sent (logged, then ignored).
+    cancelled: the copy was stopped (Transfer.cancel) before it ended; the
+    counts are then what the destination had confirmed by then.
+    `ok` is True exactly when the CLI would exit 0.
+    """
+
     files_copied: int = 0
     bytes_copied: int = 0
     dirs_created: int = 0
@@ -151,9 +188,41 @@ class CopyResult:
     # MAX_PLAN_ENTRIES; plan_omitted counts the rest).
     plan: tuple[PlanEntry, ...] = ()
     plan_omitted: int = 0
+    cancelled: bool = False  # stopped by Transfer.cancel before it ended
 
     @property
     def ok(self) -> bool:
-        """True exactly when the CLI exits 0: nothing failed and nothing that
-        differs was left alone unasked."""
-        return self.failed == 0 and not self.errors and self.kept == 0
+        """True exactly when the CLI exits 0: nothing failed, nothing that
+        differs was left alone unasked, and the copy was not cancelled."""
+        return self.failed == 0 and not self.errors and self.kept == 0 and not self.cancelled
+
+    @property
+    def rate(self) -> float:
+        """Average bytes per second over the whole copy."""
+        return self.bytes_copied / self.duration if self.duration > 0 else 0.0
+
+    def _facts(self) -> list[tuple[str, str]]:
+        status = "cancelled" if self.cancelled else "ok" if self.ok else "not ok"
+        facts = [("status", status),
+                 ("copied", f"{self.files_copied} files, {_size(self.bytes_copied)}"),
+                 ("time", f"{self.duration:.2f} s, {_size(self.rate)}/s"
+                  + (f" over {self.transport}" if self.transport else ""))]
+        for name in ("dirs_created", "symlinks_copied", "unchanged", "ignored", "kept", "failed",
+                     "protocol_errors"):
+            value = getattr(self, name)
+            if value:
+                facts.append((name.replace("_", " "), str(value)))
+        for path, message in self.errors[:5]:
+            facts.append(("error", f"{path}: {message}" if path else message))
+        if len(self.errors) > 5:
+            facts.append(("error", f"... {len(self.errors) - 5} more"))
+        return facts
+
+    def __repr__(self) -> str:
+        return "CopyResult(" + "; ".join(f"{k}: {v}" for k, v in self._facts()) + ")"
+
+    def _repr_html_(self) -> str:
+        """A small table, for Jupyter."""
+        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+                       f"<td style='text-align:left'>{html.escape(v)}</td></tr>" for k, v in self._facts())
+        return f"<table class='rcp-result'><caption>rcp copy</caption>{rows}</table>"

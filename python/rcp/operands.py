@@ -2,9 +2,10 @@
 
     path                       a local path
     [user@]host:path           a path on host ("" means the remote home)
-    [user@]host:port:path      the same through SSH port `port`
     [user@][ipv6]:path         an IPv6 literal in brackets
-    [user@][ipv6]:port:path
+
+As in scp, there is no port in an operand: `host:2222:x` is the remote file
+`2222:x`; the SSH port is -P (CopyOptions.port) or the ssh config's.
 
 An operand is local when it starts with '/', './' or '../', or when no ':'
 comes before its first '/'; so `./a:b`, `dir/a:b` and `/tmp/x:y` are local
@@ -75,19 +76,6 @@ def _check_host(host: str, text: str) -> None:
         raise UsageError(f"invalid character(s) {shown} in host name of {text!r}{_hint(text)}")
 
 
-def _split_port(rest: str, text: str) -> tuple[int | None, str]:
-    """`port:path` when the part before the next ':' is all digits, else just `path`."""
-    middle, sep, path = rest.partition(":")
-    if not sep or not middle or not (middle.isascii() and middle.isdigit()):
-        return None, rest
-    port = int(middle)
-    if not 1 <= port <= 65535:
-        prefix = text[:len(text) - len(rest)]
-        raise UsageError(f"bad port {middle} in {text!r} (must be 1..65535); "
-                         f"for a remote file named {rest!r} write '{prefix}./{rest}'")
-    return port, path
-
-
 def parse_operand(text: str) -> Endpoint:
     """Parses one operand into an Endpoint (host None = local). Raises UsageError."""
     if not isinstance(text, str):
@@ -124,8 +112,7 @@ def parse_operand(text: str) -> Endpoint:
         user, host = _split_user(head, text)
         rest = text[colon + 1:]
     _check_host(host, text)
-    port, path = _split_port(rest, text)
-    return Endpoint(path=path or REMOTE_HOME, host=host, user=user, port=port)
+    return Endpoint(path=rest or REMOTE_HOME, host=host, user=user)
 
 
 _GLOB_CHARS = frozenset("*?[")

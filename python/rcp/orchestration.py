@@ -25,7 +25,7 @@ from typing import Any
 
 from rcp import _core, deploy, ssh
 from rcp.daemon import Daemon, LocalDaemon, RemoteDaemon, daemon_args, rcpd_path
-from rcp.errors import ConnectionFailure, UsageError
+from rcp.errors import ConnectionFailure, RcpdError, UsageError
 from rcp.model import (
     MAX_FALLBACK_TIMEOUT, MAX_PLAN_ENTRIES, PLAN_ACTIONS, TRANSPORTS, CopyOptions, CopyResult, Endpoint, PlanEntry,
     Progress, host_label,
@@ -44,6 +44,26 @@ RELAY_WARNING = ("--relay: the data goes through this machine (source -> master 
                  "decrypted here, and at most as fast as its SSH connections")
 
 log = logging.getLogger(__name__)
+TRACE = 5  # below DEBUG: rcp -vvv
+logging.addLevelName(TRACE, "TRACE")
+# rcpd's log levels as logging's.
+LOG_LEVELS = {"error": logging.ERROR, "warn": logging.WARNING, "warning": logging.WARNING,
+              "notice": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG, "trace": TRACE}
+# Marks a record the progress sink has shown already (rcp.cli shows the others through it).
+SHOWN = "rcp_shown"
+
+
+class Cancelled(Exception):
+    """Transfer.cancel() asked the copy to stop (internal: run_copy returns a cancelled CopyResult)."""
+
+
+def _visible(sink: ProgressSink) -> bool:
+    return not isinstance(sink, NullProgress)
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled()
 
 
 @dataclass
@@ -63,17 +83,18 @@ class Side:
     done: threading.Event = field(default_factory=threading.Event)
     plan: list[PlanEntry] = field(default_factory=list)  # the destination's, with dry_run
     plan_dropped: int = 0  # past MAX_PLAN_ENTRIES
+    last_progress: Progress | None = None  # this side's latest report
 
 
-def _connect_ssh(side: Side, options: CopyOptions, sink: ProgressSink | None) -> _core.SshSession:
+def _connect_ssh(side: Side, options: CopyOptions, sink: ProgressSink) -> _core.SshSession:
     # Host-key warnings (a new key recorded) go where the user sees the copy's logs.
-    shown = sink is not None and not isinstance(sink, NullProgress)
-    warn = (lambda text: sink.log(side.role, "warn", text)) if shown and sink is not None else None
+    shown = _visible(sink)
+    warn = (lambda text: sink.log(side.role, "warn", text)) if shown else None
     session = ssh.connect(side.endpoint, options, warn)
     if options.deploy and not options.rcpd_path:  # an explicit --rcpd-path is never a reason to deploy
         def notice(text: str) -> None:
-            log.info("%s", text)
-            if shown and sink is not None:
+            log.info("%s", text, extra={SHOWN: shown})
+            if shown:
                 sink.log(side.role, "notice", text)
         side.rcpd = deploy.ensure_rcpd(session, host_label(side.endpoint), options.deploy_dir, notice)
     return session
@@ -190,9 +211,15 @@ class _Relay:
                 return
             try:
                 if kind == Msg.PROGRESS:
-                    self.sink.update(_progress(self.side, fields, time.monotonic() - self.start))
+                    p = _progress(self.side, fields, time.monotonic() - self.start)
+                    self.side.last_progress = p
+                    self.sink.update(p)
                 elif kind == Msg.LOG:
-                    self.sink.log(self.side.role, *_log_line(fields))
+                    level, text = _log_line(fields)
+                    self.sink.log(self.side.role, level, text)
+                    logging.getLogger(f"rcp.{self.side.role}").log(
+                        LOG_LEVELS.get(level.lower(), logging.INFO), "%s", text,
+                        extra={SHOWN: _visible(self.sink)})
                 else:
                     raise ValueError(f"type {kind} on the log stream")
             except (ValueError, TypeError) as exc:
@@ -204,19 +231,19 @@ def _expect(side: Side, want: Msg, timeout: float) -> list[Any]:
     deadline = time.monotonic() + timeout
     while True:
         if side.daemon is not None and not side.daemon.alive():
-            raise ConnectionFailure(f"{side.role} rcpd ({side.daemon.where}) exited: {side.daemon.diagnostics()}")
+            raise RcpdError(f"{side.role} rcpd ({side.daemon.where}) exited: {side.daemon.diagnostics()}")
         try:
             kind, fields = side.link.recv(timeout=min(POLL * 5, max(0.01, deadline - time.monotonic())))
         except _core.TimeoutError:
             if time.monotonic() >= deadline:
-                raise ConnectionFailure(f"{side.role} rcpd did not answer within {timeout:.0f} s") from None
+                raise RcpdError(f"{side.role} rcpd did not answer within {timeout:.0f} s") from None
             continue
         except _core.RcpError as exc:
-            raise ConnectionFailure(f"{side.role} rcpd: {exc}") from exc
+            raise RcpdError(f"{side.role} rcpd: {exc}") from exc
         if kind == Msg.ERROR:
-            raise ConnectionFailure(f"{side.role} rcpd: {printable(str(fields[0]) if fields else 'error')}")
+            raise RcpdError(f"{side.role} rcpd: {printable(str(fields[0]) if fields else 'error')}")
         if kind != want:
-            raise ConnectionFailure(f"{side.role} rcpd sent message {kind}, expected {want.name}")
+            raise RcpdError(f"{side.role} rcpd sent message {kind}, expected {want.name}")
         return fields
 
 
@@ -234,7 +261,7 @@ def _peer_transport(fields: list[Any]) -> str:
     if not fields:
         return "quic"
     if fields[0] not in ("quic", "tcp"):
-        raise ConnectionFailure("destination rcpd sent a malformed 'peer_connected' message")
+        raise RcpdError("destination rcpd sent a malformed 'peer_connected' message")
     return str(fields[0])
 
 
@@ -242,7 +269,7 @@ def _listening(fields: list[Any]) -> tuple[int, list[str]]:
     """The source's [port, [addresses]], checked."""
     if (len(fields) < 2 or not isinstance(fields[0], int) or not 0 < fields[0] < 65536
             or not isinstance(fields[1], list) or not all(isinstance(a, str) for a in fields[1])):
-        raise ConnectionFailure("source rcpd sent a malformed 'listening' message")
+        raise RcpdError("source rcpd sent a malformed 'listening' message")
     return fields[0], fields[1]
 
 
@@ -314,8 +341,10 @@ def _result_fields(fields: list[Any]) -> list[Any]:
 
 
 def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOptions,
-             sink: ProgressSink | None = None) -> CopyResult:
-    """The connection flow of docs/architecture.md, one named step at a time."""
+             sink: ProgressSink | None = None, cancel: threading.Event | None = None) -> CopyResult:
+    """The connection flow of docs/architecture.md, one named step at a time.
+    Setting `cancel` stops the copy at the next step (or, copying, within
+    POLL seconds): both rcpds are hung up on and the result says cancelled."""
     sink = sink or NullProgress()
     if not sources:
         raise UsageError("no source given")
@@ -325,14 +354,18 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
     src = Side("source", sources[0])
     dst = Side("destination", destination)
     sides = [src, dst]
-    cert = _core.Certificate.generate()
-    key = os.urandom(32)
-    _connect_ssh_sessions(sides, options, sink)
     splice: _core.TunnelSplice | None = None
+    relays: list[_Relay] = []
+    result: CopyResult
     try:
+        cert = _core.Certificate.generate()
+        key = os.urandom(32)
+        _connect_ssh_sessions(sides, options, sink)
+        _check(cancel)
         _start_daemons(sides, options)
         _exchange_hellos(sides, key)
         _open_links(sides, cert, key)
+        _check(cancel)
         sink.start()
         relays = [_Relay(s, sink, started) for s in sides]
         if options.relay:
@@ -340,19 +373,21 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
             _await_relayed_peer(src, dst, splice)
         else:
             _wire_peers(src, dst, options)
+        _check(cancel)
         _hand_out_job(src, dst, sources, destination, options)
-        _wait_results(sides)
+        _wait_results(sides, cancel)
         for r in relays:
             r.thread.join(timeout=2.0)
-        result = _build_result(src, dst, time.monotonic() - started)
-        if splice is not None:
-            result.transport = "relay"
-        sink.finish(result)
-        return result
+        result = _build_result(src, dst, time.monotonic() - started, relayed=splice is not None)
+    except Cancelled:
+        result = _build_result(src, dst, time.monotonic() - started, relayed=splice is not None, cancelled=True)
+        log.info("copy cancelled after %.1f s", result.duration)
     finally:
         _hang_up(sides)
         if splice is not None:
             _end_relay(splice)
+    sink.finish(result)
+    return result
 
 
 def _connect_ssh_sessions(sides: list[Side], options: CopyOptions, sink: ProgressSink) -> None:
@@ -406,17 +441,16 @@ def _wire_peers(src: Side, dst: Side, options: CopyOptions) -> None:
         if "pin" in str(exc) or (dst.daemon is not None and not dst.daemon.alive()):
             raise
         # Most often no direct path between the hosts: name the way out, never take it silently.
-        raise ConnectionFailure(f"{exc} (if the destination cannot reach the source directly, --relay sends "
-                                "the data through this machine)") from exc
+        raise RcpdError(f"{exc} (if the destination cannot reach the source directly, --relay sends "
+                        "the data through this machine)") from exc
     dst.transport = _peer_transport(connected)
 
 
 def _warn(sink: ProgressSink, text: str) -> None:
-    """A warning of the master's, where the user sees the copy's logs."""
-    if isinstance(sink, NullProgress):
-        log.warning("%s", text)
-    else:
+    """A warning of the master's, where the user sees the copy's logs, and to logging."""
+    if _visible(sink):
         sink.log("master", "warn", text)
+    log.warning("%s", text, extra={SHOWN: _visible(sink)})
 
 
 def _start_relay(src: Side, dst: Side, sink: ProgressSink, options: CopyOptions) -> _core.TunnelSplice:
@@ -463,7 +497,7 @@ def _await_relayed_peer(src: Side, dst: Side, splice: _core.TunnelSplice) -> Non
             if causes or now >= until:
                 raise ConnectionFailure((causes or list(failures.values()))[0])
         elif now >= deadline:
-            raise ConnectionFailure(f"destination rcpd did not answer within {SETUP_TIMEOUT + 10:.0f} s")
+            raise RcpdError(f"destination rcpd did not answer within {SETUP_TIMEOUT + 10:.0f} s")
 
 
 def _setup_report(side: Side, timeout: float) -> str | None:
@@ -501,8 +535,9 @@ def _hand_out_job(src: Side, dst: Side, sources: list[Endpoint], destination: En
     A remote side's rcpd resolves its paths as scp means them (home, ~user,
     wildcards: rcp.operands); a local side's are the local shell's, literal."""
     assert src.link is not None and dst.link is not None
+    # Fields appended in protocol 5 (docs/protocol.md): filters, then bandwidth_limit.
     src.link.send(Msg.SEND, [[s.path for s in sources], not src.endpoint.is_local, bool(options.checksum),
-                             list(options.filters)])
+                             list(options.filters), int(options.bandwidth_limit)])
     rules = [part for s in sources for part in root_rule(s.path, local=s.is_local)]
     # Which operands may stand for several roots: one without a wildcard stands for one.
     wildcards = bytes(has_wildcard(s.path, local=s.is_local) for s in sources)
@@ -514,13 +549,15 @@ def _hand_out_job(src: Side, dst: Side, sources: list[Endpoint], destination: En
                                 bool(options.dry_run)])
 
 
-def _wait_results(sides: list[Side]) -> None:
-    """Until both sides reported, or one failed and the other did not follow in time."""
+def _wait_results(sides: list[Side], cancel: threading.Event | None = None) -> None:
+    """Until both sides reported, or one failed and the other did not follow
+    in time, or `cancel` is set (Cancelled)."""
     changed = threading.Event()
     waiters = [threading.Thread(target=_wait_result, args=(s, changed), daemon=True) for s in sides]
     for t in waiters:
         t.start()
     while not all(s.done.is_set() for s in sides):
+        _check(cancel)
         # One side failing usually stalls the other: stop waiting for it.
         if any(s.done.is_set() and s.error for s in sides):
             for s in sides:
@@ -542,31 +579,36 @@ def _hang_up(sides: list[Side]) -> None:
             s.daemon.stop()
 
 
-def _build_result(src: Side, dst: Side, duration: float) -> CopyResult:
-    result = CopyResult(duration=duration, transport=dst.transport)
+def _build_result(src: Side, dst: Side, duration: float, *, relayed: bool = False,
+                  cancelled: bool = False) -> CopyResult:
+    """CopyResult is frozen: its fields are gathered here, then made once."""
+    f: dict[str, Any] = {"duration": duration, "transport": "relay" if relayed else dst.transport,
+                         "cancelled": cancelled}
+    errors: list[tuple[str, str]] = []
+    failed = 0
     if dst.result is not None:
-        files, nbytes, dirs, links, kept, failed, errors, unchanged, ignored, kept_paths, deleted, omitted = dst.result
-        result.files_copied, result.bytes_copied = files, nbytes
-        result.dirs_created, result.symlinks_copied = dirs, links
-        result.kept, result.failed = kept, failed
-        result.unchanged, result.ignored, result.kept_paths = unchanged, ignored, kept_paths
-        result.errors = [(p, m) for p, m in errors]
-        result.deleted = deleted
-        result.plan, result.plan_omitted = tuple(dst.plan), omitted + dst.plan_dropped
+        files, nbytes, dirs, links, kept, failed, errs, unchanged, ignored, kept_paths, deleted, omitted = dst.result
+        f.update(files_copied=files, bytes_copied=nbytes, dirs_created=dirs, symlinks_copied=links, kept=kept,
+                 unchanged=unchanged, ignored=ignored, kept_paths=kept_paths, deleted=deleted,
+                 plan=tuple(dst.plan), plan_omitted=omitted + dst.plan_dropped)
+        errors = [(p, m) for p, m in errs]
+    elif dst.last_progress is not None:  # cut short: what the destination had confirmed by then
+        f.update(files_copied=dst.last_progress.files_done, bytes_copied=dst.last_progress.bytes_done)
+    if cancelled:
+        src.error = dst.error = None  # the hang-up's echoes, not failures
     failures = [(side.role, side.error) for side in (src, dst) if side.error]
     if len(failures) == 2:
         # One side failing closes the link (or ends its relay), and the other reports that: show the cause.
         echoes = [f for f in failures if any(e in f[1] for e in ECHOES)]
         if len(echoes) == 1:
             failures.remove(echoes[0])
-    result.failed += len(failures)
-    result.errors.extend(failures)
+    failed += len(failures)
+    errors.extend((role, error) for role, error in failures if error)
     if src.result is not None and dst.result is not None:
         # Source-side errors the destination never heard of (e.g. unreadable directories).
-        known = {m for _, m in result.errors}
+        known = {m for _, m in errors}
         for p, m in src.result[6]:
             if not any(m in k for k in known):
-                result.failed += 1
-                result.errors.append((p, m))
-    result.protocol_errors = src.protocol_errors + dst.protocol_errors
-    return result
+                failed += 1
+                errors.append((p, m))
+    return CopyResult(failed=failed, errors=errors, protocol_errors=src.protocol_errors + dst.protocol_errors, **f)

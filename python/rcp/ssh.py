@@ -184,10 +184,12 @@ def parse_ssh_options(options: Mapping[str, str]) -> SshOverrides:
 
 
 def connect(ep: Endpoint, options: CopyOptions, warn: Callable[[str], None] | None = None) -> _core.SshSession:
-    """An authenticated `_core.SshSession` to `ep`. Raises ConnectionFailure
-    (host unreachable or refused by libssh, bad ssh config, host key,
-    authentication). `warn` shows what the user must see (a new host key
-    recorded); without it, the `rcp.ssh` logger does."""
+    """An authenticated `_core.SshSession` to `ep`. Raises SshError (a
+    ConnectionFailure; HostKeyError, SshAuthError by kind) or
+    ConnectionFailure (a bad ssh config). `warn` shows what the user must see
+    (a new host key recorded); without it, the `rcp.ssh` logger does. What
+    the connection does (host, port, user, keys, known_hosts) is logged at
+    info level on `rcp.ssh` (rcp -v)."""
     def _warn(text: str) -> None:
         if warn is not None:
             warn(text)
@@ -198,17 +200,31 @@ def connect(ep: Endpoint, options: CopyOptions, warn: Callable[[str], None] | No
     o = parse_ssh_options(options.ssh_options)
     # What the operand names wins over -o, and -J over -o ProxyJump (as in ssh).
     proxy_jump = options.proxy_jump or o.proxy_jump
+    identity_files = list(options.identity_files) + list(o.identity_files)
+    label = host_label(ep)
+    log.info("%s: identity files %s, then ssh-agent's and the default keys; known_hosts: %s", label,
+             ", ".join(identity_files) or "(none given)", o.known_hosts_file or "the ssh config's, else "
+             "~/.ssh/known_hosts")
+
+    def debug(text: str) -> None:
+        log.info("%s: %s", label, text)
+
     try:
-        return _core.SshSession.connect(
-            host=ep.host, port=ep.port or o.port, user=ep.user or o.user, config_file=options.ssh_config or None,
-            identity_files=list(options.identity_files) + list(o.identity_files),
+        session = _core.SshSession.connect(
+            host=ep.host, port=ep.port or options.port or o.port, user=ep.user or o.user,
+            config_file=options.ssh_config or None, identity_files=identity_files,
             known_hosts_file=o.known_hosts_file, accept_new_host_key=options.accept_new_host_keys,
             connect_timeout=o.connect_timeout or options.connect_timeout,
             strict_host_key_checking=o.strict_host_key_checking, warn=_warn, confirm=terminal_confirm(),
             prompt=options.prompt or terminal_prompt(), password_authentication=o.password_authentication,
             kbd_interactive_authentication=o.kbd_interactive_authentication, batch_mode=o.batch_mode,
-            proxy_jump=proxy_jump, proxy_command=None if proxy_jump else o.proxy_command)
+            proxy_jump=proxy_jump, proxy_command=None if proxy_jump else o.proxy_command, debug=debug,
+            address_family=options.address_family)
+    except _core.SshError:
+        raise  # HostKeyError, SshAuthError...: already ConnectionFailures, caught by kind
     except _core.RcpError as exc:
         raise ConnectionFailure(str(exc)) from exc
     except ValueError as exc:  # an ssh config rcp or libssh cannot use (a bad StrictHostKeyChecking, say)
-        raise ConnectionFailure(f"{host_label(ep)}: {exc}") from exc
+        raise ConnectionFailure(f"{label}: {exc}") from exc
+    log.info("%s: connected as %s to %s port %d", label, session.user, session.host, session.port)
+    return session

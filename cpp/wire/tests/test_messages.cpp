@@ -88,6 +88,18 @@ TEST(Messages, Verdicts) {
   expect_refused<VerdictsMsg>(encode_message(MsgType::verdicts, 0u, Bytes(FilesMsg::kMaxFilesPerMsg + 1)), "verdicts");
 }
 
+TEST(Messages, SendBandwidthLimit) {
+  SendMsg s{{"a"}};
+  s.bandwidth_limit = 2u << 20;
+  auto x = decode_as<SendMsg>(s.encode());
+  ASSERT_TRUE(x.ok()) << x.error().message;
+  EXPECT_EQ(x->bandwidth_limit, 2u << 20);
+  EXPECT_FALSE(x->checksum);
+  EXPECT_EQ(decode_as<SendMsg>(SendMsg{{"a"}}.encode())->bandwidth_limit, 0u);  // absent: no limit
+  expect_refused<SendMsg>(encode_message(MsgType::send, Strings{"a"}, false, false, std::string("x")),
+                          "bandwidth_limit");
+}
+
 TEST(Messages, IncrementalOptions) {
   SendMsg s{{"a"}, false, true};
   EXPECT_TRUE(decode_as<SendMsg>(s.encode())->checksum);
