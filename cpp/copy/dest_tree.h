@@ -20,6 +20,7 @@
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "copy/path_validator.h"
+#include "copy/xattrs.h"
 
 namespace rcp {
 
@@ -45,6 +46,10 @@ struct DestSpec {
   bool ignore_existing = false;                 // never touch what exists
   bool checksum = false;                        // compare content, not size and mtime
   bool anonymous_temps = true;                  // O_TMPFILE where it works (tests: false, as without it)
+  bool owner = false;                           // entries get the source's owner (by name unless numeric_ids)
+  bool group = false;                           // ...and group
+  bool numeric_ids = false;
+  XattrPolicy xattrs{};  // which extended attributes to set (none by default)
 };
 
 class DestTree {

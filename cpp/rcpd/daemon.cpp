@@ -381,7 +381,12 @@ Result<CopySummary> Daemon::send_job(std::shared_ptr<Link> peer) {
   if (!job) return job.error();
   const Login login = job->resolve ? current_login(logger_) : Login{};
   const auto roots = source_roots(job->paths, job->resolve, login.home, login.users);
-  CopySource source(std::move(peer), SourceOptions{.checksum = job->checksum}, logger_, counters_);
+  SourceOptions options{
+      .checksum = job->checksum, .sparse = job->sparse, .hard_links = job->hard_links, .owners = job->owners};
+  // trusted.* only as root: nobody else can read them anyway.
+  options.xattrs = XattrPolicy{job->xattrs, job->xattrs && geteuid() == 0, job->acls, job->keep_capabilities};
+  options.dereference = job->dereference;
+  CopySource source(std::move(peer), options, logger_, counters_);
   return source.run(roots);
 }
 
@@ -432,6 +437,17 @@ Result<CopySummary> Daemon::run_destination() {
   spec.update = job->update;
   spec.ignore_existing = job->ignore_existing;
   spec.checksum = job->checksum;
+  // Owners: asked for, or by default when this rcpd runs as root (as rsync -a and cp -a do).
+  const bool root = geteuid() == 0;
+  spec.owner = job->owner == ReceiveMsg::kOn || (job->owner == ReceiveMsg::kAuto && root);
+  spec.group = job->group == ReceiveMsg::kOn || (job->group == ReceiveMsg::kAuto && root);
+  spec.numeric_ids = job->numeric_ids;
+  // trusted.* only as root at both ends (the source reads them only as root).
+  spec.xattrs = XattrPolicy{job->xattrs, job->xattrs && root, job->acls, job->keep_capabilities};
+  if (spec.owner && !root) {
+    logger_.warn("--owner: this rcpd does not run as root, so files stay owned by its user");
+    spec.owner = false;
+  }
   if (job->resolve) {  // home, ~ and ~user; never a wildcard at the destination
     const Login login = current_login(logger_);
     auto resolved = resolve_operand_path(job->path, login.home, login.users);
@@ -533,9 +549,9 @@ int Daemon::send_outcome(const Result<CopySummary>& result) {
     return kExitFailed;
   }
   const CopySummary& s = result.value();
-  (void)master_->send_message(
-      ResultMsg{s.files, s.bytes, s.dirs, s.symlinks, s.kept, s.failed, s.errors, s.unchanged, s.ignored, s.kept_paths}
-          .encode());
+  (void)master_->send_message(ResultMsg{s.files, s.bytes, s.dirs, s.symlinks, s.kept, s.failed, s.errors, s.unchanged,
+                                        s.ignored, s.kept_paths, s.sparse_bytes, s.hard_links}
+                                  .encode());
   return s.failed ? kExitFailed : kExitOk;
 }
 

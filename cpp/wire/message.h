@@ -20,7 +20,7 @@ namespace rcp {
 // version-2 rcpd would silently ignore: the hello check refuses it instead.
 // 4: the source announces files (`files`) and sends data only for those the
 // destination answers "send" (`verdicts`).
-constexpr uint32_t kProtocolVersion = 4;
+constexpr uint32_t kProtocolVersion = 5;
 // Error texts in messages (a path and why); senders cut longer ones.
 constexpr size_t kMaxErrorText = 8192;
 
@@ -69,6 +69,8 @@ struct Message {
   Result<std::vector<uint8_t>> get_bin(size_t i, const char* what, size_t max_len) const;
   // An array of str (or bin) elements, each at most max_len bytes.
   Result<std::vector<std::string>> get_str_list(size_t i, const char* what, size_t max_len) const;
+  // An array of at most max_count unsigned integers.
+  Result<std::vector<uint64_t>> get_uint_list(size_t i, const char* what, size_t max_count) const;
 };
 
 // Limits: depth <= 8, each container <= 4096 elements, str/bin <= body size.

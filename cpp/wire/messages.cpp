@@ -107,8 +107,12 @@ Result<PeerConnectedMsg> PeerConnectedMsg::decode(const Message& m) {
 }
 
 std::vector<uint8_t> SendMsg::encode() const {
-  if (!checksum) return encode_message(MsgType::send, paths, resolve);
-  return encode_message(MsgType::send, paths, resolve, checksum);
+  if (sparse && !hard_links && !owners && !xattrs && !acls && !keep_capabilities && !dereference) {
+    if (!checksum) return encode_message(MsgType::send, paths, resolve);
+    return encode_message(MsgType::send, paths, resolve, checksum);
+  }
+  return encode_message(MsgType::send, paths, resolve, checksum, sparse, hard_links, owners, xattrs, acls,
+                        keep_capabilities, dereference);
 }
 
 Result<SendMsg> SendMsg::decode(const Message& m) {
@@ -117,6 +121,13 @@ Result<SendMsg> SendMsg::decode(const Message& m) {
   SendMsg x{take(m.get_str_list(0, "paths", kMaxPathBytes), err)};
   if (m.fields.size() > 1) x.resolve = take(m.get_bool(1, "resolve"), err);    // appended
   if (m.fields.size() > 2) x.checksum = take(m.get_bool(2, "checksum"), err);  // appended in protocol 4
+  if (m.fields.size() > 3) x.sparse = take(m.get_bool(3, "sparse"), err);      // appended in protocol 5
+  if (m.fields.size() > 4) x.hard_links = take(m.get_bool(4, "hard_links"), err);
+  if (m.fields.size() > 5) x.owners = take(m.get_bool(5, "owners"), err);
+  if (m.fields.size() > 6) x.xattrs = take(m.get_bool(6, "xattrs"), err);
+  if (m.fields.size() > 7) x.acls = take(m.get_bool(7, "acls"), err);
+  if (m.fields.size() > 8) x.keep_capabilities = take(m.get_bool(8, "keep_capabilities"), err);
+  if (m.fields.size() > 9) x.dereference = take(m.get_bool(9, "dereference"), err);
   if (is_error(err)) return err;
   return x;
 }
@@ -127,13 +138,14 @@ std::vector<uint8_t> ReceiveMsg::encode() const {
     flat.push_back(r.kind);
     flat.push_back(r.text);
   }
-  if (wildcards.empty() && !update && !ignore_existing && !checksum)  // left to the rules, as an older master does
+  if (wildcards.empty() && !update && !ignore_existing && !checksum && owner == kOff && group == kOff && !numeric_ids &&
+      !xattrs && !acls && !keep_capabilities)  // left to the rules, as an older master does
     return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve);
   std::vector<uint8_t> w = wildcards;
   if (w.empty())
     for (const auto& r : root_rules) w.push_back(r.kind == "glob" ? 1 : 0);
   return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve, w, update,
-                        ignore_existing, checksum);
+                        ignore_existing, checksum, owner, group, numeric_ids, xattrs, acls, keep_capabilities);
 }
 
 Result<ReceiveMsg> ReceiveMsg::decode(const Message& m) {
@@ -152,6 +164,12 @@ Result<ReceiveMsg> ReceiveMsg::decode(const Message& m) {
   if (m.fields.size() > 8) x.update = take(m.get_bool(8, "update"), err);  // appended in protocol 4
   if (m.fields.size() > 9) x.ignore_existing = take(m.get_bool(9, "ignore_existing"), err);
   if (m.fields.size() > 10) x.checksum = take(m.get_bool(10, "checksum"), err);
+  if (m.fields.size() > 11) x.owner = static_cast<uint8_t>(take_u32(m, 11, "owner", err, kAuto));  // protocol 5
+  if (m.fields.size() > 12) x.group = static_cast<uint8_t>(take_u32(m, 12, "group", err, kAuto));
+  if (m.fields.size() > 13) x.numeric_ids = take(m.get_bool(13, "numeric_ids"), err);
+  if (m.fields.size() > 14) x.xattrs = take(m.get_bool(14, "xattrs"), err);
+  if (m.fields.size() > 15) x.acls = take(m.get_bool(15, "acls"), err);
+  if (m.fields.size() > 16) x.keep_capabilities = take(m.get_bool(16, "keep_capabilities"), err);
   if (is_error(err)) return err;
   if (static_cast<int>(x.overwrite) + static_cast<int>(x.update) + static_cast<int>(x.ignore_existing) > 1)
     return refuse("receive", "at most one of overwrite, update and ignore_existing");
@@ -215,7 +233,7 @@ std::vector<uint8_t> ResultMsg::encode() const {
   std::vector<std::string> paths(
       kept_paths.begin(), kept_paths.begin() + static_cast<ptrdiff_t>(std::min(kept_paths.size(), kMaxKeptPaths)));
   return encode_message(MsgType::result, files, bytes, dirs, symlinks, kept, failed, pairs_of(errors), unchanged,
-                        ignored, paths);
+                        ignored, paths, sparse_bytes, hard_links);
 }
 
 Result<ResultMsg> ResultMsg::decode(const Message& m) {
@@ -249,6 +267,8 @@ Result<ResultMsg> ResultMsg::decode(const Message& m) {
   if (m.fields.size() > 7) x.unchanged = take(m.get_uint(7, "unchanged"), err);  // appended in protocol 4
   if (m.fields.size() > 8) x.ignored = take(m.get_uint(8, "ignored"), err);
   if (m.fields.size() > 9) x.kept_paths = take(m.get_str_list(9, "kept_paths", kMaxPathBytes), err);
+  if (m.fields.size() > 10) x.sparse_bytes = take(m.get_uint(10, "sparse_bytes"), err);  // appended in protocol 5
+  if (m.fields.size() > 11) x.hard_links = take(m.get_uint(11, "hard_links"), err);
   if (is_error(err)) return err;
   if (x.kept_paths.size() > kMaxKeptPaths) return refuse("result", "too many kept paths");
   return x;
@@ -276,7 +296,111 @@ Result<RootMsg> RootMsg::decode(const Message& m) {
   return x;
 }
 
+namespace {
+
+// An optional Ownership as [] or [uid, gid, user, group]; extended attributes
+// as a flat [name, value, ...]: msgpack adaptors for encode_message.
+struct OwnerField {
+  const std::optional<Ownership>& owner;
+};
+struct XattrsField {
+  const Xattrs& xattrs;
+};
+
+// An appended Ownership at field `at`, when there.
+std::optional<Ownership> take_owner(const Message& m, size_t at, Error& err) {
+  if (m.fields.size() <= at || is_error(err)) return std::nullopt;
+  if (m.fields[at].type != msgpack::type::ARRAY) {
+    err = make_error(Errc::protocol, "message field 'owner' must be a list");
+    return std::nullopt;
+  }
+  const auto& arr = m.fields[at].via.array;
+  if (arr.size == 0) return std::nullopt;
+  if (arr.size != 4) {
+    err = make_error(Errc::protocol, "message field 'owner' must be [uid, gid, user, group]");
+    return std::nullopt;
+  }
+  Message owner;
+  owner.fields = std::span<const msgpack::object>(arr.ptr, arr.size);
+  Ownership o;
+  // -1 is "leave as is" to the kernel, never an owner.
+  o.uid = take_u32(owner, 0, "uid", err, UINT32_MAX - 1);
+  o.gid = take_u32(owner, 1, "gid", err, UINT32_MAX - 1);
+  o.user = take(owner.get_str(2, "user", kMaxOwnerName), err);
+  o.group = take(owner.get_str(3, "group", kMaxOwnerName), err);
+  return o;
+}
+
+Xattrs take_xattrs(const Message& m, size_t at, Error& err) {
+  Xattrs out;
+  if (m.fields.size() <= at || is_error(err)) return out;
+  if (m.fields[at].type != msgpack::type::ARRAY) {
+    err = make_error(Errc::protocol, "message field 'xattrs' must be a list");
+    return out;
+  }
+  const auto& arr = m.fields[at].via.array;
+  if (arr.size % 2 != 0 || arr.size > 2 * kMaxXattrs) {
+    err = make_error(Errc::protocol, "message field 'xattrs' must hold at most 256 name, value pairs");
+    return out;
+  }
+  Message list;
+  list.fields = std::span<const msgpack::object>(arr.ptr, arr.size);
+  size_t bytes = 0;
+  for (size_t i = 0; i < arr.size; i += 2) {
+    std::string name = take(list.get_str(i, "xattr name", kMaxXattrName), err);
+    auto value = take(list.get_bin(i + 1, "xattr value", kMaxXattrValue), err);
+    if (is_error(err)) return {};
+    bytes += name.size() + value.size();
+    if (name.empty() || name.find('\0') != std::string::npos || bytes > kMaxXattrBytes) {
+      err = make_error(Errc::protocol, "extended attributes: an empty or bad name, or more than 256 KiB");
+      return {};
+    }
+    out.emplace_back(std::move(name), std::string(value.begin(), value.end()));
+  }
+  return out;
+}
+
+}  // namespace
+}  // namespace rcp
+
+namespace msgpack {
+MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
+  namespace adaptor {
+  template <>
+  struct pack<rcp::OwnerField> {
+    template <typename Stream>
+    packer<Stream>& operator()(packer<Stream>& pk, const rcp::OwnerField& v) const {
+      if (!v.owner) return pk.pack_array(0);
+      pk.pack_array(4);
+      pk.pack(v.owner->uid);
+      pk.pack(v.owner->gid);
+      pk.pack(v.owner->user);
+      return pk.pack(v.owner->group);
+    }
+  };
+  template <>
+  struct pack<rcp::XattrsField> {
+    template <typename Stream>
+    packer<Stream>& operator()(packer<Stream>& pk, const rcp::XattrsField& v) const {
+      pk.pack_array(static_cast<uint32_t>(2 * v.xattrs.size()));
+      for (const auto& [name, value] : v.xattrs) {
+        pk.pack(name);
+        pk.pack_bin(static_cast<uint32_t>(value.size()));
+        pk.pack_bin_body(value.data(), static_cast<uint32_t>(value.size()));
+      }
+      return pk;
+    }
+  };
+  }  // namespace adaptor
+}
+}  // namespace msgpack
+
+namespace rcp {
+
 std::vector<uint8_t> DirMsg::encode() const {
+  if (owner || !xattrs.empty())
+    return encode_message(MsgType::dir, index, relpath, mode, mtime_s, mtime_ns, OwnerField{owner},
+                          XattrsField{xattrs});
   return encode_message(MsgType::dir, index, relpath, mode, mtime_s, mtime_ns);
 }
 
@@ -289,11 +413,16 @@ Result<DirMsg> DirMsg::decode(const Message& m) {
   x.mode = take_u32(m, 2, "mode", err, 07777);
   x.mtime_s = take(m.get_int(3, "mtime_s"), err);
   x.mtime_ns = take_u32(m, 4, "mtime_ns", err, 999999999);
+  x.owner = take_owner(m, 5, err);  // appended in protocol 5
+  x.xattrs = take_xattrs(m, 6, err);
   if (is_error(err)) return err;
   return x;
 }
 
 std::vector<uint8_t> SymlinkMsg::encode() const {
+  if (owner || !xattrs.empty())
+    return encode_message(MsgType::symlink, index, relpath, target, mtime_s, mtime_ns, OwnerField{owner},
+                          XattrsField{xattrs});
   return encode_message(MsgType::symlink, index, relpath, target, mtime_s, mtime_ns);
 }
 
@@ -306,6 +435,8 @@ Result<SymlinkMsg> SymlinkMsg::decode(const Message& m) {
   x.target = take(m.get_str(2, "target", kMaxLinkTarget), err);
   x.mtime_s = take(m.get_int(3, "mtime_s"), err);
   x.mtime_ns = take_u32(m, 4, "mtime_ns", err, 999999999);
+  x.owner = take_owner(m, 5, err);  // appended in protocol 5
+  x.xattrs = take_xattrs(m, 6, err);
   if (is_error(err)) return err;
   return x;
 }
@@ -318,7 +449,8 @@ std::vector<uint8_t> FilesMsg::encode() const {
   pk.pack(first);
   pk.pack_array(static_cast<uint32_t>(files.size()));
   for (const auto& f : files) {
-    pk.pack_array(7);
+    const bool more = f.owner || !f.xattrs.empty();
+    pk.pack_array(more ? 11 : f.link_to || f.link_first ? 9 : 7);
     pk.pack(f.index);
     pk.pack(f.relpath);
     pk.pack(f.size);
@@ -327,6 +459,15 @@ std::vector<uint8_t> FilesMsg::encode() const {
     pk.pack(f.mode);
     pk.pack_bin(static_cast<uint32_t>(f.digest.size()));
     pk.pack_bin_body(reinterpret_cast<const char*>(f.digest.data()), static_cast<uint32_t>(f.digest.size()));
+    if (more || f.link_to || f.link_first) {
+      pk.pack(f.link_first);
+      pk.pack_array(f.link_to ? 1 : 0);
+      if (f.link_to) pk.pack(*f.link_to);
+    }
+    if (more) {
+      pk.pack(OwnerField{f.owner});
+      pk.pack(XattrsField{f.xattrs});
+    }
   }
   const auto* p = reinterpret_cast<const uint8_t*>(buf.data());
   return std::vector<uint8_t>(p, p + buf.size());
@@ -356,7 +497,16 @@ Result<FilesMsg> FilesMsg::decode(const Message& m) {
     f.mtime_ns = take_u32(entry, 4, "mtime_ns", err, 999999999);
     f.mode = take_u32(entry, 5, "mode", err, 07777);
     f.digest = take(entry.get_bin(6, "digest", 16), err);
+    if (entry.fields.size() > 7) f.link_first = take(entry.get_bool(7, "link_first"), err);  // appended in protocol 5
+    if (entry.fields.size() > 8) {
+      auto to = take(entry.get_uint_list(8, "link_to", 1), err);
+      if (!to.empty()) f.link_to = to[0];
+    }
+    f.owner = take_owner(entry, 9, err);
+    f.xattrs = take_xattrs(entry, 10, err);
     if (is_error(err)) return err;
+    if (f.link_to && (f.link_first || *f.link_to >= x.first + i))
+      return refuse("files", "a hard link to a file not announced before it");
     if (!f.digest.empty() && f.digest.size() != 16) return refuse("files", "a digest is 16 bytes or none");
     x.files.push_back(std::move(f));
   }
@@ -379,7 +529,7 @@ Result<VerdictsMsg> VerdictsMsg::decode(const Message& m) {
   if (is_error(err)) return err;
   if (bytes.empty()) return refuse("verdicts", "no verdicts");
   for (uint8_t b : bytes) {
-    if (b > static_cast<uint8_t>(FileVerdict::failed))
+    if (b > static_cast<uint8_t>(FileVerdict::linked))
       return refuse("verdicts", "unknown verdict " + std::to_string(b));
     x.verdicts.push_back(static_cast<FileVerdict>(b));
   }

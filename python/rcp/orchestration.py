@@ -270,8 +270,9 @@ def _wait_result(side: Side, changed: threading.Event) -> None:
 
 
 def _result_fields(fields: list[Any]) -> list[Any]:
-    """[files, bytes, dirs, symlinks, kept, failed, [[path, error]...], unchanged, ignored, [kept paths]],
-    checked; the last three were appended (protocol 4) and default to 0, 0, []."""
+    """[files, bytes, dirs, symlinks, kept, failed, [[path, error]...], unchanged, ignored, [kept paths],
+    sparse_bytes, hard_links], checked; unchanged, ignored, kept paths were appended in protocol 4 and
+    default to 0, 0, []; sparse_bytes and hard_links in protocol 5, default 0."""
     if len(fields) < 7 or not isinstance(fields[6], list):
         raise ValueError("expected six counts and a list of errors")
     counts = [_count(f) for f in fields[:6]]
@@ -284,7 +285,8 @@ def _result_fields(fields: list[Any]) -> list[Any]:
     kept_paths = fields[9] if len(fields) > 9 else []
     if not isinstance(kept_paths, list):
         raise ValueError("kept paths are not a list")
-    return counts + [errors] + more + [[printable(str(p)) for p in kept_paths]]
+    fidelity = [_count(f) for f in fields[10:12]] + [0] * (2 - len(fields[10:12]))
+    return counts + [errors] + more + [[printable(str(p)) for p in kept_paths]] + fidelity
 
 
 def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOptions,
@@ -475,14 +477,25 @@ def _hand_out_job(src: Side, dst: Side, sources: list[Endpoint], destination: En
     A remote side's rcpd resolves its paths as scp means them (home, ~user,
     wildcards: rcp.operands); a local side's are the local shell's, literal."""
     assert src.link is not None and dst.link is not None
-    src.link.send(Msg.SEND, [[s.path for s in sources], not src.endpoint.is_local, bool(options.checksum)])
+    src.link.send(Msg.SEND, [[s.path for s in sources], not src.endpoint.is_local, bool(options.checksum),
+                             bool(options.sparse), bool(options.hard_links),
+                             options.owner is not False or options.group is not False,
+                             bool(options.xattrs), bool(options.acls), bool(options.keep_capabilities),
+                             bool(options.dereference)])
     rules = [part for s in sources for part in root_rule(s.path, local=s.is_local)]
     # Which operands may stand for several roots: one without a wildcard stands for one.
     wildcards = bytes(has_wildcard(s.path, local=s.is_local) for s in sources)
     dst.link.send(Msg.RECEIVE, [destination.path, len(sources), destination.path.endswith("/"),
                                 bool(options.overwrite), rules, bool(options.fsync), not destination.is_local,
                                 wildcards, bool(options.update), bool(options.ignore_existing),
-                                bool(options.checksum)])
+                                bool(options.checksum), _tristate(options.owner), _tristate(options.group),
+                                bool(options.numeric_ids), bool(options.xattrs), bool(options.acls),
+                                bool(options.keep_capabilities)])
+
+
+def _tristate(value: bool | None) -> int:
+    """receive's owner/group: 0 off, 1 on, 2 when the destination rcpd runs as root."""
+    return 2 if value is None else int(value)
 
 
 def _wait_results(sides: list[Side]) -> None:
@@ -516,7 +529,8 @@ def _hang_up(sides: list[Side]) -> None:
 def _build_result(src: Side, dst: Side, duration: float) -> CopyResult:
     result = CopyResult(duration=duration, transport=dst.transport)
     if dst.result is not None:
-        files, nbytes, dirs, links, kept, failed, errors, unchanged, ignored, kept_paths = dst.result
+        files, nbytes, dirs, links, kept, failed, errors, unchanged, ignored, kept_paths = dst.result[:10]
+        result.sparse_bytes, result.hard_links = dst.result[10:12]
         result.files_copied, result.bytes_copied = files, nbytes
         result.dirs_created, result.symlinks_copied = dirs, links
         result.kept, result.failed = kept, failed
