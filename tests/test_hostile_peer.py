@@ -867,8 +867,9 @@ def test_a_sparse_chunk_writes_only_inside_its_file(world, hostile: HostileSourc
     dest, _ = world
     hostile.receive(dest)
     hostile.send(Msg.ROOT, [0, "tree", "d", ""])
-    hostile.stream(record("ok", b"abcd", size=1 << 20, extents=[4096, 4]))
-    hostile.stream(record("bad", b"wxyz", size=1 << 20, extents=[4096, 4], digest=b"\x00" * 16, file_id=2))
+    hostile.stream(record("ok", b"abcd", size=1 << 20, length=1 << 20, extents=[4096, 4]))
+    hostile.stream(record("bad", b"wxyz", size=1 << 20, length=1 << 20, extents=[4096, 4], digest=b"\x00" * 16,
+                          file_id=2))
     hostile.send(Msg.DONE, [2, 8])
     kind, fields = outcome = hostile.outcome()
     assert kind == "result" and fields[0] == 1 and fields[5] == 1, outcome
@@ -885,7 +886,7 @@ def test_sparse_extents_outside_the_chunk_are_refused(world, hostile: HostileSou
     hostile.receive(dest)
     hostile.send(Msg.ROOT, [0, "tree", "d", ""])
     hostile.announce(0, "f", 1 << 20)
-    hostile.stream(record("f", b"x" * 4, size=1 << 20, extents=extents), announce=False)
+    hostile.stream(record("f", b"x" * 4, size=1 << 20, length=1 << 20, extents=extents), announce=False)
     hostile.send(Msg.DONE, [1, 4])
     outcome = hostile.outcome()
     assert outcome[0] in ("error", "exited"), outcome
