@@ -83,7 +83,8 @@ TEST(Messages, Verdicts) {
   EXPECT_EQ(x->first, 3u);
   EXPECT_EQ(x->verdicts, v.verdicts);
   expect_refused<VerdictsMsg>(encode_message(MsgType::verdicts, 0u, Bytes{}), "no verdicts");
-  expect_refused<VerdictsMsg>(encode_message(MsgType::verdicts, 0u, Bytes{6}), "unknown verdict");
+  expect_refused<VerdictsMsg>(encode_message(MsgType::verdicts, 0u, Bytes{7}),
+                              "unknown verdict");  // 6: linked (protocol 5)
   expect_refused<VerdictsMsg>(encode_message(MsgType::verdicts, 0u, Bytes(FilesMsg::kMaxFilesPerMsg + 1)), "verdicts");
 }
 
