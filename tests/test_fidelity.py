@@ -83,7 +83,7 @@ def test_a_sparse_image_keeps_its_holes_through_sshd(sshd: Sshd, tmp_path: Path)
     assert st.st_size == GiB
     assert st.st_blocks * 512 <= src_blocks + 256 * 1024, (st.st_blocks * 512, src_blocks)
     assert same_content(image, dst)
-    assert took < 20, took  # 1 GiB of zeros through the link would be far slower on this machine
+    assert took < 8, took  # here: about 1 s (a 1-byte copy 0.8 s); as zeros (--no-sparse) 11.5 s
     # --no-sparse (sparse=False): the zeros travel and are written.
     dense = tmp_path / "out" / "dense.img"
     small = tmp_path / "small.img"
