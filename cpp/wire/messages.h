@@ -191,15 +191,11 @@ struct Ownership {
   std::string group;  // <= kMaxOwnerName
   bool operator==(const Ownership&) const = default;
 };
-constexpr size_t kMaxOwnerName = 255;
 
 // Appended (protocol 5) with xattrs: an entry's extended attributes as
-// (name, value) pairs, only those the options ask for (docs/protocol.md).
+// (name, value) pairs, only those the options ask for (docs/protocol.md;
+// bounded by kMaxXattrs, kMaxXattrName, kMaxXattrValue, kMaxXattrBytes).
 using Xattrs = std::vector<std::pair<std::string, std::string>>;
-constexpr size_t kMaxXattrs = 256;             // per entry
-constexpr size_t kMaxXattrName = 255;          // XATTR_NAME_MAX
-constexpr size_t kMaxXattrValue = 64 * 1024;   // XATTR_SIZE_MAX
-constexpr size_t kMaxXattrBytes = 256 * 1024;  // names and values of one entry
 
 struct RootMsg {
   uint32_t index = 0;  // the root: what dir, symlink, chunks... name as their index
