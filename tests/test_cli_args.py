@@ -313,9 +313,9 @@ def test_unreachable_host_exits_3(tmp_path: Path) -> None:
 def test_interrupt_exits_130_and_leaves_no_partial_file(tmp_path: Path) -> None:
     big = tmp_path / "big"
     with open(big, "wb") as f:
-        f.truncate(4 << 30)  # sparse: cheap to make, slow enough to copy
+        f.truncate(4 << 30)  # sparse: cheap to make, slow enough to copy as zeros (--no-sparse)
     dst = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "rcp.cli", "--progress", str(big), str(dst)],
+    proc = subprocess.Popen([sys.executable, "-m", "rcp.cli", "--progress", "--no-sparse", str(big), str(dst)],
                             stderr=subprocess.PIPE)
     try:
         seen = b""

@@ -83,14 +83,14 @@ def kill_mid_copy(tmp_path: Path, victim: str, wrap=lambda p: str(p), ancestors:
     assert not strays(), "stray rcpd from an earlier test"
     src = tmp_path / "big"
     with open(src, "wb") as f:
-        f.truncate(2 << 30)  # sparse: cheap to make, seconds to copy
+        f.truncate(2 << 30)  # sparse: cheap to make, seconds to copy as zeros (sparse=False)
     dst = tmp_path / "out"
     watch = Watch()
     outcome: dict[str, object] = {}
 
     def run() -> None:
         try:
-            outcome["result"] = rcp.copy(wrap(src), wrap(dst), progress=watch, **options)
+            outcome["result"] = rcp.copy(wrap(src), wrap(dst), progress=watch, sparse=False, **options)
         except rcp.RcpError as exc:
             outcome["error"] = exc
 

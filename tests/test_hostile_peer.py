@@ -859,3 +859,55 @@ def test_announcements_out_of_order_are_refused(world, hostile: HostileSource, f
     kind, fields = outcome = hostile.outcome()
     assert kind == "error" and ("expected 0" in errors_of(outcome) or "2^64" in errors_of(outcome)), outcome
     assert not (dest / "tree" / "f").exists()
+
+
+def test_a_sparse_chunk_writes_only_inside_its_file(world, hostile: HostileSource) -> None:
+    """Protocol 5: a sparse chunk's extents lie inside the chunk, in order; its
+    bytes are checked like any chunk's; the holes read as zeros."""
+    dest, _ = world
+    hostile.receive(dest)
+    hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+    hostile.stream(record("ok", b"abcd", size=1 << 20, length=1 << 20, extents=[4096, 4]))
+    hostile.stream(record("bad", b"wxyz", size=1 << 20, length=1 << 20, extents=[4096, 4], digest=b"\x00" * 16,
+                          file_id=2))
+    hostile.send(Msg.DONE, [2, 8])
+    kind, fields = outcome = hostile.outcome()
+    assert kind == "result" and fields[0] == 1 and fields[5] == 1, outcome
+    assert "checksum mismatch" in errors_of(outcome)
+    data = (dest / "tree" / "ok").read_bytes()
+    assert len(data) == 1 << 20 and data[4096:4100] == b"abcd" and data.count(0) == (1 << 20) - 4
+    assert os.stat(dest / "tree" / "ok").st_blocks * 512 <= 8192
+    assert not (dest / "tree" / "bad").exists()
+
+
+@pytest.mark.parametrize("extents", [[0, 5, 3, 4], [(1 << 20) - 2, 4], [0, 0], [0, 2**64 - 1], [1, 2, 3]])
+def test_sparse_extents_outside_the_chunk_are_refused(world, hostile: HostileSource, extents: list[int]) -> None:
+    dest, _ = world
+    hostile.receive(dest)
+    hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+    hostile.announce(0, "f", 1 << 20)
+    hostile.stream(record("f", b"x" * 4, size=1 << 20, length=1 << 20, extents=extents), announce=False)
+    hostile.send(Msg.DONE, [1, 4])
+    outcome = hostile.outcome()
+    assert outcome[0] in ("error", "exited"), outcome
+    assert "extents" in errors_of(outcome) or outcome[0] == "exited", outcome
+    assert not (dest / "tree" / "f").exists()
+
+
+def test_a_hard_link_only_to_a_file_this_copy_writes(world, hostile: HostileSource) -> None:
+    """-H: a later name is linked only to a first name this copy wrote in this
+    run; naming a file that was there (or one not yet announced) gets nothing."""
+    dest, _ = world
+    (dest / "tree").mkdir()
+    (dest / "tree" / "secret").write_bytes(b"the user's own")
+    hostile.receive(dest)
+    hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+    entry = [0, "secret", 9, 1_600_000_000, 0, 0o644, b"", True]
+    hostile.send(Msg.FILES, [0, [entry, [0, "copy", 9, 1_600_000_000, 0, 0o644, b"", False, [0]]]])
+    kind, fields = hostile.peer.recv(timeout=TIMEOUT)
+    assert kind == Msg.VERDICTS and fields == [0, bytes([3, 0])]  # kept; the later name's data must come
+    hostile.send(Msg.FILES, [2, [[0, "ahead", 9, 1_600_000_000, 0, 0o644, b"", False, [2]]]])
+    kind, _ = outcome = hostile.outcome()
+    assert kind == "error" and "not announced before it" in errors_of(outcome), outcome
+    assert not (dest / "tree" / "copy").exists() and not (dest / "tree" / "ahead").exists()
+    assert os.stat(dest / "tree" / "secret").st_nlink == 1

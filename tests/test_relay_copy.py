@@ -152,7 +152,7 @@ def test_a_stopped_destination_holds_the_source_back_not_the_masters_memory(nofw
     copy completes intact."""
     src = tmp_path / "big"
     with open(src, "wb") as f:
-        f.truncate(512 << 20)  # sparse: the source reads it at memory speed
+        f.truncate(512 << 20)  # sparse: the source reads it at memory speed (sent as zeros: sparse=False)
     dst = tmp_path / "out"
     sink = Recorder()
     outcome: dict[str, object] = {}
@@ -161,7 +161,7 @@ def test_a_stopped_destination_holds_the_source_back_not_the_masters_memory(nofw
     def run() -> None:
         try:
             outcome["result"] = rcp.copy(f"{nofwd.alias}:{src}", f"{nofwd.alias}:{dst}", progress=sink,
-                                         **opts(nofwd))
+                                         sparse=False, **opts(nofwd))
         except rcp.RcpError as exc:
             outcome["error"] = exc
 

@@ -80,7 +80,7 @@ class Flood:
 def test_copy_survives_garbage_floods_and_rogue_clients(tmp_path: Path) -> None:
     src = tmp_path / "big.bin"
     with open(src, "wb") as f:
-        f.truncate(3 << 30)  # sparse: seconds of copying while the strangers keep at it
+        f.truncate(3 << 30)  # sparse: seconds of copying (as zeros: sparse=False) while the strangers keep at it
     peaks: dict[int, int] = {}
     flood = Flood()
     done = threading.Event()
@@ -95,7 +95,7 @@ def test_copy_survives_garbage_floods_and_rogue_clients(tmp_path: Path) -> None:
     watcher.start()
     try:
         time.sleep(0.5)  # the flood is already running when the listener opens
-        result = rcp.copy(str(src), str(tmp_path / "copy.bin"), port_range=str(PORT))
+        result = rcp.copy(str(src), str(tmp_path / "copy.bin"), port_range=str(PORT), sparse=False)
     finally:
         done.set()
         flood.close()
@@ -185,7 +185,7 @@ def test_replayed_initials_hold_no_slot_at_the_source(tmp_path: Path, monkeypatc
     src = tmp_path / "big.bin"
     size = 256 << 20
     with open(src, "wb") as f:
-        f.truncate(size)  # sparse: the time goes to the link, not the disk
+        f.truncate(size)  # sparse, sent as zeros (sparse=False): the time goes to the link, not the disk
     servers: list = []
     real_server = _core.QuicServer
 
@@ -197,7 +197,7 @@ def test_replayed_initials_hold_no_slot_at_the_source(tmp_path: Path, monkeypatc
 
     def timed_copy(name: str) -> float:
         started = time.monotonic()
-        result = rcp.copy(str(src), str(tmp_path / name), port_range=str(REPLAY_PORT))
+        result = rcp.copy(str(src), str(tmp_path / name), port_range=str(REPLAY_PORT), sparse=False)
         took = time.monotonic() - started
         assert result.ok, (name, result.errors)
         assert (tmp_path / name).stat().st_size == size

@@ -233,7 +233,7 @@ def test_tcp_copy_survives_strangers_at_the_listener(tmp_path: Path) -> None:
     src = tmp_path / "big.bin"
     size = 512 << 20
     with open(src, "wb") as f:
-        f.truncate(size)  # sparse: seconds of copying while the strangers keep at it
+        f.truncate(size)  # sparse: seconds of copying (as zeros: sparse=False) while the strangers keep at it
     peaks: dict[int, int] = {}
     done = threading.Event()
 
@@ -247,7 +247,8 @@ def test_tcp_copy_survives_strangers_at_the_listener(tmp_path: Path) -> None:
     watcher.start()
     strangers = TcpStrangers(tmp_path)
     try:
-        results = [rcp.copy(str(src), str(tmp_path / f"copy{i}.bin"), port_range=str(PORT), transport="tcp")
+        results = [rcp.copy(str(src), str(tmp_path / f"copy{i}.bin"), port_range=str(PORT), transport="tcp",
+                            sparse=False)
                    for i in range(3)]
     finally:
         done.set()

@@ -38,12 +38,15 @@ def frame(body: bytes) -> bytes:
 
 def record(relpath: str, payload: bytes, *, file_id: int = 1, root: int = 0, size: int | None = None,
            mode: int = 0o644, mtime: int = 1_600_000_000, chunk: int = 0, nchunks: int = 1, offset: int = 0,
-           length: int | None = None, digest: bytes | None = None, verdict: int = 0) -> bytes:
+           length: int | None = None, digest: bytes | None = None, verdict: int = 0,
+           extents: list[int] | None = None) -> bytes:
     """One data-stream record: frame(chunk header) | payload | xxh3-128 | verdict,
-    with every field overridable to lie."""
+    with every field overridable to lie. `extents` (flat [start, length, ...]):
+    a sparse chunk (protocol 5), whose payload is only those extents' bytes."""
     size = len(payload) if size is None else size
     length = len(payload) if length is None else length
-    header = pack([Msg.CHUNK, file_id, root, relpath, size, mode, mtime, 0, chunk, nchunks, offset, length])
+    fields = [Msg.CHUNK, file_id, root, relpath, size, mode, mtime, 0, chunk, nchunks, offset, length]
+    header = pack(fields + ([extents] if extents is not None else []))
     return frame(header) + payload + (_core.xxh3_128(payload) if digest is None else digest) + bytes([verdict])
 
 
@@ -94,6 +97,8 @@ def record_files(data: bytes) -> list[tuple[int, str, int, int]]:
             break
         out.append((root, rel, size, mode))
         length = header[11]
+        if len(header) > 12 and isinstance(header[12], list):  # sparse: only the extents travel
+            length = sum(x for x in header[12][1::2] if isinstance(x, int))
         if not isinstance(length, int):
             break
         at += 4 + n + length + 17

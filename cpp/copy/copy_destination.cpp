@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "copy/path_validator.h"
+#include "copy/sparse.h"
 #include "wire/frame.h"
 #include "wire/messages.h"
 
@@ -39,6 +40,12 @@ constexpr size_t kMaxFilesInFlight = 65536;
 // Files answered "send" and not yet settled: an honest source has its job
 // queue and the answers in flight, far fewer.
 constexpr size_t kMaxGranted = 1u << 18;
+// -H: first names remembered for later names to link to; past this, later
+// names get their data (memory stays bounded however many links a tree has).
+constexpr size_t kMaxLinkTargets = 1u << 20;
+// Extended attributes held for files not yet written and directories not yet
+// finished: an honest source's are far fewer.
+constexpr size_t kMaxHeldXattrBytes = 64u << 20;
 
 std::string grant_key(uint32_t root, const std::string& rel) {
   std::string key(reinterpret_cast<const char*>(&root), sizeof root);
@@ -69,6 +76,64 @@ CopyDestination::CopyDestination(std::shared_ptr<Link> peer, std::unique_ptr<Des
   const DestSpec& spec = tree_->spec();
   policy_ = FilePolicy{spec.overwrite, spec.update, spec.ignore_existing, spec.checksum};
   dry_run_ = spec.dry_run;
+  if ((spec.owner || spec.group) && !spec.numeric_ids) {
+    if (auto db = PasswdDb::load(); db)
+      names_ = std::move(*db);
+    else
+      logger_.warn("owners: " + db.error().message + "; mapping by id only");
+  }
+}
+
+OwnerIds CopyDestination::owner_ids(const std::optional<Ownership>& owner) const {
+  const DestSpec& spec = tree_->spec();
+  OwnerIds ids;
+  if (!owner) return ids;
+  // By name where both sides know it (as rsync and cp do), else the number.
+  if (spec.owner) {
+    const PasswdEntry* u = spec.numeric_ids || owner->user.empty() ? nullptr : names_.user(owner->user);
+    ids.uid = static_cast<uid_t>(u != nullptr ? u->uid : owner->uid);
+  }
+  if (spec.group) {
+    const GroupEntry* g = spec.numeric_ids || owner->group.empty() ? nullptr : names_.group(owner->group);
+    ids.gid = static_cast<gid_t>(g != nullptr ? g->gid : owner->gid);
+  }
+  return ids;
+}
+
+namespace {
+
+size_t bytes_of(const Xattrs& xattrs) {
+  size_t n = 0;
+  for (const auto& [name, value] : xattrs) n += name.size() + value.size();
+  return n;
+}
+
+}  // namespace
+
+bool CopyDestination::apply_xattrs(int dir, const std::string& name, const Xattrs& xattrs, const std::string& path,
+                                   std::string& why) {
+  if (xattrs.empty()) return true;
+  int err = 0;
+  auto r = write_xattrs(dir, name, xattrs, tree_->spec().xattrs, err);
+  if (r) return true;
+  if (err == ENOTSUP || err == EOPNOTSUPP) {
+    if (!xattr_warned_.exchange(true))
+      logger_.warn(path +
+                   ": this filesystem takes no extended attributes (or not these); none are set, "
+                   "without more warnings");
+    return true;
+  }
+  why = r.error().message;
+  return false;
+}
+
+void CopyDestination::apply_owner(int dir, const std::string& name, const OwnerIds& ids, const std::string& path) {
+  if (!ids.any()) return;
+  const int rc =
+      name.empty() ? fchown(dir, ids.uid, ids.gid) : fchownat(dir, name.c_str(), ids.uid, ids.gid, AT_SYMLINK_NOFOLLOW);
+  if (rc == 0 || owner_warned_.exchange(true)) return;
+  logger_.warn(path + ": cannot set its owner/group (" + std::strerror(errno) +
+               "); owners that cannot be set are left as they are, without more warnings");
 }
 
 void CopyDestination::plan(PlanAction action, const std::string& path, uint64_t size) {
@@ -146,6 +211,13 @@ Result<CopySummary> CopyDestination::run() {
   if (!status) {
     tree_->remove_temps();
     return status.error();
+  }
+  {
+    // -H: later names whose first name never settled (no data came for it).
+    std::lock_guard<std::mutex> lk(mu_);
+    for (auto& [number, target] : link_targets_)
+      for (const auto& link : target.waiting)
+        fail_entry(tree_->display(link.root, link.rel), "hard link: its first name was never written", true);
   }
   // Before the directories get their mtimes: removing an entry changes its directory's.
   if (tree_->spec().delete_extraneous) delete_extraneous();
@@ -261,7 +333,15 @@ Result<void> CopyDestination::on_dir(const DirMsg& d) {
     return {};
   }
   // One entry per directory on disk, however often the source names it.
-  DirMeta meta{d.index, d.relpath, d.mode & kDirModeMask, d.mtime_s, d.mtime_ns};
+  DirMeta meta{d.index, d.relpath, d.mode & kDirModeMask, d.mtime_s, d.mtime_ns, owner_ids(d.owner), {}};
+  // Set when the copy ends (a default ACL must not reach the files copied in);
+  // what all directories hold meanwhile is bounded.
+  if (!d.xattrs.empty() && held_xattr_bytes_ + bytes_of(d.xattrs) <= kMaxHeldXattrBytes) {
+    held_xattr_bytes_ += bytes_of(d.xattrs);
+    meta.xattrs = d.xattrs;
+  } else if (!d.xattrs.empty()) {
+    fail_entry(tree_->display(d.index, d.relpath), "too many extended attributes held at once; not set", true);
+  }
   if (dir_meta_.insert_or_assign({st.st_dev, st.st_ino}, std::move(meta)).second) ++summary_.dirs;
   return {};
 }
@@ -300,10 +380,17 @@ Result<void> CopyDestination::on_symlink(const SymlinkMsg& l) {
     if (auto r = tree_->create_temp_symlink(dir, l.target, tmp); !r) {
       committed = r.error();
     } else {
-      // The link itself gets the mtime; its target is never touched.
-      timespec times[2] = {{0, UTIME_OMIT}, to_ts(l.mtime_s, l.mtime_ns)};
-      utimensat(dir->get(), tmp.c_str(), times, AT_SYMLINK_NOFOLLOW);
-      committed = tree_->commit(dir, tmp, name, verdict == FileVerdict::replace);
+      // The link itself gets the owner and mtime; its target is never touched.
+      apply_owner(dir->get(), tmp, owner_ids(l.owner), tree_->display(l.index, l.relpath));
+      std::string why;
+      if (!apply_xattrs(dir->get(), tmp, l.xattrs, tree_->display(l.index, l.relpath), why)) {
+        tree_->discard(dir, tmp);
+        committed = make_error(Errc::io, why);
+      } else {
+        timespec times[2] = {{0, UTIME_OMIT}, to_ts(l.mtime_s, l.mtime_ns)};
+        utimensat(dir->get(), tmp.c_str(), times, AT_SYMLINK_NOFOLLOW);
+        committed = tree_->commit(dir, tmp, name, verdict == FileVerdict::replace);
+      }
     }
   }
   std::lock_guard<std::mutex> lk(mu_);
@@ -347,12 +434,12 @@ Result<void> CopyDestination::on_files(const FilesMsg& msg) {
       return make_error(Errc::protocol, "a file announced where its source says there is none");
     if (auto r = split_relative_path(file.relpath); !r) return r.error();
     if (tree_->spec().delete_extraneous) announced_.add(file.index, file.relpath, false);
-    answer.verdicts.push_back(decide_file(file));
+    answer.verdicts.push_back(decide_file(file, msg.first + answer.verdicts.size()));
   }
   return peer_->send_message(answer.encode());
 }
 
-FileVerdict CopyDestination::decide_file(const FileEntry& file) {
+FileVerdict CopyDestination::decide_file(const FileEntry& file, uint64_t number) {
   // The display path only when something is said about the file: most are just sent.
   auto path = [&] { return tree_->display(file.index, file.relpath); };
   auto fail = [&](const std::string& why) {
@@ -384,6 +471,9 @@ FileVerdict CopyDestination::decide_file(const FileEntry& file) {
     same_content = std::equal(d.begin(), d.end(), file.digest.begin());
   }
   const FileVerdict verdict = decide(policy_, file, existing, same_content);
+  if (file.link_to && wants_data(verdict) && !dry_run_) {
+    if (auto linked = link_later_name(file, verdict == FileVerdict::replace)) return *linked;
+  }
   std::lock_guard<std::mutex> lk(mu_);
   if (dry_run_ && wants_data(verdict)) {
     // Counted as the real run would count it once written; the source is
@@ -400,7 +490,17 @@ FileVerdict CopyDestination::decide_file(const FileEntry& file) {
         fail_entry(path(), "the source keeps too many files announced and not sent", true);
         return FileVerdict::failed;
       }
-      granted_[grant_key(file.index, file.relpath)] = verdict == FileVerdict::replace;
+      if (held_xattr_bytes_ + bytes_of(file.xattrs) > kMaxHeldXattrBytes) {
+        fail_entry(path(), "the source keeps too many extended attributes announced and not sent", true);
+        return FileVerdict::failed;
+      }
+      held_xattr_bytes_ += bytes_of(file.xattrs);
+      granted_[grant_key(file.index, file.relpath)] =
+          Grant{verdict == FileVerdict::replace, owner_ids(file.owner), file.xattrs};
+      // Later names may link to it: it is a file this copy writes, now.
+      if (file.link_first && link_targets_.size() < kMaxLinkTargets &&
+          target_numbers_.emplace(grant_key(file.index, file.relpath), number).second)
+        link_targets_[number] = LinkTarget{file.index, file.relpath};
       break;
     case FileVerdict::unchanged:
       ++summary_.unchanged;
@@ -414,9 +514,78 @@ FileVerdict CopyDestination::decide_file(const FileEntry& file) {
       keep_entry(path());
       plan(PlanAction::kept, path(), file.size);
       break;
-    case FileVerdict::failed: break;
+    case FileVerdict::failed:
+    case FileVerdict::linked: break;
   }
   return verdict;
+}
+
+std::optional<FileVerdict> CopyDestination::link_later_name(const FileEntry& file, bool replace) {
+  LinkTarget target;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    // Only a first name this copy writes in this run: never a file that was there.
+    auto it = link_targets_.find(*file.link_to);
+    if (it == link_targets_.end() || it->second.state == LinkTarget::State::failed) return std::nullopt;
+    if (it->second.state == LinkTarget::State::pending) {
+      it->second.waiting.push_back(PendingLink{file.index, file.relpath, replace});
+      return FileVerdict::linked;
+    }
+    target = it->second;
+  }
+  auto made = make_link(target, file.index, file.relpath, replace);
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!made) return std::nullopt;  // the first name moved or the filesystem refused: the data comes
+  if (!*made) {
+    keep_entry(tree_->display(file.index, file.relpath));  // appeared since it was decided
+    return FileVerdict::kept;
+  }
+  ++summary_.hard_links;
+  return FileVerdict::linked;
+}
+
+Result<bool> CopyDestination::make_link(const LinkTarget& target, uint32_t root, const std::string& rel, bool replace) {
+  auto from = tree_->parent_of(target.root, target.rel);
+  if (!from) return from.error();
+  auto to = tree_->parent_of(root, rel);
+  if (!to) return to.error();
+  // The inode this copy wrote, held by an fd: whatever is at its name now is
+  // checked, and the link made through the fd, not the name.
+  UniqueFd fd(openat(from->first->get(), from->second.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  if (fd.get() < 0) return make_error(Errc::io, std::string("hard link: ") + std::strerror(errno));
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_dev != target.dev || st.st_ino != target.ino)
+    return make_error(Errc::io, "hard link: its first name is no longer the file this copy wrote");
+  return tree_->link_into_place(to->first, fd, to->second, replace);
+}
+
+void CopyDestination::settle_links(const FileState& f, bool committed) {
+  LinkTarget target;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    auto number = target_numbers_.find(grant_key(f.root, f.rel));
+    if (number == target_numbers_.end()) return;
+    LinkTarget& t = link_targets_[number->second];
+    target_numbers_.erase(number);
+    t.state = committed ? LinkTarget::State::done : LinkTarget::State::failed;
+    t.dev = f.dev;
+    t.ino = f.ino;
+    target = t;
+    t.waiting.clear();
+  }
+  for (const auto& link : target.waiting) {
+    Result<bool> made = make_error(
+        Errc::io, "hard link: its first name, " + tree_->display(target.root, target.rel) + ", was not written");
+    if (committed) made = make_link(target, link.root, link.rel, link.replace);
+    std::lock_guard<std::mutex> lk(mu_);
+    const std::string path = tree_->display(link.root, link.rel);
+    if (!made)
+      fail_entry(path, made.error().message, true);
+    else if (!*made)
+      keep_entry(path);
+    else
+      ++summary_.hard_links;
+  }
 }
 
 void CopyDestination::worker() {
@@ -463,7 +632,9 @@ CopyDestination::FileState* CopyDestination::begin_chunk(const ChunkHeader& h, s
       return nullptr;
     }
     FileState f;
-    f.replace = grant->second;
+    f.replace = grant->second.replace;
+    f.owner = grant->second.owner;
+    f.xattrs = grant->second.xattrs;
     f.root = h.root;
     f.rel = h.relpath;
     f.size = h.size;
@@ -573,29 +744,39 @@ Result<bool> CopyDestination::receive_record(int64_t stream, const uint8_t (&len
   }
 
   Xxh128 hash;
-  std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(kBlock, std::max<uint64_t>(h->length, 1))));
+  const uint64_t wire = h->wire_length();
+  std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(kBlock, std::max<uint64_t>(wire, 1))));
+  // A sparse chunk's data extents land where they belong; its holes are never
+  // written (the file is new: they read as zeros, and settle() sets the size).
+  const Extents pieces = h->sparse ? h->extents : Extents{{0, h->length}};
   uint64_t done = 0;
   std::string io_error;
   bool truncated = false;
-  while (done < h->length) {
-    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), h->length - done));
-    auto n = peer_->read(stream, {buf.data(), want}, kReadTimeout);
-    if (!n) return n.error();
-    if (*n == 0) {
-      io_error = "the source sent fewer bytes than it declared";
-      truncated = true;
-      break;
+  for (const auto& [piece, length] : pieces) {
+    for (uint64_t got = 0; got < length && !truncated;) {
+      size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), length - got));
+      auto n = peer_->read(stream, {buf.data(), want}, kReadTimeout);
+      if (!n) return n.error();
+      if (*n == 0) {
+        io_error = "the source sent fewer bytes than it declared";
+        truncated = true;
+        break;
+      }
+      std::span<const uint8_t> data(buf.data(), *n);
+      hash.update(data);
+      // After a failed write the bytes are still read: the next record follows.
+      if (write_it && io_error.empty()) {
+        if (int err = write_all(fd->get(), data, h->offset + piece + got); err != 0)
+          io_error = std::string("write failed: ") + std::strerror(err);
+      }
+      got += *n;
+      done += *n;
+      counters_.bytes_done += *n;
     }
-    std::span<const uint8_t> data(buf.data(), *n);
-    hash.update(data);
-    // After a failed write the bytes are still read: the next record follows.
-    if (write_it && io_error.empty()) {
-      if (int err = write_all(fd->get(), data, h->offset + done); err != 0)
-        io_error = std::string("write failed: ") + std::strerror(err);
-    }
-    done += *n;
-    counters_.bytes_done += *n;
+    if (truncated) break;
   }
+  const uint64_t holes = truncated ? 0 : h->length - wire;
+  counters_.bytes_done += holes;
   ChunkVerdict verdict = ChunkVerdict::keep;
   if (!truncated) {
     std::array<uint8_t, kTrailerSize> trailer{};
@@ -610,15 +791,16 @@ Result<bool> CopyDestination::receive_record(int64_t stream, const uint8_t (&len
         io_error = "checksum mismatch (xxh3-128): data corrupted in transit or changed at the source";
     }
   }
-  end_chunk(h->file_id, *file, done, io_error, verdict);
+  end_chunk(h->file_id, *file, done + holes, holes, io_error, verdict);
   return !truncated;
 }
 
-void CopyDestination::end_chunk(uint64_t id, FileState& f, uint64_t bytes, const std::string& err,
+void CopyDestination::end_chunk(uint64_t id, FileState& f, uint64_t bytes, uint64_t holes, const std::string& err,
                                 ChunkVerdict verdict) {
   {
     std::lock_guard<std::mutex> lk(mu_);
     f.bytes += bytes;
+    f.holes += holes;
     if (!err.empty() && !f.failed) {
       f.failed = true;
       f.error = err;
@@ -630,6 +812,7 @@ void CopyDestination::end_chunk(uint64_t id, FileState& f, uint64_t bytes, const
   // duplicate chunk is refused under mu_ from `seen`), so the file-system
   // calls run without the lock.
   const bool committed = settle(f);
+  if (!f.voided) settle_links(f, committed);  // before it counts as settled: "finished" waits for the links
   std::lock_guard<std::mutex> lk(mu_);
   const std::string path = tree_->display(f.root, f.rel);
   if (f.voided) {
@@ -643,11 +826,18 @@ void CopyDestination::end_chunk(uint64_t id, FileState& f, uint64_t bytes, const
   } else {
     ++summary_.files;
     summary_.bytes += f.size;
+    summary_.sparse_bytes += f.holes;
     counters_.files_done += 1;
     if (logger_.enabled(LogLevel::debug)) logger_.debug(path + ": " + std::to_string(f.size) + " bytes verified");
   }
   // A voided attempt comes again under a new id; anything else is done with.
-  if (!f.voided) granted_.erase(grant_key(f.root, f.rel));
+  if (!f.voided) {
+    auto grant = granted_.find(grant_key(f.root, f.rel));
+    if (grant != granted_.end()) {
+      held_xattr_bytes_ -= std::min(held_xattr_bytes_, bytes_of(grant->second.xattrs));
+      granted_.erase(grant);
+    }
+  }
   ++settled_;
   // A settled file costs nothing more than its id in an interval set.
   settled_ids_.insert(id);
@@ -664,11 +854,26 @@ bool CopyDestination::settle(FileState& f) {
     f.failed = true;
     f.error = "received " + std::to_string(f.bytes) + " bytes, the source declared " + std::to_string(f.size);
   }
+  if (!f.failed && !f.skipped && f.holes > 0 && ftruncate(f.fd->get(), static_cast<off_t>(f.size)) != 0) {
+    // A file that ends in a hole: only its size says so.
+    f.failed = true;
+    f.error = std::string("cannot set the size: ") + std::strerror(errno);
+  }
   if (!f.failed && !f.skipped) {
+    // The owner first: chown clears setuid bits, and the mode follows.
+    apply_owner(f.fd->get(), "", f.owner, tree_->display(f.root, f.rel));
     timespec times[2] = {{0, UTIME_OMIT}, to_ts(f.mtime_s, f.mtime_ns)};
-    if (fchmod(f.fd->get(), f.mode) != 0 || futimens(f.fd->get(), times) != 0) {
+    std::string why;
+    if (fchmod(f.fd->get(), f.mode) != 0) {
       f.failed = true;
-      f.error = std::string("cannot set mode/mtime: ") + std::strerror(errno);
+      f.error = std::string("cannot set mode: ") + std::strerror(errno);
+    } else if (!apply_xattrs(f.fd->get(), "", f.xattrs, tree_->display(f.root, f.rel), why)) {
+      // After the mode: an access ACL then says the last word on the permission bits.
+      f.failed = true;
+      f.error = why;
+    } else if (futimens(f.fd->get(), times) != 0) {
+      f.failed = true;
+      f.error = std::string("cannot set mtime: ") + std::strerror(errno);
     } else if (tree_->fsync() && ::fsync(f.fd->get()) != 0) {
       // Before the rename: the name never points at data still in the page cache.
       f.failed = true;
@@ -676,6 +881,11 @@ bool CopyDestination::settle(FileState& f) {
     }
   }
   bool committed = false;
+  struct stat written {};
+  if (!f.skipped && !f.failed && fstat(f.fd->get(), &written) == 0) {
+    f.dev = written.st_dev;
+    f.ino = written.st_ino;
+  }
   if (!f.skipped && !f.failed && f.tmp.empty() && f.fd) {  // an anonymous file gets its name through its fd
     auto r = tree_->link_into_place(f.dir, *f.fd, f.name, f.replace);
     if (!r) {
@@ -774,7 +984,13 @@ void CopyDestination::apply_dir_meta() {
     }
     if (ours) {
       timespec times[2] = {{0, UTIME_OMIT}, to_ts(d.mtime_s, d.mtime_ns)};
+      if (tree_->created(*dir)) apply_owner((*dir)->get(), "", d.owner, tree_->display(d.root, d.rel));
       fchmod((*dir)->get(), mode);
+      std::string why;
+      if (!apply_xattrs((*dir)->get(), "", d.xattrs, tree_->display(d.root, d.rel), why)) {
+        std::lock_guard<std::mutex> lk(mu_);
+        fail_entry(tree_->display(d.root, d.rel), why, true);
+      }
       futimens((*dir)->get(), times);
     }
     if (tree_->fsync()) sync_dir(**dir, d.root, d.rel);

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -18,6 +19,7 @@
 #include "base/interval_set.h"
 #include "base/logger.h"
 #include "copy/dest_prune.h"
+#include "base/passwd_db.h"
 #include "copy/dest_tree.h"
 #include "copy/file_policy.h"
 #include "copy/transfer_counters.h"
@@ -31,6 +33,13 @@ struct DestinationOptions {
   size_t workers = 16;
   Nanos root_wait = 60 * 1000000000ull;      // a chunk may arrive before its root announcement
   Nanos stall_timeout = 60 * 1000000000ull;  // after "done": longest silence while files are missing
+};
+
+// Who an entry becomes (owners on); -1 leaves that id as it is.
+struct OwnerIds {
+  uid_t uid = static_cast<uid_t>(-1);
+  gid_t gid = static_cast<gid_t>(-1);
+  bool any() const { return uid != static_cast<uid_t>(-1) || gid != static_cast<gid_t>(-1); }
 };
 
 class CopyDestination {
@@ -58,14 +67,34 @@ class CopyDestination {
     bool opened = false;      // ...and has finished (fields below are set)
     uint32_t ended = 0;
     uint64_t bytes = 0;
+    uint64_t holes = 0;  // bytes of sparse chunks that did not travel
     bool failed = false;
     bool skipped = false;
     bool replace = false;  // the destination's verdict allowed replacing what is there
+    OwnerIds owner;        // from the announcement, mapped here
+    Xattrs xattrs;         // ...and its extended attributes
     std::string error;
     DirFd dir;
     std::string name;
     std::string tmp;
     std::shared_ptr<UniqueFd> fd;
+    dev_t dev = 0;  // of the inode written, once committed (-H links to it)
+    ino_t ino = 0;
+  };
+  // -H: a later name waiting for its first name to be written.
+  struct PendingLink {
+    uint32_t root = 0;
+    std::string rel;
+    bool replace = false;
+  };
+  // -H: the first name of an inode with several, which this copy writes.
+  struct LinkTarget {
+    uint32_t root = 0;
+    std::string rel;
+    enum class State { pending, done, failed } state = State::pending;
+    dev_t dev = 0;
+    ino_t ino = 0;
+    std::vector<PendingLink> waiting{};
   };
   struct DirMeta {
     uint32_t root;
@@ -73,6 +102,13 @@ class CopyDestination {
     uint32_t mode;
     int64_t mtime_s;
     uint32_t mtime_ns;
+    OwnerIds owner{};
+    Xattrs xattrs{};
+  };
+  struct Grant {  // a file answered send or replace, until settled
+    bool replace = false;
+    OwnerIds owner;
+    Xattrs xattrs;
   };
 
   void worker();
@@ -83,7 +119,9 @@ class CopyDestination {
   // mu_ held. `must_open`: this caller creates the file (open_file), others wait.
   FileState* begin_chunk(const ChunkHeader& h, std::string& err, bool& must_open);
   void open_file(FileState& f);  // mu_ not held
-  void end_chunk(uint64_t id, FileState& f, uint64_t bytes, const std::string& err, ChunkVerdict verdict);
+  // `bytes`: of the file, holes included; `holes`: those of them left unwritten.
+  void end_chunk(uint64_t id, FileState& f, uint64_t bytes, uint64_t holes, const std::string& err,
+                 ChunkVerdict verdict);
   bool settle(FileState& f);
   void wait_settled(std::unique_lock<std::mutex>& lk);  // mu_ held  // mu_ not held; true when renamed into place
   Result<void> on_control(const std::vector<uint8_t>& body);
@@ -92,7 +130,23 @@ class CopyDestination {
   Result<void> on_symlink(const SymlinkMsg& link);
   // Decides each announced file (file_policy.h) and answers with one `verdicts`.
   Result<void> on_files(const FilesMsg& msg);
-  FileVerdict decide_file(const FileEntry& file);
+  FileVerdict decide_file(const FileEntry& file, uint64_t number);
+  // -H: answers a later name whose first name this copy writes: linked (made
+  // now, or once the first is in place); nullopt to have its data sent.
+  std::optional<FileVerdict> link_later_name(const FileEntry& file, bool replace);
+  // Makes `rel` a hard link to the inode `target` wrote (never anything else
+  // at its name): false when `rel` exists and `replace` is off.
+  Result<bool> make_link(const LinkTarget& target, uint32_t root, const std::string& rel, bool replace);
+  // After a first name settled: the later names waiting for it, linked now.
+  void settle_links(const FileState& f, bool committed);
+  // The ids the source's owner maps to here (by name unless numeric_ids).
+  OwnerIds owner_ids(const std::optional<Ownership>& owner) const;
+  // fchownat(dir, name, AT_SYMLINK_NOFOLLOW), or the fd itself when name is
+  // empty; a failure is one warning for the whole copy, not a failed entry.
+  void apply_owner(int dir, const std::string& name, const OwnerIds& ids, const std::string& path);
+  // Sets the extended attributes this side carries; false (and `why`) when
+  // one could not be set. A filesystem without them is one warning, true.
+  bool apply_xattrs(int dir, const std::string& name, const Xattrs& xattrs, const std::string& path, std::string& why);
   // mu_ held: counts a file that exists, differs and stays.
   void keep_entry(const std::string& path);
   // Sets directory modes and mtimes deepest first (and with --fsync flushes each).
@@ -134,11 +188,17 @@ class CopyDestination {
   std::set<Digest128> failed_paths_;                     // hashes of the paths counted in summary_.failed
   // Files answered "send", by root and path, until settled: data for any
   // other file is refused, and `replace` is this side's decision, not the source's.
-  std::map<std::string, bool> granted_;
-  uint64_t next_announced_ = 0;  // the number the next announced file must carry
+  std::map<std::string, Grant> granted_;
+  uint64_t next_announced_ = 0;                     // the number the next announced file must carry
+  std::map<uint64_t, LinkTarget> link_targets_;     // -H, by announced number: first names this copy writes
+  std::map<std::string, uint64_t> target_numbers_;  // grant key -> its number in link_targets_
   FilePolicy policy_;
   bool dry_run_ = false;
   AnnouncedSet announced_;  // with --delete: every entry the source announced
+  PasswdDb names_;                         // owners by name: this host's users and groups
+  std::atomic<bool> owner_warned_{false};  // one warning for all the owners that could not be set
+  std::atomic<bool> xattr_warned_{false};  // one warning when the filesystem takes no extended attributes
+  size_t held_xattr_bytes_ = 0;            // mu_: of granted files and directories, bounded
 };
 
 }  // namespace rcp

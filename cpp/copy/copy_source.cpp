@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -17,6 +18,8 @@
 #include "base/remote_path.h"
 #include "base/unique_fd.h"
 #include "copy/path_validator.h"
+#include "copy/sparse.h"
+#include "copy/xattrs.h"
 #include "wire/chunk_header.h"
 #include "wire/frame.h"
 #include "wire/messages.h"
@@ -74,6 +77,9 @@ struct CopySource::SourceFile {
   uint32_t root = 0;
   std::string rel;
   struct stat st {};
+  bool follow = false;              // -L: `name` may be a symlink, to the file the walk saw
+  bool link_first = false;          // -H: the first name of an inode with several
+  std::optional<uint64_t> link_to;  // -H: a later name, sharing the inode of this announced file
   int attempt = 1;
   std::atomic<uint32_t> left{0};     // chunks still to send
   std::atomic<bool> failed{false};   // one error message per file
@@ -148,18 +154,19 @@ class CopySource::Walker {
       return;
     }
     // The operand itself is the user's path: its leading components may be symlinks.
-    if (lstat(path.c_str(), &st) != 0) {
+    const bool follow = src_.options_.dereference;  // -L: the operand too, as rsync -L
+    if ((follow ? stat(path.c_str(), &st) : lstat(path.c_str(), &st)) != 0) {
       announce_root(index, name, '?', path + ": " + std::strerror(errno));
       return;
     }
     if (S_ISDIR(st.st_mode)) {
-      auto dir = open_dir(AT_FDCWD, path, st);
+      auto dir = open_dir(AT_FDCWD, path, st, follow);
       if (!dir) {
         announce_root(index, name, '?', path + ": " + dir.error().message);
         return;
       }
       announce_root(index, name, 'd', "");
-      send_dir(index, "", st);
+      send_dir(index, "", st, **dir);
       walk_dir(index, *dir, path, "", 1);
     } else if (S_ISREG(st.st_mode)) {
       // The user's own path may lead through symlinks; the file itself is checked by dev/ino.
@@ -169,7 +176,7 @@ class CopySource::Walker {
         return;
       }
       announce_root(index, name, 'f', "");
-      queue_file(index, *parent, name, path, "", st);
+      queue_file(index, *parent, name, path, "", st, follow);
     } else if (S_ISLNK(st.st_mode)) {
       announce_root(index, name, 'l', "");
       send_symlink(index, AT_FDCWD, path, path, "", st);
@@ -211,11 +218,11 @@ class CopySource::Walker {
     (void)src_.peer_->send_message(SourceErrorMsg{index, rel, what}.encode());
   }
 
-  void send_dir(uint32_t index, const std::string& rel, const struct stat& st) {
-    (void)src_.peer_->send_message(DirMsg{index, rel, static_cast<uint32_t>(st.st_mode & 07777),
-                                          static_cast<int64_t>(st.st_mtim.tv_sec),
-                                          static_cast<uint32_t>(st.st_mtim.tv_nsec)}
-                                       .encode());
+  void send_dir(uint32_t index, const std::string& rel, const struct stat& st, const UniqueFd& fd) {
+    (void)src_.peer_->send_message(
+        DirMsg{index, rel, static_cast<uint32_t>(st.st_mode & 07777), static_cast<int64_t>(st.st_mtim.tv_sec),
+               static_cast<uint32_t>(st.st_mtim.tv_nsec), src_.owner_of(st), src_.xattrs_of(fd.get(), "", false, rel)}
+            .encode());
     std::lock_guard<std::mutex> lk(summary_mu_);
     ++summary_.dirs;
   }
@@ -229,17 +236,18 @@ class CopySource::Walker {
                    path + ": cannot read symlink" + (n < 0 ? std::string(": ") + std::strerror(errno) : ""));
       return;
     }
-    (void)src_.peer_->send_message(SymlinkMsg{index, rel, std::string(target.data(), static_cast<size_t>(n)),
-                                              static_cast<int64_t>(st.st_mtim.tv_sec),
-                                              static_cast<uint32_t>(st.st_mtim.tv_nsec)}
+    (void)src_.peer_->send_message(SymlinkMsg{
+        index, rel, std::string(target.data(), static_cast<size_t>(n)), static_cast<int64_t>(st.st_mtim.tv_sec),
+        static_cast<uint32_t>(st.st_mtim.tv_nsec), src_.owner_of(st), src_.xattrs_of(dir, name, false, path)}
                                        .encode());
     std::lock_guard<std::mutex> lk(summary_mu_);
     ++summary_.symlinks;
   }
 
   void queue_file(uint32_t index, const std::shared_ptr<UniqueFd>& dir, const std::string& name,
-                  const std::string& path, const std::string& rel, const struct stat& st) {
+                  const std::string& path, const std::string& rel, const struct stat& st, bool follow) {
     auto file = std::make_shared<SourceFile>();
+    file->follow = follow;
     file->dir = dir;
     file->name = name;
     file->path = path;
@@ -248,7 +256,20 @@ class CopySource::Walker {
     file->st = st;
     src_.counters_.files_total += 1;
     src_.counters_.bytes_total += static_cast<uint64_t>(st.st_size);
-    src_.announce(file);
+    if (!src_.options_.hard_links || st.st_nlink < 2) {
+      src_.announce(file);
+      return;
+    }
+    // -H: the first name the walk meets carries the data; later ones name it.
+    const auto key = std::make_pair(st.st_dev, st.st_ino);
+    auto first = inodes_.find(key);
+    if (first != inodes_.end()) {
+      file->link_to = first->second;
+      src_.announce(file);
+      return;
+    }
+    file->link_first = true;
+    if (auto number = src_.announce(file)) inodes_.emplace(key, *number);
   }
 
   void walk_dir(uint32_t index, const std::shared_ptr<UniqueFd>& fd, const std::string& path, const std::string& rel,
@@ -262,6 +283,7 @@ class CopySource::Walker {
       return;
     }
     std::vector<std::pair<std::string, struct stat>> subdirs;
+    const bool follow = src_.options_.dereference;  // -L: what symlinks point to, not the links
     while (dirent* e = readdir(dir)) {
       std::string name = e->d_name;
       if (name == "." || name == "..") continue;
@@ -273,14 +295,23 @@ class CopySource::Walker {
         continue;
       if (child_rel.size() > kMaxPathBytes) {
         source_error(index, rel, path + ": an entry's path is longer than " + std::to_string(kMaxPathBytes) + " bytes");
-      } else if (fstatat(fd->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        source_error(index, child_rel, child + ": " + std::strerror(errno));
+      } else if (fstatat(fd->get(), name.c_str(), &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) != 0) {
+        const int err = errno;
+        struct stat link {};
+        const bool is_link =
+            follow && fstatat(fd->get(), name.c_str(), &link, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(link.st_mode);
+        if (is_link && err == ELOOP)
+          source_error(index, child_rel, child + ": a symlink loop (-L): not copied");
+        else if (is_link)
+          source_error(index, child_rel, child + ": the symlink points to nothing (-L): " + std::strerror(err));
+        else
+          source_error(index, child_rel, child + ": " + std::strerror(err));
       } else if (e->d_type == DT_UNKNOWN && src_.options_.filters.excluded(child_rel, S_ISDIR(st.st_mode))) {
         continue;
       } else if (S_ISDIR(st.st_mode)) {
         subdirs.emplace_back(name, st);
       } else if (S_ISREG(st.st_mode)) {
-        queue_file(index, fd, name, child, child_rel, st);
+        queue_file(index, fd, name, child, child_rel, st, follow);
       } else if (S_ISLNK(st.st_mode)) {
         send_symlink(index, fd->get(), name, child, child_rel, st);
       } else {
@@ -294,28 +325,38 @@ class CopySource::Walker {
       src_.flush_announcements();
     }
     // Directories after the files of their parent: one directory stream open at a time.
+    struct stat self {};
+    if (fstat(fd->get(), &self) == 0) ancestors_.emplace_back(self.st_dev, self.st_ino);
     for (auto& [name, st] : subdirs) {
       const std::string child = join(path, name), child_rel = join(rel, name);
       if (depth >= kMaxPathDepth) {
         source_error(index, child_rel, child + ": deeper than " + std::to_string(kMaxPathDepth) + " levels");
         continue;
       }
-      auto sub = open_dir(fd->get(), name, st);
+      // -L: a symlink to a directory above this one would recurse for ever.
+      if (std::find(ancestors_.begin(), ancestors_.end(), std::make_pair(st.st_dev, st.st_ino)) != ancestors_.end()) {
+        source_error(index, child_rel, child + ": a symlink loop (-L): it leads back to a directory above; not copied");
+        continue;
+      }
+      auto sub = open_dir(fd->get(), name, st, follow);
       if (!sub) {
         source_error(index, child_rel, child + ": " + sub.error().message);
         continue;
       }
-      send_dir(index, child_rel, st);
+      send_dir(index, child_rel, st, **sub);
       walk_dir(index, *sub, child, child_rel, depth + 1);
     }
+    if (self.st_ino != 0) ancestors_.pop_back();
   }
 
   CopySource& src_;
   JobQueue& queue_;
   CopySummary& summary_;
   std::mutex& summary_mu_;
-  const uint32_t roots_;  // in all, told with each root
-  uint32_t operand_ = 0;  // of the root being walked
+  std::map<std::pair<dev_t, ino_t>, uint64_t> inodes_;  // -H: inodes with several names -> first one's number
+  std::vector<std::pair<dev_t, ino_t>> ancestors_;      // the directories being walked, outermost first (-L loops)
+  const uint32_t roots_;                                // in all, told with each root
+  uint32_t operand_ = 0;                                // of the root being walked
 };
 
 std::vector<SourceRoot> source_roots(const std::vector<std::string>& paths, bool resolve, std::string_view home,
@@ -357,6 +398,23 @@ void CopySource::pace(uint64_t bytes) {
   if (limiter_) limiter_->acquire(bytes);
 }
 
+std::optional<Ownership> CopySource::owner_of(const struct stat& st) const {
+  if (!options_.owners) return std::nullopt;
+  Ownership o{static_cast<uint32_t>(st.st_uid), static_cast<uint32_t>(st.st_gid), {}, {}};
+  if (o.uid == UINT32_MAX || o.gid == UINT32_MAX) return std::nullopt;  // "no id": nothing to say
+  if (const auto* u = names_.user(o.uid)) o.user = u->name.substr(0, kMaxOwnerName);
+  if (const auto* g = names_.group(o.gid)) o.group = g->name.substr(0, kMaxOwnerName);
+  return o;
+}
+
+Xattrs CopySource::xattrs_of(int dir, const std::string& name, bool follow, const std::string& path) const {
+  if (!options_.xattrs.any()) return {};
+  auto x = read_xattrs(dir, name, options_.xattrs, follow);
+  if (x) return std::move(*x);
+  logger_.warn(path + ": extended attributes not copied: " + x.error().message);
+  return {};
+}
+
 std::vector<uint8_t> CopySource::digest_of(const SourceFile& file) {
   auto fd = open_checked(file);
   if (!fd) return {};
@@ -374,7 +432,7 @@ std::vector<uint8_t> CopySource::digest_of(const SourceFile& file) {
   return {d.begin(), d.end()};
 }
 
-void CopySource::announce(const std::shared_ptr<SourceFile>& file) {
+std::optional<uint64_t> CopySource::announce(const std::shared_ptr<SourceFile>& file) {
   FileEntry entry{file->root,
                   file->rel,
                   static_cast<uint64_t>(file->st.st_size),
@@ -382,6 +440,10 @@ void CopySource::announce(const std::shared_ptr<SourceFile>& file) {
                   static_cast<uint32_t>(file->st.st_mtim.tv_nsec),
                   static_cast<uint32_t>(file->st.st_mode & 07777),
                   {}};
+  entry.link_first = file->link_first;
+  entry.link_to = file->link_to;
+  entry.owner = owner_of(file->st);
+  entry.xattrs = xattrs_of(file->dir->get(), file->name, file->follow, file->path);
   // Hashed here, while the destination hashes the files announced before.
   if (options_.checksum) entry.digest = digest_of(*file);
   std::unique_lock<std::mutex> lk(announce_mu_);
@@ -392,11 +454,14 @@ void CopySource::announce(const std::shared_ptr<SourceFile>& file) {
   }
   if (finished_ && link_error_.code == Errc::ok)  // nobody reads answers any more: this file goes unsent
     link_error_ = make_error(Errc::protocol, "the destination finished before answering for every file");
-  if (link_error_.code != Errc::ok) return;
-  batch_bytes_ += entry.relpath.size() + 48;
+  if (link_error_.code != Errc::ok) return std::nullopt;
+  const uint64_t number = announced_ + batch_.files.size();
+  batch_bytes_ += entry.relpath.size() + 64;
+  for (const auto& [name, value] : entry.xattrs) batch_bytes_ += name.size() + value.size() + 8;
   batch_.files.push_back(std::move(entry));
   awaiting_.push_back(file);
   if (batch_.files.size() >= kAnnounceBatch || batch_bytes_ >= kAnnounceBytes) flush_announcements();
+  return number;
 }
 
 void CopySource::flush_announcements() {
@@ -421,6 +486,8 @@ Result<void> CopySource::on_verdicts(const VerdictsMsg& msg, JobQueue& queue) {
     }
   }
   for (size_t i = 0; i < files.size(); ++i) {
+    if (msg.verdicts[i] == FileVerdict::linked && !files[i]->link_to)
+      return make_error(Errc::protocol, "the destination answered 'linked' for a file announced with its data");
     if (wants_data(msg.verdicts[i])) {
       for (auto& job : plan_chunks(files[i])) queue.push(std::move(job));
     } else {  // nothing to send: the progress totals are what will move
@@ -485,7 +552,8 @@ std::vector<CopySource::Job> CopySource::plan_chunks(const std::shared_ptr<Sourc
 
 Result<UniqueFd> CopySource::open_checked(const SourceFile& file) {
   // O_NONBLOCK: a FIFO put in the file's place must not block the open.
-  UniqueFd fd(openat(file.dir->get(), file.name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  UniqueFd fd(
+      openat(file.dir->get(), file.name.c_str(), O_RDONLY | (file.follow ? 0 : O_NOFOLLOW) | O_NONBLOCK | O_CLOEXEC));
   if (fd.get() < 0) return make_error(Errc::io, std::strerror(errno));
   struct stat now {};
   if (fstat(fd.get(), &now) != 0) return make_error(Errc::io, std::strerror(errno));
@@ -504,28 +572,54 @@ bool CopySource::unchanged(int fd, const SourceFile& file) {
          now.st_ctim.tv_nsec == was.st_ctim.tv_nsec;
 }
 
+ChunkHeader CopySource::with_extents(const Job& job, int fd) const {
+  ChunkHeader h = job.header;
+  const struct stat& st = job.file->st;
+  // Most files have no hole, and st_blocks says so without a system call.
+  if (!options_.sparse || h.length == 0 ||
+      static_cast<uint64_t>(st.st_blocks) * 512 >= static_cast<uint64_t>(st.st_size))
+    return h;
+  if (auto extents = data_extents(fd, h.offset, h.length, kMaxExtents)) {
+    h.sparse = true;
+    h.extents = std::move(*extents);
+  }
+  return h;
+}
+
+namespace {
+
+// The pieces of a chunk that travel, relative to its offset.
+Extents pieces_of(const ChunkHeader& h) { return h.sparse ? h.extents : Extents{{0, h.length}}; }
+
+}  // namespace
+
 bool CopySource::append_record(const Job& job, std::vector<uint8_t>& body) {
-  const ChunkHeader& h = job.header;
   auto fd = open_checked(*job.file);
   if (!fd) return false;
+  const ChunkHeader h = with_extents(job, fd->get());
   const size_t start = body.size();
   std::vector<uint8_t> head = encode_frame(h.encode());
   body.insert(body.end(), head.begin(), head.end());
   const size_t data = body.size();
-  body.resize(data + h.length + kTrailerSize);
-  uint64_t done = 0;
-  while (done < h.length) {
-    ssize_t n = pread(fd->get(), body.data() + data + done, h.length - done, static_cast<off_t>(h.offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      body.resize(start);
-      return false;
+  const uint64_t wire = h.wire_length();
+  body.resize(data + wire + kTrailerSize);
+  uint64_t at = 0;  // in body, after `data`
+  for (const auto& [piece, length] : pieces_of(h)) {
+    uint64_t done = 0;
+    while (done < length) {
+      ssize_t n = pread(fd->get(), body.data() + data + at, length - done, static_cast<off_t>(h.offset + piece + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        body.resize(start);
+        return false;
+      }
+      done += static_cast<uint64_t>(n);
+      at += static_cast<uint64_t>(n);
     }
-    done += static_cast<uint64_t>(n);
   }
-  Digest128 d = Xxh128::of({body.data() + data, h.length});
-  std::memcpy(body.data() + data + h.length, d.data(), d.size());
-  body[data + h.length + kDigestSize] = static_cast<uint8_t>(verdict(fd->get(), *job.file));
+  Digest128 d = Xxh128::of({body.data() + data, wire});
+  std::memcpy(body.data() + data + wire, d.data(), d.size());
+  body[data + wire + kDigestSize] = static_cast<uint8_t>(verdict(fd->get(), *job.file));
   return true;
 }
 
@@ -597,7 +691,8 @@ Result<void> CopySource::fail_file(SourceFile& file, const std::string& why) {
 }
 
 Result<void> CopySource::send_chunk_streamed(const Job& job) {
-  const ChunkHeader& h = job.header;
+  auto fd = open_checked(*job.file);
+  const ChunkHeader h = fd ? with_extents(job, fd->get()) : job.header;
   auto id = peer_->open_data();
   if (!id) return id.error();
   std::vector<uint8_t> head = encode_frame(h.encode());
@@ -607,24 +702,26 @@ Result<void> CopySource::send_chunk_streamed(const Job& job) {
     (void)peer_->finish(*id);
     return fail_file(*job.file, why);
   };
-  auto fd = open_checked(*job.file);
   if (!fd) return fail(fd.error().message);
   Xxh128 hash;
-  std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(kReadBlock, std::max<uint64_t>(h.length, 1))));
-  uint64_t done = 0;
-  while (done < h.length) {
-    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), h.length - done));
-    ssize_t n = pread(fd->get(), buf.data(), want, static_cast<off_t>(h.offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail(std::strerror(errno));
-    if (n == 0) return fail("file shrank while being copied");
-    std::span<const uint8_t> data(buf.data(), static_cast<size_t>(n));
-    hash.update(data);
-    pace(data.size());
-    if (auto r = peer_->write(*id, data, kWriteTimeout); !r) return r.error();
-    done += static_cast<uint64_t>(n);
-    counters_.bytes_done += static_cast<uint64_t>(n);
+  std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(kReadBlock, std::max<uint64_t>(h.wire_length(), 1))));
+  for (const auto& [piece, length] : pieces_of(h)) {
+    uint64_t done = 0;
+    while (done < length) {
+      size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), length - done));
+      ssize_t n = pread(fd->get(), buf.data(), want, static_cast<off_t>(h.offset + piece + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return fail(std::strerror(errno));
+      if (n == 0) return fail("file shrank while being copied");
+      std::span<const uint8_t> data(buf.data(), static_cast<size_t>(n));
+      hash.update(data);
+      pace(data.size());
+      if (auto r = peer_->write(*id, data, kWriteTimeout); !r) return r.error();
+      done += static_cast<uint64_t>(n);
+      counters_.bytes_done += static_cast<uint64_t>(n);
+    }
   }
+  counters_.bytes_done += h.length - h.wire_length();  // the holes are done too, as far as progress goes
   std::array<uint8_t, kTrailerSize> trailer{};
   Digest128 d = hash.digest();
   std::memcpy(trailer.data(), d.data(), d.size());
@@ -636,6 +733,13 @@ Result<void> CopySource::send_chunk_streamed(const Job& job) {
 }
 
 Result<CopySummary> CopySource::run(const std::vector<SourceRoot>& roots) {
+  if (options_.owners) {
+    // Names are how owners travel; without the tables, ids alone.
+    if (auto db = PasswdDb::load(); db)
+      names_ = std::move(*db);
+    else
+      logger_.warn("owners: " + db.error().message + "; sending numeric ids only");
+  }
   CopySummary summary;
   std::mutex summary_mu;
   JobQueue queue;

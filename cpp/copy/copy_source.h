@@ -3,11 +3,14 @@
 // streams regular files as chunks on data streams from a pool of workers.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +21,7 @@
 #include "base/unique_fd.h"
 #include "copy/filter_rules.h"
 #include "copy/transfer_counters.h"
+#include "copy/xattrs.h"
 #include "link/link.h"
 #include "wire/chunk_header.h"
 #include "wire/messages.h"
@@ -42,6 +46,11 @@ std::vector<SourceRoot> source_roots(const std::vector<std::string>& paths, bool
 struct SourceOptions {
   bool checksum = false;         // announce each file with the xxh3-128 of its content
   FilterRules filters;           // entries they exclude are never announced, excluded directories never entered
+  bool sparse = true;            // holes (SEEK_DATA/SEEK_HOLE) do not travel
+  bool hard_links = false;       // names of one inode announced as links to the first (-H)
+  bool owners = false;           // announce each entry's uid, gid and their names
+  XattrPolicy xattrs{};          // which extended attributes to announce (none by default)
+  bool dereference = false;      // -L: copy what symlinks point to (loops reported, not followed)
   uint64_t bandwidth_limit = 0;  // bytes per second of file data, for all workers together; 0 = none
   size_t workers = 16;
   uint64_t chunk_bytes = 64ull << 20;
@@ -72,6 +81,8 @@ class CopySource {
   static ChunkVerdict verdict(int fd, SourceFile& file);
   // Whole small chunks, as records of one data stream; a result per job.
   std::vector<Result<void>> send_bundle(const std::vector<std::shared_ptr<Job>>& jobs);
+  // The job's header, naming the chunk's data extents when it has holes (sparse on).
+  ChunkHeader with_extents(const Job& job, int fd) const;
   // Appends job's record (read now); false when the file can't be read.
   bool append_record(const Job& job, std::vector<uint8_t>& body);
   // One chunk on its own stream, read and sent piece by piece.
@@ -82,7 +93,8 @@ class CopySource {
   Result<void> fail_file(SourceFile& file, const std::string& why);
   // Announces a regular file the walk found (batched); its data goes once
   // the destination answers "send". Waits while too many await an answer.
-  void announce(const std::shared_ptr<SourceFile>& file);
+  // Returns the file's number (nullopt when the link failed).
+  std::optional<uint64_t> announce(const std::shared_ptr<SourceFile>& file);
   void flush_announcements();  // announce_mu_ held
   // Reads the destination's answers until "finished" (or the link fails),
   // queueing the chunks of each file it wants.
@@ -90,6 +102,11 @@ class CopySource {
   Result<void> on_verdicts(const VerdictsMsg& msg, JobQueue& queue);
   // The file's xxh3-128 (--checksum); empty when it can't be read as the walk saw it.
   std::vector<uint8_t> digest_of(const SourceFile& file);
+  // Who owns `st`, with the names this host's /etc/passwd and /etc/group give (owners on).
+  std::optional<Ownership> owner_of(const struct stat& st) const;
+  // The attributes options_.xattrs carries of `name` in `dir` (the fd itself
+  // when empty); a failure is a warning and none.
+  Xattrs xattrs_of(int dir, const std::string& name, bool follow, const std::string& path) const;
 
   // Waits until `bytes` more may go under the bandwidth limit (none: at once).
   void pace(uint64_t bytes);
@@ -102,6 +119,7 @@ class CopySource {
   Logger logger_;
   TransferCounters& counters_;
   std::atomic<uint64_t> next_file_id_{0};  // every attempt of every file gets its own
+  PasswdDb names_;                         // owners on: uid and gid to names
 
   // Announced files awaiting the destination's answer, oldest first.
   std::mutex announce_mu_;

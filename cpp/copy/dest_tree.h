@@ -21,6 +21,7 @@
 #include "base/unique_fd.h"
 #include "copy/filter_rules.h"
 #include "copy/path_validator.h"
+#include "copy/xattrs.h"
 
 namespace rcp {
 
@@ -50,6 +51,10 @@ struct DestSpec {
   bool delete_extraneous = false;               // --delete
   bool delete_excluded = false;                 // --delete-excluded
   bool dry_run = false;                         // write nothing: only existing_* below are used
+  bool owner = false;                           // entries get the source's owner (by name unless numeric_ids)
+  bool group = false;                           // ...and group
+  bool numeric_ids = false;
+  XattrPolicy xattrs{};  // which extended attributes to set (none by default)
 };
 
 class DestTree {

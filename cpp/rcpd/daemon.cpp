@@ -386,11 +386,16 @@ Result<CopySummary> Daemon::send_job(std::shared_ptr<Link> peer) {
     peer->close("bad filter rules");
     return filters.error();
   }
-  CopySource source(std::move(peer),
-                    SourceOptions{.checksum = job->checksum,
-                                  .filters = std::move(*filters),
-                                  .bandwidth_limit = job->bandwidth_limit},
-                    logger_, counters_);
+  SourceOptions options{.checksum = job->checksum,
+                        .filters = std::move(*filters),
+                        .sparse = job->sparse,
+                        .hard_links = job->hard_links,
+                        .owners = job->owners,
+                        .bandwidth_limit = job->bandwidth_limit};
+  // trusted.* only as root: nobody else can read them anyway.
+  options.xattrs = XattrPolicy{job->xattrs, job->xattrs && geteuid() == 0, job->acls, job->keep_capabilities};
+  options.dereference = job->dereference;
+  CopySource source(std::move(peer), std::move(options), logger_, counters_);
   return source.run(roots);
 }
 
@@ -450,6 +455,17 @@ Result<CopySummary> Daemon::run_destination() {
   spec.delete_extraneous = job->delete_extraneous;
   spec.delete_excluded = job->delete_excluded;
   spec.dry_run = job->dry_run;
+  // Owners: asked for, or by default when this rcpd runs as root (as rsync -a and cp -a do).
+  const bool root = geteuid() == 0;
+  spec.owner = job->owner == ReceiveMsg::kOn || (job->owner == ReceiveMsg::kAuto && root);
+  spec.group = job->group == ReceiveMsg::kOn || (job->group == ReceiveMsg::kAuto && root);
+  spec.numeric_ids = job->numeric_ids;
+  // trusted.* only as root at both ends (the source reads them only as root).
+  spec.xattrs = XattrPolicy{job->xattrs, job->xattrs && root, job->acls, job->keep_capabilities};
+  if (spec.owner && !root) {
+    logger_.warn("--owner: this rcpd does not run as root, so files stay owned by its user");
+    spec.owner = false;
+  }
   if (job->resolve) {  // home, ~ and ~user; never a wildcard at the destination
     const Login login = current_login(logger_);
     auto resolved = resolve_operand_path(job->path, login.home, login.users);
@@ -564,7 +580,7 @@ int Daemon::send_outcome(const Result<CopySummary>& result) {
     }
   }
   (void)master_->send_message(ResultMsg{s.files, s.bytes, s.dirs, s.symlinks, s.kept, s.failed, s.errors, s.unchanged,
-                                        s.ignored, s.kept_paths, s.deleted, s.plan_omitted}
+                                        s.ignored, s.kept_paths, s.deleted, s.plan_omitted, s.sparse_bytes, s.hard_links}
                                   .encode());
   return s.failed ? kExitFailed : kExitOk;
 }

@@ -7,8 +7,24 @@
 namespace rcp {
 
 std::vector<uint8_t> ChunkHeader::encode() const {
+  if (!sparse)
+    return encode_message(MsgType::chunk, file_id, root, relpath, size, mode, mtime_s, mtime_ns, chunk, nchunks, offset,
+                          length);
+  std::vector<uint64_t> flat;
+  flat.reserve(2 * extents.size());
+  for (const auto& [start, len] : extents) {
+    flat.push_back(start);
+    flat.push_back(len);
+  }
   return encode_message(MsgType::chunk, file_id, root, relpath, size, mode, mtime_s, mtime_ns, chunk, nchunks, offset,
-                        length);
+                        length, flat);
+}
+
+uint64_t ChunkHeader::wire_length() const {
+  if (!sparse) return length;
+  uint64_t sum = 0;
+  for (const auto& e : extents) sum += e.second;
+  return sum;
 }
 
 Result<ChunkHeader> ChunkHeader::decode(std::span<const uint8_t> body) {
@@ -39,6 +55,20 @@ Result<ChunkHeader> ChunkHeader::decode(std::span<const uint8_t> body) {
   if (auto r = u(8, "nchunks", UINT32_MAX, h.nchunks); !r) return r.error();
   if (auto r = u(9, "offset", UINT64_MAX, h.offset); !r) return r.error();
   if (auto r = u(10, "length", UINT64_MAX, h.length); !r) return r.error();
+  if (m->fields.size() > 11) {  // appended in protocol 5: a sparse chunk's data extents
+    auto flat = m->get_uint_list(11, "extents", 2 * kMaxExtents);
+    if (!flat) return flat.error();
+    if (flat->size() % 2 != 0) return make_error(Errc::protocol, "chunk extents must come in pairs");
+    h.sparse = true;
+    uint64_t end = 0;  // of the previous extent: each starts after it, apart from it
+    for (size_t i = 0; i < flat->size(); i += 2) {
+      const uint64_t start = (*flat)[i], len = (*flat)[i + 1];
+      if (len == 0 || (i > 0 && start <= end) || start > h.length || len > h.length - start)
+        return make_error(Errc::protocol, "chunk extents out of order, empty or outside the chunk");
+      end = start + len;
+      h.extents.emplace_back(start, len);
+    }
+  }
   if (h.nchunks == 0 || h.chunk >= h.nchunks) return make_error(Errc::protocol, "chunk index out of range");
   if (h.length > h.size || h.offset > h.size - h.length)
     return make_error(Errc::protocol, "chunk extends past the declared file size");

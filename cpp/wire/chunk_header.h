@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <xxhash.h>
@@ -22,7 +23,10 @@ namespace rcp {
 // Every chunk of a file but its last is this long at least, so a file's
 // chunk count is bounded by its declared size.
 constexpr uint64_t kMinChunkBytes = 1ull << 20;
-constexpr uint32_t kMaxChunkHeader = 72 * 1024;  // a relative path of up to 64 KiB and the numbers
+constexpr uint32_t kMaxChunkHeader = 96 * 1024;  // a relative path of up to 64 KiB, the numbers, the extents
+// A sparse chunk names at most this many data extents (the source fills the
+// smallest holes with zeros when a chunk has more).
+constexpr size_t kMaxExtents = 1024;
 constexpr size_t kDigestSize = 16;
 constexpr size_t kTrailerSize = kDigestSize + 1;
 // The source reads a chunk, then checks the file again: `void_attempt` says it
@@ -43,8 +47,16 @@ struct ChunkHeader {
   uint32_t nchunks = 1;
   uint64_t offset = 0;
   uint64_t length = 0;
+  // Appended (protocol 5): a sparse chunk. Only these extents of it travel,
+  // as (start, length) relative to `offset`, in order, apart, non-empty and
+  // inside the chunk; the rest is a hole the destination leaves unwritten.
+  // Absent (`sparse` false): all `length` bytes travel.
+  bool sparse = false;
+  std::vector<std::pair<uint64_t, uint64_t>> extents{};
 
   std::vector<uint8_t> encode() const;
+  // The bytes that travel after the header: `length`, or the extents' sum.
+  uint64_t wire_length() const;
   // The chunk length every chunk of this file has but the last.
   uint64_t chunk_bytes() const;
   // Type-checks every field and the chunk geometry: chunks of one length C

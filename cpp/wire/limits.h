@@ -12,6 +12,12 @@ constexpr size_t kMaxNameBytes = 255;
 constexpr size_t kMaxPathBytes = 64 * 1024;
 constexpr size_t kMaxPathDepth = 1024;
 constexpr size_t kMaxLinkTarget = 4096;  // the kernel's own limit for a symlink's target
+// Owners and extended attributes of an entry (protocol 5).
+constexpr size_t kMaxOwnerName = 255;          // a user or group name
+constexpr size_t kMaxXattrs = 256;             // attributes of one entry
+constexpr size_t kMaxXattrName = 255;          // XATTR_NAME_MAX
+constexpr size_t kMaxXattrValue = 64 * 1024;   // XATTR_SIZE_MAX
+constexpr size_t kMaxXattrBytes = 256 * 1024;  // names and values of one entry
 // Roots of one copy: an operand with a wildcard may stand for many.
 constexpr unsigned kMaxRoots = 100000;
 // Filter rules of one copy ("+ PATTERN" / "- PATTERN"), sent to both rcpds:

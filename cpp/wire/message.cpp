@@ -141,6 +141,20 @@ Result<std::vector<std::string>> Message::get_str_list(size_t i, const char* wha
   return out;
 }
 
+Result<std::vector<uint64_t>> Message::get_uint_list(size_t i, const char* what, size_t max_count) const {
+  if (i >= fields.size()) return field_error(what, "is missing");
+  if (fields[i].type != msgpack::type::ARRAY) return field_error(what, "must be a list");
+  const auto& arr = fields[i].via.array;
+  if (arr.size > max_count) return field_error(what, "holds more than " + std::to_string(max_count) + " numbers");
+  std::vector<uint64_t> out;
+  out.reserve(arr.size);
+  for (uint32_t k = 0; k < arr.size; ++k) {
+    if (arr.ptr[k].type != msgpack::type::POSITIVE_INTEGER) return field_error(what, "must hold unsigned integers");
+    out.push_back(arr.ptr[k].via.u64);
+  }
+  return out;
+}
+
 Hello Hello::ours(std::string role, std::string fingerprint) {
   return Hello{kProtocolVersion, std::move(role), std::move(fingerprint), RCP_VERSION};
 }

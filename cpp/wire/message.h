@@ -70,6 +70,8 @@ struct Message {
   Result<std::vector<uint8_t>> get_bin(size_t i, const char* what, size_t max_len) const;
   // An array of str (or bin) elements, each at most max_len bytes.
   Result<std::vector<std::string>> get_str_list(size_t i, const char* what, size_t max_len) const;
+  // An array of at most max_count unsigned integers.
+  Result<std::vector<uint64_t>> get_uint_list(size_t i, const char* what, size_t max_count) const;
 };
 
 // Limits: depth <= 8, each container <= 4096 elements, str/bin <= body size.

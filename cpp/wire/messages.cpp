@@ -107,9 +107,11 @@ Result<PeerConnectedMsg> PeerConnectedMsg::decode(const Message& m) {
 }
 
 std::vector<uint8_t> SendMsg::encode() const {
-  if (bandwidth_limit != 0)
-    return encode_message(MsgType::send, paths, resolve, checksum, filters, bandwidth_limit);
-  if (!filters.empty()) return encode_message(MsgType::send, paths, resolve, checksum, filters);
+  const bool v5 = !filters.empty() || !sparse || hard_links || owners || xattrs || acls || keep_capabilities ||
+                  dereference || bandwidth_limit != 0;
+  if (v5)
+    return encode_message(MsgType::send, paths, resolve, checksum, filters, sparse, hard_links, owners, xattrs, acls,
+                          keep_capabilities, dereference, bandwidth_limit);
   if (!checksum) return encode_message(MsgType::send, paths, resolve);
   return encode_message(MsgType::send, paths, resolve, checksum);
 }
@@ -133,7 +135,14 @@ Result<SendMsg> SendMsg::decode(const Message& m) {
   if (m.fields.size() > 1) x.resolve = take(m.get_bool(1, "resolve"), err);    // appended
   if (m.fields.size() > 2) x.checksum = take(m.get_bool(2, "checksum"), err);  // appended in protocol 4
   if (m.fields.size() > 3) x.filters = take_filters(m, 3, err);                // appended in protocol 5
-  if (m.fields.size() > 4) x.bandwidth_limit = take(m.get_uint(4, "bandwidth_limit"), err);  // appended in 5
+  if (m.fields.size() > 4) x.sparse = take(m.get_bool(4, "sparse"), err);
+  if (m.fields.size() > 5) x.hard_links = take(m.get_bool(5, "hard_links"), err);
+  if (m.fields.size() > 6) x.owners = take(m.get_bool(6, "owners"), err);
+  if (m.fields.size() > 7) x.xattrs = take(m.get_bool(7, "xattrs"), err);
+  if (m.fields.size() > 8) x.acls = take(m.get_bool(8, "acls"), err);
+  if (m.fields.size() > 9) x.keep_capabilities = take(m.get_bool(9, "keep_capabilities"), err);
+  if (m.fields.size() > 10) x.dereference = take(m.get_bool(10, "dereference"), err);
+  if (m.fields.size() > 11) x.bandwidth_limit = take(m.get_uint(11, "bandwidth_limit"), err);
   if (is_error(err)) return err;
   return x;
 }
@@ -144,16 +153,17 @@ std::vector<uint8_t> ReceiveMsg::encode() const {
     flat.push_back(r.kind);
     flat.push_back(r.text);
   }
-  const bool v5 = !filters.empty() || delete_extraneous || delete_excluded || dry_run;
-  if (wildcards.empty() && !update && !ignore_existing && !checksum &&
-      !v5)  // left to the rules, as an older master does
+  const bool v5 = !filters.empty() || delete_extraneous || delete_excluded || dry_run || owner != kOff ||
+                  group != kOff || numeric_ids || xattrs || acls || keep_capabilities;
+  if (wildcards.empty() && !update && !ignore_existing && !checksum && !v5)  // left to the rules, as an older master does
     return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve);
   std::vector<uint8_t> w = wildcards;
   if (w.empty())
     for (const auto& r : root_rules) w.push_back(r.kind == "glob" ? 1 : 0);
   if (v5)
     return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve, w, update,
-                          ignore_existing, checksum, filters, delete_extraneous, delete_excluded, dry_run);
+                          ignore_existing, checksum, filters, delete_extraneous, delete_excluded, dry_run, owner,
+                          group, numeric_ids, xattrs, acls, keep_capabilities);
   return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve, w, update,
                         ignore_existing, checksum);
 }
@@ -178,6 +188,12 @@ Result<ReceiveMsg> ReceiveMsg::decode(const Message& m) {
   if (m.fields.size() > 12) x.delete_extraneous = take(m.get_bool(12, "delete"), err);
   if (m.fields.size() > 13) x.delete_excluded = take(m.get_bool(13, "delete_excluded"), err);
   if (m.fields.size() > 14) x.dry_run = take(m.get_bool(14, "dry_run"), err);
+  if (m.fields.size() > 15) x.owner = static_cast<uint8_t>(take_u32(m, 15, "owner", err, kAuto));
+  if (m.fields.size() > 16) x.group = static_cast<uint8_t>(take_u32(m, 16, "group", err, kAuto));
+  if (m.fields.size() > 17) x.numeric_ids = take(m.get_bool(17, "numeric_ids"), err);
+  if (m.fields.size() > 18) x.xattrs = take(m.get_bool(18, "xattrs"), err);
+  if (m.fields.size() > 19) x.acls = take(m.get_bool(19, "acls"), err);
+  if (m.fields.size() > 20) x.keep_capabilities = take(m.get_bool(20, "keep_capabilities"), err);
   if (is_error(err)) return err;
   if (static_cast<int>(x.overwrite) + static_cast<int>(x.update) + static_cast<int>(x.ignore_existing) > 1)
     return refuse("receive", "at most one of overwrite, update and ignore_existing");
@@ -241,7 +257,7 @@ std::vector<uint8_t> ResultMsg::encode() const {
   std::vector<std::string> paths(
       kept_paths.begin(), kept_paths.begin() + static_cast<ptrdiff_t>(std::min(kept_paths.size(), kMaxKeptPaths)));
   return encode_message(MsgType::result, files, bytes, dirs, symlinks, kept, failed, pairs_of(errors), unchanged,
-                        ignored, paths, deleted, plan_omitted);
+                        ignored, paths, deleted, plan_omitted, sparse_bytes, hard_links);
 }
 
 Result<ResultMsg> ResultMsg::decode(const Message& m) {
@@ -275,9 +291,10 @@ Result<ResultMsg> ResultMsg::decode(const Message& m) {
   if (m.fields.size() > 7) x.unchanged = take(m.get_uint(7, "unchanged"), err);  // appended in protocol 4
   if (m.fields.size() > 8) x.ignored = take(m.get_uint(8, "ignored"), err);
   if (m.fields.size() > 9) x.kept_paths = take(m.get_str_list(9, "kept_paths", kMaxPathBytes), err);
-  if (is_error(err)) return err;
   if (m.fields.size() > 10) x.deleted = take(m.get_uint(10, "deleted"), err);  // appended in protocol 5
   if (m.fields.size() > 11) x.plan_omitted = take(m.get_uint(11, "plan_omitted"), err);
+  if (m.fields.size() > 12) x.sparse_bytes = take(m.get_uint(12, "sparse_bytes"), err);
+  if (m.fields.size() > 13) x.hard_links = take(m.get_uint(13, "hard_links"), err);
   if (is_error(err)) return err;
   if (x.kept_paths.size() > kMaxKeptPaths) return refuse("result", "too many kept paths");
   return x;
@@ -364,7 +381,111 @@ Result<RootMsg> RootMsg::decode(const Message& m) {
   return x;
 }
 
+namespace {
+
+// An optional Ownership as [] or [uid, gid, user, group]; extended attributes
+// as a flat [name, value, ...]: msgpack adaptors for encode_message.
+struct OwnerField {
+  const std::optional<Ownership>& owner;
+};
+struct XattrsField {
+  const Xattrs& xattrs;
+};
+
+// An appended Ownership at field `at`, when there.
+std::optional<Ownership> take_owner(const Message& m, size_t at, Error& err) {
+  if (m.fields.size() <= at || is_error(err)) return std::nullopt;
+  if (m.fields[at].type != msgpack::type::ARRAY) {
+    err = make_error(Errc::protocol, "message field 'owner' must be a list");
+    return std::nullopt;
+  }
+  const auto& arr = m.fields[at].via.array;
+  if (arr.size == 0) return std::nullopt;
+  if (arr.size != 4) {
+    err = make_error(Errc::protocol, "message field 'owner' must be [uid, gid, user, group]");
+    return std::nullopt;
+  }
+  Message owner;
+  owner.fields = std::span<const msgpack::object>(arr.ptr, arr.size);
+  Ownership o;
+  // -1 is "leave as is" to the kernel, never an owner.
+  o.uid = take_u32(owner, 0, "uid", err, UINT32_MAX - 1);
+  o.gid = take_u32(owner, 1, "gid", err, UINT32_MAX - 1);
+  o.user = take(owner.get_str(2, "user", kMaxOwnerName), err);
+  o.group = take(owner.get_str(3, "group", kMaxOwnerName), err);
+  return o;
+}
+
+Xattrs take_xattrs(const Message& m, size_t at, Error& err) {
+  Xattrs out;
+  if (m.fields.size() <= at || is_error(err)) return out;
+  if (m.fields[at].type != msgpack::type::ARRAY) {
+    err = make_error(Errc::protocol, "message field 'xattrs' must be a list");
+    return out;
+  }
+  const auto& arr = m.fields[at].via.array;
+  if (arr.size % 2 != 0 || arr.size > 2 * kMaxXattrs) {
+    err = make_error(Errc::protocol, "message field 'xattrs' must hold at most 256 name, value pairs");
+    return out;
+  }
+  Message list;
+  list.fields = std::span<const msgpack::object>(arr.ptr, arr.size);
+  size_t bytes = 0;
+  for (size_t i = 0; i < arr.size; i += 2) {
+    std::string name = take(list.get_str(i, "xattr name", kMaxXattrName), err);
+    auto value = take(list.get_bin(i + 1, "xattr value", kMaxXattrValue), err);
+    if (is_error(err)) return {};
+    bytes += name.size() + value.size();
+    if (name.empty() || name.find('\0') != std::string::npos || bytes > kMaxXattrBytes) {
+      err = make_error(Errc::protocol, "extended attributes: an empty or bad name, or more than 256 KiB");
+      return {};
+    }
+    out.emplace_back(std::move(name), std::string(value.begin(), value.end()));
+  }
+  return out;
+}
+
+}  // namespace
+}  // namespace rcp
+
+namespace msgpack {
+MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
+  namespace adaptor {
+  template <>
+  struct pack<rcp::OwnerField> {
+    template <typename Stream>
+    packer<Stream>& operator()(packer<Stream>& pk, const rcp::OwnerField& v) const {
+      if (!v.owner) return pk.pack_array(0);
+      pk.pack_array(4);
+      pk.pack(v.owner->uid);
+      pk.pack(v.owner->gid);
+      pk.pack(v.owner->user);
+      return pk.pack(v.owner->group);
+    }
+  };
+  template <>
+  struct pack<rcp::XattrsField> {
+    template <typename Stream>
+    packer<Stream>& operator()(packer<Stream>& pk, const rcp::XattrsField& v) const {
+      pk.pack_array(static_cast<uint32_t>(2 * v.xattrs.size()));
+      for (const auto& [name, value] : v.xattrs) {
+        pk.pack(name);
+        pk.pack_bin(static_cast<uint32_t>(value.size()));
+        pk.pack_bin_body(value.data(), static_cast<uint32_t>(value.size()));
+      }
+      return pk;
+    }
+  };
+  }  // namespace adaptor
+}
+}  // namespace msgpack
+
+namespace rcp {
+
 std::vector<uint8_t> DirMsg::encode() const {
+  if (owner || !xattrs.empty())
+    return encode_message(MsgType::dir, index, relpath, mode, mtime_s, mtime_ns, OwnerField{owner},
+                          XattrsField{xattrs});
   return encode_message(MsgType::dir, index, relpath, mode, mtime_s, mtime_ns);
 }
 
@@ -377,11 +498,16 @@ Result<DirMsg> DirMsg::decode(const Message& m) {
   x.mode = take_u32(m, 2, "mode", err, 07777);
   x.mtime_s = take(m.get_int(3, "mtime_s"), err);
   x.mtime_ns = take_u32(m, 4, "mtime_ns", err, 999999999);
+  x.owner = take_owner(m, 5, err);  // appended in protocol 5
+  x.xattrs = take_xattrs(m, 6, err);
   if (is_error(err)) return err;
   return x;
 }
 
 std::vector<uint8_t> SymlinkMsg::encode() const {
+  if (owner || !xattrs.empty())
+    return encode_message(MsgType::symlink, index, relpath, target, mtime_s, mtime_ns, OwnerField{owner},
+                          XattrsField{xattrs});
   return encode_message(MsgType::symlink, index, relpath, target, mtime_s, mtime_ns);
 }
 
@@ -394,6 +520,8 @@ Result<SymlinkMsg> SymlinkMsg::decode(const Message& m) {
   x.target = take(m.get_str(2, "target", kMaxLinkTarget), err);
   x.mtime_s = take(m.get_int(3, "mtime_s"), err);
   x.mtime_ns = take_u32(m, 4, "mtime_ns", err, 999999999);
+  x.owner = take_owner(m, 5, err);  // appended in protocol 5
+  x.xattrs = take_xattrs(m, 6, err);
   if (is_error(err)) return err;
   return x;
 }
@@ -406,7 +534,8 @@ std::vector<uint8_t> FilesMsg::encode() const {
   pk.pack(first);
   pk.pack_array(static_cast<uint32_t>(files.size()));
   for (const auto& f : files) {
-    pk.pack_array(7);
+    const bool more = f.owner || !f.xattrs.empty();
+    pk.pack_array(more ? 11 : f.link_to || f.link_first ? 9 : 7);
     pk.pack(f.index);
     pk.pack(f.relpath);
     pk.pack(f.size);
@@ -415,6 +544,15 @@ std::vector<uint8_t> FilesMsg::encode() const {
     pk.pack(f.mode);
     pk.pack_bin(static_cast<uint32_t>(f.digest.size()));
     pk.pack_bin_body(reinterpret_cast<const char*>(f.digest.data()), static_cast<uint32_t>(f.digest.size()));
+    if (more || f.link_to || f.link_first) {
+      pk.pack(f.link_first);
+      pk.pack_array(f.link_to ? 1 : 0);
+      if (f.link_to) pk.pack(*f.link_to);
+    }
+    if (more) {
+      pk.pack(OwnerField{f.owner});
+      pk.pack(XattrsField{f.xattrs});
+    }
   }
   const auto* p = reinterpret_cast<const uint8_t*>(buf.data());
   return std::vector<uint8_t>(p, p + buf.size());
@@ -444,7 +582,16 @@ Result<FilesMsg> FilesMsg::decode(const Message& m) {
     f.mtime_ns = take_u32(entry, 4, "mtime_ns", err, 999999999);
     f.mode = take_u32(entry, 5, "mode", err, 07777);
     f.digest = take(entry.get_bin(6, "digest", 16), err);
+    if (entry.fields.size() > 7) f.link_first = take(entry.get_bool(7, "link_first"), err);  // appended in protocol 5
+    if (entry.fields.size() > 8) {
+      auto to = take(entry.get_uint_list(8, "link_to", 1), err);
+      if (!to.empty()) f.link_to = to[0];
+    }
+    f.owner = take_owner(entry, 9, err);
+    f.xattrs = take_xattrs(entry, 10, err);
     if (is_error(err)) return err;
+    if (f.link_to && (f.link_first || *f.link_to >= x.first + i))
+      return refuse("files", "a hard link to a file not announced before it");
     if (!f.digest.empty() && f.digest.size() != 16) return refuse("files", "a digest is 16 bytes or none");
     x.files.push_back(std::move(f));
   }
@@ -467,7 +614,7 @@ Result<VerdictsMsg> VerdictsMsg::decode(const Message& m) {
   if (is_error(err)) return err;
   if (bytes.empty()) return refuse("verdicts", "no verdicts");
   for (uint8_t b : bytes) {
-    if (b > static_cast<uint8_t>(FileVerdict::failed))
+    if (b > static_cast<uint8_t>(FileVerdict::linked))
       return refuse("verdicts", "unknown verdict " + std::to_string(b));
     x.verdicts.push_back(static_cast<FileVerdict>(b));
   }

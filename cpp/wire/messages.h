@@ -73,11 +73,20 @@ struct SendMsg {  // to the source: the operands' paths
   // rcpd resolves them (home, ~, ~user, wildcards: base/remote_path.h).
   // Absent/false: paths taken as they are (a local rcpd, the shell expanded them).
   bool resolve = false;
-  bool checksum = false;  // appended: announce each file with its xxh3-128 (--checksum)
+  bool checksum = false;    // appended: announce each file with its xxh3-128 (--checksum)
   // Appended (protocol 5): "+ PATTERN" / "- PATTERN" rules, in order
   // (copy/filter_rules.h); the walk leaves out what they exclude. At most
   // kMaxFilterRules of kMaxFilterRuleBytes each; checked when parsed.
   std::vector<std::string> filters{};
+  bool sparse = true;       // appended (protocol 5): holes do not travel; absent: true
+  bool hard_links = false;  // appended (protocol 5): later names of an inode announced as links (-H)
+  bool owners = false;      // appended (protocol 5): announce each entry's uid, gid and their names
+  // Appended (protocol 5): which extended attributes to announce: user.*
+  // (and trusted.* when root), system.posix_acl_* (acls), security.capability.
+  bool xattrs = false;
+  bool acls = false;
+  bool keep_capabilities = false;
+  bool dereference = false;  // appended (protocol 5): follow symlinks, copy what they point to (-L)
   // Appended (protocol 5): pace the file data sent to the destination at
   // this many bytes per second (rcp -l); 0 = no limit.
   uint64_t bandwidth_limit = 0;
@@ -118,6 +127,17 @@ struct ReceiveMsg {  // to the destination
   bool delete_extraneous = false;
   bool delete_excluded = false;
   bool dry_run = false;
+  // Appended (protocol 5): whose entries become, as the source's owner and
+  // group say (by name unless numeric_ids): kOff, kOn, or kAuto (on when the
+  // destination rcpd runs as root). Absent: off.
+  static constexpr uint8_t kOff = 0, kOn = 1, kAuto = 2;
+  uint8_t owner = kOff;
+  uint8_t group = kOff;
+  bool numeric_ids = false;
+  // Appended (protocol 5): which extended attributes to set (as SendMsg's).
+  bool xattrs = false;
+  bool acls = false;
+  bool keep_capabilities = false;
   std::vector<uint8_t> encode() const;
   static Result<ReceiveMsg> decode(const Message& m);
 };
@@ -170,6 +190,10 @@ struct ResultMsg {  // control: the rcpd's summary
   // removed), and plan entries not sent in `plan` messages (past kMaxPlanEntries).
   uint64_t deleted = 0;
   uint64_t plan_omitted = 0;
+  // Appended (protocol 5): bytes of holes that neither travelled nor were
+  // written (sparse files), and files made as hard links (-H).
+  uint64_t sparse_bytes = 0;
+  uint64_t hard_links = 0;
   std::vector<uint8_t> encode() const;
   static Result<ResultMsg> decode(const Message& m);
 };
@@ -194,6 +218,22 @@ struct PlanMsg {                   // destination -> master, control, before the
 
 // ---- source -> destination (control stream, walk order) ----
 
+// Appended (protocol 5) to dir, symlink and each announced file when the
+// master asks for owners: who owns the entry at the source, by id and by
+// name ("" when the source's /etc/passwd or /etc/group has none).
+struct Ownership {
+  uint32_t uid = 0;  // < 2^32-1 (-1 means "no id" to the kernel)
+  uint32_t gid = 0;
+  std::string user;   // <= kMaxOwnerName
+  std::string group;  // <= kMaxOwnerName
+  bool operator==(const Ownership&) const = default;
+};
+
+// Appended (protocol 5) with xattrs: an entry's extended attributes as
+// (name, value) pairs, only those the options ask for (docs/protocol.md;
+// bounded by kMaxXattrs, kMaxXattrName, kMaxXattrValue, kMaxXattrBytes).
+using Xattrs = std::vector<std::pair<std::string, std::string>>;
+
 struct RootMsg {
   uint32_t index = 0;  // the root: what dir, symlink, chunks... name as their index
   std::string name;    // <= kMaxNameBytes
@@ -214,6 +254,8 @@ struct DirMsg {
   uint32_t mode = 0;    // <= 07777
   int64_t mtime_s = 0;  // may be negative (before 1970)
   uint32_t mtime_ns = 0;
+  std::optional<Ownership> owner{};  // appended (protocol 5): [] or [uid, gid, user, group]
+  Xattrs xattrs{};                   // appended (protocol 5): [name, value, ...]
   std::vector<uint8_t> encode() const;
   static Result<DirMsg> decode(const Message& m);
 };
@@ -224,6 +266,8 @@ struct SymlinkMsg {
   std::string target;  // <= kMaxLinkTarget
   int64_t mtime_s = 0;
   uint32_t mtime_ns = 0;
+  std::optional<Ownership> owner{};  // appended (protocol 5): [] or [uid, gid, user, group]
+  Xattrs xattrs{};                   // appended (protocol 5): [name, value, ...]
   std::vector<uint8_t> encode() const;
   static Result<SymlinkMsg> decode(const Message& m);
 };
@@ -237,6 +281,15 @@ struct FileEntry {
   uint32_t mtime_ns = 0;
   uint32_t mode = 0;            // <= 07777
   std::vector<uint8_t> digest;  // xxh3-128 of the content with --checksum (16 bytes), else empty
+  // Appended (protocol 5), hard links (-H): this is the first name of an
+  // inode with several, which later entries may name as their `link_to`;
+  // or a later name, `link_to` being the number of the announced file whose
+  // inode it shares (smaller than its own).
+  // On the wire: link_first: bool; link_to: a list of 0 or 1 number.
+  bool link_first = false;
+  std::optional<uint64_t> link_to{};
+  std::optional<Ownership> owner{};  // appended (protocol 5), after the two above: [] or [uid, gid, user, group]
+  Xattrs xattrs{};                   // appended (protocol 5): [name, value, ...]
   bool operator==(const FileEntry&) const = default;
 };
 
@@ -258,6 +311,7 @@ enum class FileVerdict : uint8_t {
   kept = 3,       // exists and differs, no permission to replace
   ignored = 4,    // left alone as --update / --ignore-existing asked
   failed = 5,     // the destination cannot take it (and says why in its result)
+  linked = 6,     // a later name of a file this copy writes: made a hard link to it, nothing to send
 };
 constexpr bool wants_data(FileVerdict v) { return v == FileVerdict::send || v == FileVerdict::replace; }
 

@@ -209,6 +209,28 @@ def build_parser() -> argparse.ArgumentParser:
                          help="with --delete (implied): remove excluded entries at the destination too")
     copying.add_argument("-n", "--dry-run", action="store_true",
                          help="write and delete nothing; print what the copy would do (counts; each entry with -v)")
+    # What of each file besides content, mode and mtime (rsync -aHAXS's set).
+    copying.add_argument("--no-sparse", dest="sparse", action="store_false",
+                         help="send a file's holes as zeros (default: holes found with SEEK_DATA/SEEK_HOLE are "
+                              "neither sent nor written, as rsync -S)")
+    copying.add_argument("-H", "--hard-links", action="store_true",
+                         help="names sharing an inode at the source share one at the destination; the data "
+                              "crosses once (rsync -H)")
+    copying.add_argument("--owner", action=argparse.BooleanOptionalAction, default=None,
+                         help="give entries the source's owner, by name (default: when the destination's rcpd "
+                              "runs as root, as rsync -a and cp -a)")
+    copying.add_argument("--group", action=argparse.BooleanOptionalAction, default=None,
+                         help="give entries the source's group, by name (default: as --owner)")
+    copying.add_argument("--numeric-ids", action="store_true",
+                         help="map owners and groups by number, not by name (rsync --numeric-ids)")
+    copying.add_argument("-X", "--xattrs", action="store_true",
+                         help="copy user.* extended attributes (and trusted.* when both rcpds run as root) (rsync -X)")
+    copying.add_argument("--acls", action="store_true",
+                         help="copy POSIX ACLs (as their attributes; named users and groups by number) (rsync -A)")
+    copying.add_argument("--keep-capabilities", action="store_true",
+                         help="copy security.capability too (file capabilities grant privilege: off by default)")
+    copying.add_argument("-L", "--dereference", action="store_true",
+                         help="copy what symlinks point to, not the links; loops are reported (rsync -L)")
     # scp's habits: accepted, and what they ask for is what rcp always does.
     copying.add_argument("-r", "-R", "--recursive", action="store_true", help="accepted for scp compatibility; "
                          "directories are always copied recursively")
@@ -325,6 +347,15 @@ def options_from_args(args: argparse.Namespace, *, stderr_is_tty: bool | None = 
         delete=args.delete or args.delete_excluded,
         delete_excluded=args.delete_excluded,
         dry_run=args.dry_run,
+        sparse=args.sparse,
+        hard_links=args.hard_links,
+        owner=args.owner,
+        group=args.group,
+        numeric_ids=args.numeric_ids,
+        xattrs=args.xattrs,
+        acls=args.acls,
+        keep_capabilities=args.keep_capabilities,
+        dereference=args.dereference,
         ssh_config=_existing_file(args.ssh_config, "ssh config file") if args.ssh_config else None,
         identity_files=[_existing_file(p, "identity file") for p in args.identity_files],
         accept_new_host_keys=args.accept_new_host_keys,

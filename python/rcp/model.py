@@ -64,6 +64,18 @@ class CopyOptions:
     # the copy survives a power cut once rcp returns, at the cost of waiting
     # for the disk (much slower for many small files).
     fsync: bool = False
+    # What of each file besides content, mode and mtime (rsync -a's set and more):
+    sparse: bool = True  # holes (SEEK_DATA/SEEK_HOLE) neither travel nor get written (rsync -S)
+    hard_links: bool = False  # names sharing an inode at the source share one at the destination (rsync -H)
+    # Owner and group by name (numeric fallback); None: when the destination's
+    # rcpd runs as root (rsync -a, cp -a); True without root: a warning.
+    owner: bool | None = None
+    group: bool | None = None
+    numeric_ids: bool = False  # map owners by id, not by name
+    xattrs: bool = False  # user.* extended attributes (and trusted.* as root at both ends) (rsync -X)
+    acls: bool = False  # POSIX ACLs, as their system.posix_acl_* attributes: ids by number (rsync -A)
+    keep_capabilities: bool = False  # security.capability (file capabilities grant privilege)
+    dereference: bool = False  # copy what symlinks point to; loops are reported (rsync -L)
     ssh_config: str | None = None
     identity_files: list[str] = field(default_factory=list)
     accept_new_host_keys: bool = False
@@ -189,6 +201,8 @@ class CopyResult:
     plan: tuple[PlanEntry, ...] = ()
     plan_omitted: int = 0
     cancelled: bool = False  # stopped by Transfer.cancel before it ended
+    sparse_bytes: int = 0  # holes of sparse files: neither sent nor written
+    hard_links: int = 0  # files made as hard links to one copied before (hard_links option)
 
     @property
     def ok(self) -> bool:

@@ -322,8 +322,9 @@ def _add_plan(side: Side, fields: list[Any]) -> None:
 
 
 def _result_fields(fields: list[Any]) -> list[Any]:
-    """[files, bytes, dirs, symlinks, kept, failed, [[path, error]...], unchanged, ignored, [kept paths]],
-    checked; the last three were appended (protocol 4) and default to 0, 0, []."""
+    """[files, bytes, dirs, symlinks, kept, failed, [[path, error]...], unchanged, ignored, [kept paths],
+    deleted, plan_omitted, sparse_bytes, hard_links], checked; unchanged, ignored, kept paths were appended
+    in protocol 4 and default to 0, 0, []; the last four in protocol 5, default 0."""
     if len(fields) < 7 or not isinstance(fields[6], list):
         raise ValueError("expected six counts and a list of errors")
     counts = [_count(f) for f in fields[:6]]
@@ -336,7 +337,8 @@ def _result_fields(fields: list[Any]) -> list[Any]:
     kept_paths = fields[9] if len(fields) > 9 else []
     if not isinstance(kept_paths, list):
         raise ValueError("kept paths are not a list")
-    v5 = [_count(f) for f in fields[10:12]] + [0] * (2 - len(fields[10:12]))  # deleted, plan_omitted (protocol 5)
+    # Appended in protocol 5: deleted, plan_omitted, sparse_bytes, hard_links.
+    v5 = [_count(f) for f in fields[10:14]] + [0] * (4 - len(fields[10:14]))
     return counts + [errors] + more + [[printable(str(p)) for p in kept_paths]] + v5
 
 
@@ -535,9 +537,12 @@ def _hand_out_job(src: Side, dst: Side, sources: list[Endpoint], destination: En
     A remote side's rcpd resolves its paths as scp means them (home, ~user,
     wildcards: rcp.operands); a local side's are the local shell's, literal."""
     assert src.link is not None and dst.link is not None
-    # Fields appended in protocol 5 (docs/protocol.md): filters, then bandwidth_limit.
+    # Fields appended in protocol 5 (docs/protocol.md): filters, the fidelity options, bandwidth_limit.
     src.link.send(Msg.SEND, [[s.path for s in sources], not src.endpoint.is_local, bool(options.checksum),
-                             list(options.filters), int(options.bandwidth_limit)])
+                             list(options.filters), bool(options.sparse), bool(options.hard_links),
+                             options.owner is not False or options.group is not False,
+                             bool(options.xattrs), bool(options.acls), bool(options.keep_capabilities),
+                             bool(options.dereference), int(options.bandwidth_limit)])
     rules = [part for s in sources for part in root_rule(s.path, local=s.is_local)]
     # Which operands may stand for several roots: one without a wildcard stands for one.
     wildcards = bytes(has_wildcard(s.path, local=s.is_local) for s in sources)
@@ -546,7 +551,14 @@ def _hand_out_job(src: Side, dst: Side, sources: list[Endpoint], destination: En
                                 wildcards, bool(options.update), bool(options.ignore_existing),
                                 bool(options.checksum), list(options.filters),
                                 bool(options.delete or options.delete_excluded), bool(options.delete_excluded),
-                                bool(options.dry_run)])
+                                bool(options.dry_run), _tristate(options.owner), _tristate(options.group),
+                                bool(options.numeric_ids), bool(options.xattrs), bool(options.acls),
+                                bool(options.keep_capabilities)])
+
+
+def _tristate(value: bool | None) -> int:
+    """receive's owner/group: 0 off, 1 on, 2 when the destination rcpd runs as root."""
+    return 2 if value is None else int(value)
 
 
 def _wait_results(sides: list[Side], cancel: threading.Event | None = None) -> None:
@@ -587,10 +599,10 @@ def _build_result(src: Side, dst: Side, duration: float, *, relayed: bool = Fals
     errors: list[tuple[str, str]] = []
     failed = 0
     if dst.result is not None:
-        files, nbytes, dirs, links, kept, failed, errs, unchanged, ignored, kept_paths, deleted, omitted = dst.result
+        files, nbytes, dirs, links, kept, failed, errs, unchanged, ignored, kept_paths, deleted, omitted, sparse, hard = dst.result
         f.update(files_copied=files, bytes_copied=nbytes, dirs_created=dirs, symlinks_copied=links, kept=kept,
                  unchanged=unchanged, ignored=ignored, kept_paths=kept_paths, deleted=deleted,
-                 plan=tuple(dst.plan), plan_omitted=omitted + dst.plan_dropped)
+                 plan=tuple(dst.plan), plan_omitted=omitted + dst.plan_dropped, sparse_bytes=sparse, hard_links=hard)
         errors = [(p, m) for p, m in errs]
     elif dst.last_progress is not None:  # cut short: what the destination had confirmed by then
         f.update(files_copied=dst.last_progress.files_done, bytes_copied=dst.last_progress.bytes_done)

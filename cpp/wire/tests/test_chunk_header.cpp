@@ -58,6 +58,41 @@ TEST(ChunkHeader, RefusesBadGeometry) {
   EXPECT_FALSE(ChunkHeader::decode(encode_message(MsgType::dir, 1u)).ok());
 }
 
+TEST(ChunkHeader, SparseExtentsRoundTripAndAreBounded) {
+  ChunkHeader h = sample();  // kC / 2 bytes at kC
+  h.sparse = true;
+  h.extents = {{0, 10}, {4096, 100}};
+  auto back = ChunkHeader::decode(h.encode());
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_TRUE(back->sparse);
+  EXPECT_EQ(back->extents, h.extents);
+  EXPECT_EQ(back->wire_length(), 110u);
+  h.extents.clear();  // all hole: nothing travels
+  back = ChunkHeader::decode(h.encode());
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE(back->sparse);
+  EXPECT_EQ(back->wire_length(), 0u);
+  EXPECT_EQ(sample().wire_length(), kC / 2);  // dense: all of it
+  auto bad = [](std::vector<std::pair<uint64_t, uint64_t>> extents) {
+    ChunkHeader c = sample();
+    c.sparse = true;
+    c.extents = std::move(extents);
+    return !ChunkHeader::decode(c.encode()).ok();
+  };
+  EXPECT_TRUE(bad({{0, 0}}));            // empty
+  EXPECT_TRUE(bad({{10, 5}, {0, 5}}));   // out of order
+  EXPECT_TRUE(bad({{0, 10}, {10, 5}}));  // touching: one extent
+  EXPECT_TRUE(bad({{0, 10}, {5, 10}}));  // overlapping
+  EXPECT_TRUE(bad({{kC / 2 - 1, 2}}));   // past the chunk
+  EXPECT_TRUE(bad({{UINT64_MAX, 1}}));   // far past it
+  EXPECT_TRUE(bad({{1, UINT64_MAX}}));   // wrapping
+  std::vector<std::pair<uint64_t, uint64_t>> many;
+  for (uint64_t i = 0; i <= kMaxExtents; ++i) many.emplace_back(2 * i, 1);
+  EXPECT_TRUE(bad(many));  // more than kMaxExtents
+  many.pop_back();
+  EXPECT_FALSE(bad(many));
+}
+
 TEST(Xxh128, MatchesOneShotAndCanonicalOrder) {
   std::vector<uint8_t> data(100000);
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7);

@@ -84,7 +84,8 @@ TEST(Messages, Verdicts) {
   EXPECT_EQ(x->first, 3u);
   EXPECT_EQ(x->verdicts, v.verdicts);
   expect_refused<VerdictsMsg>(encode_message(MsgType::verdicts, 0u, Bytes{}), "no verdicts");
-  expect_refused<VerdictsMsg>(encode_message(MsgType::verdicts, 0u, Bytes{6}), "unknown verdict");
+  expect_refused<VerdictsMsg>(encode_message(MsgType::verdicts, 0u, Bytes{7}),
+                              "unknown verdict");  // 6: linked (protocol 5)
   expect_refused<VerdictsMsg>(encode_message(MsgType::verdicts, 0u, Bytes(FilesMsg::kMaxFilesPerMsg + 1)), "verdicts");
 }
 
@@ -474,6 +475,86 @@ TEST(Messages, Done) {
   EXPECT_EQ(x->bytes, 1u << 30);
   expect_refused<DoneMsg>(encode_message(MsgType::done, 1u), "bytes");
   expect_refused<DoneMsg>(encode_message(MsgType::done, -1, 0u), "files");
+}
+
+}  // namespace
+}  // namespace rcp
+
+namespace rcp {
+namespace {
+
+TEST(Messages, FidelityOptions) {
+  SendMsg s{{"a"}, false, false};
+  EXPECT_TRUE(decode_as<SendMsg>(s.encode())->sparse);  // absent: holes do not travel
+  s.sparse = false;
+  s.hard_links = s.owners = s.xattrs = s.acls = s.keep_capabilities = s.dereference = true;
+  auto x = decode_as<SendMsg>(s.encode());
+  ASSERT_TRUE(x.ok()) << x.error().message;
+  EXPECT_FALSE(x->sparse);
+  EXPECT_TRUE(x->hard_links && x->owners && x->xattrs && x->acls && x->keep_capabilities && x->dereference);
+  ReceiveMsg r{"d", 1, false, false, {{"any", ""}}, false, false, {}};
+  EXPECT_EQ(decode_as<ReceiveMsg>(r.encode())->owner, ReceiveMsg::kOff);
+  r.owner = ReceiveMsg::kAuto;
+  r.group = ReceiveMsg::kOn;
+  r.numeric_ids = r.xattrs = r.acls = true;
+  auto y = decode_as<ReceiveMsg>(r.encode());
+  ASSERT_TRUE(y.ok()) << y.error().message;
+  EXPECT_EQ(y->owner, ReceiveMsg::kAuto);
+  EXPECT_EQ(y->group, ReceiveMsg::kOn);
+  EXPECT_TRUE(y->numeric_ids && y->xattrs && y->acls && !y->keep_capabilities);
+  Bytes bad = encode_message(MsgType::receive, "d", 1u, false, false, Strings{"any", ""}, false, false, Bytes{0}, false,
+                             false, false, 3u);
+  expect_refused<ReceiveMsg>(bad, "owner");
+  ResultMsg res;
+  res.sparse_bytes = 1ull << 40;
+  res.hard_links = 7;
+  auto z = decode_as<ResultMsg>(res.encode());
+  ASSERT_TRUE(z.ok()) << z.error().message;
+  EXPECT_EQ(z->sparse_bytes, 1ull << 40);
+  EXPECT_EQ(z->hard_links, 7u);
+}
+
+TEST(Messages, OwnersAndXattrs) {
+  const Ownership owner{1000, 100, "alice", "users"};
+  const Xattrs attrs{{"user.a", std::string("\0\1\2", 3)}, {"trusted.b", ""}};
+  DirMsg d{0, "sub", 0755, 1, 2, owner, attrs};
+  auto dir = decode_as<DirMsg>(d.encode());
+  ASSERT_TRUE(dir.ok()) << dir.error().message;
+  EXPECT_EQ(dir->owner, owner);
+  EXPECT_EQ(dir->xattrs, attrs);
+  EXPECT_FALSE(decode_as<DirMsg>(DirMsg{0, "sub", 0755, 1, 2}.encode())->owner.has_value());
+  SymlinkMsg l{0, "l", "t", 1, 2, std::nullopt, attrs};
+  auto link = decode_as<SymlinkMsg>(l.encode());
+  ASSERT_TRUE(link.ok()) << link.error().message;
+  EXPECT_FALSE(link->owner.has_value());
+  EXPECT_EQ(link->xattrs, attrs);
+  FilesMsg f{5,
+             {FileEntry{0, "a", 1, 2, 3, 0644, {}, true, std::nullopt, owner, attrs},
+              FileEntry{0, "b", 1, 2, 3, 0644, {}, false, 5, std::nullopt, {}},
+              FileEntry{0, "c", 1, 2, 3, 0644, {}, false, std::nullopt, std::nullopt, {}}}};
+  auto files = decode_as<FilesMsg>(f.encode());
+  ASSERT_TRUE(files.ok()) << files.error().message;
+  EXPECT_EQ(files->files, f.files);
+  // A hard link names an earlier file, never itself or one after it.
+  FilesMsg ahead{5, {FileEntry{0, "b", 1, 2, 3, 0644, {}, false, 5, std::nullopt, {}}}};
+  expect_refused<FilesMsg>(ahead.encode(), "hard link");
+  // Bounds: -1 is no owner; names, values and counts are limited.
+  expect_refused<DirMsg>(encode_message(MsgType::dir, 0u, "s", 0u, 0, 0u, std::vector<uint32_t>{UINT32_MAX, 0u}),
+                         "owner");
+  DirMsg big = d;
+  big.owner = Ownership{UINT32_MAX, 0, "", ""};
+  expect_refused<DirMsg>(big.encode(), "uid");
+  big.owner = Ownership{1, 1, std::string(kMaxOwnerName + 1, 'u'), ""};
+  expect_refused<DirMsg>(big.encode(), "user");
+  big.owner.reset();
+  big.xattrs = {{std::string(kMaxXattrName + 1, 'n'), "v"}};
+  expect_refused<DirMsg>(big.encode(), "xattr name");
+  big.xattrs = {{"user.v", std::string(kMaxXattrValue + 1, 'v')}};
+  expect_refused<DirMsg>(big.encode(), "xattr value");
+  big.xattrs = Xattrs(kMaxXattrs + 1, {"user.n", "v"});
+  expect_refused<DirMsg>(big.encode(), "xattrs");
+  big.xattrs = Xattrs(5, {"user.n", std::string(kMaxXattrValue, 'v')});  // 320 KiB in all
+  expect_refused<DirMsg>(big.encode(), "256 KiB");
 }
 
 }  // namespace
