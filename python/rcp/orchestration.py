@@ -599,7 +599,8 @@ def _build_result(src: Side, dst: Side, duration: float, *, relayed: bool = Fals
     errors: list[tuple[str, str]] = []
     failed = 0
     if dst.result is not None:
-        files, nbytes, dirs, links, kept, failed, errs, unchanged, ignored, kept_paths, deleted, omitted, sparse, hard = dst.result
+        (files, nbytes, dirs, links, kept, failed, errs, unchanged, ignored, kept_paths, deleted, omitted, sparse,
+         hard) = dst.result
         f.update(files_copied=files, bytes_copied=nbytes, dirs_created=dirs, symlinks_copied=links, kept=kept,
                  unchanged=unchanged, ignored=ignored, kept_paths=kept_paths, deleted=deleted,
                  plan=tuple(dst.plan), plan_omitted=omitted + dst.plan_dropped, sparse_bytes=sparse, hard_links=hard)
