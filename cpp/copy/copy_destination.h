@@ -18,6 +18,7 @@
 #include "base/logger.h"
 #include "copy/dest_tree.h"
 #include "copy/file_policy.h"
+#include "copy/partial_file.h"
 #include "copy/transfer_counters.h"
 #include "link/link.h"
 #include "wire/chunk_header.h"
@@ -64,6 +65,20 @@ class CopyDestination {
     std::string name;
     std::string tmp;
     std::shared_ptr<UniqueFd> fd;
+    // --partial: the hidden pair this file is written into (resumed, or made
+    // at its first chunk), and the blocks the source reused from it.
+    std::shared_ptr<PartialFile> partial;
+    bool partial_wanted = false;  // this file's chunks are its blocks: record them
+    std::vector<uint8_t> reused;
+    uint32_t reused_count = 0;
+    uint64_t reused_bytes = 0;
+  };
+  // A file answered send or replace: whether it may replace what is there,
+  // and with --partial what this side offered from a kept partial file.
+  struct Grant {
+    bool replace = false;
+    std::shared_ptr<PartialFile> partial;
+    std::vector<uint8_t> offered;  // bitmap of the blocks offered for reuse
   };
   struct DirMeta {
     uint32_t root;
@@ -81,6 +96,7 @@ class CopyDestination {
   // mu_ held. `must_open`: this caller creates the file (open_file), others wait.
   FileState* begin_chunk(const ChunkHeader& h, std::string& err, bool& must_open);
   void open_file(FileState& f);  // mu_ not held
+  bool start_partial(FileState& f);  // --partial: a fresh hidden pair for f; false: an ordinary temporary
   void end_chunk(uint64_t id, FileState& f, uint64_t bytes, const std::string& err, ChunkVerdict verdict);
   bool settle(FileState& f);
   void wait_settled(std::unique_lock<std::mutex>& lk);  // mu_ held  // mu_ not held; true when renamed into place
@@ -90,7 +106,11 @@ class CopyDestination {
   Result<void> on_symlink(const SymlinkMsg& link);
   // Decides each announced file (file_policy.h) and answers with one `verdicts`.
   Result<void> on_files(const FilesMsg& msg);
-  FileVerdict decide_file(const FileEntry& file);
+  // `budget`: block hashes this `verdicts` may still carry; an offer of kept blocks goes to `offer`.
+  FileVerdict decide_file(const FileEntry& file, uint32_t& budget, ResumeOffer& offer);
+  // --partial: the kept partial file of `file`, re-hashed, as an offer (at most `budget` blocks).
+  std::shared_ptr<PartialFile> resume_partial(const DirFd& dir, const std::string& name, const FileEntry& file,
+                                              uint32_t& budget, ResumeOffer& offer);
   // mu_ held: counts a file that exists, differs and stays.
   void keep_entry(const std::string& path);
   // Sets directory modes and mtimes deepest first (and with --fsync flushes each).
@@ -119,7 +139,7 @@ class CopyDestination {
   std::set<Digest128> failed_paths_;                     // hashes of the paths counted in summary_.failed
   // Files answered "send", by root and path, until settled: data for any
   // other file is refused, and `replace` is this side's decision, not the source's.
-  std::map<std::string, bool> granted_;
+  std::map<std::string, Grant> granted_;
   uint64_t next_announced_ = 0;  // the number the next announced file must carry
   FilePolicy policy_;
 };

@@ -45,6 +45,7 @@ struct DestSpec {
   bool ignore_existing = false;                 // never touch what exists
   bool checksum = false;                        // compare content, not size and mtime
   bool anonymous_temps = true;                  // O_TMPFILE where it works (tests: false, as without it)
+  bool partial = false;                         // large files keep what verified (copy/partial_file.h)
 };
 
 class DestTree {

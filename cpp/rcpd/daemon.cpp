@@ -381,7 +381,8 @@ Result<CopySummary> Daemon::send_job(std::shared_ptr<Link> peer) {
   if (!job) return job.error();
   const Login login = job->resolve ? current_login(logger_) : Login{};
   const auto roots = source_roots(job->paths, job->resolve, login.home, login.users);
-  CopySource source(std::move(peer), SourceOptions{.checksum = job->checksum}, logger_, counters_);
+  CopySource source(std::move(peer), SourceOptions{.checksum = job->checksum, .partial = job->partial}, logger_,
+                    counters_);
   return source.run(roots);
 }
 
@@ -432,6 +433,7 @@ Result<CopySummary> Daemon::run_destination() {
   spec.update = job->update;
   spec.ignore_existing = job->ignore_existing;
   spec.checksum = job->checksum;
+  spec.partial = job->partial;
   if (job->resolve) {  // home, ~ and ~user; never a wildcard at the destination
     const Login login = current_login(logger_);
     auto resolved = resolve_operand_path(job->path, login.home, login.users);
@@ -533,9 +535,9 @@ int Daemon::send_outcome(const Result<CopySummary>& result) {
     return kExitFailed;
   }
   const CopySummary& s = result.value();
-  (void)master_->send_message(
-      ResultMsg{s.files, s.bytes, s.dirs, s.symlinks, s.kept, s.failed, s.errors, s.unchanged, s.ignored, s.kept_paths}
-          .encode());
+  ResultMsg msg{s.files, s.bytes, s.dirs, s.symlinks, s.kept, s.failed, s.errors, s.unchanged, s.ignored, s.kept_paths};
+  msg.resumed_bytes = s.resumed_bytes;
+  (void)master_->send_message(msg.encode());
   return s.failed ? kExitFailed : kExitOk;
 }
 

@@ -3,10 +3,14 @@
 #include <cstring>
 
 #include "wire/limits.h"
+#include "wire/partial_blocks.h"
 
 namespace rcp {
 
 std::vector<uint8_t> ChunkHeader::encode() const {
+  if (!reused.empty())
+    return encode_message(MsgType::chunk, file_id, root, relpath, size, mode, mtime_s, mtime_ns, chunk, nchunks,
+                          offset, length, reused);
   return encode_message(MsgType::chunk, file_id, root, relpath, size, mode, mtime_s, mtime_ns, chunk, nchunks, offset,
                         length);
 }
@@ -39,7 +43,15 @@ Result<ChunkHeader> ChunkHeader::decode(std::span<const uint8_t> body) {
   if (auto r = u(8, "nchunks", UINT32_MAX, h.nchunks); !r) return r.error();
   if (auto r = u(9, "offset", UINT64_MAX, h.offset); !r) return r.error();
   if (auto r = u(10, "length", UINT64_MAX, h.length); !r) return r.error();
+  if (m->fields.size() > 11) {  // appended in protocol 5
+    auto reused = m->get_bin(11, "reused", kMaxBlockBitmap);
+    if (!reused) return reused.error();
+    h.reused = std::move(*reused);
+  }
   if (h.nchunks == 0 || h.chunk >= h.nchunks) return make_error(Errc::protocol, "chunk index out of range");
+  if (!h.reused.empty() && (h.nchunks == 1 || h.reused.size() != bitmap_bytes(h.nchunks) ||
+                            !bits_within(h.reused, h.nchunks) || bit_set(h.reused, h.chunk)))
+    return make_error(Errc::protocol, "chunk's reused blocks do not fit the file's chunks");
   if (h.length > h.size || h.offset > h.size - h.length)
     return make_error(Errc::protocol, "chunk extends past the declared file size");
   if (h.nchunks == 1) {

@@ -43,6 +43,11 @@ struct ChunkHeader {
   uint32_t nchunks = 1;
   uint64_t offset = 0;
   uint64_t length = 0;
+  // Appended (protocol 5): with a resumed `--partial` file, the chunks (=
+  // blocks) the source does not send because the destination's kept copy
+  // matched: a bitmap of nchunks bits, the same in every chunk of the file,
+  // never this chunk's bit. Empty: every chunk comes.
+  std::vector<uint8_t> reused;
 
   std::vector<uint8_t> encode() const;
   // The chunk length every chunk of this file has but the last.

@@ -107,6 +107,7 @@ Result<PeerConnectedMsg> PeerConnectedMsg::decode(const Message& m) {
 }
 
 std::vector<uint8_t> SendMsg::encode() const {
+  if (partial) return encode_message(MsgType::send, paths, resolve, checksum, partial);
   if (!checksum) return encode_message(MsgType::send, paths, resolve);
   return encode_message(MsgType::send, paths, resolve, checksum);
 }
@@ -117,6 +118,7 @@ Result<SendMsg> SendMsg::decode(const Message& m) {
   SendMsg x{take(m.get_str_list(0, "paths", kMaxPathBytes), err)};
   if (m.fields.size() > 1) x.resolve = take(m.get_bool(1, "resolve"), err);    // appended
   if (m.fields.size() > 2) x.checksum = take(m.get_bool(2, "checksum"), err);  // appended in protocol 4
+  if (m.fields.size() > 3) x.partial = take(m.get_bool(3, "partial"), err);    // appended in protocol 5
   if (is_error(err)) return err;
   return x;
 }
@@ -127,13 +129,13 @@ std::vector<uint8_t> ReceiveMsg::encode() const {
     flat.push_back(r.kind);
     flat.push_back(r.text);
   }
-  if (wildcards.empty() && !update && !ignore_existing && !checksum)  // left to the rules, as an older master does
+  if (wildcards.empty() && !update && !ignore_existing && !checksum && !partial)  // left to the rules, as before
     return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve);
   std::vector<uint8_t> w = wildcards;
   if (w.empty())
     for (const auto& r : root_rules) w.push_back(r.kind == "glob" ? 1 : 0);
   return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve, w, update,
-                        ignore_existing, checksum);
+                        ignore_existing, checksum, partial);
 }
 
 Result<ReceiveMsg> ReceiveMsg::decode(const Message& m) {
@@ -152,6 +154,7 @@ Result<ReceiveMsg> ReceiveMsg::decode(const Message& m) {
   if (m.fields.size() > 8) x.update = take(m.get_bool(8, "update"), err);  // appended in protocol 4
   if (m.fields.size() > 9) x.ignore_existing = take(m.get_bool(9, "ignore_existing"), err);
   if (m.fields.size() > 10) x.checksum = take(m.get_bool(10, "checksum"), err);
+  if (m.fields.size() > 11) x.partial = take(m.get_bool(11, "partial"), err);  // appended in protocol 5
   if (is_error(err)) return err;
   if (static_cast<int>(x.overwrite) + static_cast<int>(x.update) + static_cast<int>(x.ignore_existing) > 1)
     return refuse("receive", "at most one of overwrite, update and ignore_existing");
@@ -215,7 +218,7 @@ std::vector<uint8_t> ResultMsg::encode() const {
   std::vector<std::string> paths(
       kept_paths.begin(), kept_paths.begin() + static_cast<ptrdiff_t>(std::min(kept_paths.size(), kMaxKeptPaths)));
   return encode_message(MsgType::result, files, bytes, dirs, symlinks, kept, failed, pairs_of(errors), unchanged,
-                        ignored, paths);
+                        ignored, paths, resumed_bytes);
 }
 
 Result<ResultMsg> ResultMsg::decode(const Message& m) {
@@ -249,6 +252,7 @@ Result<ResultMsg> ResultMsg::decode(const Message& m) {
   if (m.fields.size() > 7) x.unchanged = take(m.get_uint(7, "unchanged"), err);  // appended in protocol 4
   if (m.fields.size() > 8) x.ignored = take(m.get_uint(8, "ignored"), err);
   if (m.fields.size() > 9) x.kept_paths = take(m.get_str_list(9, "kept_paths", kMaxPathBytes), err);
+  if (m.fields.size() > 10) x.resumed_bytes = take(m.get_uint(10, "resumed_bytes"), err);  // appended in protocol 5
   if (is_error(err)) return err;
   if (x.kept_paths.size() > kMaxKeptPaths) return refuse("result", "too many kept paths");
   return x;
@@ -367,7 +371,25 @@ Result<FilesMsg> FilesMsg::decode(const Message& m) {
 std::vector<uint8_t> VerdictsMsg::encode() const {
   std::vector<uint8_t> bytes(verdicts.size());
   for (size_t i = 0; i < verdicts.size(); ++i) bytes[i] = static_cast<uint8_t>(verdicts[i]);
-  return encode_message(MsgType::verdicts, first, bytes);
+  if (resume.empty()) return encode_message(MsgType::verdicts, first, bytes);
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_array(4);
+  pk.pack(static_cast<uint32_t>(MsgType::verdicts));
+  pk.pack(first);
+  pk.pack_bin(static_cast<uint32_t>(bytes.size()));
+  pk.pack_bin_body(reinterpret_cast<const char*>(bytes.data()), static_cast<uint32_t>(bytes.size()));
+  pk.pack_array(static_cast<uint32_t>(resume.size()));
+  for (const auto& r : resume) {
+    pk.pack_array(3);
+    pk.pack(r.pos);
+    pk.pack_bin(static_cast<uint32_t>(r.blocks.size()));
+    pk.pack_bin_body(reinterpret_cast<const char*>(r.blocks.data()), static_cast<uint32_t>(r.blocks.size()));
+    pk.pack_bin(static_cast<uint32_t>(r.hashes.size()));
+    pk.pack_bin_body(reinterpret_cast<const char*>(r.hashes.data()), static_cast<uint32_t>(r.hashes.size()));
+  }
+  const auto* p = reinterpret_cast<const uint8_t*>(buf.data());
+  return std::vector<uint8_t>(p, p + buf.size());
 }
 
 Result<VerdictsMsg> VerdictsMsg::decode(const Message& m) {
@@ -382,6 +404,32 @@ Result<VerdictsMsg> VerdictsMsg::decode(const Message& m) {
     if (b > static_cast<uint8_t>(FileVerdict::failed))
       return refuse("verdicts", "unknown verdict " + std::to_string(b));
     x.verdicts.push_back(static_cast<FileVerdict>(b));
+  }
+  if (m.fields.size() <= 2) return x;
+  // Appended in protocol 5: what the destination kept of files it wants.
+  if (m.fields[2].type != msgpack::type::ARRAY) return refuse("verdicts", "resume must be a list");
+  const auto& list = m.fields[2].via.array;
+  if (list.size > x.verdicts.size()) return refuse("verdicts", "more resume offers than files");
+  uint64_t blocks = 0;
+  for (uint32_t i = 0; i < list.size; ++i) {
+    const auto& e = list.ptr[i];
+    if (e.type != msgpack::type::ARRAY) return refuse("verdicts", "a resume offer is not a list");
+    Message entry;
+    entry.fields = std::span<const msgpack::object>(e.via.array.ptr, e.via.array.size);
+    ResumeOffer r;
+    r.pos = take_u32(entry, 0, "pos", err);
+    r.blocks = take(entry.get_bin(1, "blocks", kMaxBlockBitmap), err);
+    r.hashes = take(entry.get_bin(2, "hashes", kMaxResumeBlocks * kBlockHashSize), err);
+    if (is_error(err)) return err;
+    if (r.pos >= x.verdicts.size() || !wants_data(x.verdicts[r.pos]))
+      return refuse("verdicts", "a resume offer for a file not asked for");
+    if (!x.resume.empty() && r.pos <= x.resume.back().pos) return refuse("verdicts", "resume offers out of order");
+    const uint32_t kept = bits_set(r.blocks);
+    if (kept == 0 || r.hashes.size() != kept * kBlockHashSize)
+      return refuse("verdicts", "a resume offer needs one 32-byte hash per kept block");
+    blocks += kept;
+    if (blocks > kMaxResumeBlocks) return refuse("verdicts", "too many resumed blocks in one message");
+    x.resume.push_back(std::move(r));
   }
   return x;
 }

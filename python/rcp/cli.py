@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     existing.add_argument("--ignore-existing", action="store_true", help="never touch an existing file")
     copying.add_argument("--checksum", action="store_true",
                          help="compare existing files by content (xxh3-128 on both sides), not size and mtime")
+    copying.add_argument("--partial", action="store_true",
+                         help="keep what verified of an interrupted large file (hidden .rcp-partial-* files "
+                              "beside it) and resume it: only the missing or differing blocks are sent")
     copying.add_argument("--fsync", action="store_true", help="flush each file and directory to disk before "
                          "finishing (durable after a power cut; slower, most of all for many small files)")
     # scp's habit: accepted and ignored, directories always copy recursively.
@@ -228,6 +231,7 @@ def options_from_args(args: argparse.Namespace, *, stderr_is_tty: bool | None = 
         update=args.update,
         ignore_existing=args.ignore_existing,
         checksum=args.checksum,
+        partial=args.partial,
         fsync=args.fsync,
         ssh_config=_existing_file(args.ssh_config, "ssh config file") if args.ssh_config else None,
         identity_files=[_existing_file(p, "identity file") for p in args.identity_files],

@@ -43,6 +43,10 @@ class CopyOptions:
     ignore_existing: bool = False  # never touch an existing file
     # "The same" means the same content (xxh3-128 on both sides), not size and mtime.
     checksum: bool = False
+    # An interrupted large file keeps what was verified, in hidden files beside
+    # it (a block record and the partial file); the next run with partial sends
+    # only the blocks the destination does not have verified (CopyResult.resumed_bytes).
+    partial: bool = False
     # fsync each file before its rename and each directory after its entries:
     # the copy survives a power cut once rcp returns, at the cost of waiting
     # for the disk (much slower for many small files).
@@ -122,6 +126,7 @@ class CopyResult:
     unchanged: int = 0  # already there: same size and mtime (or content, with checksum)
     ignored: int = 0  # existed, left alone as update / ignore_existing asked
     kept_paths: list[str] = field(default_factory=list)  # the first kept (the destination reports 100)
+    resumed_bytes: int = 0  # not sent: verified blocks of an interrupted file reused (partial)
 
     @property
     def ok(self) -> bool:

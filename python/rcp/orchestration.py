@@ -270,8 +270,8 @@ def _wait_result(side: Side, changed: threading.Event) -> None:
 
 
 def _result_fields(fields: list[Any]) -> list[Any]:
-    """[files, bytes, dirs, symlinks, kept, failed, [[path, error]...], unchanged, ignored, [kept paths]],
-    checked; the last three were appended (protocol 4) and default to 0, 0, []."""
+    """[files, bytes, dirs, symlinks, kept, failed, [[path, error]...], unchanged, ignored, [kept paths],
+    resumed_bytes], checked; those after the errors were appended (protocol 4, 5) and default to 0, 0, [], 0."""
     if len(fields) < 7 or not isinstance(fields[6], list):
         raise ValueError("expected six counts and a list of errors")
     counts = [_count(f) for f in fields[:6]]
@@ -284,7 +284,8 @@ def _result_fields(fields: list[Any]) -> list[Any]:
     kept_paths = fields[9] if len(fields) > 9 else []
     if not isinstance(kept_paths, list):
         raise ValueError("kept paths are not a list")
-    return counts + [errors] + more + [[printable(str(p)) for p in kept_paths]]
+    resumed = _count(fields[10]) if len(fields) > 10 else 0
+    return counts + [errors] + more + [[printable(str(p)) for p in kept_paths], resumed]
 
 
 def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOptions,
@@ -475,14 +476,15 @@ def _hand_out_job(src: Side, dst: Side, sources: list[Endpoint], destination: En
     A remote side's rcpd resolves its paths as scp means them (home, ~user,
     wildcards: rcp.operands); a local side's are the local shell's, literal."""
     assert src.link is not None and dst.link is not None
-    src.link.send(Msg.SEND, [[s.path for s in sources], not src.endpoint.is_local, bool(options.checksum)])
+    src.link.send(Msg.SEND, [[s.path for s in sources], not src.endpoint.is_local, bool(options.checksum),
+                             bool(options.partial)])
     rules = [part for s in sources for part in root_rule(s.path, local=s.is_local)]
     # Which operands may stand for several roots: one without a wildcard stands for one.
     wildcards = bytes(has_wildcard(s.path, local=s.is_local) for s in sources)
     dst.link.send(Msg.RECEIVE, [destination.path, len(sources), destination.path.endswith("/"),
                                 bool(options.overwrite), rules, bool(options.fsync), not destination.is_local,
                                 wildcards, bool(options.update), bool(options.ignore_existing),
-                                bool(options.checksum)])
+                                bool(options.checksum), bool(options.partial)])
 
 
 def _wait_results(sides: list[Side]) -> None:
@@ -516,11 +518,12 @@ def _hang_up(sides: list[Side]) -> None:
 def _build_result(src: Side, dst: Side, duration: float) -> CopyResult:
     result = CopyResult(duration=duration, transport=dst.transport)
     if dst.result is not None:
-        files, nbytes, dirs, links, kept, failed, errors, unchanged, ignored, kept_paths = dst.result
+        files, nbytes, dirs, links, kept, failed, errors, unchanged, ignored, kept_paths, resumed = dst.result
         result.files_copied, result.bytes_copied = files, nbytes
         result.dirs_created, result.symlinks_copied = dirs, links
         result.kept, result.failed = kept, failed
         result.unchanged, result.ignored, result.kept_paths = unchanged, ignored, kept_paths
+        result.resumed_bytes = resumed
         result.errors = [(p, m) for p, m in errors]
     failures = [(side.role, side.error) for side in (src, dst) if side.error]
     if len(failures) == 2:

@@ -58,6 +58,25 @@ TEST(ChunkHeader, RefusesBadGeometry) {
   EXPECT_FALSE(ChunkHeader::decode(encode_message(MsgType::dir, 1u)).ok());
 }
 
+TEST(ChunkHeader, ReusedBlocksFitTheChunks) {
+  // Chunk 1 of 4 of a resumed --partial file; blocks 0 and 3 are reused.
+  ChunkHeader h{1, 0, "f", 3 * (4 * kC) + 5, 0644, 0, 0, 1, 4, 4 * kC, 4 * kC, {0x09}};
+  auto back = ChunkHeader::decode(h.encode());
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->reused, std::vector<uint8_t>{0x09});
+  EXPECT_TRUE(ChunkHeader::decode(sample().encode())->reused.empty());  // absent: every chunk comes
+  auto bad = [&](std::vector<uint8_t> reused) {
+    ChunkHeader x = h;
+    x.reused = std::move(reused);
+    return !ChunkHeader::decode(x.encode()).ok();
+  };
+  EXPECT_TRUE(bad({0x02}));        // this chunk's own bit
+  EXPECT_TRUE(bad({0x10}));        // past nchunks
+  EXPECT_TRUE(bad({0x01, 0x00}));  // not ceil(nchunks / 8) bytes
+  ChunkHeader one{1, 0, "f", 10, 0644, 0, 0, 0, 1, 0, 10, {0x00}};
+  EXPECT_FALSE(ChunkHeader::decode(one.encode()).ok());  // a single chunk reuses nothing
+}
+
 TEST(Xxh128, MatchesOneShotAndCanonicalOrder) {
   std::vector<uint8_t> data(100000);
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7);
