@@ -36,7 +36,7 @@ MESSAGES = {
     "send_partial": [14, ["/data/big"], False, False, True],
     "receive_partial": [15, "/backup", 1, False, False, ["any", ""], False, False, b"\x00", False, False, False, True],
     "verdicts_resume": [38, 0, bytes([0, 1]), [[1, b"\x05", b"\x11" * 64]]],
-    "verdicts_resume_bad": [38, 0, bytes([2]), [[0, b"\xff" * 4096, b""]]],
+    "verdicts_resume_bad": [38, 0, bytes([2]), [[0, b"\xff" * 200, b""]]],
     "chunk_reused": [40, 7, 0, "big", 3 * (4 << 20) + 100, 0o644, 1_600_000_000, 0, 1, 4, 4 << 20, 4 << 20, b"\x05"],
     "result_resumed": [23, 1, 1 << 30, 0, 0, 0, 0, [], 0, 0, [], 1 << 29],
 }

@@ -12,9 +12,9 @@
 #include <thread>
 
 #include "copy/path_validator.h"
-#include "wire/partial_blocks.h"
 #include "wire/frame.h"
 #include "wire/messages.h"
+#include "wire/partial_blocks.h"
 
 namespace rcp {
 
@@ -446,7 +446,8 @@ CopyDestination::FileState* CopyDestination::begin_chunk(const ChunkHeader& h, s
     FileState f;
     f.replace = g.replace;
     f.partial = g.partial;
-    f.partial_wanted = tree_->spec().partial && partial_applies(h.size) && h.chunk_bytes() == partial_block_bytes(h.size);
+    f.partial_wanted =
+        tree_->spec().partial && partial_applies(h.size) && h.chunk_bytes() == partial_block_bytes(h.size);
     f.reused = h.reused;
     f.reused_count = bits_set(h.reused);
     for (uint32_t b = 0; b < h.nchunks; ++b)
@@ -497,7 +498,7 @@ void CopyDestination::open_file(FileState& f) {
     f.dir = parent->first;
     f.name = parent->second;
     if (!f.replace && tree_->exists(f.dir, f.name)) {
-      f.skipped = true;  // decided now, so no temp file is written for nothing
+      f.skipped = true;      // decided now, so no temp file is written for nothing
     } else if (f.partial) {  // resumed: written into the kept partial file
       f.tmp = f.partial->data_name;
       f.fd = std::shared_ptr<UniqueFd>(f.partial, &f.partial->data);
@@ -738,7 +739,7 @@ bool CopyDestination::settle(FileState& f) {
   // A failed partial file keeps what verified (the record says which), for the next --partial run.
   if (f.failed && !f.tmp.empty() && f.dir && !f.partial) tree_->discard(f.dir, f.tmp);
   f.partial.reset();  // closes the data file and the record (and drops the lock)
-  f.dir.reset();  // a settled file holds no directory fd
+  f.dir.reset();      // a settled file holds no directory fd
   return committed;
 }
 

@@ -95,7 +95,7 @@ class CopyDestination {
   Result<bool> receive_record(int64_t stream, const uint8_t (&len_be)[4]);
   // mu_ held. `must_open`: this caller creates the file (open_file), others wait.
   FileState* begin_chunk(const ChunkHeader& h, std::string& err, bool& must_open);
-  void open_file(FileState& f);  // mu_ not held
+  void open_file(FileState& f);      // mu_ not held
   bool start_partial(FileState& f);  // --partial: a fresh hidden pair for f; false: an ordinary temporary
   void end_chunk(uint64_t id, FileState& f, uint64_t bytes, const std::string& err, ChunkVerdict verdict);
   bool settle(FileState& f);

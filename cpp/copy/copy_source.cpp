@@ -485,7 +485,7 @@ Result<std::vector<uint8_t>> CopySource::reusable_blocks(const SourceFile& file,
     const Sha256Digest mine = hash.finish();
     if (std::equal(mine.begin(), mine.end(), theirs)) set_bit(reused, b);
   }
-  if (!unchanged(fd->get(), file)) return std::vector<uint8_t>{};  // no reuse of content that moved under the hash
+  if (!unchanged(fd->get(), file)) return std::vector<uint8_t>{};      // no reuse of content that moved under the hash
   if (bits_set(reused) == blocks) set_bit(reused, blocks - 1, false);  // one chunk comes, and settles the file
   if (bits_set(reused) == 0) return std::vector<uint8_t>{};
   reused.resize(bitmap_bytes(blocks), 0);
@@ -493,7 +493,7 @@ Result<std::vector<uint8_t>> CopySource::reusable_blocks(const SourceFile& file,
 }
 
 std::vector<CopySource::Job> CopySource::plan_chunks(const std::shared_ptr<SourceFile>& file,
-                                                      const std::vector<uint8_t>& reused) {
+                                                     const std::vector<uint8_t>& reused) {
   const uint64_t size = static_cast<uint64_t>(file->st.st_size);
   // With --partial a large file's chunks are its blocks: the destination records each as it verifies.
   const uint64_t chunk = options_.partial && partial_applies(size) ? partial_block_bytes(size) : options_.chunk_bytes;

@@ -39,7 +39,8 @@ std::vector<SourceRoot> source_roots(const std::vector<std::string>& paths, bool
 
 struct SourceOptions {
   bool checksum = false;  // announce each file with the xxh3-128 of its content
-  bool partial = false;   // a large file's chunks are its blocks (wire/partial_blocks.h); reuse what the destination kept
+  bool partial =
+      false;  // a large file's chunks are its blocks (wire/partial_blocks.h); reuse what the destination kept
   size_t workers = 16;
   uint64_t chunk_bytes = 64ull << 20;
   Nanos finish_timeout = 600 * 1000000000ull;  // wait for the destination's "finished"

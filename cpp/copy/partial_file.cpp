@@ -213,8 +213,8 @@ Result<bool> create_partial(int dir, const PartialKey& key, PartialFile& out) {
     return false;
   }
   // A stale record (its file gone) may be there: ours, it is replaced; not ours, no partial.
-  UniqueFd rec(openat(dir, out.record_name.c_str(), O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
-                      0600));
+  UniqueFd rec(
+      openat(dir, out.record_name.c_str(), O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600));
   struct stat rs {};
   if (rec.get() < 0 || fstat(rec.get(), &rs) != 0 || !ours(rs) || ftruncate(rec.get(), 0) != 0) {
     const int err = errno;

@@ -27,7 +27,7 @@ struct CopySummary {
   uint64_t unchanged = 0;  // already there: same size and mtime (or content)
   uint64_t ignored = 0;    // left alone as --update / --ignore-existing asked
   uint64_t failed = 0;
-  uint64_t resumed_bytes = 0;  // not sent: verified blocks of a --partial file reused
+  uint64_t resumed_bytes = 0;                               // not sent: verified blocks of a --partial file reused
   std::vector<std::pair<std::string, std::string>> errors;  // (path, message), the first kMaxErrors
   std::vector<std::string> kept_paths;                      // the first kMaxErrors kept
 

@@ -9,8 +9,8 @@ namespace rcp {
 
 std::vector<uint8_t> ChunkHeader::encode() const {
   if (!reused.empty())
-    return encode_message(MsgType::chunk, file_id, root, relpath, size, mode, mtime_s, mtime_ns, chunk, nchunks,
-                          offset, length, reused);
+    return encode_message(MsgType::chunk, file_id, root, relpath, size, mode, mtime_s, mtime_ns, chunk, nchunks, offset,
+                          length, reused);
   return encode_message(MsgType::chunk, file_id, root, relpath, size, mode, mtime_s, mtime_ns, chunk, nchunks, offset,
                         length);
 }

@@ -233,9 +233,9 @@ constexpr bool wants_data(FileVerdict v) { return v == FileVerdict::send || v ==
 // What the destination kept of one file it wants (`partial`): the blocks of
 // its hidden partial file that it re-hashed and found as recorded.
 struct ResumeOffer {
-  uint32_t pos = 0;                  // the file's place in this `verdicts` (send or replace)
-  std::vector<uint8_t> blocks;       // bitmap: bit i = block i kept; <= kMaxBlockBitmap bytes
-  std::vector<uint8_t> hashes;       // SHA-256 of each kept block, in block order (32 bytes each)
+  uint32_t pos = 0;             // the file's place in this `verdicts` (send or replace)
+  std::vector<uint8_t> blocks;  // bitmap: bit i = block i kept; <= kMaxBlockBitmap bytes
+  std::vector<uint8_t> hashes;  // SHA-256 of each kept block, in block order (32 bytes each)
   bool operator==(const ResumeOffer&) const = default;
 };
 

@@ -98,8 +98,8 @@ TEST(PartialRecord, RefusesAnythingInconsistent) {
                            PartialKey{kKey.name, kKey.size, kKey.mtime_s, kKey.mtime_ns + 1}})
     EXPECT_TRUE(refused(with({header, entry}), other)) << other.name << " " << other.size;
   EXPECT_TRUE(refused(with({header, std::vector<uint8_t>(entry.begin(), entry.end() - 1)})));  // torn entry
-  EXPECT_TRUE(refused(with({header, entry, entry})));                                           // a block twice
-  EXPECT_TRUE(refused(with({header, partial_record::encode_entry(4, Sha256Digest{})})));        // past the end
+  EXPECT_TRUE(refused(with({header, entry, entry})));                                          // a block twice
+  EXPECT_TRUE(refused(with({header, partial_record::encode_entry(4, Sha256Digest{})})));       // past the end
   // Longer than the file could need (four blocks), however well-formed the start.
   std::vector<std::vector<uint8_t>> many{header};
   for (uint32_t b = 0; b < 5; ++b) many.push_back(partial_record::encode_entry(b % 4, Sha256Digest{}));

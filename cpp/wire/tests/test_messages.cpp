@@ -77,7 +77,7 @@ TEST(Messages, Files) {
 }
 
 TEST(Messages, Verdicts) {
-  VerdictsMsg v{3, {FileVerdict::send, FileVerdict::unchanged, FileVerdict::failed}};
+  VerdictsMsg v{3, {FileVerdict::send, FileVerdict::unchanged, FileVerdict::failed}, {}};
   auto x = decode_as<VerdictsMsg>(v.encode());
   ASSERT_TRUE(x.ok()) << x.error().message;
   EXPECT_EQ(x->first, 3u);
@@ -99,15 +99,14 @@ TEST(Messages, VerdictsWithResumeOffers) {
     VerdictsMsg bad{0, {FileVerdict::unchanged, FileVerdict::send, FileVerdict::send}, std::move(offers)};
     expect_refused<VerdictsMsg>(bad.encode(), what);
   };
-  refused({{0, {0x01}, Bytes(32)}}, "not asked for");                      // an unchanged file
-  refused({{3, {0x01}, Bytes(32)}}, "not asked for");                      // no such file
+  refused({{0, {0x01}, Bytes(32)}}, "not asked for");  // an unchanged file
+  refused({{3, {0x01}, Bytes(32)}}, "not asked for");  // no such file
   refused({{2, {0x01}, Bytes(32)}, {1, {0x01}, Bytes(32)}}, "out of order");
-  refused({{1, {0x03}, Bytes(32)}}, "one 32-byte hash");                   // two blocks, one hash
-  refused({{1, {0x00}, Bytes{}}}, "one 32-byte hash");                     // nothing kept
-  refused({{1, Bytes(kMaxBlockBitmap + 1, 0xff), Bytes{}}}, "blocks");    // bitmap too long
+  refused({{1, {0x03}, Bytes(32)}}, "one 32-byte hash");                // two blocks, one hash
+  refused({{1, {0x00}, Bytes{}}}, "one 32-byte hash");                  // nothing kept
+  refused({{1, Bytes(kMaxBlockBitmap + 1, 0xff), Bytes{}}}, "blocks");  // bitmap too long
   // At most kMaxResumeBlocks hashes in one message, all files together.
-  refused({{1, Bytes(kMaxBlockBitmap, 0xff), Bytes(kMaxResumeBlocks * 32)}, {2, {0x01}, Bytes(32)}},
-          "too many");
+  refused({{1, Bytes(kMaxBlockBitmap, 0xff), Bytes(kMaxResumeBlocks * 32)}, {2, {0x01}, Bytes(32)}}, "too many");
 }
 
 TEST(Messages, IncrementalOptions) {
