@@ -330,6 +330,7 @@ std::shared_ptr<PartialFile> CopyDestination::resume_partial(const DirFd& dir, c
     set_bit(offer.blocks, block);
     offer.hashes.insert(offer.hashes.end(), hash.begin(), hash.end());
   }
+  if (!offer.blocks.empty()) offer.blocks.resize(bitmap_bytes(partial_blocks(file.size)), 0);  // one bit per block
   if (logger_.enabled(LogLevel::debug))
     logger_.debug(tree_->display(file.index, file.relpath) + ": partial file has " +
                   std::to_string(partial->kept.size()) + " verified blocks");
