@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "copy/partial_file.h"
+#include "wire/partial_blocks.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const rcp::PartialKey key{"big.bin", 3 * (4ull << 20) + 100, 1700000000, 123456789};
