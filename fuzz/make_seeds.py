@@ -43,6 +43,26 @@ MESSAGES = {
     "files_links": [33, 0, [[0, "a", 1, 0, 0, 0o644, b"", True, [], [0, 0, "root", "root"], []],
                             [0, "b", 1, 0, 0, 0o644, b"", False, [0]]]],
     "chunk_sparse_bad": [40, 7, 0, "x", 1 << 20, 0o644, 0, 0, 0, 1, 0, 1 << 20, [10, 5, 0, (1 << 64) - 1]],
+    # Protocol 5 (--partial): send/receive with partial, a resume offer, a chunk of a resumed file.
+    "send_partial": [14, ["/data/big"], False, False, [], True, False, False, False, False, False, False, 0, True],
+    "receive_partial": [15, "/backup", 1, False, False, ["any", ""], False, False, b"\x00", False, False, False, [],
+                        False, False, False, 0, 0, False, False, False, False, True],
+    "verdicts_resume": [38, 0, bytes([0, 1]), [[1, b"\x05", b"\x11" * 64]]],
+    "verdicts_resume_bad": [38, 0, bytes([2]), [[0, b"\xff" * 200, b""]]],
+    "chunk_reused": [40, 7, 0, "big", 3 * (4 << 20) + 100, 0o644, 1_600_000_000, 0, 1, 4, 4 << 20, 4 << 20,
+                     [0, 4 << 20], b"\x05"],
+    "result_resumed": [23, 1, 1 << 30, 0, 0, 0, 0, [], 0, 0, [], 0, 0, 0, 0, 1 << 29],
+}
+# The --partial record of a file "big.bin" of 3 blocks and 100 bytes (fuzz/fuzz_partial.cpp).
+PARTIAL_SIZE = 3 * (4 << 20) + 100
+PARTIAL_HEADER = b"RCPPART1" + struct.pack(">QqIQH", PARTIAL_SIZE, 1700000000, 123456789, 4 << 20, 7) + b"big.bin"
+PARTIAL = {
+    "header-only": PARTIAL_HEADER,
+    "two-blocks": PARTIAL_HEADER + struct.pack(">I", 0) + b"\x01" * 32 + struct.pack(">I", 3) + b"\x02" * 32,
+    "torn": PARTIAL_HEADER + struct.pack(">I", 1) + b"\x01" * 20,
+    "twice": PARTIAL_HEADER + (struct.pack(">I", 2) + b"\x03" * 32) * 2,
+    "past-end": PARTIAL_HEADER + struct.pack(">I", 4) + b"\x01" * 32,
+    "other-file": PARTIAL_HEADER.replace(b"big.bin", b"big.bim"),
 }
 RULES = ["- *.o", "+ a/**/b/", "- [!a-z]?\\*", "- [ab", "- a/***", "- " + "*a" * 40 + "b"]
 PATHS = ["a/b/c", "dir/file", "../x", "a/../../x", "/etc/x", "", ".", "..", "a\0b", "a//b", "a/", "ünï/cødé",
@@ -61,7 +81,7 @@ PASSWD = [
 
 def main() -> None:
     out = HERE / "corpus"
-    for name in ("fuzz_frame", "fuzz_message", "fuzz_path", "fuzz_passwd"):
+    for name in ("fuzz_frame", "fuzz_message", "fuzz_path", "fuzz_passwd", "fuzz_partial"):
         (out / name).mkdir(parents=True, exist_ok=True)
     key = bytes(32)
     for name, msg in MESSAGES.items():
@@ -75,6 +95,8 @@ def main() -> None:
         (out / "fuzz_path" / f"path-{i:02d}").write_bytes(p.encode())
     for i, p in enumerate(PASSWD):
         (out / "fuzz_passwd" / f"passwd-{i:02d}").write_bytes(p.encode())
+    for name, record in PARTIAL.items():
+        (out / "fuzz_partial" / name).write_bytes(record)
 
 
 if __name__ == "__main__":

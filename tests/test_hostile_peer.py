@@ -911,3 +911,25 @@ def test_a_hard_link_only_to_a_file_this_copy_writes(world, hostile: HostileSour
     assert kind == "error" and "not announced before it" in errors_of(outcome), outcome
     assert not (dest / "tree" / "copy").exists() and not (dest / "tree" / "ahead").exists()
     assert os.stat(dest / "tree" / "secret").st_nlink == 1
+
+
+def test_reused_blocks_the_destination_did_not_offer_are_refused(world, hostile: HostileSource) -> None:
+    """Protocol 5 (--partial): a source may skip only blocks the destination
+    offered from its kept partial file; claiming others would leave a hole
+    of whatever the disk held in the final file."""
+    dest, _ = world
+    block = 4 << 20
+    size = 3 * block + 5
+    hostile.ctl.send(Msg.RECEIVE, [str(dest), 1, False, False, ["any", ""], False, False, b"\x00", False, False,
+                                   False, [], False, False, False, 0, 0, False, False, False, False, True])
+    hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+    hostile.send(Msg.FILES, [0, [[0, "big", size, 1_600_000_000, 0, 0o644, b""]]])
+    kind, fields = hostile.peer.recv(timeout=TIMEOUT)
+    assert kind == Msg.VERDICTS and fields == [0, bytes([0])]  # send, and nothing kept to offer
+    payload = bytes(block)
+    header = pack([Msg.CHUNK, 1, 0, "big", size, 0o644, 1_600_000_000, 0, 1, 4, block, block, [0, block], b"\x0d"])
+    hostile.stream(frame(header) + payload + _core.xxh3_128(payload) + b"\x00", announce=False)
+    hostile.send(Msg.DONE, [1, size])
+    outcome = hostile.outcome()
+    assert outcome[0] == "error" and "did not offer" in errors_of(outcome), outcome
+    assert not (dest / "tree" / "big").exists()

@@ -361,6 +361,8 @@ def test_summary_line() -> None:
     r = CopyResult(files_copied=1, bytes_copied=1024, symlinks_copied=2, duration=0.5)
     assert summary_line(r) == "1 file (+2 symlinks), 1.0 KiB in 0.5s (2.0 KiB/s), 0 unchanged, 0 kept, 0 failed"
     assert "(--)" in summary_line(CopyResult(duration=0.0))
+    resumed = CopyResult(files_copied=1, bytes_copied=1 << 30, resumed_bytes=512 << 20, duration=2.0)
+    assert summary_line(resumed).endswith(", 0 failed, 512 MiB resumed (not sent)"), summary_line(resumed)
 
 
 def test_summary_lists_at_most_100_errors() -> None:

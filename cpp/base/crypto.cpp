@@ -46,6 +46,7 @@ void in_pieces(std::span<const uint8_t> data, Fn&& fn) {
 }
 
 Hmac* as_hmac(unsigned char* state) { return std::launder(reinterpret_cast<Hmac*>(state)); }
+wc_Sha256* as_sha(unsigned char* state) { return std::launder(reinterpret_cast<wc_Sha256*>(state)); }
 
 }  // namespace
 
@@ -56,6 +57,29 @@ Sha256Digest sha256(std::span<const uint8_t> data) {
   Sha256Digest out{};
   check(wc_Sha256Final(&sha, out.data()), "SHA-256 final");
   wc_Sha256Free(&sha);
+  return out;
+}
+
+Sha256Stream::Sha256Stream() {
+  static_assert(sizeof(wc_Sha256) <= sizeof(state_), "enlarge Sha256Stream::state_");
+  static_assert(alignof(wc_Sha256) <= 16, "Sha256Stream::state_ is not aligned enough for wc_Sha256");
+  check(wc_InitSha256(new (state_) wc_Sha256), "SHA-256 init");
+}
+
+Sha256Stream::~Sha256Stream() {
+  wc_Sha256* s = as_sha(state_);
+  wc_Sha256Free(s);
+  s->~wc_Sha256();
+}
+
+void Sha256Stream::update(std::span<const uint8_t> data) {
+  wc_Sha256* s = as_sha(state_);
+  in_pieces(data, [&](const uint8_t* p, word32 n) { check(wc_Sha256Update(s, p, n), "SHA-256 update"); });
+}
+
+Sha256Digest Sha256Stream::finish() {
+  Sha256Digest out{};
+  check(wc_Sha256Final(as_sha(state_), out.data()), "SHA-256 final");
   return out;
 }
 

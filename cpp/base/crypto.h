@@ -18,6 +18,20 @@ using SessionKey = std::array<uint8_t, 32>;
 
 Sha256Digest sha256(std::span<const uint8_t> data);
 
+// Incremental SHA-256, for data that arrives in pieces (RAII over wolfCrypt's wc_Sha256).
+class Sha256Stream {
+ public:
+  Sha256Stream();
+  ~Sha256Stream();
+  Sha256Stream(const Sha256Stream&) = delete;
+  Sha256Stream& operator=(const Sha256Stream&) = delete;
+  void update(std::span<const uint8_t> data);
+  Sha256Digest finish();  // usable once
+
+ private:
+  alignas(16) unsigned char state_[512]{};  // wolfCrypt wc_Sha256, kept opaque to callers
+};
+
 // Incremental HMAC-SHA256 (RAII over wolfCrypt's Hmac).
 class HmacSha256 {
  public:

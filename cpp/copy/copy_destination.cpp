@@ -8,12 +8,14 @@
 #include <array>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "copy/path_validator.h"
 #include "copy/sparse.h"
 #include "wire/frame.h"
 #include "wire/messages.h"
+#include "wire/partial_blocks.h"
 
 namespace rcp {
 
@@ -424,8 +426,9 @@ Result<void> CopyDestination::on_files(const FilesMsg& msg) {
     return make_error(Errc::protocol, "announced files numbered from " + std::to_string(msg.first) + ", expected " +
                                           std::to_string(next_announced_));
   next_announced_ += msg.files.size();
-  VerdictsMsg answer{msg.first, {}};
+  VerdictsMsg answer{msg.first, {}, {}};
   answer.verdicts.reserve(msg.files.size());
+  uint32_t budget = kMaxResumeBlocks;  // block hashes this answer may carry
   for (const auto& file : msg.files) {
     // The root names what the path may be: a file root is the file itself.
     const char kind = tree_->root_kind(file.index);
@@ -434,12 +437,42 @@ Result<void> CopyDestination::on_files(const FilesMsg& msg) {
       return make_error(Errc::protocol, "a file announced where its source says there is none");
     if (auto r = split_relative_path(file.relpath); !r) return r.error();
     if (tree_->spec().delete_extraneous) announced_.add(file.index, file.relpath, false);
-    answer.verdicts.push_back(decide_file(file, msg.first + answer.verdicts.size()));
+    ResumeOffer offer;
+    answer.verdicts.push_back(decide_file(file, msg.first + answer.verdicts.size(), budget, offer));
+    if (!offer.blocks.empty()) {
+      offer.pos = static_cast<uint32_t>(answer.verdicts.size() - 1);
+      answer.resume.push_back(std::move(offer));
+    }
   }
   return peer_->send_message(answer.encode());
 }
 
-FileVerdict CopyDestination::decide_file(const FileEntry& file, uint64_t number) {
+std::shared_ptr<PartialFile> CopyDestination::resume_partial(const DirFd& dir, const std::string& name,
+                                                             const FileEntry& file, uint32_t& budget,
+                                                             ResumeOffer& offer) {
+  auto partial = std::make_shared<PartialFile>();
+  auto found = find_partial(dir->get(), PartialKey{name, file.size, file.mtime_s, file.mtime_ns}, *partial);
+  if (!found) {
+    logger_.info(tree_->display(file.index, file.relpath) + ": partial file not resumed: " + found.error().message);
+    return nullptr;
+  }
+  if (*found != PartialFound::resumed) return nullptr;  // none, or another run's: this file starts afresh
+  // Offered: the blocks that re-hashed as recorded, as many as this answer can carry.
+  for (const auto& [block, hash] : partial->kept) {
+    if (budget == 0) break;
+    --budget;
+    set_bit(offer.blocks, block);
+    offer.hashes.insert(offer.hashes.end(), hash.begin(), hash.end());
+  }
+  if (!offer.blocks.empty()) offer.blocks.resize(bitmap_bytes(partial_blocks(file.size)), 0);  // one bit per block
+  if (logger_.enabled(LogLevel::debug))
+    logger_.debug(tree_->display(file.index, file.relpath) + ": partial file has " +
+                  std::to_string(partial->kept.size()) + " verified blocks");
+  return partial;
+}
+
+FileVerdict CopyDestination::decide_file(const FileEntry& file, uint64_t number, uint32_t& budget,
+                                             ResumeOffer& offer) {
   // The display path only when something is said about the file: most are just sent.
   auto path = [&] { return tree_->display(file.index, file.relpath); };
   auto fail = [&](const std::string& why) {
@@ -474,6 +507,9 @@ FileVerdict CopyDestination::decide_file(const FileEntry& file, uint64_t number)
   if (file.link_to && wants_data(verdict) && !dry_run_) {
     if (auto linked = link_later_name(file, verdict == FileVerdict::replace)) return *linked;
   }
+  std::shared_ptr<PartialFile> partial;
+  if (tree_->spec().partial && !dry_run_ && wants_data(verdict) && partial_applies(file.size))
+    partial = resume_partial(dir, name, file, budget, offer);
   std::lock_guard<std::mutex> lk(mu_);
   if (dry_run_ && wants_data(verdict)) {
     // Counted as the real run would count it once written; the source is
@@ -496,7 +532,7 @@ FileVerdict CopyDestination::decide_file(const FileEntry& file, uint64_t number)
       }
       held_xattr_bytes_ += bytes_of(file.xattrs);
       granted_[grant_key(file.index, file.relpath)] =
-          Grant{verdict == FileVerdict::replace, owner_ids(file.owner), file.xattrs};
+          Grant{verdict == FileVerdict::replace, owner_ids(file.owner), file.xattrs, std::move(partial), offer.blocks};
       // Later names may link to it: it is a file this copy writes, now.
       if (file.link_first && link_targets_.size() < kMaxLinkTargets &&
           target_numbers_.emplace(grant_key(file.index, file.relpath), number).second)
@@ -631,10 +667,27 @@ CopyDestination::FileState* CopyDestination::begin_chunk(const ChunkHeader& h, s
       err = "data for a file the destination did not ask for: " + h.relpath.substr(0, 200);
       return nullptr;
     }
+    // Reused blocks: only ones this side offered, in the block grid it knows.
+    const Grant& g = grant->second;
+    if (!h.reused.empty()) {
+      bool offered = h.chunk_bytes() == partial_block_bytes(h.size) && g.partial;
+      for (uint32_t b = 0; offered && b < h.nchunks; ++b) offered = !bit_set(h.reused, b) || bit_set(g.offered, b);
+      if (!offered) {
+        err = "the source reuses blocks the destination did not offer: " + h.relpath.substr(0, 200);
+        return nullptr;
+      }
+    }
     FileState f;
-    f.replace = grant->second.replace;
-    f.owner = grant->second.owner;
-    f.xattrs = grant->second.xattrs;
+    f.replace = g.replace;
+    f.owner = g.owner;
+    f.xattrs = g.xattrs;
+    f.partial = g.partial;
+    f.partial_wanted =
+        tree_->spec().partial && partial_applies(h.size) && h.chunk_bytes() == partial_block_bytes(h.size);
+    f.reused = h.reused;
+    f.reused_count = bits_set(h.reused);
+    for (uint32_t b = 0; b < h.nchunks; ++b)
+      if (bit_set(h.reused, b)) f.reused_bytes += std::min(h.chunk_bytes(), h.size - b * h.chunk_bytes());
     f.root = h.root;
     f.rel = h.relpath;
     f.size = h.size;
@@ -647,8 +700,8 @@ CopyDestination::FileState* CopyDestination::begin_chunk(const ChunkHeader& h, s
   }
   FileState& f = it->second;
   if (f.root != h.root || f.rel != h.relpath || f.size != h.size || f.nchunks != h.nchunks ||
-      f.chunk_bytes != h.chunk_bytes()) {
-    err = "chunks of one file disagree about its path, size or chunk length";
+      f.chunk_bytes != h.chunk_bytes() || f.reused != h.reused) {
+    err = "chunks of one file disagree about its path, size, chunk length or reused blocks";
     return nullptr;
   }
   // Only chunks that arrived are remembered: memory follows the bytes received.
@@ -659,6 +712,14 @@ CopyDestination::FileState* CopyDestination::begin_chunk(const ChunkHeader& h, s
   must_open = !f.opening;
   f.opening = true;
   return &f;
+}
+
+bool CopyDestination::start_partial(FileState& f) {
+  auto partial = std::make_shared<PartialFile>();
+  auto made = create_partial(f.dir->get(), PartialKey{f.name, f.size, f.mtime_s, f.mtime_ns}, *partial);
+  if (!made || !*made) return false;  // another run's, or none can be made: an ordinary temporary
+  f.partial = std::move(partial);
+  return true;
 }
 
 void CopyDestination::open_file(FileState& f) {
@@ -673,7 +734,21 @@ void CopyDestination::open_file(FileState& f) {
     f.dir = parent->first;
     f.name = parent->second;
     if (!f.replace && tree_->exists(f.dir, f.name)) {
-      f.skipped = true;  // decided now, so no temp file is written for nothing
+      f.skipped = true;      // decided now, so no temp file is written for nothing
+    } else if (f.partial) {  // resumed: written into the kept partial file
+      f.tmp = f.partial->data_name;
+      f.fd = std::shared_ptr<UniqueFd>(f.partial, &f.partial->data);
+      // The record keeps only what the source reuses: the rest is recorded again as it verifies.
+      std::vector<uint32_t> reused;
+      for (uint32_t b = 0; b < f.nchunks; ++b)
+        if (bit_set(f.reused, b)) reused.push_back(b);
+      if (auto r = rewrite_record(*f.partial, PartialKey{f.name, f.size, f.mtime_s, f.mtime_ns}, reused); !r) {
+        f.failed = true;
+        f.error = r.error().message;
+      }
+    } else if (auto made = f.partial_wanted ? start_partial(f) : false; made) {
+      f.tmp = f.partial->data_name;
+      f.fd = std::shared_ptr<UniqueFd>(f.partial, &f.partial->data);
     } else if (auto anon = tree_->create_anonymous(f.dir); anon) {
       // No name until it is complete: an interruption, even SIGKILL, leaves nothing.
       f.fd = std::make_shared<UniqueFd>(std::move(*anon));
@@ -749,6 +824,16 @@ Result<bool> CopyDestination::receive_record(int64_t stream, const uint8_t (&len
   // A sparse chunk's data extents land where they belong; its holes are never
   // written (the file is new: they read as zeros, and settle() sets the size).
   const Extents pieces = h->sparse ? h->extents : Extents{{0, h->length}};
+  // --partial: the block's SHA-256 goes into the record once the chunk verified.
+  std::optional<Sha256Stream> block_hash;
+  std::shared_ptr<PartialFile> partial;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (write_it && file->partial && file->partial_wanted) {
+      partial = file->partial;
+      block_hash.emplace();
+    }
+  }
   uint64_t done = 0;
   std::string io_error;
   bool truncated = false;
@@ -764,6 +849,7 @@ Result<bool> CopyDestination::receive_record(int64_t stream, const uint8_t (&len
       }
       std::span<const uint8_t> data(buf.data(), *n);
       hash.update(data);
+      if (block_hash) block_hash->update(data);
       // After a failed write the bytes are still read: the next record follows.
       if (write_it && io_error.empty()) {
         if (int err = write_all(fd->get(), data, h->offset + piece + got); err != 0)
@@ -791,6 +877,13 @@ Result<bool> CopyDestination::receive_record(int64_t stream, const uint8_t (&len
         io_error = "checksum mismatch (xxh3-128): data corrupted in transit or changed at the source";
     }
   }
+  if (partial && io_error.empty() && !truncated && verdict == ChunkVerdict::keep && !h->sparse) {
+    // Written and verified (and all of it travelled: a sparse block's holes
+    // were not written here): a later run may keep this block. A record
+    // that can't be written only costs the resume.
+    if (auto r = record_block(*partial, h->chunk, block_hash->finish()); !r)
+      logger_.debug(tree_->display(h->root, h->relpath) + ": " + r.error().message);
+  }
   end_chunk(h->file_id, *file, done + holes, holes, io_error, verdict);
   return !truncated;
 }
@@ -806,7 +899,7 @@ void CopyDestination::end_chunk(uint64_t id, FileState& f, uint64_t bytes, uint6
       f.error = err;
     }
     if (verdict == ChunkVerdict::void_attempt) f.voided = true;
-    if (++f.ended != f.nchunks) return;
+    if (++f.ended + f.reused_count != f.nchunks) return;
   }
   // The last chunk is in: no other thread touches `f` any more (a late
   // duplicate chunk is refused under mu_ from `seen`), so the file-system
@@ -827,16 +920,21 @@ void CopyDestination::end_chunk(uint64_t id, FileState& f, uint64_t bytes, uint6
     ++summary_.files;
     summary_.bytes += f.size;
     summary_.sparse_bytes += f.holes;
+    summary_.resumed_bytes += f.reused_bytes;
     counters_.files_done += 1;
     if (logger_.enabled(LogLevel::debug)) logger_.debug(path + ": " + std::to_string(f.size) + " bytes verified");
   }
-  // A voided attempt comes again under a new id; anything else is done with.
+  // A voided attempt comes again under a new id, without a partial file;
+  // anything else is done with.
   if (!f.voided) {
     auto grant = granted_.find(grant_key(f.root, f.rel));
     if (grant != granted_.end()) {
       held_xattr_bytes_ -= std::min(held_xattr_bytes_, bytes_of(grant->second.xattrs));
       granted_.erase(grant);
     }
+  } else if (auto g = granted_.find(grant_key(f.root, f.rel)); g != granted_.end()) {
+    g->second.partial.reset();
+    g->second.offered.clear();
   }
   ++settled_;
   // A settled file costs nothing more than its id in an interval set.
@@ -850,7 +948,7 @@ bool CopyDestination::settle(FileState& f) {
     f.failed = true;
     f.error = "voided by the source";
   }
-  if (!f.failed && !f.skipped && f.bytes != f.size) {
+  if (!f.failed && !f.skipped && f.bytes + f.reused_bytes != f.size) {
     f.failed = true;
     f.error = "received " + std::to_string(f.bytes) + " bytes, the source declared " + std::to_string(f.size);
   }
@@ -907,9 +1005,15 @@ bool CopyDestination::settle(FileState& f) {
     } else {
       committed = *r;
     }
+    // In place (or removed as not wanted): its record goes too.
+    if (f.partial) (void)unlinkat(f.dir->get(), f.partial->record_name.c_str(), 0);
+  } else if (f.partial && f.dir && f.voided) {
+    remove_partial(f.dir->get(), *f.partial);  // the source's file changed: these blocks are of no use
   }
-  if (f.failed && !f.tmp.empty() && f.dir) tree_->discard(f.dir, f.tmp);
-  f.dir.reset();  // a settled file holds no directory fd
+  // A failed partial file keeps what verified (the record says which), for the next --partial run.
+  if (f.failed && !f.tmp.empty() && f.dir && !f.partial) tree_->discard(f.dir, f.tmp);
+  f.partial.reset();  // closes the data file and the record (and drops the lock)
+  f.dir.reset();      // a settled file holds no directory fd
   return committed;
 }
 

@@ -22,6 +22,7 @@
 #include "base/passwd_db.h"
 #include "copy/dest_tree.h"
 #include "copy/file_policy.h"
+#include "copy/partial_file.h"
 #include "copy/transfer_counters.h"
 #include "link/link.h"
 #include "wire/chunk_header.h"
@@ -78,6 +79,13 @@ class CopyDestination {
     std::string name;
     std::string tmp;
     std::shared_ptr<UniqueFd> fd;
+    // --partial: the hidden pair this file is written into (resumed, or made
+    // at its first chunk), and the blocks the source reused from it.
+    std::shared_ptr<PartialFile> partial;
+    bool partial_wanted = false;  // this file's chunks are its blocks: record them
+    std::vector<uint8_t> reused;
+    uint32_t reused_count = 0;
+    uint64_t reused_bytes = 0;
     dev_t dev = 0;  // of the inode written, once committed (-H links to it)
     ino_t ino = 0;
   };
@@ -105,10 +113,15 @@ class CopyDestination {
     OwnerIds owner{};
     Xattrs xattrs{};
   };
-  struct Grant {  // a file answered send or replace, until settled
+  // A file answered send or replace, until settled: whether it may replace
+  // what is there, its owner and attributes, and with --partial what this
+  // side offered from a kept partial file.
+  struct Grant {
     bool replace = false;
     OwnerIds owner;
     Xattrs xattrs;
+    std::shared_ptr<PartialFile> partial;
+    std::vector<uint8_t> offered;  // bitmap of the blocks offered for reuse
   };
 
   void worker();
@@ -118,7 +131,8 @@ class CopyDestination {
   Result<bool> receive_record(int64_t stream, const uint8_t (&len_be)[4]);
   // mu_ held. `must_open`: this caller creates the file (open_file), others wait.
   FileState* begin_chunk(const ChunkHeader& h, std::string& err, bool& must_open);
-  void open_file(FileState& f);  // mu_ not held
+  void open_file(FileState& f);      // mu_ not held
+  bool start_partial(FileState& f);  // --partial: a fresh hidden pair for f; false: an ordinary temporary
   // `bytes`: of the file, holes included; `holes`: those of them left unwritten.
   void end_chunk(uint64_t id, FileState& f, uint64_t bytes, uint64_t holes, const std::string& err,
                  ChunkVerdict verdict);
@@ -130,7 +144,12 @@ class CopyDestination {
   Result<void> on_symlink(const SymlinkMsg& link);
   // Decides each announced file (file_policy.h) and answers with one `verdicts`.
   Result<void> on_files(const FilesMsg& msg);
-  FileVerdict decide_file(const FileEntry& file, uint64_t number);
+  // `number`: the file's place in the announcements; `budget`: block hashes
+  // this `verdicts` may still carry; an offer of kept blocks goes to `offer`.
+  FileVerdict decide_file(const FileEntry& file, uint64_t number, uint32_t& budget, ResumeOffer& offer);
+  // --partial: the kept partial file of `file`, re-hashed, as an offer (at most `budget` blocks).
+  std::shared_ptr<PartialFile> resume_partial(const DirFd& dir, const std::string& name, const FileEntry& file,
+                                              uint32_t& budget, ResumeOffer& offer);
   // -H: answers a later name whose first name this copy writes: linked (made
   // now, or once the first is in place); nullopt to have its data sent.
   std::optional<FileVerdict> link_later_name(const FileEntry& file, bool replace);

@@ -15,6 +15,7 @@
 #include <optional>
 #include <thread>
 
+#include "base/crypto.h"
 #include "base/remote_path.h"
 #include "base/unique_fd.h"
 #include "copy/path_validator.h"
@@ -23,6 +24,7 @@
 #include "wire/chunk_header.h"
 #include "wire/frame.h"
 #include "wire/messages.h"
+#include "wire/partial_blocks.h"
 
 namespace rcp {
 
@@ -485,11 +487,18 @@ Result<void> CopySource::on_verdicts(const VerdictsMsg& msg, JobQueue& queue) {
       awaiting_.pop_front();
     }
   }
+  size_t next_offer = 0;
   for (size_t i = 0; i < files.size(); ++i) {
     if (msg.verdicts[i] == FileVerdict::linked && !files[i]->link_to)
       return make_error(Errc::protocol, "the destination answered 'linked' for a file announced with its data");
+    std::vector<uint8_t> reused;
+    if (next_offer < msg.resume.size() && msg.resume[next_offer].pos == i) {
+      auto r = reusable_blocks(*files[i], msg.resume[next_offer++]);
+      if (!r) return r.error();
+      reused = std::move(*r);
+    }
     if (wants_data(msg.verdicts[i])) {
-      for (auto& job : plan_chunks(files[i])) queue.push(std::move(job));
+      for (auto& job : plan_chunks(files[i], reused)) queue.push(std::move(job));
     } else {  // nothing to send: the progress totals are what will move
       counters_.files_total -= 1;
       counters_.bytes_total -= static_cast<uint64_t>(files[i]->st.st_size);
@@ -533,18 +542,63 @@ void CopySource::read_answers(JobQueue& queue) {
   }
 }
 
-std::vector<CopySource::Job> CopySource::plan_chunks(const std::shared_ptr<SourceFile>& file) {
+Result<std::vector<uint8_t>> CopySource::reusable_blocks(const SourceFile& file, const ResumeOffer& offer) {
+  const uint64_t size = static_cast<uint64_t>(file.st.st_size);
+  if (!options_.partial || !partial_applies(size))
+    return make_error(Errc::protocol, "the destination offered blocks of a file that has none");
+  const uint32_t blocks = partial_blocks(size);
+  if (offer.blocks.size() != bitmap_bytes(blocks) || !bits_within(offer.blocks, blocks))
+    return make_error(Errc::protocol, "the destination offered blocks past the file's end");
+  // Hashed here, from the file as the walk saw it: what matches is not sent.
+  std::vector<uint8_t> reused;
+  auto fd = open_checked(file);
+  if (!fd) return reused;  // the chunks will say what is wrong with it
+  const uint64_t bb = partial_block_bytes(size);
+  std::vector<uint8_t> buf(kReadBlock);
+  size_t at = 0;
+  for (uint32_t b = 0; b < blocks; ++b) {
+    if (!bit_set(offer.blocks, b)) continue;
+    const uint8_t* theirs = offer.hashes.data() + kBlockHashSize * at++;
+    const uint64_t offset = b * bb, length = std::min(bb, size - offset);
+    Sha256Stream hash;
+    uint64_t done = 0;
+    while (done < length) {
+      ssize_t n = pread(fd->get(), buf.data(), std::min<uint64_t>(buf.size(), length - done),
+                        static_cast<off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return std::vector<uint8_t>{};
+      hash.update({buf.data(), static_cast<size_t>(n)});
+      done += static_cast<uint64_t>(n);
+    }
+    const Sha256Digest mine = hash.finish();
+    if (std::equal(mine.begin(), mine.end(), theirs)) set_bit(reused, b);
+  }
+  if (!unchanged(fd->get(), file)) return std::vector<uint8_t>{};      // no reuse of content that moved under the hash
+  if (bits_set(reused) == blocks) set_bit(reused, blocks - 1, false);  // one chunk comes, and settles the file
+  if (bits_set(reused) == 0) return std::vector<uint8_t>{};
+  reused.resize(bitmap_bytes(blocks), 0);
+  return reused;
+}
+
+std::vector<CopySource::Job> CopySource::plan_chunks(const std::shared_ptr<SourceFile>& file,
+                                                     const std::vector<uint8_t>& reused) {
   const uint64_t size = static_cast<uint64_t>(file->st.st_size);
-  const uint64_t chunk = options_.chunk_bytes;
+  // With --partial a large file's chunks are its blocks: the destination records each as it verifies.
+  const uint64_t chunk = options_.partial && partial_applies(size) ? partial_block_bytes(size) : options_.chunk_bytes;
   const uint32_t nchunks = size == 0 ? 1 : static_cast<uint32_t>((size + chunk - 1) / chunk);
   const uint64_t id = next_file_id_++;
-  file->left = nchunks;
+  file->left = nchunks - bits_set(reused);
   std::vector<Job> jobs;
   for (uint32_t c = 0; c < nchunks; ++c) {
+    const uint64_t length = std::min(chunk, size - c * chunk);
+    if (bit_set(reused, c)) {  // the destination has it: progress counts only what moves
+      counters_.bytes_total -= length;
+      continue;
+    }
     jobs.push_back(
         Job{ChunkHeader{id, file->root, file->rel, size, static_cast<uint32_t>(file->st.st_mode & 07777),
                         static_cast<int64_t>(file->st.st_mtim.tv_sec), static_cast<uint32_t>(file->st.st_mtim.tv_nsec),
-                        c, nchunks, c * chunk, std::min(chunk, size - c * chunk)},
+                        c, nchunks, c * chunk, length, reused},
             file});
   }
   return jobs;
@@ -576,8 +630,12 @@ ChunkHeader CopySource::with_extents(const Job& job, int fd) const {
   ChunkHeader h = job.header;
   const struct stat& st = job.file->st;
   // Most files have no hole, and st_blocks says so without a system call.
+  // With --partial a large file goes dense: each block the destination
+  // records is then all written, so a resumed partial file holds no stale
+  // bytes where a hole would have been left unwritten.
   if (!options_.sparse || h.length == 0 ||
-      static_cast<uint64_t>(st.st_blocks) * 512 >= static_cast<uint64_t>(st.st_size))
+      static_cast<uint64_t>(st.st_blocks) * 512 >= static_cast<uint64_t>(st.st_size) ||
+      (options_.partial && partial_applies(static_cast<uint64_t>(st.st_size))))
     return h;
   if (auto extents = data_extents(fd, h.offset, h.length, kMaxExtents)) {
     h.sparse = true;

@@ -52,6 +52,8 @@ struct SourceOptions {
   XattrPolicy xattrs{};          // which extended attributes to announce (none by default)
   bool dereference = false;      // -L: copy what symlinks point to (loops reported, not followed)
   uint64_t bandwidth_limit = 0;  // bytes per second of file data, for all workers together; 0 = none
+  // A large file's chunks are its blocks (wire/partial_blocks.h); reuse what the destination kept.
+  bool partial = false;
   size_t workers = 16;
   uint64_t chunk_bytes = 64ull << 20;
   Nanos finish_timeout = 600 * 1000000000ull;  // wait for the destination's "finished"
@@ -72,7 +74,11 @@ class CopySource {
   class Walker;
   friend class JobQueue;
   // The chunk jobs of one file, under a fresh file id.
-  std::vector<Job> plan_chunks(const std::shared_ptr<SourceFile>& file);
+  // `reused`: blocks the destination keeps (a resumed --partial file), not sent.
+  std::vector<Job> plan_chunks(const std::shared_ptr<SourceFile>& file, const std::vector<uint8_t>& reused = {});
+  // The blocks of `offer` whose SHA-256 here equals the destination's; never all of them (one chunk settles the
+  // file). A protocol error when the offer does not fit the file.
+  Result<std::vector<uint8_t>> reusable_blocks(const SourceFile& file, const ResumeOffer& offer);
   // Reopens the file from its directory fd: only the regular file the walk saw.
   static Result<UniqueFd> open_checked(const SourceFile& file);
   // Size, mtime and ctime still as the walk saw them.

@@ -292,7 +292,9 @@ Result<bool> DestTree::link_into_place(const DirFd& dir, const UniqueFd& fd, con
     if (errno == EEXIST) return false;
     return fs_error("link into place", errno);
   }
-  // Replacing: a hidden name for an instant, then the rename over `name`.
+  // Replacing: a hidden name for an instant, then the rename over `name`
+  // (a run killed in that instant leaves it: the next one here removes it).
+  sweep_stale_temps(dir);
   for (int attempt = 0; attempt < 8; ++attempt) {
     std::string tmp = temp_name();
     if (tmp.empty()) return make_error(Errc::io, "no randomness for a temporary name");
@@ -309,6 +311,8 @@ Result<bool> DestTree::link_into_place(const DirFd& dir, const UniqueFd& fd, con
 }
 
 Result<void> DestTree::create_temp_symlink(const DirFd& dir, const std::string& target, std::string& tmp_name) {
+  // Symlinks have a name from the start, even with O_TMPFILE for files: a killed run's are removed here.
+  sweep_stale_temps(dir);
   tmp_name = temp_name();
   if (tmp_name.empty()) return make_error(Errc::io, "no randomness for a temporary name");
   if (symlinkat(target.c_str(), dir->get(), tmp_name.c_str()) != 0) return fs_error("symlink", errno);

@@ -31,6 +31,7 @@ struct CopySummary {
   uint64_t failed = 0;
   uint64_t sparse_bytes = 0;                                // holes of sparse files: neither sent nor written
   uint64_t hard_links = 0;                                  // files made as a link to one already copied (-H)
+  uint64_t resumed_bytes = 0;                               // not sent: verified blocks of a --partial file reused
   std::vector<std::pair<std::string, std::string>> errors;  // (path, message), the first kMaxErrors
   std::vector<std::string> kept_paths;                      // the first kMaxErrors kept
   uint64_t deleted = 0;                                     // removed by --delete (--dry-run: to be)

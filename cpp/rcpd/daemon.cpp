@@ -391,7 +391,8 @@ Result<CopySummary> Daemon::send_job(std::shared_ptr<Link> peer) {
                         .sparse = job->sparse,
                         .hard_links = job->hard_links,
                         .owners = job->owners,
-                        .bandwidth_limit = job->bandwidth_limit};
+                        .bandwidth_limit = job->bandwidth_limit,
+                        .partial = job->partial};
   // trusted.* only as root: nobody else can read them anyway.
   options.xattrs = XattrPolicy{job->xattrs, job->xattrs && geteuid() == 0, job->acls, job->keep_capabilities};
   options.dereference = job->dereference;
@@ -466,6 +467,7 @@ Result<CopySummary> Daemon::run_destination() {
     logger_.warn("--owner: this rcpd does not run as root, so files stay owned by its user");
     spec.owner = false;
   }
+  spec.partial = job->partial;
   if (job->resolve) {  // home, ~ and ~user; never a wildcard at the destination
     const Login login = current_login(logger_);
     auto resolved = resolve_operand_path(job->path, login.home, login.users);
@@ -580,7 +582,8 @@ int Daemon::send_outcome(const Result<CopySummary>& result) {
     }
   }
   (void)master_->send_message(ResultMsg{s.files, s.bytes, s.dirs, s.symlinks, s.kept, s.failed, s.errors, s.unchanged,
-                                        s.ignored, s.kept_paths, s.deleted, s.plan_omitted, s.sparse_bytes, s.hard_links}
+                                        s.ignored, s.kept_paths, s.deleted, s.plan_omitted, s.sparse_bytes, s.hard_links,
+                                        s.resumed_bytes}
                                   .encode());
   return s.failed ? kExitFailed : kExitOk;
 }

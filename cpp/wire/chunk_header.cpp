@@ -3,19 +3,27 @@
 #include <cstring>
 
 #include "wire/limits.h"
+#include "wire/partial_blocks.h"
 
 namespace rcp {
 
 std::vector<uint8_t> ChunkHeader::encode() const {
-  if (!sparse)
+  if (!sparse && reused.empty())
     return encode_message(MsgType::chunk, file_id, root, relpath, size, mode, mtime_s, mtime_ns, chunk, nchunks, offset,
                           length);
   std::vector<uint64_t> flat;
-  flat.reserve(2 * extents.size());
-  for (const auto& [start, len] : extents) {
-    flat.push_back(start);
-    flat.push_back(len);
+  if (!sparse) {  // `reused` comes after the extents: all of the chunk is one
+    flat = {0, length};
+  } else {
+    flat.reserve(2 * extents.size());
+    for (const auto& [start, len] : extents) {
+      flat.push_back(start);
+      flat.push_back(len);
+    }
   }
+  if (!reused.empty())
+    return encode_message(MsgType::chunk, file_id, root, relpath, size, mode, mtime_s, mtime_ns, chunk, nchunks, offset,
+                          length, flat, reused);
   return encode_message(MsgType::chunk, file_id, root, relpath, size, mode, mtime_s, mtime_ns, chunk, nchunks, offset,
                         length, flat);
 }
@@ -68,8 +76,21 @@ Result<ChunkHeader> ChunkHeader::decode(std::span<const uint8_t> body) {
       end = start + len;
       h.extents.emplace_back(start, len);
     }
+    // One extent over the whole chunk is a dense chunk (what precedes `reused`).
+    if (h.extents.size() == 1 && h.extents[0] == std::pair<uint64_t, uint64_t>{0, h.length}) {
+      h.sparse = false;
+      h.extents.clear();
+    }
+  }
+  if (m->fields.size() > 12) {  // appended in protocol 5
+    auto reused = m->get_bin(12, "reused", kMaxBlockBitmap);
+    if (!reused) return reused.error();
+    h.reused = std::move(*reused);
   }
   if (h.nchunks == 0 || h.chunk >= h.nchunks) return make_error(Errc::protocol, "chunk index out of range");
+  if (!h.reused.empty() && (h.nchunks == 1 || h.reused.size() != bitmap_bytes(h.nchunks) ||
+                            !bits_within(h.reused, h.nchunks) || bit_set(h.reused, h.chunk)))
+    return make_error(Errc::protocol, "chunk's reused blocks do not fit the file's chunks");
   if (h.length > h.size || h.offset > h.size - h.length)
     return make_error(Errc::protocol, "chunk extends past the declared file size");
   if (h.nchunks == 1) {

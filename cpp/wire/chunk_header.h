@@ -53,6 +53,11 @@ struct ChunkHeader {
   // Absent (`sparse` false): all `length` bytes travel.
   bool sparse = false;
   std::vector<std::pair<uint64_t, uint64_t>> extents{};
+  // Appended (protocol 5): with a resumed `--partial` file, the chunks (=
+  // blocks) the source does not send because the destination's kept copy
+  // matched: a bitmap of nchunks bits, the same in every chunk of the file,
+  // never this chunk's bit. Empty: every chunk comes.
+  std::vector<uint8_t> reused;
 
   std::vector<uint8_t> encode() const;
   // The bytes that travel after the header: `length`, or the extents' sum.

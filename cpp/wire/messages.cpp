@@ -108,10 +108,10 @@ Result<PeerConnectedMsg> PeerConnectedMsg::decode(const Message& m) {
 
 std::vector<uint8_t> SendMsg::encode() const {
   const bool v5 = !filters.empty() || !sparse || hard_links || owners || xattrs || acls || keep_capabilities ||
-                  dereference || bandwidth_limit != 0;
+                  dereference || bandwidth_limit != 0 || partial;
   if (v5)
     return encode_message(MsgType::send, paths, resolve, checksum, filters, sparse, hard_links, owners, xattrs, acls,
-                          keep_capabilities, dereference, bandwidth_limit);
+                          keep_capabilities, dereference, bandwidth_limit, partial);
   if (!checksum) return encode_message(MsgType::send, paths, resolve);
   return encode_message(MsgType::send, paths, resolve, checksum);
 }
@@ -143,6 +143,7 @@ Result<SendMsg> SendMsg::decode(const Message& m) {
   if (m.fields.size() > 9) x.keep_capabilities = take(m.get_bool(9, "keep_capabilities"), err);
   if (m.fields.size() > 10) x.dereference = take(m.get_bool(10, "dereference"), err);
   if (m.fields.size() > 11) x.bandwidth_limit = take(m.get_uint(11, "bandwidth_limit"), err);
+  if (m.fields.size() > 12) x.partial = take(m.get_bool(12, "partial"), err);
   if (is_error(err)) return err;
   return x;
 }
@@ -154,7 +155,7 @@ std::vector<uint8_t> ReceiveMsg::encode() const {
     flat.push_back(r.text);
   }
   const bool v5 = !filters.empty() || delete_extraneous || delete_excluded || dry_run || owner != kOff ||
-                  group != kOff || numeric_ids || xattrs || acls || keep_capabilities;
+                  group != kOff || numeric_ids || xattrs || acls || keep_capabilities || partial;
   if (wildcards.empty() && !update && !ignore_existing && !checksum && !v5)  // left to the rules, as an older master does
     return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve);
   std::vector<uint8_t> w = wildcards;
@@ -163,7 +164,7 @@ std::vector<uint8_t> ReceiveMsg::encode() const {
   if (v5)
     return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve, w, update,
                           ignore_existing, checksum, filters, delete_extraneous, delete_excluded, dry_run, owner,
-                          group, numeric_ids, xattrs, acls, keep_capabilities);
+                          group, numeric_ids, xattrs, acls, keep_capabilities, partial);
   return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve, w, update,
                         ignore_existing, checksum);
 }
@@ -194,6 +195,7 @@ Result<ReceiveMsg> ReceiveMsg::decode(const Message& m) {
   if (m.fields.size() > 18) x.xattrs = take(m.get_bool(18, "xattrs"), err);
   if (m.fields.size() > 19) x.acls = take(m.get_bool(19, "acls"), err);
   if (m.fields.size() > 20) x.keep_capabilities = take(m.get_bool(20, "keep_capabilities"), err);
+  if (m.fields.size() > 21) x.partial = take(m.get_bool(21, "partial"), err);
   if (is_error(err)) return err;
   if (static_cast<int>(x.overwrite) + static_cast<int>(x.update) + static_cast<int>(x.ignore_existing) > 1)
     return refuse("receive", "at most one of overwrite, update and ignore_existing");
@@ -257,7 +259,8 @@ std::vector<uint8_t> ResultMsg::encode() const {
   std::vector<std::string> paths(
       kept_paths.begin(), kept_paths.begin() + static_cast<ptrdiff_t>(std::min(kept_paths.size(), kMaxKeptPaths)));
   return encode_message(MsgType::result, files, bytes, dirs, symlinks, kept, failed, pairs_of(errors), unchanged,
-                        ignored, paths, deleted, plan_omitted, sparse_bytes, hard_links);
+                        ignored, paths, deleted, plan_omitted, sparse_bytes, hard_links,
+                        resumed_bytes);
 }
 
 Result<ResultMsg> ResultMsg::decode(const Message& m) {
@@ -295,6 +298,7 @@ Result<ResultMsg> ResultMsg::decode(const Message& m) {
   if (m.fields.size() > 11) x.plan_omitted = take(m.get_uint(11, "plan_omitted"), err);
   if (m.fields.size() > 12) x.sparse_bytes = take(m.get_uint(12, "sparse_bytes"), err);
   if (m.fields.size() > 13) x.hard_links = take(m.get_uint(13, "hard_links"), err);
+  if (m.fields.size() > 14) x.resumed_bytes = take(m.get_uint(14, "resumed_bytes"), err);
   if (is_error(err)) return err;
   if (x.kept_paths.size() > kMaxKeptPaths) return refuse("result", "too many kept paths");
   return x;
@@ -602,7 +606,25 @@ Result<FilesMsg> FilesMsg::decode(const Message& m) {
 std::vector<uint8_t> VerdictsMsg::encode() const {
   std::vector<uint8_t> bytes(verdicts.size());
   for (size_t i = 0; i < verdicts.size(); ++i) bytes[i] = static_cast<uint8_t>(verdicts[i]);
-  return encode_message(MsgType::verdicts, first, bytes);
+  if (resume.empty()) return encode_message(MsgType::verdicts, first, bytes);
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_array(4);
+  pk.pack(static_cast<uint32_t>(MsgType::verdicts));
+  pk.pack(first);
+  pk.pack_bin(static_cast<uint32_t>(bytes.size()));
+  pk.pack_bin_body(reinterpret_cast<const char*>(bytes.data()), static_cast<uint32_t>(bytes.size()));
+  pk.pack_array(static_cast<uint32_t>(resume.size()));
+  for (const auto& r : resume) {
+    pk.pack_array(3);
+    pk.pack(r.pos);
+    pk.pack_bin(static_cast<uint32_t>(r.blocks.size()));
+    pk.pack_bin_body(reinterpret_cast<const char*>(r.blocks.data()), static_cast<uint32_t>(r.blocks.size()));
+    pk.pack_bin(static_cast<uint32_t>(r.hashes.size()));
+    pk.pack_bin_body(reinterpret_cast<const char*>(r.hashes.data()), static_cast<uint32_t>(r.hashes.size()));
+  }
+  const auto* p = reinterpret_cast<const uint8_t*>(buf.data());
+  return std::vector<uint8_t>(p, p + buf.size());
 }
 
 Result<VerdictsMsg> VerdictsMsg::decode(const Message& m) {
@@ -617,6 +639,32 @@ Result<VerdictsMsg> VerdictsMsg::decode(const Message& m) {
     if (b > static_cast<uint8_t>(FileVerdict::linked))
       return refuse("verdicts", "unknown verdict " + std::to_string(b));
     x.verdicts.push_back(static_cast<FileVerdict>(b));
+  }
+  if (m.fields.size() <= 2) return x;
+  // Appended in protocol 5: what the destination kept of files it wants.
+  if (m.fields[2].type != msgpack::type::ARRAY) return refuse("verdicts", "resume must be a list");
+  const auto& list = m.fields[2].via.array;
+  if (list.size > x.verdicts.size()) return refuse("verdicts", "more resume offers than files");
+  uint64_t blocks = 0;
+  for (uint32_t i = 0; i < list.size; ++i) {
+    const auto& e = list.ptr[i];
+    if (e.type != msgpack::type::ARRAY) return refuse("verdicts", "a resume offer is not a list");
+    Message entry;
+    entry.fields = std::span<const msgpack::object>(e.via.array.ptr, e.via.array.size);
+    ResumeOffer r;
+    r.pos = take_u32(entry, 0, "pos", err);
+    r.blocks = take(entry.get_bin(1, "blocks", kMaxBlockBitmap), err);
+    r.hashes = take(entry.get_bin(2, "hashes", kMaxResumeBlocks * kBlockHashSize), err);
+    if (is_error(err)) return err;
+    if (r.pos >= x.verdicts.size() || !wants_data(x.verdicts[r.pos]))
+      return refuse("verdicts", "a resume offer for a file not asked for");
+    if (!x.resume.empty() && r.pos <= x.resume.back().pos) return refuse("verdicts", "resume offers out of order");
+    const uint32_t kept = bits_set(r.blocks);
+    if (kept == 0 || r.hashes.size() != kept * kBlockHashSize)
+      return refuse("verdicts", "a resume offer needs one 32-byte hash per kept block");
+    blocks += kept;
+    if (blocks > kMaxResumeBlocks) return refuse("verdicts", "too many resumed blocks in one message");
+    x.resume.push_back(std::move(r));
   }
   return x;
 }

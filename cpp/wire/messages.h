@@ -13,6 +13,7 @@
 
 #include "wire/limits.h"
 #include "wire/message.h"
+#include "wire/partial_blocks.h"
 
 namespace rcp {
 
@@ -90,6 +91,7 @@ struct SendMsg {  // to the source: the operands' paths
   // Appended (protocol 5): pace the file data sent to the destination at
   // this many bytes per second (rcp -l); 0 = no limit.
   uint64_t bandwidth_limit = 0;
+  bool partial = false;  // appended (protocol 5): a large file's chunks are its blocks (wire/partial_blocks.h)
   std::vector<uint8_t> encode() const;
   static Result<SendMsg> decode(const Message& m);
 };
@@ -138,6 +140,9 @@ struct ReceiveMsg {  // to the destination
   bool xattrs = false;
   bool acls = false;
   bool keep_capabilities = false;
+  // Appended (protocol 5): keep what verified of an interrupted large file,
+  // and resume it ("Resuming a file"). Absent = false.
+  bool partial = false;
   std::vector<uint8_t> encode() const;
   static Result<ReceiveMsg> decode(const Message& m);
 };
@@ -194,6 +199,7 @@ struct ResultMsg {  // control: the rcpd's summary
   // written (sparse files), and files made as hard links (-H).
   uint64_t sparse_bytes = 0;
   uint64_t hard_links = 0;
+  uint64_t resumed_bytes = 0;  // appended (protocol 5): bytes not sent, verified blocks of a partial file reused
   std::vector<uint8_t> encode() const;
   static Result<ResultMsg> decode(const Message& m);
 };
@@ -315,9 +321,20 @@ enum class FileVerdict : uint8_t {
 };
 constexpr bool wants_data(FileVerdict v) { return v == FileVerdict::send || v == FileVerdict::replace; }
 
+// What the destination kept of one file it wants (`partial`): the blocks of
+// its hidden partial file that it re-hashed and found as recorded.
+struct ResumeOffer {
+  uint32_t pos = 0;             // the file's place in this `verdicts` (send or replace)
+  std::vector<uint8_t> blocks;  // bitmap: bit i = block i kept; <= kMaxBlockBitmap bytes
+  std::vector<uint8_t> hashes;  // SHA-256 of each kept block, in block order (32 bytes each)
+  bool operator==(const ResumeOffer&) const = default;
+};
+
 struct VerdictsMsg {  // destination -> source: for files first, first+1, ...
   uint64_t first = 0;
   std::vector<FileVerdict> verdicts;  // 1..FilesMsg::kMaxFilesPerMsg
+  // Appended (protocol 5): increasing `pos`, at most kMaxResumeBlocks blocks in all.
+  std::vector<ResumeOffer> resume;
   std::vector<uint8_t> encode() const;
   static Result<VerdictsMsg> decode(const Message& m);
 };

@@ -191,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     existing.add_argument("--ignore-existing", action="store_true", help="never touch an existing file")
     copying.add_argument("--checksum", action="store_true",
                          help="compare existing files by content (xxh3-128 on both sides), not size and mtime")
+    copying.add_argument("--partial", action="store_true",
+                         help="keep what verified of an interrupted large file (hidden .rcp-partial-* files "
+                              "beside it) and resume it: only the missing or differing blocks are sent")
     copying.add_argument("--fsync", action="store_true", help="flush each file and directory to disk before "
                          "finishing (durable after a power cut; slower, most of all for many small files)")
     # Filters, --delete and --dry-run, as rsync's (README, "Filters, --delete and --dry-run").
@@ -342,6 +345,7 @@ def options_from_args(args: argparse.Namespace, *, stderr_is_tty: bool | None = 
         update=args.update,
         ignore_existing=args.ignore_existing,
         checksum=args.checksum,
+        partial=args.partial,
         fsync=args.fsync,
         filters=_filters(args),
         delete=args.delete or args.delete_excluded,

@@ -60,6 +60,10 @@ class CopyOptions:
     delete_excluded: bool = False
     # Write and delete nothing: CopyResult.plan says what the copy would do.
     dry_run: bool = False
+    # An interrupted large file keeps what was verified, in hidden files beside
+    # it (a block record and the partial file); the next run with partial sends
+    # only the blocks the destination does not have verified (CopyResult.resumed_bytes).
+    partial: bool = False
     # fsync each file before its rename and each directory after its entries:
     # the copy survives a power cut once rcp returns, at the cost of waiting
     # for the disk (much slower for many small files).
@@ -203,6 +207,7 @@ class CopyResult:
     cancelled: bool = False  # stopped by Transfer.cancel before it ended
     sparse_bytes: int = 0  # holes of sparse files: neither sent nor written
     hard_links: int = 0  # files made as hard links to one copied before (hard_links option)
+    resumed_bytes: int = 0  # not sent: verified blocks of an interrupted file reused (partial)
 
     @property
     def ok(self) -> bool:

@@ -323,8 +323,8 @@ def _add_plan(side: Side, fields: list[Any]) -> None:
 
 def _result_fields(fields: list[Any]) -> list[Any]:
     """[files, bytes, dirs, symlinks, kept, failed, [[path, error]...], unchanged, ignored, [kept paths],
-    deleted, plan_omitted, sparse_bytes, hard_links], checked; unchanged, ignored, kept paths were appended
-    in protocol 4 and default to 0, 0, []; the last four in protocol 5, default 0."""
+    deleted, plan_omitted, sparse_bytes, hard_links, resumed_bytes], checked; unchanged, ignored, kept paths
+    were appended in protocol 4 and default to 0, 0, []; the last five in protocol 5, default 0."""
     if len(fields) < 7 or not isinstance(fields[6], list):
         raise ValueError("expected six counts and a list of errors")
     counts = [_count(f) for f in fields[:6]]
@@ -337,8 +337,8 @@ def _result_fields(fields: list[Any]) -> list[Any]:
     kept_paths = fields[9] if len(fields) > 9 else []
     if not isinstance(kept_paths, list):
         raise ValueError("kept paths are not a list")
-    # Appended in protocol 5: deleted, plan_omitted, sparse_bytes, hard_links.
-    v5 = [_count(f) for f in fields[10:14]] + [0] * (4 - len(fields[10:14]))
+    # Appended in protocol 5: deleted, plan_omitted, sparse_bytes, hard_links, resumed_bytes.
+    v5 = [_count(f) for f in fields[10:15]] + [0] * (5 - len(fields[10:15]))
     return counts + [errors] + more + [[printable(str(p)) for p in kept_paths]] + v5
 
 
@@ -537,12 +537,12 @@ def _hand_out_job(src: Side, dst: Side, sources: list[Endpoint], destination: En
     A remote side's rcpd resolves its paths as scp means them (home, ~user,
     wildcards: rcp.operands); a local side's are the local shell's, literal."""
     assert src.link is not None and dst.link is not None
-    # Fields appended in protocol 5 (docs/protocol.md): filters, the fidelity options, bandwidth_limit.
+    # Fields appended in protocol 5 (docs/protocol.md): filters, the fidelity options, bandwidth_limit, partial.
     src.link.send(Msg.SEND, [[s.path for s in sources], not src.endpoint.is_local, bool(options.checksum),
                              list(options.filters), bool(options.sparse), bool(options.hard_links),
                              options.owner is not False or options.group is not False,
                              bool(options.xattrs), bool(options.acls), bool(options.keep_capabilities),
-                             bool(options.dereference), int(options.bandwidth_limit)])
+                             bool(options.dereference), int(options.bandwidth_limit), bool(options.partial)])
     rules = [part for s in sources for part in root_rule(s.path, local=s.is_local)]
     # Which operands may stand for several roots: one without a wildcard stands for one.
     wildcards = bytes(has_wildcard(s.path, local=s.is_local) for s in sources)
@@ -553,7 +553,7 @@ def _hand_out_job(src: Side, dst: Side, sources: list[Endpoint], destination: En
                                 bool(options.delete or options.delete_excluded), bool(options.delete_excluded),
                                 bool(options.dry_run), _tristate(options.owner), _tristate(options.group),
                                 bool(options.numeric_ids), bool(options.xattrs), bool(options.acls),
-                                bool(options.keep_capabilities)])
+                                bool(options.keep_capabilities), bool(options.partial)])
 
 
 def _tristate(value: bool | None) -> int:
@@ -600,10 +600,11 @@ def _build_result(src: Side, dst: Side, duration: float, *, relayed: bool = Fals
     failed = 0
     if dst.result is not None:
         (files, nbytes, dirs, links, kept, failed, errs, unchanged, ignored, kept_paths, deleted, omitted, sparse,
-         hard) = dst.result
+         hard, resumed) = dst.result
         f.update(files_copied=files, bytes_copied=nbytes, dirs_created=dirs, symlinks_copied=links, kept=kept,
                  unchanged=unchanged, ignored=ignored, kept_paths=kept_paths, deleted=deleted,
-                 plan=tuple(dst.plan), plan_omitted=omitted + dst.plan_dropped, sparse_bytes=sparse, hard_links=hard)
+                 plan=tuple(dst.plan), plan_omitted=omitted + dst.plan_dropped, sparse_bytes=sparse, hard_links=hard,
+                 resumed_bytes=resumed)
         errors = [(p, m) for p, m in errs]
     elif dst.last_progress is not None:  # cut short: what the destination had confirmed by then
         f.update(files_copied=dst.last_progress.files_done, bytes_copied=dst.last_progress.bytes_done)

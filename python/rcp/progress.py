@@ -229,7 +229,8 @@ def summary_line(result: CopyResult) -> str:
             f"{' (+' + ', '.join(extra) + ')' if extra else ''}, {format_bytes(result.bytes_copied)} "
             f"in {format_duration(result.duration)} ({format_rate(rate)}), "
             f"{result.unchanged} unchanged, {result.kept} kept, {result.failed} failed"
-            f"{f', {result.ignored} left alone' if result.ignored else ''}")
+            f"{f', {result.ignored} left alone' if result.ignored else ''}"
+            f"{f', {format_bytes(result.resumed_bytes)} resumed (not sent)' if result.resumed_bytes else ''}")
 
 
 KEPT_NAMES_SHOWN = 3

@@ -39,6 +39,17 @@ TEST(Crypto, HmacIncrementalMatchesOneShot) {
   EXPECT_EQ(to_hex(h.finish()), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
+TEST(Crypto, Sha256IncrementalMatchesOneShot) {
+  std::vector<uint8_t> data(100000);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7);
+  Sha256Stream h;
+  h.update(std::span<const uint8_t>(data).first(12345));
+  h.update(std::span<const uint8_t>(data).subspan(12345));
+  EXPECT_EQ(h.finish(), sha256(data));
+  Sha256Stream empty;
+  EXPECT_EQ(empty.finish(), sha256({}));
+}
+
 TEST(Crypto, ConstantTimeEqual) {
   std::vector<uint8_t> a{1, 2, 3}, b{1, 2, 3}, c{1, 2, 4}, d{1, 2}, e{0, 2, 3};
   EXPECT_TRUE(constant_time_equal(a, b));

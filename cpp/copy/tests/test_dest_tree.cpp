@@ -247,5 +247,24 @@ TEST_F(DestTreeTest, WithoutTmpfileAGoneRcpdsTemporariesAreSweptOnTheNextRun) {
   (*t)->discard(*dir, tmp->second);
 }
 
+TEST_F(DestTreeTest, AGoneRcpdsTemporarySymlinkIsSweptEvenWithTmpfile) {
+  // Symlinks (and a replaced file, for an instant) get a temporary name even
+  // where files are O_TMPFILE: a run killed then leaves it for the next.
+  auto t = tree();
+  ASSERT_TRUE(t->set_root(0, "src", 'd').ok());
+  auto dir = t->directory(0, "");
+  ASSERT_TRUE(dir.ok());
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);
+  const std::string stale = t->temp_prefix() + std::to_string(child) + "-00.tmp";
+  fs::create_symlink("target", root_ / "dst/src" / stale);
+  std::string tmp;
+  ASSERT_TRUE(t->create_temp_symlink(*dir, "t", tmp).ok());
+  EXPECT_FALSE(fs::exists(fs::symlink_status(root_ / "dst/src" / stale)));
+  t->discard(*dir, tmp);
+}
+
 }  // namespace
 }  // namespace rcp

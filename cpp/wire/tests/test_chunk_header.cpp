@@ -10,7 +10,7 @@ namespace {
 constexpr uint64_t kC = kMinChunkBytes;
 
 // The last of two chunks of a file of 1.5 chunks.
-ChunkHeader sample() { return ChunkHeader{7, 0, "dir/file", kC + kC / 2, 0644, -5, 999, 1, 2, kC, kC / 2}; }
+ChunkHeader sample() { return ChunkHeader{7, 0, "dir/file", kC + kC / 2, 0644, -5, 999, 1, 2, kC, kC / 2, {}}; }
 
 TEST(ChunkHeader, RoundTrip) {
   auto h = ChunkHeader::decode(sample().encode());
@@ -26,18 +26,18 @@ TEST(ChunkHeader, RoundTrip) {
 TEST(ChunkHeader, GeometryFollowsFromTheSize) {
   auto ok = [](const ChunkHeader& h) { return ChunkHeader::decode(h.encode()).ok(); };
   const uint64_t size = 10 * kC + 1;
-  EXPECT_TRUE(ok({1, 0, "f", size, 0644, 0, 0, 0, 11, 0, kC}));
-  EXPECT_TRUE(ok({1, 0, "f", size, 0644, 0, 0, 5, 11, 5 * kC, kC}));
-  EXPECT_TRUE(ok({1, 0, "f", size, 0644, 0, 0, 10, 11, 10 * kC, 1}));
-  EXPECT_TRUE(ok({1, 0, "f", 0, 0644, 0, 0, 0, 1, 0, 0}));
-  EXPECT_FALSE(ok({1, 0, "f", size, 0644, 0, 0, 0, 12, 0, kC}));           // one chunk too many
-  EXPECT_FALSE(ok({1, 0, "f", size, 0644, 0, 0, 5, 11, 5 * kC + 1, kC}));  // off the grid
-  EXPECT_FALSE(ok({1, 0, "f", size, 0644, 0, 0, 0, 11, 0, kC - 1}));
-  EXPECT_FALSE(ok({1, 0, "f", 100, 0644, 0, 0, 0, 2, 0, 50}));  // chunks below the minimum
-  EXPECT_FALSE(ok({1, 0, "f", 100, 0644, 0, 0, 0, 1, 0, 50}));  // one chunk, not the whole file
+  EXPECT_TRUE(ok({1, 0, "f", size, 0644, 0, 0, 0, 11, 0, kC, {}}));
+  EXPECT_TRUE(ok({1, 0, "f", size, 0644, 0, 0, 5, 11, 5 * kC, kC, {}}));
+  EXPECT_TRUE(ok({1, 0, "f", size, 0644, 0, 0, 10, 11, 10 * kC, 1, {}}));
+  EXPECT_TRUE(ok({1, 0, "f", 0, 0644, 0, 0, 0, 1, 0, 0, {}}));
+  EXPECT_FALSE(ok({1, 0, "f", size, 0644, 0, 0, 0, 12, 0, kC, {}}));           // one chunk too many
+  EXPECT_FALSE(ok({1, 0, "f", size, 0644, 0, 0, 5, 11, 5 * kC + 1, kC, {}}));  // off the grid
+  EXPECT_FALSE(ok({1, 0, "f", size, 0644, 0, 0, 0, 11, 0, kC - 1, {}}));
+  EXPECT_FALSE(ok({1, 0, "f", 100, 0644, 0, 0, 0, 2, 0, 50, {}}));  // chunks below the minimum
+  EXPECT_FALSE(ok({1, 0, "f", 100, 0644, 0, 0, 0, 1, 0, 50, {}}));  // one chunk, not the whole file
   // The attack of the review: 2^32-1 chunks declared for any size the bytes can't justify.
-  EXPECT_FALSE(ok({1, 0, "f", 1ull << 40, 0644, 0, 0, 0, UINT32_MAX, 0, 256}));
-  EXPECT_FALSE(ok({1, 0, "f", UINT64_MAX, 0644, 0, 0, 0, UINT32_MAX, 0, kC}));
+  EXPECT_FALSE(ok({1, 0, "f", 1ull << 40, 0644, 0, 0, 0, UINT32_MAX, 0, 256, {}}));
+  EXPECT_FALSE(ok({1, 0, "f", UINT64_MAX, 0644, 0, 0, 0, UINT32_MAX, 0, kC, {}}));
 }
 
 TEST(ChunkHeader, RefusesBadGeometry) {
@@ -91,6 +91,27 @@ TEST(ChunkHeader, SparseExtentsRoundTripAndAreBounded) {
   EXPECT_TRUE(bad(many));  // more than kMaxExtents
   many.pop_back();
   EXPECT_FALSE(bad(many));
+}
+
+TEST(ChunkHeader, ReusedBlocksFitTheChunks) {
+  // Chunk 1 of 4 of a resumed --partial file; blocks 0 and 3 are reused.
+  ChunkHeader h{1, 0, "f", 3 * (4 * kC) + 5, 0644, 0, 0, 1, 4, 4 * kC, 4 * kC};
+  h.reused = {0x09};
+  auto back = ChunkHeader::decode(h.encode());
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->reused, std::vector<uint8_t>{0x09});
+  EXPECT_TRUE(ChunkHeader::decode(sample().encode())->reused.empty());  // absent: every chunk comes
+  auto bad = [&](std::vector<uint8_t> reused) {
+    ChunkHeader x = h;
+    x.reused = std::move(reused);
+    return !ChunkHeader::decode(x.encode()).ok();
+  };
+  EXPECT_TRUE(bad({0x02}));        // this chunk's own bit
+  EXPECT_TRUE(bad({0x10}));        // past nchunks
+  EXPECT_TRUE(bad({0x01, 0x00}));  // not ceil(nchunks / 8) bytes
+  ChunkHeader one{1, 0, "f", 10, 0644, 0, 0, 0, 1, 0, 10};
+  one.reused = {0x00};
+  EXPECT_FALSE(ChunkHeader::decode(one.encode()).ok());  // a single chunk reuses nothing
 }
 
 TEST(Xxh128, MatchesOneShotAndCanonicalOrder) {

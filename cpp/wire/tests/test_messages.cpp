@@ -78,7 +78,7 @@ TEST(Messages, Files) {
 }
 
 TEST(Messages, Verdicts) {
-  VerdictsMsg v{3, {FileVerdict::send, FileVerdict::unchanged, FileVerdict::failed}};
+  VerdictsMsg v{3, {FileVerdict::send, FileVerdict::unchanged, FileVerdict::failed}, {}};
   auto x = decode_as<VerdictsMsg>(v.encode());
   ASSERT_TRUE(x.ok()) << x.error().message;
   EXPECT_EQ(x->first, 3u);
@@ -97,8 +97,31 @@ TEST(Messages, SendBandwidthLimit) {
   EXPECT_EQ(x->bandwidth_limit, 2u << 20);
   EXPECT_FALSE(x->checksum);
   EXPECT_EQ(decode_as<SendMsg>(SendMsg{{"a"}}.encode())->bandwidth_limit, 0u);  // absent: no limit
-  expect_refused<SendMsg>(encode_message(MsgType::send, Strings{"a"}, false, false, std::string("x")),
+  expect_refused<SendMsg>(encode_message(MsgType::send, Strings{"a"}, false, false, Strings{}, true, false, false, false,
+                                                         false, false, false, std::string("x")),
                           "bandwidth_limit");
+}
+
+TEST(Messages, VerdictsWithResumeOffers) {
+  VerdictsMsg v{3, {FileVerdict::unchanged, FileVerdict::send, FileVerdict::replace}, {}};
+  v.resume.push_back({1, {0x05}, Bytes(2 * 32, 0xab)});
+  v.resume.push_back({2, {0x00, 0x80}, Bytes(32, 0xcd)});
+  auto x = decode_as<VerdictsMsg>(v.encode());
+  ASSERT_TRUE(x.ok()) << x.error().message;
+  EXPECT_EQ(x->resume, v.resume);
+  EXPECT_TRUE(decode_as<VerdictsMsg>(VerdictsMsg{0, {FileVerdict::send}, {}}.encode())->resume.empty());
+  auto refused = [&](std::vector<ResumeOffer> offers, const std::string& what) {
+    VerdictsMsg bad{0, {FileVerdict::unchanged, FileVerdict::send, FileVerdict::send}, std::move(offers)};
+    expect_refused<VerdictsMsg>(bad.encode(), what);
+  };
+  refused({{0, {0x01}, Bytes(32)}}, "not asked for");  // an unchanged file
+  refused({{3, {0x01}, Bytes(32)}}, "not asked for");  // no such file
+  refused({{2, {0x01}, Bytes(32)}, {1, {0x01}, Bytes(32)}}, "out of order");
+  refused({{1, {0x03}, Bytes(32)}}, "one 32-byte hash");                // two blocks, one hash
+  refused({{1, {0x00}, Bytes{}}}, "one 32-byte hash");                  // nothing kept
+  refused({{1, Bytes(kMaxBlockBitmap + 1, 0xff), Bytes{}}}, "blocks");  // bitmap too long
+  // At most kMaxResumeBlocks hashes in one message, all files together.
+  refused({{1, Bytes(kMaxBlockBitmap, 0xff), Bytes(kMaxResumeBlocks * 32)}, {2, {0x01}, Bytes(32)}}, "too many");
 }
 
 TEST(Messages, IncrementalOptions) {
@@ -114,6 +137,11 @@ TEST(Messages, IncrementalOptions) {
   EXPECT_FALSE(x->ignore_existing);
   EXPECT_TRUE(x->checksum);
   EXPECT_EQ(x->wildcards, Bytes{0});
+  EXPECT_FALSE(x->partial);
+  r.partial = true;
+  EXPECT_TRUE(decode_as<ReceiveMsg>(r.encode())->partial);
+  SendMsg sp{{"a"}, false, false, true};
+  EXPECT_TRUE(decode_as<SendMsg>(sp.encode())->partial);
   r.overwrite = true;
   expect_refused<ReceiveMsg>(r.encode(), "at most one");
 }
@@ -385,6 +413,9 @@ TEST(Messages, Result) {
   EXPECT_EQ(y->unchanged, 7u);
   EXPECT_EQ(y->ignored, 8u);
   EXPECT_EQ(y->kept_paths, r.kept_paths);
+  EXPECT_EQ(y->resumed_bytes, 0u);
+  r.resumed_bytes = 1ull << 40;
+  EXPECT_EQ(decode_as<ResultMsg>(r.encode())->resumed_bytes, 1ull << 40);
   using Errors = std::vector<Strings>;
   expect_refused<ResultMsg>(encode_message(MsgType::result, 1u, 2u, 3u, 4u, 5u, Errors{}), "failed");
   expect_refused<ResultMsg>(encode_message(MsgType::result, 1u, 2u, 3u, 4u, 5u, 6u), "errors");
