@@ -140,7 +140,8 @@ TEST(Messages, IncrementalOptions) {
   EXPECT_FALSE(x->partial);
   r.partial = true;
   EXPECT_TRUE(decode_as<ReceiveMsg>(r.encode())->partial);
-  SendMsg sp{{"a"}, false, false, true};
+  SendMsg sp{{"a"}};
+  sp.partial = true;
   EXPECT_TRUE(decode_as<SendMsg>(sp.encode())->partial);
   r.overwrite = true;
   expect_refused<ReceiveMsg>(r.encode(), "at most one");
