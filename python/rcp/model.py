@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 # The data link's kinds, as --transport and CopyOptions.transport name them.
@@ -103,6 +104,16 @@ class Progress:
     bytes_total: int  # source's totals once its walk is done, else 0
     files_total: int
     elapsed: float  # seconds since the copy started (master clock)
+    current: str = ""  # the file in flight, as that side names it ("" = none, or an older rcpd)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The destination's verified totals at one moment of a copy (CopyResult.samples)."""
+
+    elapsed: float  # seconds since the copy started
+    bytes_done: int
+    files_done: int
 
 
 @dataclass
@@ -122,9 +133,19 @@ class CopyResult:
     unchanged: int = 0  # already there: same size and mtime (or content, with checksum)
     ignored: int = 0  # existed, left alone as update / ignore_existing asked
     kept_paths: list[str] = field(default_factory=list)  # the first kept (the destination reports 100)
+    # The destination's progress over time, oldest first, for result.plot(): at most
+    # rcp.samples.MAX_SAMPLES, evenly thinned on long copies.
+    samples: list[Sample] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """True exactly when the CLI exits 0: nothing failed and nothing that
         differs was left alone unasked."""
         return self.failed == 0 and not self.errors and self.kept == 0
+
+    def plot(self, ax: Any = None) -> Any:
+        """Throughput over time (bytes/s and files/s) from `samples`, with
+        matplotlib (imported only here); draws on `ax` if given. Returns the Axes."""
+        from rcp.samples import plot
+
+        return plot(self.samples, ax)

@@ -30,6 +30,7 @@ from rcp.model import MAX_FALLBACK_TIMEOUT, TRANSPORTS, CopyOptions, CopyResult,
 from rcp.operands import has_wildcard, root_rule
 from rcp.progress import NullProgress, ProgressSink
 from rcp.protocol import Msg
+from rcp.samples import SampleLog
 from rcp.sanitize import printable
 
 SETUP_TIMEOUT = 30.0
@@ -143,7 +144,11 @@ def _progress(side: Side, fields: list[Any], elapsed: float) -> Progress:
     if len(fields) < 4:
         raise ValueError(f"{len(fields)} fields, expected 4")
     done, files, total, files_total = (_count(f) for f in fields[:4])
-    return Progress(side.role, done, files, total, files_total, elapsed=elapsed)
+    current = fields[4] if len(fields) > 4 else ""  # appended in protocol 5
+    if not isinstance(current, str):
+        raise ValueError(f"current is a {type(current).__name__}, not a path")
+    return Progress(side.role, done, files, total, files_total, elapsed=elapsed,
+                    current=printable(current[:MAX_LOG_LINE]))
 
 
 def _log_line(fields: list[Any]) -> tuple[str, str]:
@@ -165,8 +170,9 @@ class _Relay:
     message is logged and counted, never the end of the relay: a dead relay
     would leave the rcpd's later lines piling up unread."""
 
-    def __init__(self, side: Side, sink: ProgressSink, start: float) -> None:
+    def __init__(self, side: Side, sink: ProgressSink, start: float, samples: SampleLog | None = None) -> None:
         self.side, self.sink, self.start = side, sink, start
+        self.samples = samples  # the destination's verified totals, kept for CopyResult.samples
         self.thread = threading.Thread(target=self._run, daemon=True, name=f"relay-{side.role}")
         self.thread.start()
 
@@ -185,7 +191,10 @@ class _Relay:
                 return
             try:
                 if kind == Msg.PROGRESS:
-                    self.sink.update(_progress(self.side, fields, time.monotonic() - self.start))
+                    p = _progress(self.side, fields, time.monotonic() - self.start)
+                    if self.samples is not None:
+                        self.samples.add(p.elapsed, p.bytes_done, p.files_done)
+                    self.sink.update(p)
                 elif kind == Msg.LOG:
                     self.sink.log(self.side.role, *_log_line(fields))
                 else:
@@ -301,14 +310,19 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
     sides = [src, dst]
     cert = _core.Certificate.generate()
     key = os.urandom(32)
+    samples = SampleLog()
+    remote = sorted({host_label(s.endpoint) for s in sides if not s.endpoint.is_local})
+    _phase(sink, f"connecting to {', '.join(remote)}" if remote else "starting rcpd")
     _connect_ssh_sessions(sides, options, sink)
     splice: _core.TunnelSplice | None = None
     try:
+        _phase(sink, "starting rcpd on both sides")
         _start_daemons(sides, options)
         _exchange_hellos(sides, key)
         _open_links(sides, cert, key)
         sink.start()
-        relays = [_Relay(s, sink, started) for s in sides]
+        _phase(sink, "linking the source and the destination")
+        relays = [_Relay(s, sink, started, samples if s is dst else None) for s in sides]
         if options.relay:
             splice = _start_relay(src, dst, sink, options)
             _await_relayed_peer(src, dst, splice)
@@ -321,12 +335,21 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
         result = _build_result(src, dst, time.monotonic() - started)
         if splice is not None:
             result.transport = "relay"
+        result = replace(result, samples=samples.samples())
         sink.finish(result)
         return result
     finally:
         _hang_up(sides)
         if splice is not None:
             _end_relay(splice)
+
+
+def _phase(sink: ProgressSink, text: str) -> None:
+    """What the copy is doing before its first progress ("connecting to host"),
+    for a sink that shows it (an optional method: a ProgressSink need not have it)."""
+    phase = getattr(sink, "phase", None)
+    if callable(phase):
+        phase(text)
 
 
 def _connect_ssh_sessions(sides: list[Side], options: CopyOptions, sink: ProgressSink) -> None:
