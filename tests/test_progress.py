@@ -660,3 +660,15 @@ def test_notebook_progress_outside_a_kernel_writes_nothing_on_stdout(capsys: pyt
     nb.finish(CopyResult(files_copied=1, bytes_copied=2, duration=1.0))
     out, err = capsys.readouterr()
     assert out == "" and err == "rcp: 1 file, 2 B in 1.0s (2 B/s), 0 unchanged, 0 kept, 0 failed\n"
+
+
+def test_the_file_in_flight_is_sanitised() -> None:
+    from rcp.model import Endpoint
+    from rcp.orchestration import Side, _progress
+
+    side = Side("destination", Endpoint("/x"))
+    p = _progress(side, [1, 2, 3, 4, "d/\x1b]0;owned\x07name"], 0.5)
+    assert p.current == "d/\\x1b]0;owned\\x07name"
+    assert _progress(side, [1, 2, 3, 4], 0.5).current == ""  # absent (appended in protocol 5): none
+    with pytest.raises(ValueError, match="current"):
+        _progress(side, [1, 2, 3, 4, 5], 0.5)
