@@ -672,3 +672,16 @@ def test_the_file_in_flight_is_sanitised() -> None:
     assert _progress(side, [1, 2, 3, 4], 0.5).current == ""  # absent (appended in protocol 5): none
     with pytest.raises(ValueError, match="current"):
         _progress(side, [1, 2, 3, 4, 5], 0.5)
+
+
+def test_the_first_figures_replace_the_phase_at_once() -> None:
+    """A copy shorter than the throttle still shows its bar (it did not: the
+    phase drawn a moment before held the first progress back)."""
+    t, out, clock = term()
+    t.phase("linking the source and the destination")
+    clock.advance(0.01)
+    t.update(prog("source", 0, 0, 100, 1))
+    assert out.getvalue().split("\r")[-1].startswith("[....................]   0% 0 B/100 B 0/1 files")
+    clock.advance(0.01)
+    t.update(prog("destination", 50, 0))
+    assert "  0%" in out.getvalue().split("\r")[-1]  # later ones are throttled as before

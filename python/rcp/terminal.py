@@ -102,6 +102,7 @@ class TerminalProgress:
         self._started = False
         self._finished = False
         self._phase = "starting"
+        self._figures_shown = False
         self._last_render: float | None = None
         self._drawn: list[str] = []  # the in-place lines now on screen
         tty = isatty(self.stream)
@@ -163,9 +164,12 @@ class TerminalProgress:
             self.agg.add(p)
             if not self.live:
                 return
+            first = not self._figures_shown  # the first figures replace the phase at once
+            self._figures_shown = True
             if not self._started:
-                self.start()
-            self._render(self.clock())
+                self.start()  # which draws them
+            else:
+                self._render(self.clock(), force=first)
 
     def log(self, role: str, level: str, text: str) -> None:
         if not shown(level, self.verbosity):
