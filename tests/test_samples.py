@@ -41,8 +41,8 @@ def test_sample_log_is_bounded_and_spans_the_whole_copy() -> None:
 
 def test_rates_between_samples() -> None:
     r = rates([Sample(0.0, 0, 0), Sample(1.0, 100, 10), Sample(1.0, 100, 10), Sample(3.0, 500, 10)])
-    assert [(x.elapsed, x.bytes_per_second, x.files_per_second) for x in r] == [(1.0, 100.0, 10.0),
-                                                                              (3.0, 200.0, 0.0)]
+    got = [(x.elapsed, x.bytes_per_second, x.files_per_second) for x in r]
+    assert got == [(1.0, 100.0, 10.0), (3.0, 200.0, 0.0)]
 
 
 def test_plot_draws_bytes_and_files_per_second() -> None:
