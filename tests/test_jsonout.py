@@ -173,3 +173,7 @@ def test_cli_json_remote_copy_with_verbose(sshd: Sshd, tmp_path: Path) -> None:
     assert_same_tree(src, tmp_path / "copy")
     assert got[-1]["type"] == "result" and got[-1]["files_copied"] == 11
     assert "[destination] info: " in out.stderr  # -v: the rcpds' info lines, as text on stderr
+    # The file in flight (progress' `current`, protocol 5): the destination names what it writes.
+    last = got[-2]
+    assert last["type"] == "progress" and last["current"].startswith(f"{tmp_path / 'copy'}/"), last
+    assert last["sides"]["source"]["current"].startswith(f"{src}/"), last

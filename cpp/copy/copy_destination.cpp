@@ -507,6 +507,9 @@ Result<bool> CopyDestination::receive_record(int64_t stream, const uint8_t (&len
     write_it = !file->failed && !file->skipped;
     fd = file->fd;
   }
+  // The master's view names the file whose bytes came in last: every chunk
+  // header of a big file arrives at once, long before its data.
+  const std::string in_flight = tree_->display(h->root, h->relpath);
 
   Xxh128 hash;
   std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(kBlock, std::max<uint64_t>(h->length, 1))));
@@ -531,6 +534,7 @@ Result<bool> CopyDestination::receive_record(int64_t stream, const uint8_t (&len
     }
     done += *n;
     counters_.bytes_done += *n;
+    counters_.set_current(in_flight);
   }
   ChunkVerdict verdict = ChunkVerdict::keep;
   if (!truncated) {
