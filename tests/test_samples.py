@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
-import matplotlib  # python3-matplotlib, installed by bootstrap
 import pytest
+
+# matplotlib keeps a font cache in ~/.cache/matplotlib unless told otherwise: never in the real home.
+if "matplotlib" not in sys.modules:
+    _MPL = tempfile.mkdtemp(prefix="rcp-test-mpl-")
+    os.environ["MPLCONFIGDIR"] = _MPL
+    atexit.register(shutil.rmtree, _MPL, True)
+import matplotlib  # noqa: E402 - python3-matplotlib, installed by bootstrap
 
 import rcp
 from rcp.model import CopyResult, Sample
