@@ -1,26 +1,92 @@
-"""The example notebook runs as written: its code cells, in order, in one namespace."""
+"""The example notebooks, executed in a real Jupyter kernel (ipykernel, run by
+nbclient) on this venv's Python, registered as a kernel in a temporary
+JUPYTER_PATH: the live view is HTML updated in place, result.plot() draws,
+and the second notebook moves a dataset between two hosts (the sshd
+fixture's alias, twice) and checks it."""
 
 from __future__ import annotations
 
+import base64
 import json
-import shutil
+import sys
 from pathlib import Path
+from typing import Any
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "copy_with_progress.ipynb"
+import nbformat  # python3-nbformat, python3-nbclient and python3-ipykernel: installed by bootstrap
+import pytest
+from nbclient import NotebookClient
+
+import rcp.daemon
+from sshd import Sshd
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+KERNEL = "rcp-test"
 
 
-def test_example_notebook_runs(capsys) -> None:
-    cells = json.loads(NOTEBOOK.read_text())["cells"]
-    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
-    assert len(code) >= 3
-    namespace: dict[str, object] = {}
-    try:
-        for source in code:
-            exec(compile(source, str(NOTEBOOK), "exec"), namespace)  # noqa: S102 - our own notebook
-        result = namespace["result"]
-        assert result.ok and result.files_copied == 101  # type: ignore[attr-defined]
-        # Outside Jupyter the notebook view falls back to log lines and the summary.
-        assert "rcp: 101 files" in capsys.readouterr().err
-    finally:
-        if "work" in namespace:
-            shutil.rmtree(namespace["work"], ignore_errors=True)  # type: ignore[arg-type]
+@pytest.fixture
+def kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """This interpreter as the kernel `rcp-test`, and every Jupyter, IPython
+    and matplotlib directory under tmp_path (nothing in the real home)."""
+    spec = tmp_path / "jupyter" / "kernels" / KERNEL
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "rcp test (venv)", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    for var, sub in (("JUPYTER_DATA_DIR", "jupyter-data"), ("JUPYTER_RUNTIME_DIR", "jupyter-runtime"),
+                     ("JUPYTER_CONFIG_DIR", "jupyter-config"), ("IPYTHONDIR", "ipython"),
+                     ("MPLCONFIGDIR", "matplotlib")):
+        (tmp_path / sub).mkdir()
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    return KERNEL
+
+
+def execute(name: str, kernel: str, cwd: Path) -> Any:
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    NotebookClient(nb, kernel_name=kernel, timeout=240, resources={"metadata": {"path": str(cwd)}}).execute()
+    return nb
+
+
+def outputs(cell: Any, mime: str) -> list[str]:
+    return [o["data"][mime] for o in cell.get("outputs", []) if mime in o.get("data", {})]
+
+
+def cell_with(nb: Any, text: str) -> Any:
+    [cell] = [c for c in nb.cells if c.cell_type == "code" and text in c.source]
+    return cell
+
+
+def check_live_view_and_plot(nb: Any, copy_cell: str, files: int) -> None:
+    cell = cell_with(nb, copy_cell)
+    views = [o for o in cell.outputs if o.get("output_type") == "display_data"]
+    assert len(views) == 1, cell.outputs  # one display, updated in place (display_id), not one per update
+    page = views[0]["data"]["text/html"]
+    assert 'class="rcp-progress"' in page and f"<b>rcp:</b> {files} files" in page, page  # the summary, at the end
+    assert [o["output_type"] for o in cell.outputs][-1] == "execute_result"  # the CopyResult
+    assert not [o for o in cell.outputs if o.get("output_type") == "stream" and o.get("name") == "stdout"]
+    plot = cell_with(nb, "result.plot()")
+    [png] = outputs(plot, "image/png")
+    assert base64.b64decode(png).startswith(b"\x89PNG")
+
+
+def test_copy_with_progress_notebook(kernel: str, tmp_path: Path) -> None:
+    nb = execute("copy_with_progress.ipynb", kernel, tmp_path)
+    check_live_view_and_plot(nb, 'progress="notebook"', 101)
+    [text] = [o["text"] for o in cell_with(nb, "len(result.samples)").outputs if o.get("name") == "stdout"]
+    assert text.startswith("101 files, 40.1 MB in "), text
+
+
+def test_move_dataset_notebook(kernel: str, sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var, value in (("HOST_A", sshd.alias), ("HOST_B", sshd.alias), ("DIR_A", str(tmp_path / "host-a")),
+                       ("DIR_B", str(tmp_path / "host-b")), ("SSH_CONFIG", str(sshd.config)),
+                       ("RCPD", str(rcp.daemon.rcpd_path()))):
+        monkeypatch.setenv(f"RCP_DEMO_{var}", value)
+    nb = execute("move_dataset.ipynb", kernel, tmp_path)
+    check_live_view_and_plot(nb, 'progress="notebook"', 201)
+    moved = tmp_path / "host-b" / "dataset"
+    assert sum(1 for p in moved.rglob("*") if p.is_file()) == 201
+    assert not (tmp_path / "host-a" / "dataset").exists()  # moved: checked, then removed from A
+    [text] = [o["text"] for o in cell_with(nb, "checksum=True").outputs if o.get("name") == "stdout"]
+    assert text == f"all 201 files identical on {sshd.alias}\n"

@@ -22,9 +22,11 @@ from rcp.progress import (
     format_duration,
     format_eta,
     error_lines,
+    format_count_rate,
     format_rate,
     kept_line,
     make_progress,
+    shorten,
     shown,
     summary_line,
 )
@@ -236,29 +238,15 @@ def test_verbosity_levels() -> None:
 
 
 def term(live: bool = True, **kw: object) -> tuple[TerminalProgress, io.StringIO, FakeClock]:
+    """A view on a StringIO drawn as on a terminal (in place), unless inplace=False."""
     out, clock = io.StringIO(), FakeClock()
+    kw.setdefault("inplace", True)
     return TerminalProgress(out, live=live, clock=clock, **kw), out, clock  # type: ignore[arg-type]
 
 
 def test_sinks_follow_the_protocol() -> None:
     for sink in (NullProgress(), term()[0], NotebookProgress(display=lambda *a, **k: None)):
         assert isinstance(sink, ProgressSink)
-
-
-def test_live_line_shows_both_sides() -> None:
-    t, out, clock = term()
-    t.start()
-    t.update(prog("source", 0, 0, 100 * MiB, 10))
-    clock.advance(2.0)
-    t.update(prog("source", 40 * MiB, 4, 100 * MiB, 10))
-    clock.advance(0.5)
-    t.update(prog("destination", 30 * MiB, 3))
-    text = out.getvalue()
-    assert "\x1b" not in text  # plain mode: no escape sequences
-    last = text.split("\r")[-1]
-    assert "source 40.0 MiB/100 MiB (40%), 4/10 files, 20.0 MiB/s, ETA 3.0s" in last
-    assert "destination 30.0 MiB/100 MiB (30%), 3/10 files" in last
-    assert " | " in last
 
 
 def test_live_line_is_throttled_to_ten_per_second() -> None:
@@ -269,32 +257,6 @@ def test_live_line_is_throttled_to_ten_per_second() -> None:
         clock.advance(0.01)
     assert 9 <= t.renders <= 11
     assert out.getvalue().count("\r") == t.renders
-
-
-def test_shorter_line_overwrites_longer_one() -> None:
-    t, out, clock = term()
-    t.update(prog("source", 123456789, 12345, 999999999, 99999))
-    long = out.getvalue().split("\r")[-1]
-    t.agg.latest.clear()
-    t.agg.meters.clear()
-    clock.advance(1)
-    t.update(prog("source", 1, 1, 2, 2))
-    short = out.getvalue().split("\r")[-1]
-    assert short.startswith("source 1 B/2 B (50%), 1/2 files, --, ETA --  ")
-    assert len(short) == len(long)  # padded with spaces over the old text
-
-
-def test_log_lines_go_above_the_live_line_tagged_and_sanitised() -> None:
-    t, out, clock = term()
-    t.update(prog("source", 10, 1, 100, 2))
-    t.log("destination", "warn", "cannot write x\x1b[31m\n[source] fake")
-    text = out.getvalue()
-    assert "[destination] warn: cannot write x\\x1b[31m\\x0a[source] fake\n" in text
-    before, after = text.split("[destination]")
-    # The live line was cleared before the log line and redrawn after it.
-    assert before.endswith("\r")
-    assert after.split("\n", 1)[1].startswith("\rsource 10 B/100 B")
-    assert "\x1b" not in text
 
 
 def test_verbosity_filters_log_lines() -> None:
@@ -401,40 +363,11 @@ def test_concurrent_updates_from_two_relays() -> None:
     assert len(logs) == 12  # each log line whole, on its own line
 
 
-def test_rich_live_view_when_forced() -> None:
-    import rich  # python3-rich is installed by bootstrap: a missing one must fail, not skip
-
-    assert rich.__name__ == "rich"
-    out, clock = io.StringIO(), FakeClock()
-    t = TerminalProgress(out, live=True, clock=clock, use_rich=True, width=120, summary=True)
-    t.start()
-    t.update(prog("source", 0, 0, 100 * MiB, 10))
-    clock.advance(1)
-    t.update(prog("source", 50 * MiB, 5, 100 * MiB, 10))
-    t.log("source", "warn", "[bold]not markup[/bold] \x1b[31m")
-    t.finish(CopyResult(files_copied=10, bytes_copied=100 * MiB, duration=4.0))
-    text = out.getvalue()
-    assert t.renders >= 1
-    assert "50.0 MiB/100 MiB" in text and "5/10 files" in text and "50.0 MiB/s" in text
-    assert "[source] warn: [bold]not markup[/bold] \\x1b[31m" in text  # rich markup not interpreted
-    assert text.rstrip().endswith("rcp: 10 files, 100 MiB in 4.0s (25.0 MiB/s), 0 unchanged, 0 kept, 0 failed")
-
-
 def test_rich_is_not_used_for_a_non_tty_stream() -> None:
     t, out, _ = term()
     t.start()
     t.update(prog("source", 1))
     assert t._live is None and "\x1b" not in out.getvalue()
-
-
-def test_plain_fallback_without_rich(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "rich", None)  # import rich -> ImportError
-    monkeypatch.setitem(sys.modules, "rich.console", None)
-    out = io.StringIO()
-    t = TerminalProgress(out, live=True, use_rich=True, clock=FakeClock())
-    t.start()
-    t.update(prog("source", 2048, 1, 4096, 2))
-    assert out.getvalue().startswith("\rsource 2.0 KiB/4.0 KiB (50%)")
 
 
 # -- NotebookProgress
@@ -476,7 +409,8 @@ def test_notebook_updates_one_display_in_place() -> None:
     page = final._repr_html_()
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "\\x1b" in page and "hidden" not in page
-    assert '<progress value="' in page
+    assert 'class="rcp-bar"' not in page  # the summary replaces the bar
+    assert 'class="rcp-bar"' in display.shown[-3]._repr_html_() and "<progress" not in page
     assert "30 files, 30.0 MiB in 1.5s" in repr(final)
 
 
@@ -536,3 +470,220 @@ def test_an_error_naming_its_path_shows_the_path_once() -> None:
     assert error_lines(r) == ["/data/nope: No such file or directory"]
     r = CopyResult(failed=1, errors=[("a/b", "Permission denied")])
     assert error_lines(r) == ["a/b: Permission denied"]
+
+
+# -- the view of the copy as a whole (issue 14 item 2)
+
+
+def test_overall_is_the_destination_against_the_source_totals() -> None:
+    clock = FakeClock(0.0)
+    agg = Aggregator(clock)
+    agg.add(prog("source", 0, 0, 100 * MiB, 10))
+    agg.add(prog("destination", 0, 0))
+    clock.advance(2.0)
+    agg.add(Progress("source", 60 * MiB, 6, 100 * MiB, 10, 2.0, current="/src/f6"))  # the source runs ahead
+    agg.add(Progress("destination", 40 * MiB, 4, 0, 0, 2.0, current="/dst/f5"))
+    o = agg.overall()
+    assert (o.bytes_done, o.bytes_total, o.files_done, o.files_total) == (40 * MiB, 100 * MiB, 4, 10)
+    assert o.bytes_per_second == pytest.approx(20 * MiB) and o.files_per_second == pytest.approx(2.0)
+    assert o.eta == pytest.approx(3.0)  # one ETA: 60 MiB at 20 MiB/s, 6 files at 2/s
+    assert o.current == "/dst/f5" and o.fraction == pytest.approx(0.4)
+    assert o.describe() == " 40%, 40.0 MiB/100 MiB, 4/10 files, 20.0 MiB/s, 2.0 files/s, ETA 3.0s, /dst/f5"
+
+
+def test_overall_eta_is_the_slower_of_bytes_and_files() -> None:
+    clock = FakeClock(0.0)
+    agg = Aggregator(clock)
+    agg.add(prog("source", 0, 0, 1000, 1000))
+    agg.add(prog("destination", 0, 0))
+    clock.advance(1.0)
+    agg.add(prog("destination", 900, 100))  # bytes nearly done, files not: tiny files left
+    o = agg.overall()
+    assert o.eta == pytest.approx(9.0)  # 900 files at 100/s, not 100 B at 900 B/s
+    assert format_count_rate(o.files_per_second) == "100 files/s"
+
+
+def test_overall_never_passes_the_totals_and_is_empty_before_the_destination_reports() -> None:
+    agg = Aggregator(FakeClock())
+    agg.add(prog("source", 50, 5, 100, 10))
+    o = agg.overall()
+    assert (o.bytes_done, o.files_done, o.bytes_per_second, o.eta) == (0, 0, None, None)
+    agg.add(prog("destination", 150, 12))  # a file grew while being copied
+    o = agg.overall()
+    assert (o.bytes_done, o.files_done, o.fraction) == (100, 10, 1.0)
+
+
+@pytest.mark.parametrize("text, width, short", [
+    ("a/b/c.txt", 20, "a/b/c.txt"),
+    ("data/run-42/part-0003/shard-0017.bin", 24, "data/ru...shard-0017.bin"),
+    ("abcdef", 3, "abc"),
+])
+def test_shorten_keeps_both_ends(text: str, width: int, short: str) -> None:
+    assert shorten(text, width) == short
+    assert len(shorten(text, width)) == min(len(text), width)
+
+
+def test_plain_view_one_line_with_bar_figures_and_current_file() -> None:
+    t, out, clock = term(width=120)
+    t.phase("connecting to host")
+    assert out.getvalue() == "\rconnecting to host... 0.0s"  # from the first moment
+    t.update(prog("source", 0, 0, 100 * MiB, 10))
+    t.update(prog("destination", 0, 0))
+    clock.advance(2.0)
+    t.update(Progress("destination", 50 * MiB, 5, 0, 0, 2.0, current="/data/copy/part-1/shard-7.bin"))
+    line = out.getvalue().split("\r")[-1]
+    assert line.startswith("[##########..........]  50% 50.0 MiB/100 MiB 5/10 files 25.0 MiB/s 2.5 files/s ETA 2.0s")
+    assert line.rstrip().endswith("/data/copy/part-1/shard-7.bin")
+    assert "\x1b" not in out.getvalue()  # one line: no escape sequences, ever
+    assert "source" not in line and "destination" not in line  # one view, not one per side
+
+
+def test_plain_view_fits_the_width_shortening_the_path_first() -> None:
+    t, out, clock = term(width=100)
+    t.update(prog("source", 0, 0, 100 * MiB, 10))
+    clock.advance(1.0)
+    t.update(Progress("destination", 1 * MiB, 1, 0, 0, 1.0, current="/very/long/" + "x" * 200 + "/name.bin"))
+    line = t.lines()[0]
+    assert len(line) <= 99 and "..." in line and line.endswith("name.bin")
+
+
+def test_plain_view_with_v_adds_one_line_per_side_redrawn_in_place() -> None:
+    t, out, clock = term(width=200, verbosity=1)
+    t.update(prog("source", 10 * MiB, 1, 100 * MiB, 10))
+    t.update(prog("destination", 5 * MiB, 0))
+    assert [ln.split()[0] for ln in t.lines()[1:]] == ["source", "destination"]
+    clock.advance(1.0)
+    t.update(prog("destination", 8 * MiB, 1))
+    clock.advance(1.0)
+    t.update(prog("destination", 9 * MiB, 1))
+    text = out.getvalue()
+    assert "\r\x1b[2A\x1b[2K[" in text  # back up over the three lines drawn before
+    t.finish(None)
+    assert out.getvalue().endswith("\r\x1b[2A\x1b[2K\n\x1b[2K\n\x1b[2K\r\x1b[2A")  # all three erased
+
+
+def test_log_lines_go_above_the_view_tagged_and_sanitised() -> None:
+    t, out, clock = term(width=200)
+    t.update(prog("source", 10, 1, 100, 2))
+    t.update(prog("destination", 10, 1))
+    t.log("destination", "warn", "cannot write x\x1b[31m\n[source] fake")
+    text = out.getvalue()
+    assert "[destination] warn: cannot write x\\x1b[31m\\x0a[source] fake\n" in text
+    before, after = text.split("[destination]")
+    assert before.endswith("\r")  # the view was cleared before the log line and redrawn after it
+    assert after.split("\n", 1)[1].startswith("\r[##..................]  10% 10 B/100 B 1/2 files")
+    assert "\x1b" not in text
+
+
+def test_summary_replaces_the_live_view_by_default() -> None:
+    t, out, clock = term()  # live, summary not asked: shown anyway
+    t.update(prog("destination", 5, 1, 10, 2))
+    t.finish(CopyResult(files_copied=2, bytes_copied=10, duration=1.0))
+    assert out.getvalue().rsplit("\r", 1)[1] == "rcp: 2 files, 10 B in 1.0s (10 B/s), 0 unchanged, 0 kept, 0 failed\n"
+    quiet, out, _ = term(live=False)
+    quiet.finish(CopyResult(files_copied=2, bytes_copied=10, duration=1.0))
+    assert out.getvalue() == ""  # no view, no summary unless asked
+
+
+def test_not_a_terminal_gets_plain_lines_every_few_seconds() -> None:
+    t, out, clock = term(inplace=False, width=None, line_interval=5.0)
+    t.phase("connecting to host")
+    t.update(prog("source", 0, 0, 100, 10))
+    for i in range(1, 61):  # 12 s, four updates a second
+        clock.advance(0.2)
+        t.update(prog("destination", i, i // 6))
+    t.finish(CopyResult(files_copied=10, bytes_copied=100, duration=12.0))
+    text = out.getvalue()
+    assert "\r" not in text and "\x1b" not in text
+    lines = text.splitlines()
+    assert lines[0] == "rcp: connecting to host..."
+    progress = [ln for ln in lines if " ETA " in ln]
+    assert len(progress) == 3  # at 0 s, 5 s and 10 s
+    assert progress[0].startswith("rcp:   0%, 0 B/100 B, 0/10 files")
+    assert lines[-1] == "rcp: 10 files, 100 B in 12s (8 B/s), 0 unchanged, 0 kept, 0 failed"
+
+
+def test_rich_view_when_forced() -> None:
+    import rich  # python3-rich is installed by bootstrap: a missing one must fail, not skip
+
+    assert rich.__name__ == "rich"
+    out, clock = io.StringIO(), FakeClock()
+    t = TerminalProgress(out, live=True, clock=clock, use_rich=True, width=140, summary=True)
+    t.phase("connecting to host")
+    t.update(prog("source", 0, 0, 100 * MiB, 10))
+    t.update(prog("destination", 0, 0))
+    clock.advance(1)
+    t.update(Progress("destination", 50 * MiB, 5, 0, 0, 1.0, current="part-1/shard-7.bin"))
+    t.log("source", "warn", "[bold]not markup[/bold] \x1b[31m")
+    t.finish(CopyResult(files_copied=10, bytes_copied=100 * MiB, duration=4.0))
+    text = out.getvalue()
+    assert t.renders >= 2
+    assert "connecting to host... 0.0s" in text
+    assert "50.0 MiB/100 MiB" in text and "5/10 files" in text and "50.0 MiB/s" in text and "5.0 files/s" in text
+    assert "part-1/shard-7.bin" in text
+    assert "[source] warn: [bold]not markup[/bold] \\x1b[31m" in text  # rich markup not interpreted
+    assert text.rstrip().endswith("rcp: 10 files, 100 MiB in 4.0s (25.0 MiB/s), 0 unchanged, 0 kept, 0 failed")
+
+
+def test_plain_view_without_rich(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "rich", None)  # import rich -> ImportError
+    monkeypatch.setitem(sys.modules, "rich.console", None)
+    out = io.StringIO()
+    t = TerminalProgress(out, live=True, use_rich=True, clock=FakeClock(), inplace=True, min_interval=0)
+    t.update(prog("source", 0, 1, 4096, 2))
+    t.update(prog("destination", 2048, 1))
+    assert t._live is None
+    assert out.getvalue().split("\r")[-1].startswith("[##########..........]  50% 2.0 KiB/4.0 KiB 1/2 files")
+
+
+def test_notebook_view_is_one_bar_and_shows_phases_and_the_current_file() -> None:
+    display, clock = FakeDisplay(), FakeClock()
+    nb = NotebookProgress(display=display, clock=clock)
+    nb.phase("connecting to host")
+    assert "connecting to host... 0.0s" in display.shown[-1]._repr_html_()
+    nb.update(prog("source", 0, 0, 10 * MiB, 2))
+    clock.advance(1)
+    nb.update(Progress("destination", 5 * MiB, 1, 0, 0, 1.0, current="d/<b>x</b>"))
+    page = display.shown[-1]._repr_html_()
+    assert page.count('class="rcp-bar"') == 1 and "width: 50.0%" in page
+    assert "5.0 MiB/10.0 MiB" in page and "1/2 files" in page and "d/&lt;b&gt;x&lt;/b&gt;" in page
+    assert "destination" not in page  # per side only with verbosity >= 1
+    assert display.calls == 1
+
+
+def test_notebook_progress_outside_a_kernel_writes_nothing_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    import IPython  # installed by bootstrap (python3-ipykernel): present, yet not a kernel
+
+    assert IPython.get_ipython() is None
+    nb = NotebookProgress(clock=FakeClock())
+    assert nb.fallback is not None
+    nb.phase("connecting")
+    nb.update(prog("destination", 1, 1, 2, 1))
+    nb.finish(CopyResult(files_copied=1, bytes_copied=2, duration=1.0))
+    out, err = capsys.readouterr()
+    assert out == "" and err == "rcp: 1 file, 2 B in 1.0s (2 B/s), 0 unchanged, 0 kept, 0 failed\n"
+
+
+def test_the_file_in_flight_is_sanitised() -> None:
+    from rcp.model import Endpoint
+    from rcp.orchestration import Side, _progress
+
+    side = Side("destination", Endpoint("/x"))
+    p = _progress(side, [1, 2, 3, 4, "d/\x1b]0;owned\x07name"], 0.5)
+    assert p.current == "d/\\x1b]0;owned\\x07name"
+    assert _progress(side, [1, 2, 3, 4], 0.5).current == ""  # absent (appended in protocol 5): none
+    with pytest.raises(ValueError, match="current"):
+        _progress(side, [1, 2, 3, 4, 5], 0.5)
+
+
+def test_the_first_figures_replace_the_phase_at_once() -> None:
+    """A copy shorter than the throttle still shows its bar (it did not: the
+    phase drawn a moment before held the first progress back)."""
+    t, out, clock = term()
+    t.phase("linking the source and the destination")
+    clock.advance(0.01)
+    t.update(prog("source", 0, 0, 100, 1))
+    assert out.getvalue().split("\r")[-1].startswith("[....................]   0% 0 B/100 B 0/1 files")
+    clock.advance(0.01)
+    t.update(prog("destination", 50, 0))
+    assert "  0%" in out.getvalue().split("\r")[-1]  # later ones are throttled as before

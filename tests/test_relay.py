@@ -50,6 +50,7 @@ def _side(link: rcp.Link) -> Side:
     ["1", 2, 3, 4],              # a string for a count
     [-1, 2, 3, 4],               # negative
     [None, [], {}, 1.5],
+    [1, 2, 3, 4, 5],             # the file in flight (appended in protocol 5) not a string
 ])
 def test_a_malformed_progress_message_does_not_kill_the_relay(peers, bad: list) -> None:
     server, client, master_end = peers.pair()

@@ -691,6 +691,7 @@ std::vector<Result<void>> CopySource::send_bundle(const std::vector<std::shared_
   // With thousands of small files the per-stream and per-call costs, not the
   // bytes, dominate: one stream and one hand-off for the lot.
   std::vector<Result<void>> results(jobs.size());
+  if (!jobs.empty()) counters_.set_current(jobs.back()->file->path);  // the master's view: in flight
   std::vector<uint8_t> body;
   std::vector<size_t> bundled, unread;
   for (size_t i = 0; i < jobs.size(); ++i) (append_record(*jobs[i], body) ? bundled : unread).push_back(i);
@@ -751,6 +752,7 @@ Result<void> CopySource::fail_file(SourceFile& file, const std::string& why) {
 Result<void> CopySource::send_chunk_streamed(const Job& job) {
   auto fd = open_checked(*job.file);
   const ChunkHeader h = fd ? with_extents(job, fd->get()) : job.header;
+  if (h.chunk == 0) counters_.set_current(job.file->path);  // the master's view: in flight
   auto id = peer_->open_data();
   if (!id) return id.error();
   std::vector<uint8_t> head = encode_frame(h.encode());

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +18,21 @@ struct TransferCounters {
   std::atomic<uint64_t> files_done{0};
   std::atomic<uint64_t> bytes_total{0};  // known to the source once its walk ends
   std::atomic<uint64_t> files_total{0};
+
+  // The file in flight, for the master's view: set as each file starts (a
+  // lock per file, not per block), read by the reporter.
+  void set_current(std::string path) {
+    std::lock_guard<std::mutex> lk(current_mu_);
+    current_ = std::move(path);
+  }
+  std::string current() const {
+    std::lock_guard<std::mutex> lk(current_mu_);
+    return current_;
+  }
+
+ private:
+  mutable std::mutex current_mu_;
+  std::string current_;
 };
 
 // What one side reports when it is done.

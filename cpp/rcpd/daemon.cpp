@@ -321,7 +321,7 @@ void Daemon::route_logs_to_master() {
 
 void Daemon::send_progress() {
   (void)master_->send_log(ProgressMsg{counters_.bytes_done.load(), counters_.files_done.load(),
-                                      counters_.bytes_total.load(), counters_.files_total.load()}
+                                      counters_.bytes_total.load(), counters_.files_total.load(), counters_.current()}
                               .encode());
 }
 

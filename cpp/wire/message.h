@@ -20,6 +20,8 @@ namespace rcp {
 // version-2 rcpd would silently ignore: the hello check refuses it instead.
 // 4: the source announces files (`files`) and sends data only for those the
 // destination answers "send" (`verdicts`).
+// 5: this session's appended fields (docs/protocol.md), among them
+// progress `current`.
 constexpr uint32_t kProtocolVersion = 5;
 // Error texts in messages (a path and why); senders cut longer ones.
 constexpr size_t kMaxErrorText = 8192;

@@ -223,7 +223,7 @@ Result<AbortMsg> AbortMsg::decode(const Message& m) {
 }
 
 std::vector<uint8_t> ProgressMsg::encode() const {
-  return encode_message(MsgType::progress, bytes_done, files_done, bytes_total, files_total);
+  return encode_message(MsgType::progress, bytes_done, files_done, bytes_total, files_total, current);
 }
 
 Result<ProgressMsg> ProgressMsg::decode(const Message& m) {
@@ -231,6 +231,7 @@ Result<ProgressMsg> ProgressMsg::decode(const Message& m) {
   Error err;
   ProgressMsg x{take(m.get_uint(0, "bytes_done"), err), take(m.get_uint(1, "files_done"), err),
                 take(m.get_uint(2, "bytes_total"), err), take(m.get_uint(3, "files_total"), err)};
+  if (m.fields.size() > 4) x.current = take(m.get_str(4, "current", kMaxPathBytes), err);  // appended in 5
   if (is_error(err)) return err;
   return x;
 }

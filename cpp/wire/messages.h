@@ -160,6 +160,7 @@ struct ProgressMsg {  // log stream
   uint64_t files_done = 0;
   uint64_t bytes_total = 0;
   uint64_t files_total = 0;
+  std::string current;  // appended (protocol 5): the file in flight, "" = none
   std::vector<uint8_t> encode() const;
   static Result<ProgressMsg> decode(const Message& m);
 };

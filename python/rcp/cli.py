@@ -18,6 +18,7 @@ from rcp.errors import EXIT_CONNECTION, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, Conne
 from rcp.filters import check_filters, read_filter_file
 from rcp.model import PLAN_ACTIONS, TRANSPORTS, CopyOptions, CopyResult
 from rcp.operands import resolve_plan
+from rcp.jsonout import JsonLines, JsonProgress
 from rcp.orchestration import SHOWN, TRACE
 from rcp.progress import QUIET, TerminalProgress, error_lines, isatty, kept_line
 from rcp.sanitize import printable
@@ -242,8 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     output = parser.add_argument_group("output")
     output.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="show a live view (default: when stderr is a terminal and not -q)")
+                        help="show the copy's progress on stderr: a live view on a terminal (default there, "
+                             "unless -q), plain lines every few seconds elsewhere; then a summary line")
     output.add_argument("--summary", action="store_true", help="print totals and errors at the end")
+    output.add_argument("--json", action="store_true",
+                        help="write JSON lines on stdout (start, progress, warning, error, result; README.md) "
+                             "instead of the view")
     loud = output.add_mutually_exclusive_group()
     loud.add_argument("-v", "--verbose", action="count", default=0,
                       help="log what happens: -v the SSH phase and info, -vv debug, -vvv trace (each chunk sent)")
@@ -311,6 +316,7 @@ class ViewOptions:
     live: bool  # live progress view
     verbosity: int  # -1 errors only, 0 warnings, 1 info, 2 debug, 3 trace
     summary: bool
+    json: bool = False  # JSON lines on stdout, no live view (rcp.jsonout)
 
 
 class Invocation(NamedTuple):
@@ -383,7 +389,8 @@ def options_from_args(args: argparse.Namespace, *, stderr_is_tty: bool | None = 
     )
     check_options(options)
     live = args.progress if args.progress is not None else (stderr_is_tty and not args.quiet)
-    view = ViewOptions(live=bool(live), verbosity=QUIET if args.quiet else args.verbose, summary=args.summary)
+    view = ViewOptions(live=bool(live) and not args.json, verbosity=QUIET if args.quiet else args.verbose,
+                       summary=args.summary and not args.json, json=args.json)
     return Invocation(operands[:-1], operands[-1], options, view)
 
 
@@ -406,8 +413,8 @@ def print_plan(result: CopyResult, verbose: bool, out: TextIO) -> None:
 
 
 def report(result: CopyResult, view: ViewOptions) -> int:
-    """Exit status of a finished copy; prints its errors unless the summary did."""
-    if not result.ok and not view.summary:
+    """Exit status of a finished copy; prints its errors unless the summary (or the JSON result) did."""
+    if not result.ok and not (view.summary or view.live or view.json):
         for line in error_lines(result):
             _error(line)
         kept = kept_line(result)
@@ -427,7 +434,7 @@ class SinkHandler(logging.Handler):
     through the copy's view, tagged with where they come from; those the
     view has shown already (rcpd lines, marked SHOWN) are skipped."""
 
-    def __init__(self, sink: TerminalProgress) -> None:
+    def __init__(self, sink: TerminalProgress | JsonProgress) -> None:
         super().__init__()
         self.sink = sink
 
@@ -460,11 +467,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         invocation = options_from_args(args)
     except UsageError as exc:
-        _error(str(exc))
+        if args.json:
+            JsonLines(sys.stdout).emit("error", role="master", message=printable(exc), fatal=True,
+                                       exit_code=EXIT_USAGE, kind="usage")
+        else:
+            _error(str(exc))
         return EXIT_USAGE
 
     view = invocation.view
-    sink = TerminalProgress(sys.stderr, live=view.live, verbosity=view.verbosity, summary=view.summary)
+    sink: TerminalProgress | JsonProgress
+    if view.json:
+        sink = JsonProgress(sys.stdout, stderr=sys.stderr, verbosity=view.verbosity)
+        sink.begin(invocation.sources, invocation.destination, __version__)
+    else:
+        sink = TerminalProgress(sys.stderr, live=view.live, verbosity=view.verbosity, summary=view.summary or None)
     logger = logging.getLogger("rcp")
     handler = SinkHandler(sink)
     saved_level = logger.level
@@ -477,31 +493,37 @@ def main(argv: list[str] | None = None) -> int:
         logger.setLevel(saved_level)
 
 
-def _run(invocation: Invocation, sink: TerminalProgress) -> int:
+def _run(invocation: Invocation, sink: TerminalProgress | JsonProgress) -> int:
     view = invocation.view
+
+    def failed(message: str, code: int, kind: str) -> int:
+        if isinstance(sink, JsonProgress):
+            sink.fail(message, code, kind)
+        else:
+            sink.finish(None)
+            _error(message)
+        return code
+
     try:
         from rcp.api import copy
 
         result = copy(invocation.sources, invocation.destination, progress=sink, options=invocation.options)
     except KeyboardInterrupt:
-        sink.finish(None)
-        _error("interrupted; the destination keeps only files that were completely copied")
-        return EXIT_INTERRUPTED
+        return failed("interrupted; the destination keeps only files that were completely copied",
+                      EXIT_INTERRUPTED, "interrupted")
     except UsageError as exc:
-        sink.finish(None)
-        _error(printable(exc))
-        return EXIT_USAGE
+        return failed(printable(exc), EXIT_USAGE, "usage")
     except ConnectionFailure as exc:
-        sink.finish(None)
-        _error(printable(exc))
-        return EXIT_CONNECTION
+        return failed(printable(exc), EXIT_CONNECTION, "connection")
     except Exception as exc:
-        sink.finish(None)
         from rcp import RcpError
 
         if isinstance(exc, (RcpError, OSError)):  # the link or a daemon failed outside the usual paths
-            _error(printable(exc))
-            return EXIT_CONNECTION
+            return failed(printable(exc), EXIT_CONNECTION, "connection")
+        if isinstance(sink, JsonProgress):
+            sink.fail(f"internal error: {printable(exc)}", 1, "internal")
+        else:
+            sink.finish(None)
         raise
     sink.finish(result)  # a no-op when the copy already finished it
     if invocation.options.dry_run:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 # The data link's kinds, as --transport and CopyOptions.transport name them.
@@ -145,6 +146,16 @@ class Progress:
     bytes_total: int  # source's totals once its walk is done, else 0
     files_total: int
     elapsed: float  # seconds since the copy started (master clock)
+    current: str = ""  # the file in flight, as that side names it ("" = none, or an older rcpd)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The destination's verified totals at one moment of a copy (CopyResult.samples)."""
+
+    elapsed: float  # seconds since the copy started
+    bytes_done: int
+    files_done: int
 
 
 PLAN_ACTIONS = ("create", "update", "unchanged", "kept", "ignored", "delete")
@@ -209,6 +220,10 @@ class CopyResult:
     hard_links: int = 0  # files made as hard links to one copied before (hard_links option)
     resumed_bytes: int = 0  # not sent: verified blocks of an interrupted file reused (partial)
 
+    # The destination's progress over time, oldest first, for result.plot(): at most
+    # rcp.samples.MAX_SAMPLES, evenly thinned on long copies.
+    samples: list[Sample] = field(default_factory=list)
+
     @property
     def ok(self) -> bool:
         """True exactly when the CLI exits 0: nothing failed, nothing that
@@ -219,6 +234,13 @@ class CopyResult:
     def rate(self) -> float:
         """Average bytes per second over the whole copy."""
         return self.bytes_copied / self.duration if self.duration > 0 else 0.0
+
+    def plot(self, ax: Any = None) -> Any:
+        """Throughput over time (bytes/s and files/s) from `samples`, with
+        matplotlib (imported only here); draws on `ax` if given. Returns the Axes."""
+        from rcp.samples import plot
+
+        return plot(self.samples, ax)
 
     def _facts(self) -> list[tuple[str, str]]:
         status = "cancelled" if self.cancelled else "ok" if self.ok else "not ok"

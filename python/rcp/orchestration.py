@@ -33,6 +33,7 @@ from rcp.model import (
 from rcp.operands import has_wildcard, root_rule
 from rcp.progress import NullProgress, ProgressSink
 from rcp.protocol import Msg
+from rcp.samples import SampleLog
 from rcp.sanitize import printable
 
 SETUP_TIMEOUT = 30.0
@@ -169,7 +170,11 @@ def _progress(side: Side, fields: list[Any], elapsed: float) -> Progress:
     if len(fields) < 4:
         raise ValueError(f"{len(fields)} fields, expected 4")
     done, files, total, files_total = (_count(f) for f in fields[:4])
-    return Progress(side.role, done, files, total, files_total, elapsed=elapsed)
+    current = fields[4] if len(fields) > 4 else ""  # appended in protocol 5
+    if not isinstance(current, str):
+        raise ValueError(f"current is a {type(current).__name__}, not a path")
+    return Progress(side.role, done, files, total, files_total, elapsed=elapsed,
+                    current=printable(current[:MAX_LOG_LINE]))
 
 
 def _log_line(fields: list[Any]) -> tuple[str, str]:
@@ -191,8 +196,9 @@ class _Relay:
     message is logged and counted, never the end of the relay: a dead relay
     would leave the rcpd's later lines piling up unread."""
 
-    def __init__(self, side: Side, sink: ProgressSink, start: float) -> None:
+    def __init__(self, side: Side, sink: ProgressSink, start: float, samples: SampleLog | None = None) -> None:
         self.side, self.sink, self.start = side, sink, start
+        self.samples = samples  # the destination's verified totals, kept for CopyResult.samples
         self.thread = threading.Thread(target=self._run, daemon=True, name=f"relay-{side.role}")
         self.thread.start()
 
@@ -213,6 +219,8 @@ class _Relay:
                 if kind == Msg.PROGRESS:
                     p = _progress(self.side, fields, time.monotonic() - self.start)
                     self.side.last_progress = p
+                    if self.samples is not None:
+                        self.samples.add(p.elapsed, p.bytes_done, p.files_done)
                     self.sink.update(p)
                 elif kind == Msg.LOG:
                     level, text = _log_line(fields)
@@ -356,20 +364,25 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
     src = Side("source", sources[0])
     dst = Side("destination", destination)
     sides = [src, dst]
+    samples = SampleLog()
     splice: _core.TunnelSplice | None = None
     relays: list[_Relay] = []
     result: CopyResult
     try:
         cert = _core.Certificate.generate()
         key = os.urandom(32)
+        remote = sorted({host_label(s.endpoint) for s in sides if not s.endpoint.is_local})
+        _phase(sink, f"connecting to {', '.join(remote)}" if remote else "starting rcpd")
         _connect_ssh_sessions(sides, options, sink)
         _check(cancel)
+        _phase(sink, "starting rcpd on both sides")
         _start_daemons(sides, options)
         _exchange_hellos(sides, key)
         _open_links(sides, cert, key)
         _check(cancel)
         sink.start()
-        relays = [_Relay(s, sink, started) for s in sides]
+        _phase(sink, "linking the source and the destination")
+        relays = [_Relay(s, sink, started, samples if s is dst else None) for s in sides]
         if options.relay:
             splice = _start_relay(src, dst, sink, options)
             _await_relayed_peer(src, dst, splice)
@@ -380,9 +393,11 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
         _wait_results(sides, cancel)
         for r in relays:
             r.thread.join(timeout=2.0)
-        result = _build_result(src, dst, time.monotonic() - started, relayed=splice is not None)
+        result = replace(_build_result(src, dst, time.monotonic() - started, relayed=splice is not None),
+                         samples=samples.samples())
     except Cancelled:
-        result = _build_result(src, dst, time.monotonic() - started, relayed=splice is not None, cancelled=True)
+        result = replace(_build_result(src, dst, time.monotonic() - started, relayed=splice is not None,
+                                       cancelled=True), samples=samples.samples())
         log.info("copy cancelled after %.1f s", result.duration)
     finally:
         _hang_up(sides)
@@ -390,6 +405,14 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
             _end_relay(splice)
     sink.finish(result)
     return result
+
+
+def _phase(sink: ProgressSink, text: str) -> None:
+    """What the copy is doing before its first progress ("connecting to host"),
+    for a sink that shows it (an optional method: a ProgressSink need not have it)."""
+    phase = getattr(sink, "phase", None)
+    if callable(phase):
+        phase(text)
 
 
 def _connect_ssh_sessions(sides: list[Side], options: CopyOptions, sink: ProgressSink) -> None:

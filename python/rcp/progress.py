@@ -2,31 +2,33 @@
 
 A ProgressSink receives, from the master's relay threads, the latest
 Progress of each side (source, destination) and their log lines, and at the
-end the CopyResult. Implementations:
+end the CopyResult; a sink may also have `phase(text)`, which the master
+calls with what it is doing before the first progress ("connecting to
+host"). Implementations:
 
 - NullProgress: ignores everything.
-- TerminalProgress: log lines on a stream (stderr), filtered by verbosity,
-  tagged with their side and sanitised; optionally one live view (rich when
-  available and the stream is a TTY, else one carriage-return-updated line)
-  and a summary at the end.
-- NotebookProgress: the same view as an IPython display updated in place.
+- TerminalProgress (rcp.terminal): log lines on a stream (stderr), filtered
+  by verbosity, tagged with their side and sanitised; optionally a live view
+  of the copy as a whole (rich when available and the stream is a TTY, else
+  a plain line rewritten in place, or plain lines every few seconds when the
+  stream is not a terminal), and a one-line summary at the end.
+- NotebookProgress (rcp.notebook): the same view as HTML updated in place.
+- JsonProgress (rcp.jsonout): JSON lines, for `rcp --json`.
 
-Everything takes an injectable clock and stream, so it can be tested
-deterministically.
+This module holds what they share: formatters, and the Aggregator, which
+turns both sides' reports into one Overall figure. Everything takes an
+injectable clock and stream, so it can be tested deterministically.
 """
 
 from __future__ import annotations
 
-import html
 import math
-import shutil
 import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any, Protocol, runtime_checkable
+from typing import IO, Protocol, runtime_checkable
 
 from rcp.errors import UsageError
 from rcp.model import CopyResult, Progress
@@ -42,7 +44,10 @@ MAX_ERRORS_SHOWN = 100
 # Log levels as rcpd names them, ranked against the verbosity (-1 quiet, 0 default, 1 -v, 2 -vv, 3 -vvv).
 # "notice" is the master's own (a deploy of rcpd): shown unless -q.
 LEVEL_RANK = {"error": -1, "warn": 0, "warning": 0, "notice": 0, "info": 1, "debug": 2, "trace": 3}
-QUIET, DEFAULT, INFO, DEBUG = -1, 0, 1, 2
+QUIET: int = -1
+DEFAULT: int = 0
+INFO: int = 1
+DEBUG: int = 2
 
 
 @runtime_checkable
@@ -113,6 +118,23 @@ def format_duration(seconds: float | None) -> str:
     return f"{whole // 3600}h{whole // 60 % 60:02d}m"
 
 
+def format_count_rate(per_second: float | None, unit: str = "files") -> str:
+    """Files per second as '12 files/s' (one decimal below 10); '--' when unknown."""
+    if per_second is None or not math.isfinite(per_second) or per_second < 0:
+        return "--"
+    return f"{per_second:.1f} {unit}/s" if per_second < 9.95 else f"{per_second:.0f} {unit}/s"
+
+
+def shorten(text: str, width: int) -> str:
+    """`text` cut to `width` characters in the middle ('dir/.../name'): the ends of a path say most."""
+    if len(text) <= width:
+        return text
+    if width <= 3:
+        return text[:width]
+    head = (width - 3) // 3
+    return text[:head] + "..." + text[len(text) - (width - 3 - head):]
+
+
 def format_eta(remaining_bytes: float | None, bytes_per_second: float | None) -> str:
     """Time left at the current rate, as format_duration; '--' when unknown or stalled."""
     if remaining_bytes is None or remaining_bytes < 0 or not bytes_per_second or bytes_per_second <= 0:
@@ -160,6 +182,7 @@ class SideStatus:
     files_total: int
     rate: float | None  # bytes per second
     eta: float | None  # seconds
+    current: str = ""  # the file in flight, as this side names it
 
     @property
     def fraction(self) -> float | None:
@@ -175,7 +198,45 @@ class SideStatus:
             nbytes, pct = format_bytes(self.bytes_done), ""
         files = f"{self.files_done}/{self.files_total}" if self.files_total > 0 else f"{self.files_done}"
         return (f"{self.role} {nbytes}{pct}, {files} files, {format_rate(self.rate)}, "
-                f"ETA {format_duration(self.eta)}")
+                f"ETA {format_duration(self.eta)}" + (f", {self.current}" if self.current else ""))
+
+
+@dataclass(frozen=True)
+class Overall:
+    """The copy as a whole: the destination's verified progress against the
+    source's totals, one rate and one ETA."""
+
+    bytes_done: int
+    bytes_total: int  # 0 = not known yet (the source is still walking)
+    files_done: int
+    files_total: int
+    bytes_per_second: float | None
+    files_per_second: float | None
+    eta: float | None  # seconds
+    current: str  # the file in flight ("" = none known)
+    elapsed: float  # seconds since the view started
+
+    @property
+    def fraction(self) -> float | None:
+        if self.bytes_total <= 0:
+            return 1.0 if self.files_total > 0 and self.files_done >= self.files_total else None
+        return min(1.0, self.bytes_done / self.bytes_total)
+
+    def figures(self) -> list[str]:
+        """The view's parts, most important first: percent, bytes, files, rates, ETA."""
+        frac = self.fraction
+        if self.bytes_total > 0:
+            nbytes = f"{format_bytes(self.bytes_done)}/{format_bytes(self.bytes_total)}"
+        else:
+            nbytes = format_bytes(self.bytes_done)
+        files = (f"{self.files_done}/{self.files_total} files" if self.files_total > 0
+                 else f"{self.files_done} files")
+        return ([f"{100 * frac:3.0f}%" if frac is not None else "  ?%", nbytes, files,
+                 format_rate(self.bytes_per_second), format_count_rate(self.files_per_second),
+                 f"ETA {format_duration(self.eta)}"])
+
+    def describe(self) -> str:
+        return ", ".join(self.figures()) + (f", {self.current}" if self.current else "")
 
 
 class Aggregator:
@@ -190,10 +251,37 @@ class Aggregator:
         self.window = window
         self.latest: dict[str, Progress] = {}
         self.meters: dict[str, RateMeter] = {}
+        self.file_meters: dict[str, RateMeter] = {}
+        self.started = clock()
 
     def add(self, p: Progress) -> None:
         self.latest[p.role] = p
-        self.meters.setdefault(p.role, RateMeter(self.window)).add(self.clock(), int(p.bytes_done))
+        now = self.clock()
+        self.meters.setdefault(p.role, RateMeter(self.window)).add(now, int(p.bytes_done))
+        self.file_meters.setdefault(p.role, RateMeter(self.window)).add(now, int(p.files_done))
+
+    def overall(self) -> Overall:
+        """One figure for the copy: what the destination has (its bytes and
+        verified files; until it reports, nothing) of the source's totals."""
+        bytes_total, files_total = self.totals()
+        dst = self.latest.get("destination")
+        src = self.latest.get("source")
+        done = int(dst.bytes_done) if dst else 0
+        files = int(dst.files_done) if dst else 0
+        if bytes_total:
+            done = min(done, bytes_total)  # a file that grew: never past 100%
+        if files_total:
+            files = min(files, files_total)
+        rate = self.meters["destination"].rate() if dst else None
+        frate = self.file_meters["destination"].rate() if dst else None
+        etas = []
+        if bytes_total > 0 and rate and rate > 0:
+            etas.append(max(0, bytes_total - done) / rate)
+        if files_total > 0 and frate and frate > 0:
+            etas.append(max(0, files_total - files) / frate)
+        current = (dst.current if dst and dst.current else src.current if src else "")
+        return Overall(done, bytes_total, files, files_total, rate, frate, max(etas) if etas else None,
+                       current, max(0.0, self.clock() - self.started))
 
     def totals(self) -> tuple[int, int]:
         src = self.latest.get("source")
@@ -214,11 +302,13 @@ class Aggregator:
             eta = None
             if bytes_total > 0 and rate and rate > 0:
                 eta = max(0.0, bytes_total - p.bytes_done) / rate
-            out.append(SideStatus(role, int(p.bytes_done), bytes_total, int(p.files_done), files_total, rate, eta))
+            out.append(SideStatus(role, int(p.bytes_done), bytes_total, int(p.files_done), files_total, rate, eta,
+                                  p.current))
         return out
 
 
 def summary_line(result: CopyResult) -> str:
+    """One line for a finished copy: files, bytes, time, average rate, unchanged, kept, failed."""
     rate = result.bytes_copied / result.duration if result.duration > 0 else None
     extra = []
     if result.dirs_created:
@@ -265,310 +355,6 @@ def shown(level: str, verbosity: int) -> bool:
     return LEVEL_RANK.get(level.lower(), INFO) <= verbosity
 
 
-# ---------------------------------------------------------------------------
-# Terminal
-
-
-def isatty(stream: IO[str]) -> bool:
-    """stream.isatty(), False for a stream without one or a closed one."""
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
-def _load_rich() -> Any | None:
-    try:
-        import rich.console  # noqa: F401
-        import rich.live  # noqa: F401
-        import rich.table  # noqa: F401
-        import rich.text  # noqa: F401
-    except ImportError:
-        return None
-    import rich
-
-    return rich
-
-
-class TerminalProgress:
-    """Log lines, an optional live view and an optional summary on a text stream.
-
-    live: show a live view of both sides (rich Live when rich is importable and
-    the stream is a TTY, or `use_rich=True`; otherwise one line rewritten with
-    '\\r', at most once per `min_interval` seconds).
-    verbosity: -1 errors only, 0 warnings and errors, 1 info, 2 debug, 3 trace.
-    summary: at finish, print a totals line and the errors.
-    """
-
-    def __init__(self, stream: IO[str] | None = None, live: bool = True, *, verbosity: int = DEFAULT,
-                 summary: bool = False, clock: Clock = time.monotonic, use_rich: bool | None = None,
-                 min_interval: float = MIN_INTERVAL, width: int | None = None) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.live = live
-        self.verbosity = verbosity
-        self.summary = summary
-        self.clock = clock
-        self.min_interval = min_interval
-        self.agg = Aggregator(clock)
-        self._lock = threading.RLock()
-        self._started = False
-        self._finished = False
-        self._last_render: float | None = None
-        self._line_len = 0  # length of the '\r' line currently on screen
-        tty = isatty(self.stream)
-        self._rich_width = width  # None: rich follows the terminal's size
-        if width is None and tty:
-            width = shutil.get_terminal_size((100, 24)).columns
-        self.width = width
-        self._rich = None
-        if live and (use_rich or (use_rich is None and tty)):
-            self._rich = _load_rich()
-        self._console: Any = None
-        self._live: Any = None
-        self.renders = 0  # live view refreshes so far (for tests and curiosity)
-
-    # -- ProgressSink
-
-    def start(self) -> None:
-        with self._lock:
-            if self._started or self._finished:
-                return
-            self._started = True
-            if self.live and self._rich is not None:
-                from rich.console import Console
-                from rich.live import Live
-
-                self._console = Console(file=self.stream, force_terminal=True, width=self._rich_width,
-                                        highlight=False, soft_wrap=False)
-                self._live = Live(self._rich_view(), console=self._console, auto_refresh=False,
-                                  transient=True, redirect_stdout=False, redirect_stderr=False)
-                self._live.start()
-
-    def update(self, p: Progress) -> None:
-        with self._lock:
-            if self._finished:
-                return
-            self.agg.add(p)
-            if not self.live:
-                return
-            if not self._started:
-                self.start()
-            now = self.clock()
-            if self._last_render is not None and now - self._last_render < self.min_interval:
-                return
-            self._render(now)
-
-    def log(self, role: str, level: str, text: str) -> None:
-        if not shown(level, self.verbosity):
-            return
-        line = f"[{printable(role)}] {printable(level)}: {printable(text)}"
-        with self._lock:
-            self._print(line)
-
-    def finish(self, result: CopyResult | None) -> None:
-        with self._lock:
-            if self._finished:
-                return
-            self._finished = True
-            self._clear()
-            if result is not None and self.summary:
-                self._write(f"rcp: {summary_line(result)}\n")
-                for line in error_lines(result):
-                    self._write(f"rcp: error: {line}\n")
-                if kept_line(result):
-                    self._write(f"rcp: {kept_line(result)}\n")
-            self._flush()
-
-    # -- rendering
-
-    def status_line(self) -> str:
-        """The one-line live view (also what the plain mode prints)."""
-        sides = self.agg.sides()
-        line = " | ".join(s.describe() for s in sides) if sides else "starting..."
-        if self.width:
-            line = line[: max(10, self.width - 1)]
-        return line
-
-    def _render(self, now: float) -> None:
-        self._last_render = now
-        self.renders += 1
-        if self._live is not None:
-            self._live.update(self._rich_view(), refresh=True)
-            return
-        line = self.status_line()
-        pad = " " * max(0, self._line_len - len(line))
-        self._write(f"\r{line}{pad}")
-        self._line_len = len(line)
-        self._flush()
-
-    def _clear(self) -> None:
-        if self._live is not None:
-            self._live.stop()
-            self._live = None
-        elif self._line_len:
-            self._write("\r" + " " * self._line_len + "\r")
-            self._line_len = 0
-
-    def _print(self, line: str) -> None:
-        """One line above the live view."""
-        if self._live is not None:
-            from rich.text import Text
-
-            self._console.print(Text(line), markup=False, highlight=False)  # Live redraws below it
-            return
-        had_line = self._line_len > 0
-        self._clear()
-        self._write(line + "\n")
-        if had_line and not self._finished:
-            self._render(self.clock())
-        self._flush()
-
-    def _rich_view(self) -> Any:
-        from rich.progress_bar import ProgressBar
-        from rich.table import Table
-        from rich.text import Text
-
-        table = Table.grid(padding=(0, 1))
-        for _ in range(6):
-            table.add_column()
-        sides = self.agg.sides()
-        if not sides:
-            table.add_row(Text("starting..."))
-        for s in sides:
-            bar = ProgressBar(total=float(s.bytes_total) if s.bytes_total > 0 else None,
-                              completed=float(s.bytes_done), width=20)
-            nbytes = (f"{format_bytes(s.bytes_done)}/{format_bytes(s.bytes_total)}" if s.bytes_total > 0
-                      else format_bytes(s.bytes_done))
-            files = f"{s.files_done}/{s.files_total} files" if s.files_total > 0 else f"{s.files_done} files"
-            table.add_row(Text(printable(s.role), style="bold"), bar, Text(nbytes), Text(files),
-                          Text(format_rate(s.rate)), Text(f"ETA {format_duration(s.eta)}"))
-        return table
-
-    def _write(self, text: str) -> None:
-        try:
-            self.stream.write(text)
-        except (OSError, ValueError):
-            pass  # a closed or broken stderr must not break the copy
-
-    def _flush(self) -> None:
-        try:
-            self.stream.flush()
-        except (OSError, ValueError, AttributeError):
-            pass
-
-
-# ---------------------------------------------------------------------------
-# Notebook
-
-
-class _NotebookView:
-    """What the notebook shows: HTML for Jupyter, plain text elsewhere."""
-
-    def __init__(self, sides: list[SideStatus], logs: list[str], footer: list[str]) -> None:
-        self.sides, self.logs, self.footer = sides, logs, footer
-
-    def __repr__(self) -> str:
-        lines = [s.describe() for s in self.sides] or ["starting..."]
-        return "\n".join(lines + self.logs + self.footer)
-
-    def _repr_html_(self) -> str:
-        rows = []
-        for s in self.sides:
-            bar = (f'<progress value="{s.bytes_done}" max="{s.bytes_total}"></progress>' if s.bytes_total > 0
-                   else "<progress></progress>")
-            rows.append(f"<tr><td><b>{html.escape(s.role)}</b></td><td>{bar}</td>"
-                        f"<td>{html.escape(s.describe().split(' ', 1)[1])}</td></tr>")
-        parts = [f"<table>{''.join(rows)}</table>" if rows else "<div>starting...</div>"]
-        for line in self.logs + self.footer:
-            parts.append(f"<div><code>{html.escape(line)}</code></div>")
-        return "".join(parts)
-
-
-class NotebookProgress:
-    """An IPython display updated in place; without IPython (or `display`
-    injected), the same as TerminalProgress(live=False)."""
-
-    MAX_LOG_LINES = 20
-
-    def __init__(self, *, verbosity: int = DEFAULT, summary: bool = True, clock: Clock = time.monotonic,
-                 display: Callable[..., Any] | None = None, stream: IO[str] | None = None,
-                 min_interval: float = MIN_INTERVAL) -> None:
-        self.verbosity = verbosity
-        self.summary = summary
-        self.clock = clock
-        self.min_interval = min_interval
-        self.agg = Aggregator(clock)
-        self._lock = threading.RLock()
-        self._logs: deque[str] = deque(maxlen=self.MAX_LOG_LINES)
-        self._footer: list[str] = []
-        self._handle: Any = None
-        self._last_render: float | None = None
-        self._finished = False
-        self.fallback: TerminalProgress | None = None
-        if display is None:
-            try:
-                from IPython.display import display as ipython_display
-            except ImportError:
-                ipython_display = None
-            display = ipython_display
-        self._display = display
-        if display is None:
-            self.fallback = TerminalProgress(stream, live=False, verbosity=verbosity, summary=summary, clock=clock)
-
-    def view(self) -> _NotebookView:
-        return _NotebookView(self.agg.sides(), list(self._logs), list(self._footer))
-
-    def _show(self) -> None:
-        self._last_render = self.clock()
-        if self._handle is None:
-            self._handle = self._display(self.view(), display_id=True)
-        else:
-            self._handle.update(self.view())
-
-    def start(self) -> None:
-        if self.fallback is not None:
-            return self.fallback.start()
-        with self._lock:
-            if self._handle is None and not self._finished:
-                self._show()
-
-    def update(self, p: Progress) -> None:
-        if self.fallback is not None:
-            return self.fallback.update(p)
-        with self._lock:
-            if self._finished:
-                return
-            self.agg.add(p)
-            if self._last_render is not None and self.clock() - self._last_render < self.min_interval:
-                return
-            self._show()
-
-    def log(self, role: str, level: str, text: str) -> None:
-        if self.fallback is not None:
-            return self.fallback.log(role, level, text)
-        if not shown(level, self.verbosity):
-            return
-        with self._lock:
-            self._logs.append(f"[{printable(role)}] {printable(level)}: {printable(text)}")
-            if not self._finished:
-                self._show()
-
-    def finish(self, result: CopyResult | None) -> None:
-        if self.fallback is not None:
-            return self.fallback.finish(result)
-        with self._lock:
-            if self._finished:
-                return
-            self._finished = True
-            if result is not None and self.summary:
-                self._footer = ([summary_line(result)] + [f"error: {line}" for line in error_lines(result)]
-                                + [line for line in [kept_line(result)] if line])
-            self._show()
-
-
-# ---------------------------------------------------------------------------
-
-
 def in_notebook() -> bool:
     """True inside a Jupyter kernel (not a plain IPython terminal)."""
     ipython = sys.modules.get("IPython")
@@ -604,9 +390,19 @@ def make_progress(kind: ProgressSink | str | bool | None = None, *, stream: IO[s
     if name == "auto":
         name = "notebook" if in_notebook() else "terminal"
     if name in ("terminal", "live", "true", "yes", "on"):
-        return TerminalProgress(stream, live=True, verbosity=verbosity, summary=summary, clock=clock)
+        return TerminalProgress(stream, live=True, verbosity=verbosity, summary=summary or None, clock=clock)
     if name in ("plain", "log"):
         return TerminalProgress(stream, live=False, verbosity=verbosity, summary=summary, clock=clock)
     if name == "notebook":
         return NotebookProgress(verbosity=verbosity, clock=clock, stream=stream)
     raise UsageError(f"unknown progress kind {kind!r} (expected True, False, 'terminal', 'plain' or 'notebook')")
+
+
+# The views live in their own modules and import the above; re-exported here.
+from rcp.notebook import NotebookProgress  # noqa: E402
+from rcp.terminal import TerminalProgress, isatty  # noqa: E402
+
+__all__ = ["DEFAULT", "DEBUG", "INFO", "QUIET", "Aggregator", "NotebookProgress", "NullProgress", "Overall",
+           "ProgressSink", "RateMeter", "SideStatus", "TerminalProgress", "error_lines", "format_bytes",
+           "format_count_rate", "format_duration", "format_eta", "format_rate", "in_notebook", "isatty",
+           "kept_line", "make_progress", "shorten", "shown", "summary_line"]

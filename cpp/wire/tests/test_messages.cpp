@@ -367,6 +367,17 @@ TEST(Messages, Progress) {
   EXPECT_EQ(x->files_done, 2u);
   EXPECT_EQ(x->bytes_total, 3u);
   EXPECT_EQ(x->files_total, 4u);
+  EXPECT_EQ(x->current, "");
+  auto named = decode_as<ProgressMsg>(ProgressMsg{1, 2, 3, 4, "dir/f\xff.bin"}.encode());
+  ASSERT_TRUE(named.ok()) << named.error().message;
+  EXPECT_EQ(named->current, "dir/f\xff.bin");
+  // Appended in 5: a progress without it is an empty one; a wrong type or an overlong path is refused.
+  auto older = decode_as<ProgressMsg>(encode_message(MsgType::progress, 1u, 2u, 3u, 4u));
+  ASSERT_TRUE(older.ok()) << older.error().message;
+  EXPECT_EQ(older->current, "");
+  expect_refused<ProgressMsg>(encode_message(MsgType::progress, 1u, 2u, 3u, 4u, 5u), "current");
+  expect_refused<ProgressMsg>(encode_message(MsgType::progress, 1u, 2u, 3u, 4u, std::string(kMaxPathBytes + 1, 'p')),
+                              "current");
   expect_refused<ProgressMsg>(encode_message(MsgType::progress, 1u, 2u, 3u), "files_total");
   expect_refused<ProgressMsg>(encode_message(MsgType::progress, -1, 2u, 3u, 4u), "bytes_done");
   expect_refused<ProgressMsg>(encode_message(MsgType::progress, 1u, std::string("2"), 3u, 4u), "files_done");
