@@ -546,7 +546,7 @@ TEST(Messages, FidelityOptions) {
   EXPECT_EQ(y->group, ReceiveMsg::kOn);
   EXPECT_TRUE(y->numeric_ids && y->xattrs && y->acls && !y->keep_capabilities);
   Bytes bad = encode_message(MsgType::receive, "d", 1u, false, false, Strings{"any", ""}, false, false, Bytes{0}, false,
-                             false, false, 3u);
+                             false, false, Strings{}, false, false, false, 3u);
   expect_refused<ReceiveMsg>(bad, "owner");
   ResultMsg res;
   res.sparse_bytes = 1ull << 40;
