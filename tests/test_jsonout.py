@@ -112,7 +112,7 @@ def test_sink_entries_follow_the_schema() -> None:
 def test_entry_types_are_one_list() -> None:
     out = JsonLines(io.StringIO())
     with pytest.raises(ValueError, match="unknown JSON entry type"):
-        out.emit("plan", entries=[])  # not yet: add it to ENTRY_TYPES and the schema first
+        out.emit("plans", entries=[])  # not an entry type: add it to ENTRY_TYPES and the schema first
 
 
 def test_result_entry_is_generic_over_copyresult_fields() -> None:
@@ -148,6 +148,24 @@ def test_cli_json_kept_and_missing_exit_1(tmp_path: Path) -> None:
     assert result["type"] == "result" and not result["ok"] and result["exit_code"] == EXIT_PARTIAL
     assert result["kept"] >= 1 and result["failed"] >= 1
     assert any("nope" in e["path"] + e["message"] for e in result["errors"])
+
+
+def test_cli_json_dry_run_plan_lines_then_the_result(tmp_path: Path) -> None:
+    """--dry-run --json: the plan as `plan` lines (schema-checked), before the
+    result; nothing written, and no text plan mixed into stdout."""
+    src = make_tree(tmp_path / "src")
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    (dst / "src").mkdir()
+    (dst / "src" / "extra").write_text("only here")
+    out, got = rcp_json("--dry-run", "--delete", str(src), str(dst))
+    assert out.returncode == EXIT_OK, out.stderr
+    plan = [e for e in got if e["type"] == "plan"]
+    assert got[-1]["type"] == "result" and got.index(plan[-1]) < len(got) - 1
+    actions = {e["action"] for e in plan}
+    assert "create" in actions and "delete" in actions, plan
+    assert any(e["action"] == "delete" and e["path"].endswith("extra") for e in plan)
+    assert sorted(p.name for p in (dst / "src").iterdir()) == ["extra"]  # nothing written or deleted
 
 
 def test_cli_json_connection_failure_is_a_fatal_error_line(sshd: Sshd, tmp_path: Path) -> None:

@@ -526,7 +526,7 @@ def _run(invocation: Invocation, sink: TerminalProgress | JsonProgress) -> int:
             sink.finish(None)
         raise
     sink.finish(result)  # a no-op when the copy already finished it
-    if invocation.options.dry_run:
+    if invocation.options.dry_run and not view.json:  # --json: the plan went as `plan` lines
         print_plan(result, view.verbosity >= 1, sys.stdout)
     return report(result, view)
 

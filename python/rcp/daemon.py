@@ -119,7 +119,8 @@ class LocalDaemon:
         except OSError as exc:
             raise RcpdError(f"cannot start {args[0]}: {exc.strerror}") from exc
         self._stderr: list[str] = []
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._drainer.start()
 
     def _drain_stderr(self) -> None:
         assert self._proc.stderr is not None
@@ -169,6 +170,8 @@ class LocalDaemon:
 
     def diagnostics(self) -> str:
         status = self._proc.poll()
+        if status is not None:  # its last words may still be in the pipe: read them first
+            self._drainer.join(timeout=2.0)
         tail = "; ".join(self._stderr[-3:])
         return joined(f"exit status {status}" if status is not None else "", f"stderr: {tail}" if tail else "")
 

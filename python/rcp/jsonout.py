@@ -8,14 +8,16 @@ with a `type`:
 - warning, error: what the rcpds and the master warn of or report failed, as
   it happens; a fatal one (the copy could not run) has `fatal: true` and the
   exit code, and is the last line;
+- plan: with dry_run, one per entry of CopyResult.plan (action, path, size),
+  before the result;
 - result: the last line of a copy that ran: CopyResult's fields, `ok`, the
   average rates and the exit code.
 
 docs/rcp-json.schema.json is the schema of every line (tests check each
 against it); README.md documents the fields. Field names are stable: new
 ones may be added, none renamed or removed. Log lines below warning (-v)
-stay on stderr as text. To add an entry type (say `plan`): add it to
-ENTRY_TYPES and to the schema's `$defs`, then `emit("plan", ...)`.
+stay on stderr as text. To add an entry type: add it to ENTRY_TYPES and to
+the schema's `$defs`, then `emit(type, ...)`.
 CopyResult fields, lists of dataclasses among them, go into `result`
 generically (`jsonable`).
 """
@@ -38,10 +40,11 @@ from rcp.sanitize import printable
 from rcp.terminal import TerminalProgress
 
 SCHEMA_VERSION = 1
-ENTRY_TYPES = ("start", "progress", "warning", "error", "result")
+ENTRY_TYPES = ("start", "progress", "warning", "error", "plan", "result")
 PROGRESS_INTERVAL = 1.0  # seconds
-# CopyResult fields left out of `result`: the samples are what the progress lines said.
-RESULT_OMITS = frozenset({"samples"})
+# CopyResult fields left out of `result`: the samples are what the progress lines
+# said, and a dry run's plan goes as `plan` lines before it.
+RESULT_OMITS = frozenset({"samples", "plan"})
 WARNING_LEVELS = frozenset({"warn", "warning", "notice"})
 
 
@@ -174,4 +177,6 @@ class JsonProgress:
             return
         if self.agg.latest:
             self._progress()  # the last figures, whatever the interval
+        for entry in result.plan:
+            self.out.emit("plan", action=entry.action, path=printable(entry.path), size=entry.size)
         self.out.emit("result", **result_entry(result))

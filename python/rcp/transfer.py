@@ -27,6 +27,12 @@ class _Watch:
     def log(self, role: str, level: str, text: str) -> None:
         self.inner.log(role, level, text)
 
+    def phase(self, text: str) -> None:
+        """Passed on to a sink that shows phases ("connecting to host…")."""
+        phase = getattr(self.inner, "phase", None)
+        if callable(phase):
+            phase(text)
+
     def finish(self, result: CopyResult | None) -> None:
         self.inner.finish(result)
 
