@@ -471,8 +471,7 @@ std::shared_ptr<PartialFile> CopyDestination::resume_partial(const DirFd& dir, c
   return partial;
 }
 
-FileVerdict CopyDestination::decide_file(const FileEntry& file, uint64_t number, uint32_t& budget,
-                                             ResumeOffer& offer) {
+FileVerdict CopyDestination::decide_file(const FileEntry& file, uint64_t number, uint32_t& budget, ResumeOffer& offer) {
   // The display path only when something is said about the file: most are just sent.
   auto path = [&] { return tree_->display(file.index, file.relpath); };
   auto fail = [&](const std::string& why) {

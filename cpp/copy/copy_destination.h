@@ -18,8 +18,8 @@
 
 #include "base/interval_set.h"
 #include "base/logger.h"
-#include "copy/dest_prune.h"
 #include "base/passwd_db.h"
+#include "copy/dest_prune.h"
 #include "copy/dest_tree.h"
 #include "copy/file_policy.h"
 #include "copy/partial_file.h"
@@ -213,7 +213,7 @@ class CopyDestination {
   std::map<std::string, uint64_t> target_numbers_;  // grant key -> its number in link_targets_
   FilePolicy policy_;
   bool dry_run_ = false;
-  AnnouncedSet announced_;  // with --delete: every entry the source announced
+  AnnouncedSet announced_;                 // with --delete: every entry the source announced
   PasswdDb names_;                         // owners by name: this host's users and groups
   std::atomic<bool> owner_warned_{false};  // one warning for all the owners that could not be set
   std::atomic<bool> xattr_warned_{false};  // one warning when the filesystem takes no extended attributes

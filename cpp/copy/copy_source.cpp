@@ -595,9 +595,17 @@ std::vector<CopySource::Job> CopySource::plan_chunks(const std::shared_ptr<Sourc
       counters_.bytes_total -= length;
       continue;
     }
-    ChunkHeader h{id, file->root, file->rel, size, static_cast<uint32_t>(file->st.st_mode & 07777),
-                  static_cast<int64_t>(file->st.st_mtim.tv_sec), static_cast<uint32_t>(file->st.st_mtim.tv_nsec),
-                  c, nchunks, c * chunk, length};
+    ChunkHeader h{id,
+                  file->root,
+                  file->rel,
+                  size,
+                  static_cast<uint32_t>(file->st.st_mode & 07777),
+                  static_cast<int64_t>(file->st.st_mtim.tv_sec),
+                  static_cast<uint32_t>(file->st.st_mtim.tv_nsec),
+                  c,
+                  nchunks,
+                  c * chunk,
+                  length};
     h.reused = reused;
     jobs.push_back(Job{std::move(h), file});
   }

@@ -55,7 +55,7 @@ struct DestSpec {
   bool group = false;                           // ...and group
   bool numeric_ids = false;
   XattrPolicy xattrs{};  // which extended attributes to set (none by default)
-  bool partial = false;                         // large files keep what verified (copy/partial_file.h)
+  bool partial = false;  // large files keep what verified (copy/partial_file.h)
 };
 
 class DestTree {

@@ -582,8 +582,8 @@ int Daemon::send_outcome(const Result<CopySummary>& result) {
     }
   }
   (void)master_->send_message(ResultMsg{s.files, s.bytes, s.dirs, s.symlinks, s.kept, s.failed, s.errors, s.unchanged,
-                                        s.ignored, s.kept_paths, s.deleted, s.plan_omitted, s.sparse_bytes, s.hard_links,
-                                        s.resumed_bytes}
+                                        s.ignored, s.kept_paths, s.deleted, s.plan_omitted, s.sparse_bytes,
+                                        s.hard_links, s.resumed_bytes}
                                   .encode());
   return s.failed ? kExitFailed : kExitOk;
 }

@@ -156,15 +156,16 @@ std::vector<uint8_t> ReceiveMsg::encode() const {
   }
   const bool v5 = !filters.empty() || delete_extraneous || delete_excluded || dry_run || owner != kOff ||
                   group != kOff || numeric_ids || xattrs || acls || keep_capabilities || partial;
-  if (wildcards.empty() && !update && !ignore_existing && !checksum && !v5)  // left to the rules, as an older master does
+  if (wildcards.empty() && !update && !ignore_existing && !checksum &&
+      !v5)  // left to the rules, as an older master does
     return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve);
   std::vector<uint8_t> w = wildcards;
   if (w.empty())
     for (const auto& r : root_rules) w.push_back(r.kind == "glob" ? 1 : 0);
   if (v5)
     return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve, w, update,
-                          ignore_existing, checksum, filters, delete_extraneous, delete_excluded, dry_run, owner,
-                          group, numeric_ids, xattrs, acls, keep_capabilities, partial);
+                          ignore_existing, checksum, filters, delete_extraneous, delete_excluded, dry_run, owner, group,
+                          numeric_ids, xattrs, acls, keep_capabilities, partial);
   return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve, w, update,
                         ignore_existing, checksum);
 }
@@ -260,8 +261,7 @@ std::vector<uint8_t> ResultMsg::encode() const {
   std::vector<std::string> paths(
       kept_paths.begin(), kept_paths.begin() + static_cast<ptrdiff_t>(std::min(kept_paths.size(), kMaxKeptPaths)));
   return encode_message(MsgType::result, files, bytes, dirs, symlinks, kept, failed, pairs_of(errors), unchanged,
-                        ignored, paths, deleted, plan_omitted, sparse_bytes, hard_links,
-                        resumed_bytes);
+                        ignored, paths, deleted, plan_omitted, sparse_bytes, hard_links, resumed_bytes);
 }
 
 Result<ResultMsg> ResultMsg::decode(const Message& m) {

@@ -74,7 +74,7 @@ struct SendMsg {  // to the source: the operands' paths
   // rcpd resolves them (home, ~, ~user, wildcards: base/remote_path.h).
   // Absent/false: paths taken as they are (a local rcpd, the shell expanded them).
   bool resolve = false;
-  bool checksum = false;    // appended: announce each file with its xxh3-128 (--checksum)
+  bool checksum = false;  // appended: announce each file with its xxh3-128 (--checksum)
   // Appended (protocol 5): "+ PATTERN" / "- PATTERN" rules, in order
   // (copy/filter_rules.h); the walk leaves out what they exclude. At most
   // kMaxFilterRules of kMaxFilterRuleBytes each; checked when parsed.

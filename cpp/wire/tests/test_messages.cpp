@@ -97,8 +97,8 @@ TEST(Messages, SendBandwidthLimit) {
   EXPECT_EQ(x->bandwidth_limit, 2u << 20);
   EXPECT_FALSE(x->checksum);
   EXPECT_EQ(decode_as<SendMsg>(SendMsg{{"a"}}.encode())->bandwidth_limit, 0u);  // absent: no limit
-  expect_refused<SendMsg>(encode_message(MsgType::send, Strings{"a"}, false, false, Strings{}, true, false, false, false,
-                                                         false, false, false, std::string("x")),
+  expect_refused<SendMsg>(encode_message(MsgType::send, Strings{"a"}, false, false, Strings{}, true, false, false,
+                                         false, false, false, false, std::string("x")),
                           "bandwidth_limit");
 }
 
