@@ -76,6 +76,9 @@ def test_copy_with_progress_notebook(kernel: str, tmp_path: Path) -> None:
     check_live_view_and_plot(nb, 'progress="notebook"', 101)
     [text] = [o["text"] for o in cell_with(nb, "len(result.samples)").outputs if o.get("name") == "stdout"]
     assert text.startswith("101 files, 40.1 MB in "), text
+    # A background transfer, shown and cancelled: its result says so.
+    [page] = outputs(cell_with(nb, "transfer.cancel()"), "text/html")[-1:]
+    assert "cancelled" in page, page
 
 
 def test_move_dataset_notebook(kernel: str, sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

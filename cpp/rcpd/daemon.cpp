@@ -396,7 +396,7 @@ Result<CopySummary> Daemon::send_job(std::shared_ptr<Link> peer) {
   // trusted.* only as root: nobody else can read them anyway.
   options.xattrs = XattrPolicy{job->xattrs, job->xattrs && geteuid() == 0, job->acls, job->keep_capabilities};
   options.dereference = job->dereference;
-  CopySource source(std::move(peer), std::move(options), logger_, counters_);
+  CopySource source(std::move(peer), options, logger_, counters_);
   return source.run(roots);
 }
 
