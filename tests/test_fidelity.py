@@ -277,7 +277,8 @@ def test_a_destination_without_xattrs_warns_once(tmp_path: Path) -> None:
         assert sorted(p.name for p in (mnt / "tree").iterdir()) == sorted(f"f{i}" for i in range(20))
 
 
-def test_dereference_copies_targets_and_reports_loops(tmp_path: Path) -> None:
+def test_dereference_copies_targets_and_reports_loops(sshd: Sshd, tmp_path: Path) -> None:
+    """-L from a remote source (its rcpd walks and follows the links) through the real sshd."""
     outside = tmp_path / "outside"
     (outside / "d").mkdir(parents=True)
     (outside / "d" / "inner").write_bytes(b"inner")
@@ -290,7 +291,8 @@ def test_dereference_copies_targets_and_reports_loops(tmp_path: Path) -> None:
     os.symlink("self", src / "self")  # ELOOP
     os.symlink("missing", src / "dangling")
     t0 = time.monotonic()
-    result = rcp.copy(str(src), str(tmp_path / "out"), dereference=True)
+    result = rcp.copy(f"{sshd.alias}:{src}", str(tmp_path / "out"), dereference=True, ssh_config=str(sshd.config),
+                      rcpd_path=RCPD)
     assert time.monotonic() - t0 < 60
     got = tmp_path / "out"
     assert not (got / "to_file").is_symlink() and (got / "to_file").read_bytes() == b"target"
