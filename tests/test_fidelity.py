@@ -263,6 +263,27 @@ def test_xattrs_acls_and_capabilities_through_sshd(sshd: Sshd, tmp_path: Path) -
 
 
 @root_only
+def test_an_existing_directory_never_takes_the_sources_attributes(sshd: Sshd, tmp_path: Path) -> None:
+    """A directory that was there is the user's: even with --overwrite or
+    --update a source's ACL or attributes must not land on it (an ACL could
+    open ~/Documents to another user where the mode only ever narrows)."""
+    src = tmp_path / "Documents"
+    src.mkdir()
+    (src / "f").write_bytes(b"x")
+    os.setxattr(src, "user.d", b"from the source")
+    os.setxattr(src, "system.posix_acl_access", ACL)
+    os.setxattr(src, "system.posix_acl_default", DEFAULT_ACL)
+    home = tmp_path / "home"
+    (home / "Documents").mkdir(parents=True, mode=0o700)
+    for how in ({"overwrite": True}, {"update": True}):
+        result = rcp.copy(str(src), f"{sshd.alias}:{home}/", **ssh_opts(sshd, xattrs=True, acls=True, **how))
+        assert result.ok, result.errors
+        assert (home / "Documents" / "f").read_bytes() == b"x"
+        assert os.listxattr(home / "Documents") == [], how
+        assert os.stat(home / "Documents").st_mode & 0o077 == 0  # its mode may narrow, never open up
+
+
+@root_only
 def test_a_destination_without_xattrs_warns_once(tmp_path: Path) -> None:
     src = tmp_path / "tree"
     src.mkdir()

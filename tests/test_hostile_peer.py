@@ -933,3 +933,24 @@ def test_reused_blocks_the_destination_did_not_offer_are_refused(world, hostile:
     outcome = hostile.outcome()
     assert outcome[0] == "error" and "did not offer" in errors_of(outcome), outcome
     assert not (dest / "tree" / "big").exists()
+
+
+def test_a_sparse_chunk_of_a_partial_file_is_refused(world, hostile: HostileSource) -> None:
+    """Protocol 5: with --partial a large file's blocks travel whole; a sparse
+    chunk would leave a resumed partial file's old bytes in its holes."""
+    dest, _ = world
+    block = 4 << 20
+    size = 3 * block + 5
+    hostile.ctl.send(Msg.RECEIVE, [str(dest), 1, False, False, ["any", ""], False, False, b"\x00", False, False,
+                                   False, [], False, False, False, 0, 0, False, False, False, False, True])
+    hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+    hostile.send(Msg.FILES, [0, [[0, "big", size, 1_600_000_000, 0, 0o644, b""]]])
+    kind, fields = hostile.peer.recv(timeout=TIMEOUT)
+    assert kind == Msg.VERDICTS and fields == [0, bytes([0])]
+    payload = b"data"
+    header = pack([Msg.CHUNK, 1, 0, "big", size, 0o644, 1_600_000_000, 0, 0, 4, 0, block, [4096, 4]])
+    hostile.stream(frame(header) + payload + _core.xxh3_128(payload) + b"\x00", announce=False)
+    hostile.send(Msg.DONE, [1, size])
+    outcome = hostile.outcome()
+    assert outcome[0] == "error" and "sparse chunk of a --partial file" in errors_of(outcome), outcome
+    assert not (dest / "tree" / "big").exists()

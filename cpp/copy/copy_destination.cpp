@@ -439,7 +439,9 @@ Result<void> CopyDestination::on_files(const FilesMsg& msg) {
     if (tree_->spec().delete_extraneous) announced_.add(file.index, file.relpath, false);
     ResumeOffer offer;
     answer.verdicts.push_back(decide_file(file, msg.first + answer.verdicts.size(), budget, offer));
-    if (!offer.blocks.empty()) {
+    // An offer only with a verdict that asks for data: a file that failed
+    // after its partial file was found (no room for another grant) gets none.
+    if (!offer.blocks.empty() && wants_data(answer.verdicts.back())) {
       offer.pos = static_cast<uint32_t>(answer.verdicts.size() - 1);
       answer.resume.push_back(std::move(offer));
     }
@@ -807,6 +809,10 @@ Result<bool> CopyDestination::receive_record(int64_t stream, const uint8_t (&len
     bool must_open = false;
     file = begin_chunk(*h, err, must_open);
     if (file == nullptr) return make_error(Errc::protocol, err);
+    // --partial blocks travel whole: a hole left unwritten in a resumed
+    // partial file would keep whatever bytes it held before.
+    if (h->sparse && file->partial_wanted)
+      return make_error(Errc::protocol, "a sparse chunk of a --partial file (its blocks travel whole)");
     if (must_open) {
       lk.unlock();
       open_file(*file);
@@ -1091,10 +1097,13 @@ void CopyDestination::apply_dir_meta() {
     }
     if (ours) {
       timespec times[2] = {{0, UTIME_OMIT}, to_ts(d.mtime_s, d.mtime_ns)};
-      if (tree_->created(*dir)) apply_owner((*dir)->get(), "", d.owner, tree_->display(d.root, d.rel));
+      const bool made = tree_->created(*dir);
+      if (made) apply_owner((*dir)->get(), "", d.owner, tree_->display(d.root, d.rel));
       fchmod((*dir)->get(), mode);
+      // Attributes too only on directories this copy made: an ACL on an
+      // existing one would undo the narrowing of its mode above.
       std::string why;
-      if (!apply_xattrs((*dir)->get(), "", d.xattrs, tree_->display(d.root, d.rel), why)) {
+      if (made && !apply_xattrs((*dir)->get(), "", d.xattrs, tree_->display(d.root, d.rel), why)) {
         std::lock_guard<std::mutex> lk(mu_);
         fail_entry(tree_->display(d.root, d.rel), why, true);
       }

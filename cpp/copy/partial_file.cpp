@@ -171,6 +171,9 @@ Result<PartialFound> find_partial(int dir, const PartialKey& key, PartialFile& o
     return PartialFound::none;
   };
   if (data.get() < 0) return discard();
+  // A file others may write is no use either: they could change a kept block
+  // after it was re-hashed here (a settle that failed after its chmod leaves one).
+  if ((ds.st_mode & (S_IWGRP | S_IWOTH)) != 0) return discard();
   if (static_cast<uint64_t>(rs.st_size) > partial_record::max_bytes(key)) return discard();
   std::vector<uint8_t> bytes(static_cast<size_t>(rs.st_size));
   size_t got = 0;

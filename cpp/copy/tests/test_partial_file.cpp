@@ -92,10 +92,10 @@ TEST(PartialRecord, RefusesAnythingInconsistent) {
   bad_magic[0] = 'X';
   EXPECT_TRUE(refused(bad_magic));
   // Another file: name, size or mtime differ from the announcement.
-  for (PartialKey other : {PartialKey{"other", kKey.size, kKey.mtime_s, kKey.mtime_ns},
-                           PartialKey{kKey.name, kKey.size + 1, kKey.mtime_s, kKey.mtime_ns},
-                           PartialKey{kKey.name, kKey.size, kKey.mtime_s + 1, kKey.mtime_ns},
-                           PartialKey{kKey.name, kKey.size, kKey.mtime_s, kKey.mtime_ns + 1}})
+  for (const PartialKey& other : {PartialKey{"other", kKey.size, kKey.mtime_s, kKey.mtime_ns},
+                                  PartialKey{kKey.name, kKey.size + 1, kKey.mtime_s, kKey.mtime_ns},
+                                  PartialKey{kKey.name, kKey.size, kKey.mtime_s + 1, kKey.mtime_ns},
+                                  PartialKey{kKey.name, kKey.size, kKey.mtime_s, kKey.mtime_ns + 1}})
     EXPECT_TRUE(refused(with({header, entry}), other)) << other.name << " " << other.size;
   EXPECT_TRUE(refused(with({header, std::vector<uint8_t>(entry.begin(), entry.end() - 1)})));  // torn entry
   EXPECT_TRUE(refused(with({header, entry, entry})));                                          // a block twice
@@ -240,6 +240,20 @@ TEST_F(PartialFileTest, AHardLinkedPartialFileIsNotOurs) {
   ASSERT_TRUE(found.ok());
   EXPECT_EQ(*found, PartialFound::none);
   EXPECT_TRUE(p.kept.empty());
+}
+
+TEST_F(PartialFileTest, APartialFileOthersMayWriteIsNotResumed) {
+  leave_partial({0, 1});
+  // Left writable by others (a settle that failed after its chmod, or a local
+  // user): they could change a kept block after it was re-hashed.
+  fs::permissions(root_ / partial_data_name(kKey.name), fs::perms::others_write, fs::perm_options::add);
+  PartialFile p;
+  auto found = find_partial(dir_.get(), kKey, p);
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(*found, PartialFound::none);
+  EXPECT_TRUE(p.kept.empty());
+  EXPECT_FALSE(fs::exists(root_ / partial_data_name(kKey.name)));  // discarded with its record
+  EXPECT_FALSE(fs::exists(root_ / partial_record_name(kKey.name)));
 }
 
 }  // namespace
