@@ -54,10 +54,12 @@ def destination_paused(dst_dir: Path) -> Iterator[None]:
     file exists in `dst_dir`), for the body's duration."""
     deadline = time.monotonic() + WAIT
     pids: list[int] = []
-    while len(pids) != 1 or not temporaries(pids[0], dst_dir, below=True):
+    # The one writing into dst_dir: an earlier test's rcpd still exiting under
+    # load may be about too (it once made this wait run out).
+    while len(pids) != 1:
         assert time.monotonic() < deadline, "the copy never started writing"
         time.sleep(0.002)
-        pids = rcpd_pids("destination")
+        pids = [p for p in rcpd_pids("destination") if temporaries(p, dst_dir, below=True)]
     os.kill(pids[0], signal.SIGSTOP)
     pid = pids[0]
     try:
