@@ -16,7 +16,8 @@ FLAGS=(-std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undef
        -fno-sanitize-recover=undefined -DMSGPACK_NO_BOOST -DRCP_VERSION='"fuzz"' -Icpp -isystem "$PREFIX/include")
 # The core modules the targets reach; wolfCrypt (HMAC) and xxhash are C libraries.
 CORE=(cpp/wire/frame.cpp cpp/wire/control_channel.cpp cpp/base/crypto.cpp cpp/wire/message.cpp cpp/wire/messages.cpp
-      cpp/wire/chunk_header.cpp cpp/copy/path_validator.cpp cpp/copy/partial_file.cpp cpp/base/result.cpp cpp/base/unique_fd.cpp
+      cpp/wire/chunk_header.cpp cpp/copy/path_validator.cpp cpp/copy/partial_file.cpp cpp/copy/filter_rules.cpp
+      cpp/base/result.cpp cpp/base/unique_fd.cpp
       cpp/base/passwd_db.cpp cpp/base/remote_path.cpp)
 LIBS=("$PREFIX/lib/libwolfssl.a" -lxxhash -lm -lpthread)
 
