@@ -913,21 +913,30 @@ def test_a_hard_link_only_to_a_file_this_copy_writes(world, hostile: HostileSour
     assert os.stat(dest / "tree" / "secret").st_nlink == 1
 
 
-def test_reused_blocks_the_destination_did_not_offer_are_refused(world, hostile: HostileSource) -> None:
-    """Protocol 5 (--partial): a source may skip only blocks the destination
-    offered from its kept partial file; claiming others would leave a hole
-    of whatever the disk held in the final file."""
-    dest, _ = world
-    block = 4 << 20
-    size = 3 * block + 5
+BLOCK = 4 << 20  # a --partial block
+
+
+def _announce_a_partial_file(dest: Path, hostile: HostileSource) -> int:
+    """A --partial receive (its flag is receive's last field, index 21) and one
+    file of three blocks and a bit, answered "send" with nothing to offer; its size."""
+    size = 3 * BLOCK + 5
     hostile.ctl.send(Msg.RECEIVE, [str(dest), 1, False, False, ["any", ""], False, False, b"\x00", False, False,
                                    False, [], False, False, False, 0, 0, False, False, False, False, True])
     hostile.send(Msg.ROOT, [0, "tree", "d", ""])
     hostile.send(Msg.FILES, [0, [[0, "big", size, 1_600_000_000, 0, 0o644, b""]]])
     kind, fields = hostile.peer.recv(timeout=TIMEOUT)
     assert kind == Msg.VERDICTS and fields == [0, bytes([0])]  # send, and nothing kept to offer
-    payload = bytes(block)
-    header = pack([Msg.CHUNK, 1, 0, "big", size, 0o644, 1_600_000_000, 0, 1, 4, block, block, [0, block], b"\x0d"])
+    return size
+
+
+def test_reused_blocks_the_destination_did_not_offer_are_refused(world, hostile: HostileSource) -> None:
+    """Protocol 5 (--partial): a source may skip only blocks the destination
+    offered from its kept partial file; claiming others would leave a hole
+    of whatever the disk held in the final file."""
+    dest, _ = world
+    size = _announce_a_partial_file(dest, hostile)
+    payload = bytes(BLOCK)
+    header = pack([Msg.CHUNK, 1, 0, "big", size, 0o644, 1_600_000_000, 0, 1, 4, BLOCK, BLOCK, [0, BLOCK], b"\x0d"])
     hostile.stream(frame(header) + payload + _core.xxh3_128(payload) + b"\x00", announce=False)
     hostile.send(Msg.DONE, [1, size])
     outcome = hostile.outcome()
@@ -939,16 +948,9 @@ def test_a_sparse_chunk_of_a_partial_file_is_refused(world, hostile: HostileSour
     """Protocol 5: with --partial a large file's blocks travel whole; a sparse
     chunk would leave a resumed partial file's old bytes in its holes."""
     dest, _ = world
-    block = 4 << 20
-    size = 3 * block + 5
-    hostile.ctl.send(Msg.RECEIVE, [str(dest), 1, False, False, ["any", ""], False, False, b"\x00", False, False,
-                                   False, [], False, False, False, 0, 0, False, False, False, False, True])
-    hostile.send(Msg.ROOT, [0, "tree", "d", ""])
-    hostile.send(Msg.FILES, [0, [[0, "big", size, 1_600_000_000, 0, 0o644, b""]]])
-    kind, fields = hostile.peer.recv(timeout=TIMEOUT)
-    assert kind == Msg.VERDICTS and fields == [0, bytes([0])]
+    size = _announce_a_partial_file(dest, hostile)
     payload = b"data"
-    header = pack([Msg.CHUNK, 1, 0, "big", size, 0o644, 1_600_000_000, 0, 0, 4, 0, block, [4096, 4]])
+    header = pack([Msg.CHUNK, 1, 0, "big", size, 0o644, 1_600_000_000, 0, 0, 4, 0, BLOCK, [4096, 4]])
     hostile.stream(frame(header) + payload + _core.xxh3_128(payload) + b"\x00", announce=False)
     hostile.send(Msg.DONE, [1, size])
     outcome = hostile.outcome()
