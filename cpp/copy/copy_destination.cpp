@@ -822,9 +822,9 @@ Result<bool> CopyDestination::receive_record(int64_t stream, const uint8_t (&len
     write_it = !file->failed && !file->skipped;
     fd = file->fd;
   }
-  // The master's view names the file whose bytes came in last: every chunk
-  // header of a big file arrives at once, long before its data.
-  const std::string in_flight = tree_->display(h->root, h->relpath);
+  // The master's view names a file whose bytes are coming in: set once a
+  // record (its data follows its header on this stream), not once a read.
+  counters_.set_current(tree_->display(h->root, h->relpath));
 
   Xxh128 hash;
   const uint64_t wire = h->wire_length();
@@ -866,7 +866,6 @@ Result<bool> CopyDestination::receive_record(int64_t stream, const uint8_t (&len
       got += *n;
       done += *n;
       counters_.bytes_done += *n;
-      counters_.set_current(in_flight);
     }
     if (truncated) break;
   }
