@@ -19,16 +19,21 @@ from test_faults import rcpd_pids
 from treeutil import leftovers, temporaries
 
 WAIT = 30.0
+# The source is paced so a race set up a few tenths of a second into the copy
+# always comes before it reads the victim: unpaced, a loaded machine saw the
+# pause land late and the source read the whole tree within QUIC's (auto-tuned,
+# up to 256 MiB) window while the destination was stopped.
+PACE = 40 << 20
 
 
 @contextmanager
 def copy_in_background(src: Path, dst: Path) -> Iterator[Callable[[], CopyResult]]:
-    """rcp.copy(src, dst) on a thread; yields a function that joins it (bounded)."""
+    """rcp.copy(src, dst) paced at PACE on a thread; yields a function that joins it (bounded)."""
     out: dict[str, object] = {}
 
     def run() -> None:
         try:
-            out["result"] = rcp.copy(str(src), str(dst))
+            out["result"] = rcp.copy(str(src), str(dst), bandwidth_limit=PACE)
         except BaseException as exc:  # noqa: BLE001 - handed to the test thread
             out["error"] = exc
 
@@ -246,8 +251,10 @@ def test_a_file_that_fails_during_its_second_attempt_fails_alone(tmp_path: Path)
     (src / "other").write_text("fine")
     watch = _ResendWatch(src / "big.bin")
     out: dict[str, CopyResult] = {}
-    t = threading.Thread(target=lambda: out.setdefault("r", rcp.copy(str(src), str(dst), progress=watch, verbose=1)),
-                         daemon=True)
+    t = threading.Thread(
+        target=lambda: out.setdefault(
+            "r", rcp.copy(str(src), str(dst), progress=watch, verbose=1, bandwidth_limit=PACE)),
+        daemon=True)
     t.start()
     with destination_paused(tmp_path):
         time.sleep(0.3)
