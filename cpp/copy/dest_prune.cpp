@@ -153,17 +153,30 @@ Digest128 AnnouncedSet::key(uint32_t root, std::string_view rel, bool dir) {
 }
 
 void AnnouncedSet::add(uint32_t root, std::string_view rel, bool dir) {
-  if (full_ || keys_.size() + 2 > kMaxKeys) {
-    full_ = true;
-    return;
+  if (full_) return;
+  if (keys_.size() + 2 > compact_at_) {
+    compact();
+    // Distinct keys fill at most half the room, so that compacting stays
+    // rare (at least as many adds between two as there are keys).
+    if (keys_.size() + 2 > kMaxKeys / 2) {
+      full_ = true;
+      return;
+    }
   }
   keys_.push_back(key(root, rel, false));
   if (dir) keys_.push_back(key(root, rel, true));
 }
 
-void AnnouncedSet::seal() {
+void AnnouncedSet::compact() {
+  // In place (no second buffer); the next compaction waits until the keys
+  // held have doubled, so repeats never hold more room than the distinct keys.
   std::sort(keys_.begin(), keys_.end());
   keys_.erase(std::unique(keys_.begin(), keys_.end()), keys_.end());
+  compact_at_ = std::min(kMaxKeys, std::max(compact_at_, 2 * keys_.size()));
+}
+
+void AnnouncedSet::seal() {
+  compact();
   keys_.shrink_to_fit();
 }
 

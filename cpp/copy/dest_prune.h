@@ -2,9 +2,10 @@
 // directory, and the removal of everything else there once the copy is done.
 //
 // Memory: one 16-byte xxh3-128 per announced entry (32 for a directory, which
-// is also remembered as one), sorted once at the end: 10 million entries take
-// about 160 MB; at most kMaxKeys. A collision between two paths can only make an entry look
-// announced, which keeps it: it never deletes anything.
+// is also remembered as one): at most kMaxKeys keys, 64 MiB. Repeats (a source
+// may name a directory again and again) are dropped as the keys grow, so only
+// distinct entries count. A collision between two paths can only make an
+// entry look announced, which keeps it: it never deletes anything.
 #pragma once
 
 #include <cstdint>
@@ -21,19 +22,23 @@ namespace rcp {
 
 class AnnouncedSet {
  public:
-  // At most this many keys (1 GiB); past it nothing more is kept and full()
-  // says so: --delete then removes nothing rather than too much.
-  static constexpr size_t kMaxKeys = size_t{1} << 26;
+  // At most this many keys held (64 MiB), repeats included until they are
+  // dropped; past half of it in distinct keys (about 2 million entries)
+  // nothing more is kept and full() says so: --delete then removes nothing
+  // rather than too much.
+  static constexpr size_t kMaxKeys = size_t{1} << 22;
   void add(uint32_t root, std::string_view rel, bool dir);
   bool full() const { return full_; }
   void seal();  // before any lookup
   bool has(uint32_t root, std::string_view rel) const;
   bool has_dir(uint32_t root, std::string_view rel) const;
-  size_t size() const { return keys_.size(); }
+  size_t size() const { return keys_.size(); }  // keys held now
 
  private:
   static Digest128 key(uint32_t root, std::string_view rel, bool dir);
+  void compact();  // sorts and drops repeats
   std::vector<Digest128> keys_;
+  size_t compact_at_ = size_t{1} << 16;  // compact() before keys_ holds more than this
   bool full_ = false;
 };
 

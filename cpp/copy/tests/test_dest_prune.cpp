@@ -51,6 +51,36 @@ class DestPruneTest : public ::testing::Test {
   fs::path root_;
 };
 
+// The review's finding: a source naming one directory again and again made
+// the keys grow (to the cap, 1 GiB) until the end. Repeats are dropped as
+// they come, so what is held follows the distinct entries.
+TEST(AnnouncedSet, RepeatsAreDroppedAsTheyArrive) {
+  AnnouncedSet announced;
+  const std::string deep(200, 'd');
+  for (int i = 0; i < 1000000; ++i) announced.add(0, deep, true);
+  announced.add(0, "other", false);
+  EXPECT_FALSE(announced.full());
+  EXPECT_LE(announced.size(), size_t{1} << 17);  // not 2 million keys
+  EXPECT_LE(AnnouncedSet::kMaxKeys * sizeof(Digest128), size_t{64} << 20);
+  announced.seal();
+  EXPECT_EQ(announced.size(), 3u);
+  EXPECT_TRUE(announced.has(0, deep) && announced.has_dir(0, deep) && announced.has(0, "other"));
+  EXPECT_FALSE(announced.has_dir(0, "other") || announced.has(0, "absent"));
+}
+
+// Distinct entries past the room: full() (and --delete then deletes nothing);
+// the keys held never pass kMaxKeys.
+TEST(AnnouncedSet, DistinctEntriesPastTheRoomMakeItFull) {
+  AnnouncedSet announced;
+  size_t i = 0;
+  for (; i < AnnouncedSet::kMaxKeys && !announced.full(); ++i) {
+    announced.add(0, "f" + std::to_string(i), false);
+    ASSERT_LE(announced.size(), AnnouncedSet::kMaxKeys);
+  }
+  EXPECT_TRUE(announced.full());
+  EXPECT_GE(i, AnnouncedSet::kMaxKeys / 2 - 2);
+}
+
 TEST_F(DestPruneTest, RemovesWhatWasNotAnnouncedAndNeverFollowsSymlinks) {
   touch("dst/kept");
   touch("dst/sub/kept");
