@@ -68,6 +68,20 @@ class HostileSource:
             fields += [False, False, bytes(wildcards)]
         self.ctl.send(Msg.RECEIVE, fields)
 
+    # receive's fields after `wildcards`, in order, with their defaults (docs/protocol.md).
+    RECEIVE_V5 = {"update": False, "ignore_existing": False, "checksum": False, "filters": [], "delete": False,
+                  "delete_excluded": False, "dry_run": False, "owner": 0, "group": 0, "numeric_ids": False,
+                  "xattrs": False, "acls": False, "keep_capabilities": False, "partial": False,
+                  "hard_links": False}
+
+    def receive_v5(self, dest: Path, **flags: object) -> None:
+        """A protocol-5 receive of one operand (any root name) with every field
+        written out; `flags` sets some of the appended ones by name."""
+        assert set(flags) <= set(self.RECEIVE_V5), flags
+        fields = {**self.RECEIVE_V5, **flags}
+        self.ctl.send(Msg.RECEIVE, [str(dest), 1, False, False, ["any", ""], False, False, b"\x00",
+                                    *fields.values()])
+
     # The destination may hang up on us mid-script (that is a pass, judged
     # by outcome()): sends after that are dropped.
     def send(self, kind: Msg, fields: list) -> None:
@@ -900,7 +914,7 @@ def test_a_hard_link_only_to_a_file_this_copy_writes(world, hostile: HostileSour
     dest, _ = world
     (dest / "tree").mkdir()
     (dest / "tree" / "secret").write_bytes(b"the user's own")
-    hostile.receive(dest)
+    hostile.receive_v5(dest, hard_links=True)
     hostile.send(Msg.ROOT, [0, "tree", "d", ""])
     entry = [0, "secret", 9, 1_600_000_000, 0, 0o644, b"", True]
     hostile.send(Msg.FILES, [0, [entry, [0, "copy", 9, 1_600_000_000, 0, 0o644, b"", False, [0]]]])
@@ -917,11 +931,10 @@ BLOCK = 4 << 20  # a --partial block
 
 
 def _announce_a_partial_file(dest: Path, hostile: HostileSource) -> int:
-    """A --partial receive (its flag is receive's last field, index 21) and one
-    file of three blocks and a bit, answered "send" with nothing to offer; its size."""
+    """A --partial receive and one file of three blocks and a bit, answered
+    "send" with nothing to offer; its size."""
     size = 3 * BLOCK + 5
-    hostile.ctl.send(Msg.RECEIVE, [str(dest), 1, False, False, ["any", ""], False, False, b"\x00", False, False,
-                                   False, [], False, False, False, 0, 0, False, False, False, False, True])
+    hostile.receive_v5(dest, partial=True)
     hostile.send(Msg.ROOT, [0, "tree", "d", ""])
     hostile.send(Msg.FILES, [0, [[0, "big", size, 1_600_000_000, 0, 0o644, b""]]])
     kind, fields = hostile.peer.recv(timeout=TIMEOUT)
@@ -956,3 +969,80 @@ def test_a_sparse_chunk_of_a_partial_file_is_refused(world, hostile: HostileSour
     outcome = hostile.outcome()
     assert outcome[0] == "error" and "sparse chunk of a --partial file" in errors_of(outcome), outcome
     assert not (dest / "tree" / "big").exists()
+
+
+def test_a_hard_link_without_dash_H_is_refused(world, hostile: HostileSource) -> None:
+    """Only the user's -H (receive's hard_links) lets a source announce links:
+    without it a link_first or link_to ends the copy, and nothing is linked."""
+    dest, _ = world
+    hostile.receive_v5(dest)
+    hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+    first = [0, "first", 9, 1_600_000_000, 0, 0o644, b"", True]
+    hostile.send(Msg.FILES, [0, [first, [0, "later", 9, 1_600_000_000, 0, 0o644, b"", False, [0]]]])
+    kind, _ = outcome = hostile.outcome()
+    assert kind == "error" and "without -H" in errors_of(outcome), outcome
+    assert not (dest / "tree" / "first").exists() and not (dest / "tree" / "later").exists()
+
+
+DEEP = "/".join(["d" * 250] * 200)  # a 50 KiB directory path: each name below it costs that much to keep
+
+
+def test_later_names_waiting_for_a_first_name_are_bounded(world) -> None:
+    """-H: a first name whose data never comes, and later names of it announced
+    without end: past the destination's budget (64 MiB) they are asked for
+    their data instead of waiting, so its memory stays bounded."""
+    dest, _ = world
+    hostile = HostileSource(["--stall-timeout", "2"])
+    try:
+        hostile.receive_v5(dest, hard_links=True)
+        hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+        hostile.send(Msg.FILES, [0, [[0, "first", 9, 1_600_000_000, 0, 0o644, b"", True]]])
+        kind, fields = hostile.peer.recv(timeout=TIMEOUT)
+        assert kind == Msg.VERDICTS and fields == [0, bytes([0])]  # send (and it never comes)
+        verdicts = b""
+        number = 1
+        for _ in range(100):  # 1600 later names of 50 KiB: 80 MiB
+            later = [[0, f"{DEEP}/n{number + i}", 9, 1_600_000_000, 0, 0o644, b"", False, [0]] for i in range(16)]
+            hostile.send(Msg.FILES, [number, later])
+            kind, fields = hostile.peer.recv(timeout=TIMEOUT)
+            assert kind == Msg.VERDICTS, kind
+            verdicts += fields[1]
+            number += 16
+        linked, sent = verdicts.count(6), verdicts.count(0)
+        assert linked + sent == 1600 and sent > 0, (linked, sent)
+        assert linked * len(DEEP) < 64 << 20 and verdicts == bytes([6] * linked + [0] * sent)
+        hostile.send(Msg.DONE, [number, 9 * number])
+        kind, _ = outcome = hostile.outcome()
+        assert kind == "error" and "arrived" in errors_of(outcome), outcome  # the stall timeout
+        assert hostile.peak_rss_kib() < 200 * 1024, hostile.peak_rss_kib()
+    finally:
+        hostile.close()
+
+
+def test_a_chunk_must_carry_the_announced_size(world, hostile: HostileSource) -> None:
+    """Every chunk header's size is the one the destination decided on; a
+    smaller one (which would leave a resumed --partial file's old tail) or a
+    larger one ends the copy and leaves no file."""
+    dest, _ = world
+    hostile.receive(dest)
+    hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+    hostile.announce(0, "f", 10)
+    hostile.stream(record("f", b"x" * 5), announce=False)
+    hostile.send(Msg.DONE, [1, 10])
+    kind, _ = outcome = hostile.outcome()
+    assert kind == "error" and "announced with 10" in errors_of(outcome), outcome
+    assert not (dest / "tree" / "f").exists()
+
+
+def test_a_partial_file_chunk_must_carry_the_announced_size(world, hostile: HostileSource) -> None:
+    """The same with --partial: a block-sized file announced as three blocks
+    and a bit, whose chunks then claim one block less."""
+    dest, _ = world
+    size = _announce_a_partial_file(dest, hostile)
+    payload = bytes(BLOCK)
+    hostile.stream(record("big", payload, size=size - BLOCK, nchunks=3), announce=False)
+    hostile.send(Msg.DONE, [1, size])
+    kind, _ = outcome = hostile.outcome()
+    assert kind == "error" and f"announced with {size}" in errors_of(outcome), outcome
+    assert not (dest / "tree" / "big").exists()
+

@@ -42,9 +42,17 @@ constexpr size_t kMaxFilesInFlight = 65536;
 // Files answered "send" and not yet settled: an honest source has its job
 // queue and the answers in flight, far fewer.
 constexpr size_t kMaxGranted = 1u << 18;
-// -H: first names remembered for later names to link to; past this, later
-// names get their data (memory stays bounded however many links a tree has).
+// -H: first names remembered for later names to link to, and later names
+// waiting for their first name to be written, in count and in bytes; past
+// either, later names get their data (memory stays bounded however many
+// links a tree has, and whatever a source announces and never sends).
 constexpr size_t kMaxLinkTargets = 1u << 20;
+constexpr size_t kMaxLinkBytes = 64u << 20;
+// What a remembered first name costs (its path twice while it is pending:
+// in link_targets_ and in target_numbers_), and a waiting later name.
+size_t target_cost(const std::string& rel) { return 2 * rel.size() + 128; }
+size_t pending_target_cost(const std::string& rel) { return rel.size() + 32; }  // the part freed once settled
+size_t waiting_cost(const std::string& rel) { return rel.size() + 64; }
 // Extended attributes held for files not yet written and directories not yet
 // finished: an honest source's are far fewer.
 constexpr size_t kMaxHeldXattrBytes = 64u << 20;
@@ -436,6 +444,9 @@ Result<void> CopyDestination::on_files(const FilesMsg& msg) {
     if ((kind == 'f') != file.relpath.empty() || kind == 'l')
       return make_error(Errc::protocol, "a file announced where its source says there is none");
     if (auto r = split_relative_path(file.relpath); !r) return r.error();
+    // Links only when the user asked for -H: a source must not decide on its own that names share an inode.
+    if ((file.link_first || file.link_to) && !tree_->spec().hard_links)
+      return make_error(Errc::protocol, "a hard link announced, but the copy is without -H (hard_links)");
     if (tree_->spec().delete_extraneous) announced_.add(file.index, file.relpath, false);
     ResumeOffer offer;
     answer.verdicts.push_back(decide_file(file, msg.first + answer.verdicts.size(), budget, offer));
@@ -532,12 +543,19 @@ FileVerdict CopyDestination::decide_file(const FileEntry& file, uint64_t number,
         return FileVerdict::failed;
       }
       held_xattr_bytes_ += bytes_of(file.xattrs);
-      granted_[grant_key(file.index, file.relpath)] =
-          Grant{verdict == FileVerdict::replace, owner_ids(file.owner), file.xattrs, std::move(partial), offer.blocks};
+      granted_[grant_key(file.index, file.relpath)] = Grant{.size = file.size,
+                                                            .replace = verdict == FileVerdict::replace,
+                                                            .owner = owner_ids(file.owner),
+                                                            .xattrs = file.xattrs,
+                                                            .partial = std::move(partial),
+                                                            .offered = offer.blocks};
       // Later names may link to it: it is a file this copy writes, now.
       if (file.link_first && link_targets_.size() < kMaxLinkTargets &&
-          target_numbers_.emplace(grant_key(file.index, file.relpath), number).second)
+          !target_numbers_.contains(grant_key(file.index, file.relpath)) &&
+          take_link_bytes(target_cost(file.relpath))) {
+        target_numbers_.emplace(grant_key(file.index, file.relpath), number);
         link_targets_[number] = LinkTarget{file.index, file.relpath};
+      }
       break;
     case FileVerdict::unchanged:
       ++summary_.unchanged;
@@ -565,6 +583,8 @@ std::optional<FileVerdict> CopyDestination::link_later_name(const FileEntry& fil
     auto it = link_targets_.find(*file.link_to);
     if (it == link_targets_.end() || it->second.state == LinkTarget::State::failed) return std::nullopt;
     if (it->second.state == LinkTarget::State::pending) {
+      // Until "done" a source may announce later names of a file it never sends: they wait within the budget.
+      if (!take_link_bytes(waiting_cost(file.relpath))) return std::nullopt;
       it->second.waiting.push_back(PendingLink{file.index, file.relpath, replace});
       return FileVerdict::linked;
     }
@@ -602,13 +622,21 @@ void CopyDestination::settle_links(const FileState& f, bool committed) {
     std::lock_guard<std::mutex> lk(mu_);
     auto number = target_numbers_.find(grant_key(f.root, f.rel));
     if (number == target_numbers_.end()) return;
-    LinkTarget& t = link_targets_[number->second];
+    auto it = link_targets_.find(number->second);
     target_numbers_.erase(number);
+    if (it == link_targets_.end()) return;
+    LinkTarget& t = it->second;
     t.state = committed ? LinkTarget::State::done : LinkTarget::State::failed;
     t.dev = f.dev;
     t.ino = f.ino;
     target = t;
-    t.waiting.clear();
+    std::vector<PendingLink>().swap(t.waiting);
+    // A first name that failed is never linked to (later names get their
+    // data): forgotten now. One in place stays, as a later name may still come.
+    size_t freed = committed ? pending_target_cost(target.rel) : target_cost(target.rel);
+    for (const auto& link : target.waiting) freed += waiting_cost(link.rel);
+    if (!committed) link_targets_.erase(it);
+    held_link_bytes_ -= std::min(held_link_bytes_, freed);
   }
   for (const auto& link : target.waiting) {
     Result<bool> made = make_error(
@@ -623,6 +651,19 @@ void CopyDestination::settle_links(const FileState& f, bool committed) {
     else
       ++summary_.hard_links;
   }
+}
+
+bool CopyDestination::take_link_bytes(size_t bytes) {
+  if (held_link_bytes_ + bytes <= kMaxLinkBytes) {
+    held_link_bytes_ += bytes;
+    return true;
+  }
+  if (!link_budget_warned_) {
+    link_budget_warned_ = true;
+    logger_.warn("-H: more hard-linked names than this side keeps track of (" + std::to_string(kMaxLinkBytes >> 20) +
+                 " MiB); further names of those files are copied as separate files");
+  }
+  return false;
 }
 
 void CopyDestination::worker() {
@@ -668,8 +709,15 @@ CopyDestination::FileState* CopyDestination::begin_chunk(const ChunkHeader& h, s
       err = "data for a file the destination did not ask for: " + h.relpath.substr(0, 200);
       return nullptr;
     }
-    // Reused blocks: only ones this side offered, in the block grid it knows.
     const Grant& g = grant->second;
+    // The size decided on: a shorter one would leave a resumed partial
+    // file's old tail, a longer one bytes nobody compared.
+    if (h.size != g.size) {
+      err = "a chunk header says " + std::to_string(h.size) + " bytes, its file was announced with " +
+            std::to_string(g.size) + ": " + h.relpath.substr(0, 200);
+      return nullptr;
+    }
+    // Reused blocks: only ones this side offered, in the block grid it knows.
     if (!h.reused.empty()) {
       bool offered = h.chunk_bytes() == partial_block_bytes(h.size) && g.partial;
       for (uint32_t b = 0; offered && b < h.nchunks; ++b) offered = !bit_set(h.reused, b) || bit_set(g.offered, b);

@@ -117,6 +117,7 @@ class CopyDestination {
   // what is there, its owner and attributes, and with --partial what this
   // side offered from a kept partial file.
   struct Grant {
+    uint64_t size = 0;  // as announced: every chunk header must say the same
     bool replace = false;
     OwnerIds owner;
     Xattrs xattrs;
@@ -158,6 +159,8 @@ class CopyDestination {
   Result<bool> make_link(const LinkTarget& target, uint32_t root, const std::string& rel, bool replace);
   // After a first name settled: the later names waiting for it, linked now.
   void settle_links(const FileState& f, bool committed);
+  // mu_ held: takes `bytes` of the -H budget; false (and one warning) when it is spent.
+  bool take_link_bytes(size_t bytes);
   // The ids the source's owner maps to here (by name unless numeric_ids).
   OwnerIds owner_ids(const std::optional<Ownership>& owner) const;
   // fchownat(dir, name, AT_SYMLINK_NOFOLLOW), or the fd itself when name is
@@ -218,6 +221,8 @@ class CopyDestination {
   std::atomic<bool> owner_warned_{false};  // one warning for all the owners that could not be set
   std::atomic<bool> xattr_warned_{false};  // one warning when the filesystem takes no extended attributes
   size_t held_xattr_bytes_ = 0;            // mu_: of granted files and directories, bounded
+  size_t held_link_bytes_ = 0;             // mu_: -H first names remembered and later names waiting, bounded
+  bool link_budget_warned_ = false;        // mu_: one warning when -H runs out of that budget
 };
 
 }  // namespace rcp

@@ -735,6 +735,8 @@ Result<void> CopySource::chunk_sent(const std::shared_ptr<SourceFile>& shared) {
   if (!fd) return fail_file(file, fd.error().message);
   struct stat now {};
   if (fstat(fd->get(), &now) != 0) return fail_file(file, std::strerror(errno));
+  // The destination decided on the announced size and holds every chunk to it.
+  if (now.st_size != file.st.st_size) return fail_file(file, "changed size during copy; not copied");
   logger_.info(file.path + ": changed while being read; sending it again");
   file.st = now;
   file.attempt += 1;

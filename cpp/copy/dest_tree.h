@@ -54,8 +54,9 @@ struct DestSpec {
   bool owner = false;                           // entries get the source's owner (by name unless numeric_ids)
   bool group = false;                           // ...and group
   bool numeric_ids = false;
-  XattrPolicy xattrs{};  // which extended attributes to set (none by default)
-  bool partial = false;  // large files keep what verified (copy/partial_file.h)
+  XattrPolicy xattrs{};     // which extended attributes to set (none by default)
+  bool partial = false;     // large files keep what verified (copy/partial_file.h)
+  bool hard_links = false;  // -H asked for: only then may the source announce links
 };
 
 class DestTree {

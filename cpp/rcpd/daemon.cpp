@@ -468,6 +468,7 @@ Result<CopySummary> Daemon::run_destination() {
     spec.owner = false;
   }
   spec.partial = job->partial;
+  spec.hard_links = job->hard_links;
   if (job->resolve) {  // home, ~ and ~user; never a wildcard at the destination
     const Login login = current_login(logger_);
     auto resolved = resolve_operand_path(job->path, login.home, login.users);

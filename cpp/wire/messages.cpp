@@ -155,7 +155,7 @@ std::vector<uint8_t> ReceiveMsg::encode() const {
     flat.push_back(r.text);
   }
   const bool v5 = !filters.empty() || delete_extraneous || delete_excluded || dry_run || owner != kOff ||
-                  group != kOff || numeric_ids || xattrs || acls || keep_capabilities || partial;
+                  group != kOff || numeric_ids || xattrs || acls || keep_capabilities || partial || hard_links;
   if (wildcards.empty() && !update && !ignore_existing && !checksum &&
       !v5)  // left to the rules, as an older master does
     return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve);
@@ -165,7 +165,7 @@ std::vector<uint8_t> ReceiveMsg::encode() const {
   if (v5)
     return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve, w, update,
                           ignore_existing, checksum, filters, delete_extraneous, delete_excluded, dry_run, owner, group,
-                          numeric_ids, xattrs, acls, keep_capabilities, partial);
+                          numeric_ids, xattrs, acls, keep_capabilities, partial, hard_links);
   return encode_message(MsgType::receive, path, sources, trailing_slash, overwrite, flat, fsync, resolve, w, update,
                         ignore_existing, checksum);
 }
@@ -197,6 +197,7 @@ Result<ReceiveMsg> ReceiveMsg::decode(const Message& m) {
   if (m.fields.size() > 19) x.acls = take(m.get_bool(19, "acls"), err);
   if (m.fields.size() > 20) x.keep_capabilities = take(m.get_bool(20, "keep_capabilities"), err);
   if (m.fields.size() > 21) x.partial = take(m.get_bool(21, "partial"), err);
+  if (m.fields.size() > 22) x.hard_links = take(m.get_bool(22, "hard_links"), err);
   if (is_error(err)) return err;
   if (static_cast<int>(x.overwrite) + static_cast<int>(x.update) + static_cast<int>(x.ignore_existing) > 1)
     return refuse("receive", "at most one of overwrite, update and ignore_existing");

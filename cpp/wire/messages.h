@@ -143,6 +143,9 @@ struct ReceiveMsg {  // to the destination
   // Appended (protocol 5): keep what verified of an interrupted large file,
   // and resume it ("Resuming a file"). Absent = false.
   bool partial = false;
+  // Appended (protocol 5): the user asked for -H; without it an announced
+  // link_first or link_to is a protocol violation. Absent = false.
+  bool hard_links = false;
   std::vector<uint8_t> encode() const;
   static Result<ReceiveMsg> decode(const Message& m);
 };

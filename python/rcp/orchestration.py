@@ -576,7 +576,7 @@ def _hand_out_job(src: Side, dst: Side, sources: list[Endpoint], destination: En
                                 bool(options.delete or options.delete_excluded), bool(options.delete_excluded),
                                 bool(options.dry_run), _tristate(options.owner), _tristate(options.group),
                                 bool(options.numeric_ids), bool(options.xattrs), bool(options.acls),
-                                bool(options.keep_capabilities), bool(options.partial)])
+                                bool(options.keep_capabilities), bool(options.partial), bool(options.hard_links)])
 
 
 def _tristate(value: bool | None) -> int:

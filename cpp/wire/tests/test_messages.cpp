@@ -140,6 +140,9 @@ TEST(Messages, IncrementalOptions) {
   EXPECT_FALSE(x->partial);
   r.partial = true;
   EXPECT_TRUE(decode_as<ReceiveMsg>(r.encode())->partial);
+  EXPECT_FALSE(decode_as<ReceiveMsg>(r.encode())->hard_links);
+  r.hard_links = true;  // appended after partial
+  EXPECT_TRUE(decode_as<ReceiveMsg>(r.encode())->hard_links);
   SendMsg sp{{"a"}};
   sp.partial = true;
   EXPECT_TRUE(decode_as<SendMsg>(sp.encode())->partial);
