@@ -15,7 +15,8 @@ import pytest
 import rcp
 import rcp.daemon
 from rcp.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, UsageError
-from rcp.model import CopyResult, Progress
+from rcp.model import MAX_PLAN_BYTES, CopyResult, Endpoint, Progress
+from rcp.orchestration import Side, _add_plan
 from rcp.progress import NullProgress
 from sshd import Sshd
 from treeutil import leftovers, snapshot
@@ -265,6 +266,19 @@ def test_dry_run_into_a_new_directory_creates_nothing(sshd: Sshd, tmp_path: Path
     assert dry.files_copied == sum(1 for p in src.rglob("*") if p.is_file() and not p.is_symlink())
     assert {e.action for e in dry.plan} == {"create"}
     assert all(isinstance(e, rcp.PlanEntry) for e in dry.plan)
+
+
+def test_the_master_keeps_a_dry_run_plan_bounded_in_bytes() -> None:
+    """The plan the master holds from a destination rcpd (a hostile one may
+    send any number of `plan` messages) stops at MAX_PLAN_BYTES, not only at
+    MAX_PLAN_ENTRIES: the rest is counted as omitted."""
+    side = Side(role="destination", endpoint=Endpoint("/dst"))
+    path = "/dst/" + "p" * (60 << 10)
+    for _ in range(700):  # 42 MiB of paths
+        _add_plan(side, [[["create", path, 1]]])
+    assert side.plan_dropped > 0 and len(side.plan) + side.plan_dropped == 700
+    assert side.plan_bytes <= MAX_PLAN_BYTES
+    assert sum(len(e.path) for e in side.plan) <= MAX_PLAN_BYTES
 
 
 def test_cli_dry_run_prints_the_plan_and_exits_as_the_real_run(sshd: Sshd, tmp_path: Path) -> None:

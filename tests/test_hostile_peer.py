@@ -52,6 +52,7 @@ class HostileSource:
         self.peer: _core.Link | None = None
         self.announced: set[tuple[int, str]] = set()
         self.next_file = 0
+        self.plan_entries = 0  # in the `plan` messages outcome() has read
         if tell_fingerprint is None and pin_destination and peer_key is None and listener_identity is None:
             self.peer = self.listener.accept(timeout=TIMEOUT)
             kind, _ = self.ctl.recv(timeout=TIMEOUT)
@@ -129,6 +130,9 @@ class HostileSource:
                 continue
             except _core.RcpError as exc:
                 return "exited", [str(exc)]
+            if kind == Msg.PLAN:
+                self.plan_entries += len(fields[0])
+                continue
             if kind == Msg.RESULT:
                 return "result", fields
             if kind == Msg.ERROR:
@@ -1046,3 +1050,27 @@ def test_a_partial_file_chunk_must_carry_the_announced_size(world, hostile: Host
     assert kind == "error" and f"announced with {size}" in errors_of(outcome), outcome
     assert not (dest / "tree" / "big").exists()
 
+
+def test_a_dry_run_plan_is_bounded_in_bytes(world) -> None:
+    """--dry-run: 700 planned files with 50 KiB paths (35 MiB) are more than
+    the plan keeps (12 MiB): the rest are counted in plan_omitted, not sent
+    (before, the plan's burst overran the control stream and the link failed)."""
+    dest, _ = world
+    hostile = HostileSource()
+    try:
+        hostile.receive_v5(dest, dry_run=True)
+        hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+        for first in range(0, 700, 14):
+            files = [[0, f"{DEEP}/n{first + i}", 1, 1_600_000_000, 0, 0o644, b""] for i in range(14)]
+            hostile.send(Msg.FILES, [first, files])
+            kind, _ = hostile.peer.recv(timeout=TIMEOUT)
+            assert kind == Msg.VERDICTS, kind
+        hostile.send(Msg.DONE, [0, 0])  # no data: a dry run answers every file "ignored"
+        kind, fields = outcome = hostile.outcome()
+        assert kind == "result" and fields[5] == 0, outcome
+        omitted = fields[11]
+        assert omitted > 0 and hostile.plan_entries + omitted == 700, (hostile.plan_entries, omitted)
+        assert hostile.plan_entries * len(DEEP) <= 12 << 20
+        assert list(dest.iterdir()) == []  # a dry run
+    finally:
+        hostile.close()

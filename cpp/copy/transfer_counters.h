@@ -53,6 +53,7 @@ struct CopySummary {
   uint64_t deleted = 0;                                     // removed by --delete (--dry-run: to be)
   std::vector<PlanEntry> plan;                              // --dry-run: the first kMaxPlanEntries
   uint64_t plan_omitted = 0;                                // ...and how many more
+  size_t plan_bytes = 0;                                    // held in `plan`, at most kMaxPlanBytes
 
   // Bounded: the result message and memory stay small however many entries
   // fail; `failed` keeps the full count.
@@ -65,10 +66,13 @@ struct CopySummary {
     if (kept_paths.size() < kMaxErrors) kept_paths.push_back(std::move(path));
   }
   void add_plan(PlanAction action, std::string path, uint64_t size) {
-    if (plan.size() < kMaxPlanEntries)
+    const size_t cost = path.size() + kPlanEntryCost;
+    if (plan.size() < kMaxPlanEntries && plan_bytes + cost <= kMaxPlanBytes) {
+      plan_bytes += cost;
       plan.push_back({action, std::move(path), size});
-    else
+    } else {
       ++plan_omitted;
+    }
   }
 };
 

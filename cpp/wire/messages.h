@@ -218,6 +218,12 @@ struct PlanEntry {
   bool operator==(const PlanEntry&) const = default;
 };
 constexpr size_t kMaxPlanEntries = 100000;  // sent in all; the rest are counted (ResultMsg::plan_omitted)
+// ...and at most this many bytes of them, each entry counted as its path plus
+// kPlanEntryCost, about its size on the wire (long paths would otherwise make
+// 100 000 entries ~6 GiB). The plan goes to the master in one burst, which
+// must stay under what a control stream holds unread (16 MiB).
+constexpr size_t kMaxPlanBytes = 12u << 20;
+constexpr size_t kPlanEntryCost = 24;
 
 struct PlanMsg {                   // destination -> master, control, before the result (protocol 5)
   std::vector<PlanEntry> entries;  // 1..kMaxPlanPerMsg

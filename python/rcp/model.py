@@ -160,6 +160,10 @@ class Sample:
 
 PLAN_ACTIONS = ("create", "update", "unchanged", "kept", "ignored", "delete")
 MAX_PLAN_ENTRIES = 100000  # kept in CopyResult.plan; the rest are counted (plan_omitted)
+# ...and at most this many bytes of them, each entry counted as its path plus
+# PLAN_ENTRY_COST (as the destination rcpd bounds its own: wire/messages.h).
+MAX_PLAN_BYTES = 12 << 20
+PLAN_ENTRY_COST = 24
 
 
 @dataclass(frozen=True)
@@ -212,7 +216,7 @@ class CopyResult:
     kept_paths: list[str] = field(default_factory=list)  # the first kept (the destination reports 100)
     deleted: int = 0  # removed by delete (with dry_run: to be removed)
     # dry_run: the plan, in the order the destination decided it (at most
-    # MAX_PLAN_ENTRIES; plan_omitted counts the rest).
+    # MAX_PLAN_ENTRIES and MAX_PLAN_BYTES; plan_omitted counts the rest).
     plan: tuple[PlanEntry, ...] = ()
     plan_omitted: int = 0
     cancelled: bool = False  # stopped by Transfer.cancel before it ended

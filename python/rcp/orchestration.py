@@ -27,8 +27,8 @@ from rcp import _core, deploy, ssh
 from rcp.daemon import Daemon, LocalDaemon, RemoteDaemon, daemon_args, rcpd_path
 from rcp.errors import ConnectionFailure, RcpdError, UsageError
 from rcp.model import (
-    MAX_FALLBACK_TIMEOUT, MAX_PLAN_ENTRIES, PLAN_ACTIONS, TRANSPORTS, CopyOptions, CopyResult, Endpoint, PlanEntry,
-    Progress, host_label,
+    MAX_FALLBACK_TIMEOUT, MAX_PLAN_BYTES, MAX_PLAN_ENTRIES, PLAN_ACTIONS, PLAN_ENTRY_COST, TRANSPORTS, CopyOptions,
+    CopyResult, Endpoint, PlanEntry, Progress, host_label,
 )
 from rcp.operands import has_wildcard, root_rule
 from rcp.progress import NullProgress, ProgressSink
@@ -83,7 +83,8 @@ class Side:
     transport: str = ""  # the destination: what its link to the source runs on
     done: threading.Event = field(default_factory=threading.Event)
     plan: list[PlanEntry] = field(default_factory=list)  # the destination's, with dry_run
-    plan_dropped: int = 0  # past MAX_PLAN_ENTRIES
+    plan_dropped: int = 0  # past MAX_PLAN_ENTRIES or MAX_PLAN_BYTES
+    plan_bytes: int = 0  # held in `plan`
     last_progress: Progress | None = None  # this side's latest report
 
 
@@ -316,14 +317,16 @@ def _wait_result(side: Side, changed: threading.Event) -> None:
 
 
 def _add_plan(side: Side, fields: list[Any]) -> None:
-    """[[[action, path, size]...]]: kept up to MAX_PLAN_ENTRIES, the rest counted."""
+    """[[[action, path, size]...]]: kept up to MAX_PLAN_ENTRIES and MAX_PLAN_BYTES, the rest counted."""
     if not fields or not isinstance(fields[0], list):
         raise ValueError("plan entries are not a list")
     for entry in fields[0]:
         if (not isinstance(entry, list) or len(entry) < 3 or entry[0] not in PLAN_ACTIONS
                 or not isinstance(entry[2], int) or entry[2] < 0):
             raise ValueError("a plan entry is not [action, path, size]")
-        if len(side.plan) < MAX_PLAN_ENTRIES:
+        cost = len(str(entry[1])) + PLAN_ENTRY_COST
+        if len(side.plan) < MAX_PLAN_ENTRIES and side.plan_bytes + cost <= MAX_PLAN_BYTES:
+            side.plan_bytes += cost
             side.plan.append(PlanEntry(str(entry[0]), printable(str(entry[1])), int(entry[2])))
         else:
             side.plan_dropped += 1
