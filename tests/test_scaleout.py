@@ -160,6 +160,23 @@ def test_failed_shard_reruns_on_another_pair(sshd: Sshd, tmp_path: Path) -> None
     assert_same_tree(src, tmp_path / "dst" / "src")
 
 
+def test_hard_links_and_dry_run_take_one_pair(sshd: Sshd, tmp_path: Path) -> None:
+    """-H is not sharded (the listing has no inode numbers to keep a group
+    together): one pair copies the tree, links kept. A dry run lists nothing."""
+    src = make_shardable(tmp_path / "src")
+    os.link(src / "big", src / "dir2" / "big-again")
+    (tmp_path / "dst").mkdir()
+    config = aliases(sshd, ["a1", "a2", "b1", "b2"], tmp_path)
+    dry = rcp.copy_sharded(str(src), str(tmp_path / "dst"), ["a1", "a2"], ["b1", "b2"], dry_run=True,
+                           ssh_config=str(config), rcpd_path=RCPD)
+    assert dry.ok and dry.shards == () and dry.result.plan and not list((tmp_path / "dst").iterdir())
+    out = rcp.copy_sharded(str(src), str(tmp_path / "dst"), ["a1", "a2"], ["b1", "b2"], hard_links=True,
+                           ssh_config=str(config), rcpd_path=RCPD)
+    assert out.ok and out.shards == () and out.result.hard_links == 1
+    copied = tmp_path / "dst" / "src"
+    assert (copied / "big").stat().st_ino == (copied / "dir2" / "big-again").stat().st_ino
+
+
 def test_sharded_copy_on_dask(sshd: Sshd, tmp_path: Path) -> None:
     from distributed import Client, LocalCluster
 
