@@ -4,6 +4,7 @@ tests/test_lab_scaleout.py, has really separate hosts)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -219,6 +220,18 @@ def test_cli_sharded_copy(sshd: Sshd, tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr
     assert_same_tree(src, tmp_path / "dst" / "src")
+    # --json: checked against the schema like any copy's lines; the total is the result line.
+    from test_jsonout import VALIDATOR
+
+    proc = subprocess.run([sys.executable, "-m", "rcp.cli", "-F", str(config), "--rcpd-path", RCPD, "--json",
+                           "--overwrite", "--source-hosts", "a1,a2", "--destination-hosts", "b1", str(src),
+                           str(tmp_path / "dst")], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    for line in lines:
+        VALIDATOR.validate(line)
+    assert lines[0]["type"] == "start" and lines[-1]["type"] == "result"
+    assert lines[-1]["unchanged"] > 240
     bad = subprocess.run([sys.executable, "-m", "rcp.cli", "--source-hosts", "a1", str(src), "x"],
                          capture_output=True, text=True, timeout=60, env=env)
     assert bad.returncode == 2 and "both --source-hosts and --destination-hosts" in bad.stderr
