@@ -247,7 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="copy SRC_PATH (no host part, on storage every one of these sees) sharded over these "
                             "hosts; ADDR: where the destinations reach that host")
     scale.add_argument("--destination-hosts", metavar="[USER@]HOST,...",
-                       help="the hosts that write DST_PATH (on storage every one of them sees)")
+                       help="the hosts that write into the directory DST_PATH (on storage every one of them "
+                            "sees): the copy is DST_PATH/<name of SRC_PATH>, as with rcp SRC DST/")
     scale.add_argument("--shards", metavar="N", type=int, help="cut the tree into N shards (default: one per pair)")
     scale.add_argument("--dask", metavar="SCHEDULER",
                        help="run each shard as a task on this Dask scheduler's workers (python3-distributed; "
