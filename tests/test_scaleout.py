@@ -14,6 +14,7 @@ import pytest
 
 import rcp
 import rcp.daemon
+import rcp.orchestration
 from rcp.errors import UsageError
 from rcp.scaleout import make_pairs, parse_hosts
 from rcp.shard import MAX_RULES, Shard, TreeEntry, cut, escape
@@ -158,6 +159,29 @@ def test_failed_shard_reruns_on_another_pair(sshd: Sshd, tmp_path: Path) -> None
     assert out.ok, out.result.errors
     rerun = [s for s in out.shards if s.attempts == 2]
     assert len(rerun) == 1 and rerun[0].pair == "a1->b1"
+    assert_same_tree(src, tmp_path / "dst" / "src")
+
+
+def test_a_listing_cut_short_is_listed_again_deeper(sshd: Sshd, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dry run's plan keeps at most MAX_PLAN_ENTRIES: a listing run cut
+    short is split, and a subtree too big for one run listed one level down,
+    so every entry still lands in a shard (here the cap is 20 instead of 100,000)."""
+    monkeypatch.setattr(rcp.orchestration, "MAX_PLAN_ENTRIES", 20)
+    src = tmp_path / "src"
+    for d in range(3):  # "deep": 40 entries, each of its subdirectories 13
+        (src / "deep" / f"s{d}").mkdir(parents=True)
+        for f in range(12):
+            (src / "deep" / f"s{d}" / f"f{f}").write_bytes(os.urandom(50 + f))
+    for name in ("one", "two"):
+        (src / name).write_text(name)
+    (tmp_path / "dst").mkdir()
+    config = aliases(sshd, ["a1", "b1", "b2"], tmp_path)
+    out = rcp.copy_sharded(str(src), str(tmp_path / "dst"), ["a1"], ["b1", "b2"], ssh_config=str(config),
+                           rcpd_path=RCPD)
+    assert out.ok, out.result.errors
+    assert out.entries == sum(1 for _ in src.rglob("*")) == 42
+    assert sum(s.result.files_copied for s in out.shards) == out.result.files_copied == 38  # none left to the end
     assert_same_tree(src, tmp_path / "dst" / "src")
 
 

@@ -272,35 +272,64 @@ def _parent(path: str) -> str:
     return parent or "/"
 
 
-def _list_one(host: Host, src_path: str, options: CopyOptions, filters: list[str]) -> list[TreeEntry]:
+def _list_one(host: Host, src_path: str, options: CopyOptions, filters: list[str]) -> tuple[list[TreeEntry], int]:
+    """One listing run: the entries, and how many the plan's cap left out."""
     target = f"{_parent(src_path).rstrip('/')}/.rcp-list-{secrets.token_hex(6)}"
     result = run_copy([host.endpoint(src_path)], host.endpoint(target), _listing_options(options, filters),
                       NullProgress())
     error = _failure(result)
     if error:
         raise RcpError(f"listing {src_path} on {host.label} failed: {error}")
-    if result.plan_omitted:
-        log.warning("the listing on %s kept %d entries and left out %d: the final pass copies those",
-                    host.label, len(result.plan), result.plan_omitted)
     root = next((e.path for e in result.plan if e.action == "create"), target)
-    return listed_entries(result.plan, root)
+    return listed_entries(result.plan, root), result.plan_omitted
+
+
+def _under(parent: str) -> list[str]:
+    """Rules that let the walk into `parent` (relative, "" = the top) and no further by themselves."""
+    parts = parent.split("/") if parent else []
+    return [f"+ /{escape('/'.join(parts[:k]))}/" for k in range(1, len(parts) + 1)]
+
+
+def _list_names(host: Host, src_path: str, options: CopyOptions, parent: str, names: list[str]) -> list[TreeEntry]:
+    """The subtrees `names` of directory `parent`. A run the plan's cap cut
+    short is done again in halves, and a single subtree too big for one run
+    is listed one level deeper: so no listing leaves entries out."""
+    base = f"{escape(parent)}/" if parent else ""
+    rules = list(options.filters) + _under(parent) + [f"+ /{base}{escape(n)}/***" for n in names] + ["- *"]
+    entries, omitted = _list_one(host, src_path, options, rules)
+    if not omitted:
+        return entries
+    if len(names) > 1:
+        half = len(names) // 2
+        return (_list_names(host, src_path, options, parent, names[:half])
+                + _list_names(host, src_path, options, parent, names[half:]))
+    path = f"{parent}/{names[0]}" if parent else names[0]
+    level = list(options.filters) + _under(path) + [f"+ /{escape(path)}/*", "- *"]
+    children, cut_short = _list_one(host, src_path, options, level)
+    if cut_short:
+        log.warning("%s on %s holds more entries than one listing keeps: the final pass copies the rest",
+                    path, host.label)
+        return children
+    inner = sorted({e.path[len(path) + 1:].split("/", 1)[0] for e in children if e.path.startswith(path + "/")})
+    return children + (_list_names(host, src_path, options, path, inner) if inner else [])
 
 
 def list_tree(src_path: str, sources: list[Host], options: CopyOptions) -> list[TreeEntry]:
     """The source tree, listed by the source hosts' rcpds: with one host at
-    once; with several, the top level first, then its names split among them."""
+    once if one run can keep it all; else the top level first, then its names
+    split among the source hosts, each listing its part (_list_names)."""
     user = list(options.filters)
     if len(sources) == 1:
-        return _list_one(sources[0], src_path, options, user)
-    top = _list_one(sources[0], src_path, options, user + ["- /*/*"])
+        entries, omitted = _list_one(sources[0], src_path, options, user)
+        if not omitted:
+            return entries
+    top, _ = _list_one(sources[0], src_path, options, user + ["- /*/*"])
     names = sorted({e.path.split("/", 1)[0] for e in top})
     groups = max(len(sources), -(-len(names) // TOP_GROUP))
     jobs = [(sources[k % len(sources)], names[k::groups]) for k in range(groups) if names[k::groups]]
+    seen: dict[str, TreeEntry] = {}
     with ThreadPoolExecutor(max_workers=len(sources)) as pool:
-        parts = pool.map(lambda job: _list_one(job[0], src_path, options,
-                                               user + [f"+ /{escape(n)}/***" for n in job[1]] + ["- *"]), jobs)
-        seen: dict[str, TreeEntry] = {}
-        for part in parts:
+        for part in pool.map(lambda job: _list_names(job[0], src_path, options, "", job[1]), jobs):
             for e in part:
                 seen[e.path] = e
     return list(seen.values())
