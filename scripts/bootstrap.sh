@@ -22,7 +22,8 @@ PACKAGES=(cmake g++ make autoconf automake libtool pkg-config dpkg-dev
   strace  # the --fsync check in tests/test_copy_local.py
   python3-flake8 python3-mypy clang-format clang-tidy  # make lint (flake8, mypy + stubtest, C++ checks)
   python3-ipykernel python3-nbclient python3-nbformat python3-matplotlib  # the notebooks, run in a kernel
-  python3-jsonschema)  # rcp --json checked against docs/rcp-json.schema.json
+  python3-jsonschema  # rcp --json checked against docs/rcp-json.schema.json
+  python3-distributed)  # Dask: sharded copies' shards as tasks (rcp.scaleout, tests/test_scaleout.py)
 BACKPORTS_PACKAGES=(python3-scikit-build-core)
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }

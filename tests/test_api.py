@@ -36,7 +36,8 @@ def test_keywords_are_exactly_the_copy_options_fields(func: Any) -> None:
     a field added without its keyword (or the reverse) fails here."""
     params = inspect.signature(func).parameters
     keywords = [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
-    assert keywords == FIELDS + ["progress", "options"]
+    sharded = ["source_hosts", "destination_hosts", "client", "shards"] if func is copy else []  # rcp.scaleout
+    assert keywords == FIELDS + ["progress", "options"] + sharded
     hints, field_hints = get_type_hints(func), get_type_hints(CopyOptions)
     for name in FIELDS:
         assert params[name].default is None, name

@@ -93,3 +93,20 @@ def test_move_dataset_notebook(kernel: str, sshd: Sshd, tmp_path: Path, monkeypa
     assert not (tmp_path / "host-a" / "dataset").exists()  # moved: checked, then removed from A
     [text] = [o["text"] for o in cell_with(nb, "checksum=True").outputs if o.get("name") == "stdout"]
     assert text == f"all 201 files identical on {sshd.alias}\n"
+
+
+def test_sharded_copy_notebook(kernel: str, sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """notebooks/sharded_copy.ipynb: two pairs (aliases of one sshd), the shards on a Dask LocalCluster."""
+    config = tmp_path / "ssh_config"
+    text = sshd.config.read_text()
+    config.write_text("\n".join(text.replace(f"Host {sshd.alias}\n", f"Host {n}\n") for n in ("a1", "a2", "b1", "b2")))
+    for var, value in (("SOURCE_HOSTS", "a1,a2"), ("DESTINATION_HOSTS", "b1,b2"), ("SRC_DIR", str(tmp_path / "a")),
+                       ("DST_DIR", str(tmp_path / "b")), ("SSH_CONFIG", str(config)),
+                       ("RCPD", str(rcp.daemon.rcpd_path()))):
+        monkeypatch.setenv(f"RCP_DEMO_{var}", value)
+    nb = execute("sharded_copy.ipynb", kernel, tmp_path)
+    assert sum(1 for p in (tmp_path / "b" / "data").rglob("*") if p.is_file()) == 200
+    [text] = [o["text"] for o in cell_with(nb, "for s in sharded.shards").outputs if o.get("name") == "stdout"]
+    assert "shard 0 on a1->b1" in text and "shard 1 on a2->b2" in text, text
+    [page] = outputs(cell_with(nb, "progress=\"notebook\""), "text/html")[-1:]
+    assert "200 files" in page, page

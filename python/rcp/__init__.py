@@ -20,7 +20,7 @@ from rcp._core import (
     connect,
     shell_quote,
 )
-from rcp.api import copy, copy_async, start
+from rcp.api import copy, copy_async, copy_sharded, start
 from rcp.errors import (
     ConnectionFailure,
     DeployError,
@@ -33,6 +33,7 @@ from rcp.errors import (
 )
 from rcp.model import CopyOptions, CopyResult, Endpoint, PlanEntry, Progress
 from rcp.progress import NotebookProgress, NullProgress, ProgressSink, TerminalProgress, make_progress
+from rcp.scaleout import ShardedResult, ShardResult
 from rcp.transfer import Transfer
 
 __version__: str = _core.__version__
@@ -64,6 +65,8 @@ __all__ = [
     "QuicOptions",
     "QuicServer",
     "RcpError",
+    "ShardResult",
+    "ShardedResult",
     "SshAuthError",
     "SshError",
     "SshSession",
@@ -75,6 +78,7 @@ __all__ = [
     "connect",
     "copy",
     "copy_async",
+    "copy_sharded",
     "make_progress",
     "shell_quote",
     "start",

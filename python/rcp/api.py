@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields, replace
 from typing import Any
 
+from rcp import scaleout
 from rcp.checks import check_options
 from rcp.errors import UsageError
 from rcp.filters import check_filters
@@ -21,9 +22,10 @@ from rcp.model import CopyOptions, CopyResult
 from rcp.operands import resolve_plan
 from rcp.orchestration import run_copy
 from rcp.progress import ProgressSink, make_progress
+from rcp.scaleout import ShardedResult
 from rcp.transfer import Plan, Transfer
 
-__all__ = ["Operand", "copy", "copy_async", "start"]
+__all__ = ["Operand", "copy", "copy_async", "copy_sharded", "start"]
 
 Operand = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 ProgressArg = ProgressSink | bool | str | None
@@ -103,6 +105,11 @@ def copy(
     bandwidth_limit: int | None = None,
     progress: ProgressArg = None,
     options: CopyOptions | None = None,
+    # A sharded copy over many hosts (rcp.scaleout, docs/scale-out.md):
+    source_hosts: Sequence[str] | None = None,
+    destination_hosts: Sequence[str] | None = None,
+    client: Any = None,
+    shards: int | None = None,
 ) -> CopyResult:
     """Copy `src` (one operand or several) to `dst` and return a CopyResult.
 
@@ -118,8 +125,44 @@ def copy(
     fails; RcpdError (DeployError) when an rcpd could not be started, deployed
     or kept running: all of these are ConnectionFailure.
     """
-    plan = _prepare(src, dst, dict(locals()))
+    given = dict(locals())
+    if source_hosts is not None or destination_hosts is not None:
+        if not isinstance(src, (str, bytes, os.PathLike)):
+            raise UsageError("a sharded copy takes one source path")
+        return copy_sharded(src, dst, source_hosts or [], destination_hosts or [], client=client, shards=shards,
+                            progress=progress, options=options,
+                            **{k: given[k] for k in FIELDS if given[k] is not None}).result
+    if client is not None or shards is not None:
+        raise UsageError("client and shards are for a sharded copy (source_hosts and destination_hosts)")
+    plan = _prepare(src, dst, given)
     return run_copy(plan.sources, plan.destination, plan.options, plan.sink)
+
+
+def copy_sharded(src: Operand, dst: Operand, source_hosts: Sequence[str] | str, destination_hosts: Sequence[str] | str,
+                 *, client: Any = None, shards: int | None = None, progress: ProgressArg = None,
+                 options: CopyOptions | None = None, **keywords: Any) -> ShardedResult:
+    """A sharded copy (docs/scale-out.md): `src` is a path (no host part) that
+    every source host sees, `dst` one that every destination host sees; hosts
+    are "[user@]host[=ADDRESS]" (ADDRESS: where destinations reach a source).
+    The tree is listed by the source rcpds, cut into `shards` (default: one
+    per pair) and each shard copied by one source->destination pair, on a
+    thread pool here or, given a distributed.Client, as Dask tasks on its
+    workers; then one final pass applies delete and directory metadata.
+    `keywords` are CopyOptions' fields. Returns a ShardedResult (its .result
+    is the whole copy's CopyResult)."""
+    unknown = sorted(set(keywords) - set(FIELDS))
+    if unknown:
+        raise UsageError(f"unknown keyword {unknown[0]!r}")
+    given = {**keywords, "options": options, "progress": progress}
+    operands = [_operand(src), _operand(dst)]
+    if any(op.startswith("[") or (":" in op.split("/", 1)[0]) for op in operands):
+        raise UsageError("a sharded copy takes paths without host parts (the hosts are source_hosts and "
+                         "destination_hosts)")
+    opts = replace(options or CopyOptions(), **{k: given[k] for k in FIELDS if given.get(k) is not None})
+    check_options(opts)
+    opts = replace(opts, filters=check_filters(opts.filters))
+    return scaleout.copy_sharded(operands[0], operands[1], source_hosts, destination_hosts, opts,
+                                 make_progress(progress), client=client, shards=shards)
 
 
 def start(

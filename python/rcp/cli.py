@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import math
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import NamedTuple, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from rcp import __version__
 from rcp.daemon import rcpd_path
@@ -241,6 +242,18 @@ def build_parser() -> argparse.ArgumentParser:
     copying.add_argument("-p", "--preserve", action="store_true", help="accepted for scp compatibility; "
                          "modification times and modes are always preserved")
 
+    scale = parser.add_argument_group("sharded copy over many hosts (docs/scale-out.md)")
+    scale.add_argument("--source-hosts", metavar="[USER@]HOST[=ADDR],...",
+                       help="copy SRC_PATH (no host part, on storage every one of these sees) sharded over these "
+                            "hosts; ADDR: where the destinations reach that host")
+    scale.add_argument("--destination-hosts", metavar="[USER@]HOST,...",
+                       help="the hosts that write into the directory DST_PATH (on storage every one of them "
+                            "sees): the copy is DST_PATH/<name of SRC_PATH>, as with rcp SRC DST/")
+    scale.add_argument("--shards", metavar="N", type=int, help="cut the tree into N shards (default: one per pair)")
+    scale.add_argument("--dask", metavar="SCHEDULER",
+                       help="run each shard as a task on this Dask scheduler's workers (python3-distributed; "
+                            "the workers need rcp and the SSH configuration)")
+
     output = parser.add_argument_group("output")
     output.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="show the copy's progress on stderr: a live view on a terminal (default there, "
@@ -326,6 +339,15 @@ class Invocation(NamedTuple):
     view: ViewOptions
 
 
+class Sharding(NamedTuple):
+    """--source-hosts, --destination-hosts, --shards, --dask."""
+
+    source_hosts: list[str]
+    destination_hosts: list[str]
+    shards: int | None
+    dask: str | None
+
+
 def _existing_file(path: str, what: str) -> str:
     expanded = os.path.expanduser(path)
     if not os.path.exists(expanded) or os.path.isdir(expanded):  # /dev/null is fine
@@ -392,6 +414,25 @@ def options_from_args(args: argparse.Namespace, *, stderr_is_tty: bool | None = 
     view = ViewOptions(live=bool(live) and not args.json, verbosity=QUIET if args.quiet else args.verbose,
                        summary=args.summary and not args.json, json=args.json)
     return Invocation(operands[:-1], operands[-1], options, view)
+
+
+def sharding_from_args(args: argparse.Namespace) -> Sharding | None:
+    """The sharded copy's options, checked; None for an ordinary copy."""
+    if not args.source_hosts and not args.destination_hosts:
+        if args.shards is not None or args.dask:
+            raise UsageError("--shards and --dask need --source-hosts and --destination-hosts")
+        return None
+    if not args.source_hosts or not args.destination_hosts:
+        raise UsageError("a sharded copy needs both --source-hosts and --destination-hosts")
+    if len(args.operands) != 2:
+        raise UsageError("a sharded copy takes exactly SRC_PATH and DST_PATH")
+    if args.shards is not None and args.shards < 1:
+        raise UsageError("--shards must be at least 1")
+    from rcp.scaleout import parse_hosts
+
+    parse_hosts(args.source_hosts, "--source-hosts")
+    parse_hosts(args.destination_hosts, "--destination-hosts")
+    return Sharding(args.source_hosts.split(","), args.destination_hosts.split(","), args.shards, args.dask)
 
 
 def _error(message: str) -> None:
@@ -465,6 +506,7 @@ def main(argv: list[str] | None = None) -> int:
         _error("missing SRC and DST operands (see rcp --help)")
         return EXIT_USAGE
     try:
+        sharding = sharding_from_args(args)
         invocation = options_from_args(args)
     except UsageError as exc:
         if args.json:
@@ -487,13 +529,13 @@ def main(argv: list[str] | None = None) -> int:
     logger.addHandler(handler)
     logger.setLevel(_LOGGING_LEVEL[max(QUIET, min(view.verbosity, 3))])
     try:
-        return _run(invocation, sink)
+        return _run(invocation, sink, sharding)
     finally:
         logger.removeHandler(handler)
         logger.setLevel(saved_level)
 
 
-def _run(invocation: Invocation, sink: TerminalProgress | JsonProgress) -> int:
+def _run(invocation: Invocation, sink: TerminalProgress | JsonProgress, sharding: Sharding | None = None) -> int:
     view = invocation.view
 
     def failed(message: str, code: int, kind: str) -> int:
@@ -507,7 +549,10 @@ def _run(invocation: Invocation, sink: TerminalProgress | JsonProgress) -> int:
     try:
         from rcp.api import copy
 
-        result = copy(invocation.sources, invocation.destination, progress=sink, options=invocation.options)
+        if sharding is not None:
+            result = _copy_sharded(invocation, sharding, sink)
+        else:
+            result = copy(invocation.sources, invocation.destination, progress=sink, options=invocation.options)
     except KeyboardInterrupt:
         return failed("interrupted; the destination keeps only files that were completely copied",
                       EXIT_INTERRUPTED, "interrupted")
@@ -529,6 +574,25 @@ def _run(invocation: Invocation, sink: TerminalProgress | JsonProgress) -> int:
     if invocation.options.dry_run and not view.json:  # --json: the plan went as `plan` lines
         print_plan(result, view.verbosity >= 1, sys.stdout)
     return report(result, view)
+
+
+def _copy_sharded(invocation: Invocation, sharding: Sharding, sink: TerminalProgress | JsonProgress) -> CopyResult:
+    from rcp.api import copy
+
+    client = None
+    if sharding.dask:
+        try:
+            dist: Any = importlib.import_module("distributed")  # untyped to mypy
+        except ImportError as exc:
+            raise UsageError(f"--dask needs Dask distributed (Debian: python3-distributed): {exc}") from exc
+        client = dist.Client(sharding.dask, timeout=invocation.options.connect_timeout)
+    try:
+        return copy(invocation.sources[0], invocation.destination, progress=sink, options=invocation.options,
+                    source_hosts=sharding.source_hosts, destination_hosts=sharding.destination_hosts,
+                    client=client, shards=sharding.shards)
+    finally:
+        if client is not None:
+            client.close()
 
 
 if __name__ == "__main__":
