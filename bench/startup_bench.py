@@ -36,18 +36,41 @@ def command(tool: str, server: Sshd, src: str, dst: str) -> list[str]:
     return ["scp", "-q", "-F", str(server.config)] + (["-3"] if tool == "scp -3" else []) + [src, dst]
 
 
-def timed(cmd: list[str], target: Path) -> float:
+def timed(cmd: list[str], target: Path, steps: dict[str, list[float]] | None = None) -> float:
+    """The copy's wall time; with `steps`, rcp runs with RCP_TRACE=1 and each
+    traced step's time since the launch is added there (python/rcp/trace.py)."""
+    env = env_without_agent()
+    if steps is not None:
+        env["RCP_TRACE"] = "1"
+    launched = time.time()
     start = time.monotonic()
-    subprocess.run(cmd, check=True, env=env_without_agent(), stdout=subprocess.DEVNULL)
+    done = subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     elapsed = time.monotonic() - start
     if target.read_bytes() != b"x":
         raise RuntimeError(f"{cmd}: wrong copy at {target}")
+    if steps is not None:
+        for line in done.stderr.splitlines():
+            if line.startswith("rcp-trace "):
+                _, at, step = line.split(" ", 2)
+                steps.setdefault(step, []).append(float(at) - launched)
+        steps.setdefault("exited", []).append(elapsed)
     return elapsed
+
+
+def print_steps(steps: dict[str, list[float]]) -> None:
+    """Each step's median time since the launch, and since the step before."""
+    before = 0.0
+    for step, at in sorted(steps.items(), key=lambda kv: statistics.median(kv[1])):
+        med = statistics.median(at)
+        print(f"    {step:18s} at {med:6.3f} s  (+{med - before:.3f})")
+        before = med
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="counted runs per tool (default 7)")
+    parser.add_argument("--trace", action="store_true",
+                        help="also print where rcp's time goes, step by step (RCP_TRACE)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rcp-startup-") as tmp:
         d = Path(tmp)
@@ -64,10 +87,12 @@ def main() -> int:
             }
             for case, (tools, src) in cases.items():
                 times: dict[str, list[float]] = {t: [] for t in tools}
+                steps: dict[str, list[float]] = {}
                 for i in range(args.runs + 1):
                     for tool in tools:
                         target = out / f"{case[0]}-{tool.replace(' ', '')}-{i}"
-                        t = timed(command(tool, server, src, f"{server.alias}:{target}"), target)
+                        traced = steps if args.trace and tool == "rcp" and i else None
+                        t = timed(command(tool, server, src, f"{server.alias}:{target}"), target, traced)
                         if i:  # run 0 warms up
                             times[tool].append(t)
                 med = {t: statistics.median(v) for t, v in times.items()}
@@ -77,6 +102,9 @@ def main() -> int:
                     print(f"  {tool:8s} {med[tool]:6.3f} s   (min {min(times[tool]):.3f}, max {max(times[tool]):.3f})")
                 ratio = med["rcp"] / med[base]
                 print(f"  rcp / {base} = {ratio:.2f}x   goal <= {goal}x: {'met' if ratio <= goal else 'NOT met'}")
+                if steps:
+                    print("  rcp's steps (medians since the launch):")
+                    print_steps(steps)
         finally:
             stop_sshd(server)
     return 0

@@ -700,12 +700,14 @@ std::vector<Result<void>> CopySource::send_bundle(const std::vector<std::shared_
   // bytes, dominate: one stream and one hand-off for the lot.
   std::vector<Result<void>> results(jobs.size());
   if (!jobs.empty()) counters_.set_current(jobs.back()->file->path);  // the master's view: in flight
-  std::vector<uint8_t> body;
+  // body[0]: room for the stream's kind, so the link takes the buffer as it is
+  // (a 256 KiB copy less per bundle, the source's largest memmove in perf).
+  std::vector<uint8_t> body(1);
   std::vector<size_t> bundled, unread;
   for (size_t i = 0; i < jobs.size(); ++i) (append_record(*jobs[i], body) ? bundled : unread).push_back(i);
   if (!bundled.empty()) {
-    pace(body.size());
-    auto sent = peer_->send_data_stream(body, kWriteTimeout);
+    pace(body.size() - 1);
+    auto sent = peer_->send_data_stream_owned(std::move(body), kWriteTimeout);
     for (size_t i : bundled) {
       results[i] = sent;
       if (!sent) continue;
@@ -774,19 +776,22 @@ Result<void> CopySource::send_chunk_streamed(const Job& job) {
   };
   if (!fd) return fail(fd.error().message);
   Xxh128 hash;
-  std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(kReadBlock, std::max<uint64_t>(h.wire_length(), 1))));
   for (const auto& [piece, length] : pieces_of(h)) {
     uint64_t done = 0;
     while (done < length) {
-      size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), length - done));
+      // Each block is read into a buffer of its own, hashed while still in
+      // cache, and handed to the link as it is: no copy between the read and
+      // QUIC's packets (perf showed that memmove as the source's top symbol).
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(Link::kHandOffBytes, length - done));
+      std::vector<uint8_t> buf(want);
       ssize_t n = pread(fd->get(), buf.data(), want, static_cast<off_t>(h.offset + piece + done));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return fail(std::strerror(errno));
       if (n == 0) return fail("file shrank while being copied");
-      std::span<const uint8_t> data(buf.data(), static_cast<size_t>(n));
-      hash.update(data);
-      pace(data.size());
-      if (auto r = peer_->write(*id, data, kWriteTimeout); !r) return r.error();
+      buf.resize(static_cast<size_t>(n));
+      hash.update(buf);
+      pace(buf.size());
+      if (auto r = peer_->write_owned(*id, std::move(buf), kWriteTimeout); !r) return r.error();
       done += static_cast<uint64_t>(n);
       counters_.bytes_done += static_cast<uint64_t>(n);
     }

@@ -9,7 +9,7 @@ namespace rcp {
 
 namespace {
 
-constexpr size_t kWriteChunk = 256u << 10;  // unit of hand-off from writer threads to the loop
+constexpr size_t kWriteChunk = Link::kHandOffBytes;  // unit of hand-off from writer threads to the loop
 // Flow-control credit goes back in batches: one loop wakeup per 256 KiB read,
 // far below the stream window so a sender never waits on the batching.
 constexpr uint64_t kCreditBatch = 256u << 10;
@@ -154,16 +154,23 @@ Result<int64_t> Link::open_data(Nanos timeout) {
 }
 
 Result<void> Link::send_data_stream(std::span<const uint8_t> body, Nanos timeout) {
-  if (body.size() > kWriteChunk) return make_error(Errc::too_large, "send_data_stream: body over 256 KiB");
-  if (auto r = reserve_send(body.size(), deadline_after(timeout)); !r) return r;
   std::vector<uint8_t> bytes;
   bytes.reserve(body.size() + 1);
-  bytes.push_back(static_cast<uint8_t>(StreamKind::data));
+  bytes.push_back(0);
   bytes.insert(bytes.end(), body.begin(), body.end());
+  return send_data_stream_owned(std::move(bytes), timeout);
+}
+
+Result<void> Link::send_data_stream_owned(std::vector<uint8_t> bytes, Nanos timeout) {
+  if (bytes.empty()) return make_error(Errc::invalid_argument, "send_data_stream: no room for the stream kind");
+  const size_t body = bytes.size() - 1;
+  if (body > kWriteChunk) return make_error(Errc::too_large, "send_data_stream: body over 256 KiB");
+  if (auto r = reserve_send(body, deadline_after(timeout)); !r) return r;
+  bytes[0] = static_cast<uint8_t>(StreamKind::data);
   auto id = open_stream_sync(false, std::move(bytes), true, true);
   if (!id) {
     std::lock_guard<std::mutex> lk(mu_);
-    unacked_ -= std::min<uint64_t>(unacked_, body.size());
+    unacked_ -= std::min<uint64_t>(unacked_, body);
     return id.error();
   }
   return {};
@@ -190,6 +197,14 @@ Result<void> Link::write(int64_t id, std::span<const uint8_t> data, Nanos timeou
     post([id, chunk = std::move(chunk)](Transport& c) mutable { c.send(id, std::move(chunk), false); });
     data = data.subspan(n);
   }
+  return {};
+}
+
+Result<void> Link::write_owned(int64_t id, std::vector<uint8_t> data, Nanos timeout) {
+  if (data.size() > kHandOffBytes) return make_error(Errc::too_large, "write_owned: over 256 KiB");
+  if (data.empty()) return {};
+  if (auto r = reserve_send(data.size(), deadline_after(timeout)); !r) return r;
+  post([id, chunk = std::move(data)](Transport& c) mutable { c.send(id, std::move(chunk), false); });
   return {};
 }
 

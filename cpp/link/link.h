@@ -65,6 +65,13 @@ class Link {
   // A whole data stream in one hand-off: opens it, writes `body` and ends it.
   // For small pieces (at most 256 KiB), where per-call overhead dominates.
   Result<void> send_data_stream(std::span<const uint8_t> body, Nanos timeout);
+  // The same without copying the body: `bytes` is one byte of room for the
+  // stream's kind (written here), then the body. The copy path's hand-off.
+  Result<void> send_data_stream_owned(std::vector<uint8_t> bytes, Nanos timeout);
+  // write() without copying: the buffer (at most kHandOffBytes) goes to the
+  // loop as it is. The copy path reads each block into a fresh one.
+  static constexpr size_t kHandOffBytes = 256u << 10;
+  Result<void> write_owned(int64_t id, std::vector<uint8_t> data, Nanos timeout);
   // Returns 0 at the end of the stream.
   Result<size_t> read(int64_t id, std::span<uint8_t> out, Nanos timeout);
 

@@ -8,7 +8,6 @@ given with it; tests/test_api.py checks the keywords and the fields agree.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields, replace
@@ -269,6 +268,8 @@ async def copy_async(
     """`copy` for asyncio: the copy runs on a thread; cancelling the awaiting
     task cancels the copy (both rcpds stopped) and re-raises CancelledError."""
     transfer = Transfer(_prepare(src, dst, dict(locals())))
+    import asyncio  # here, after locals() is read: ~60 ms the command line never needs
+
     loop = asyncio.get_running_loop()
     try:
         return await loop.run_in_executor(None, transfer.wait)

@@ -24,6 +24,9 @@ from rcp.orchestration import SHOWN, TRACE
 from rcp.progress import QUIET, TerminalProgress, error_lines, isatty, kept_line
 from rcp.sanitize import printable
 from rcp.ssh import SSH_OPTIONS, parse_option_arg, parse_ssh_options
+from rcp.trace import mark
+
+mark("cli imported")
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
@@ -533,6 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(saved_level)
+        mark("cli done")
 
 
 def _run(invocation: Invocation, sink: TerminalProgress | JsonProgress, sharding: Sharding | None = None) -> int:

@@ -35,6 +35,7 @@ from rcp.progress import NullProgress, ProgressSink
 from rcp.protocol import Msg
 from rcp.samples import SampleLog
 from rcp.sanitize import printable
+from rcp.trace import mark
 
 SETUP_TIMEOUT = 30.0
 POLL = 0.1
@@ -372,16 +373,22 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
     relays: list[_Relay] = []
     result: CopyResult
     try:
+        mark("copy called")
         cert = _core.Certificate.generate()
         key = os.urandom(32)
+        mark("master certificate")
         remote = sorted({host_label(s.endpoint) for s in sides if not s.endpoint.is_local})
         _phase(sink, f"connecting to {', '.join(remote)}" if remote else "starting rcpd")
         _connect_ssh_sessions(sides, options, sink)
+        mark("ssh connected")
         _check(cancel)
         _phase(sink, "starting rcpd on both sides")
         _start_daemons(sides, options)
+        mark("rcpd started")
         _exchange_hellos(sides, key)
+        mark("hellos")
         _open_links(sides, cert, key)
+        mark("control links")
         _check(cancel)
         sink.start()
         _phase(sink, "linking the source and the destination")
@@ -391,11 +398,18 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
             _await_relayed_peer(src, dst, splice)
         else:
             _wire_peers(src, dst, options)
+        mark("peers connected")
         _check(cancel)
         _hand_out_job(src, dst, sources, destination, options)
         _wait_results(sides, cancel)
+        mark("results")
+        # Each rcpd's last logs came before its result on the one ordered
+        # stream of its control link, so they are queued already: hanging up
+        # now lets the relays drain them and end at once, with no timed wait.
+        _close_links(sides)
         for r in relays:
             r.thread.join(timeout=2.0)
+        mark("relays joined")
         result = replace(_build_result(src, dst, time.monotonic() - started, relayed=splice is not None),
                          samples=samples.samples())
     except Cancelled:
@@ -404,6 +418,7 @@ def run_copy(sources: list[Endpoint], destination: Endpoint, options: CopyOption
         log.info("copy cancelled after %.1f s", result.duration)
     finally:
         _hang_up(sides)
+        mark("hung up")
         if splice is not None:
             _end_relay(splice)
     sink.finish(result)
@@ -460,6 +475,7 @@ def _wire_peers(src: Side, dst: Side, options: CopyOptions) -> None:
     assert src.link is not None and dst.link is not None
     src.link.send(Msg.EXPECT_PEER, [dst.fingerprint, options.transport])
     port, advertised = _listening(_expect(src, Msg.LISTENING, SETUP_TIMEOUT))
+    mark("source listening")
     dst.link.send(Msg.CONNECT_PEER, [_source_addresses(src, dst, advertised, options.source_addresses),
                                      port, src.fingerprint, options.transport,
                                      max(1, round(options.fallback_timeout * 1000))])
@@ -607,14 +623,20 @@ def _wait_results(sides: list[Side], cancel: threading.Event | None = None) -> N
         changed.clear()
 
 
-def _hang_up(sides: list[Side]) -> None:
-    """Links first (the rcpds then exit on their own), then the daemons."""
+def _close_links(sides: list[Side]) -> None:
+    """Hangs up each control link (again is a no-op): its rcpd then exits on its own."""
     for s in sides:
         if s.link is not None:
             s.link.close("copy over")
+
+
+def _hang_up(sides: list[Side]) -> None:
+    """Links first (the rcpds then exit on their own), then the daemons."""
+    _close_links(sides)
     for s in sides:
         if s.daemon is not None:
             s.daemon.stop()
+            mark(f"{s.role} rcpd stopped")
 
 
 def _build_result(src: Side, dst: Side, duration: float, *, relayed: bool = False,

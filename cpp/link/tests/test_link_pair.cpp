@@ -157,5 +157,43 @@ TEST(LinkPair, UniStreamCreditReturnsOnlyWhenAStreamIsReadToItsEnd) {
   EXPECT_TRUE(lp.client->open_data().ok());
 }
 
+TEST(LinkPair, OwnedHandOffsDeliverTheirBytesAndRefuseOversizedBuffers) {
+  LinkPair lp(4);
+  lp.run(2 * kSeconds);
+  ASSERT_TRUE(lp.client->wait_ready(0).ok());
+  auto a = lp.client->open_data();
+  ASSERT_TRUE(a.ok());
+  std::vector<uint8_t> block(Link::kHandOffBytes);
+  for (size_t i = 0; i < block.size(); ++i) block[i] = static_cast<uint8_t>(i * 7);
+  const std::vector<uint8_t> expect = block;
+  ASSERT_TRUE(lp.client->write_owned(*a, std::move(block), 0).ok());
+  EXPECT_EQ(lp.client->write_owned(*a, std::vector<uint8_t>(Link::kHandOffBytes + 1), 0).error().code, Errc::too_large);
+  ASSERT_TRUE(lp.client->finish(*a).ok());
+  // A whole stream: byte 0 is room for the kind, which the link writes.
+  ASSERT_TRUE(lp.client->send_data_stream_owned({0xee, 1, 2, 3}, 0).ok());
+  EXPECT_EQ(lp.client->send_data_stream_owned({}, 0).error().code, Errc::invalid_argument);
+
+  std::vector<uint8_t> got, buf(65536);
+  lp.run();
+  auto ra = lp.server->accept_data(0);
+  for (int i = 0; i < 1000 && ra.ok(); ++i) {
+    lp.run();
+    auto n = lp.server->read(*ra, buf, 0);
+    if (!n.ok() && n.error().code == Errc::timeout) continue;
+    ASSERT_TRUE(n.ok()) << n.error().message;
+    if (*n == 0) break;
+    got.insert(got.end(), buf.begin(), buf.begin() + static_cast<long>(*n));
+  }
+  ASSERT_TRUE(ra.ok());
+  EXPECT_EQ(got, expect);
+  lp.run();
+  auto rb = lp.server->accept_data(0);
+  ASSERT_TRUE(rb.ok());
+  lp.run();
+  auto n = lp.server->read(*rb, buf, 0);
+  ASSERT_TRUE(n.ok()) << n.error().message;
+  EXPECT_EQ(std::vector<uint8_t>(buf.begin(), buf.begin() + static_cast<long>(*n)), (std::vector<uint8_t>{1, 2, 3}));
+}
+
 }  // namespace
 }  // namespace rcp::testing
