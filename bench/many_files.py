@@ -146,9 +146,10 @@ def bench_tree(server: Sshd, work: Path, tree: Tree, tools: list[str]) -> dict[s
     for tool in tools:
         runs[tool] = copy(tool, server, tree, work / f"out-{tool}", meter)
         extra = ""
-        if runs[tool].master:
+        master = runs[tool].master
+        if master:
             extra = (f"  peak RSS {', '.join(f'{u.role} {u.peak_mib:.1f}' for u in runs[tool].rcpds)} MiB"
-                     f"  master {runs[tool].master.peak_mib:.1f} MiB")
+                     f"  master {master.peak_mib:.1f} MiB")
         print(f"  {tree.name}: {tool} {runs[tool].seconds:.2f} s{extra}", flush=True)
     return runs
 
