@@ -117,10 +117,11 @@ class CpuSampler:
     """CPU seconds of every process with one of `names` (its comm), sampled every
     `period` s from /proc while running: what each used, up to its last sample."""
 
-    def __init__(self, names: tuple[str, ...], period: float = 0.25) -> None:
+    def __init__(self, names: tuple[str, ...], exes: tuple[Path, ...] = (), period: float = 0.25) -> None:
         import threading
 
         self.names = names
+        self.exes = {str(e.resolve()) for e in exes}  # if given, only processes running one of these
         self.period = period
         self.cpu: dict[tuple[int, str], float] = {}
         self._stop = threading.Event()
@@ -145,9 +146,16 @@ class CpuSampler:
                 except OSError:
                     continue
                 comm = head.split("(", 1)[1]
-                if comm in self.names:
+                if comm in self.names and (not self.exes or self._exe(proc) in self.exes):
                     fields = rest.split()
                     self.cpu[int(proc.name), comm] = (int(fields[11]) + int(fields[12])) / ticks
+
+    @staticmethod
+    def _exe(proc: Path) -> str:
+        try:
+            return os.readlink(proc / "exe")
+        except OSError:
+            return ""
 
     def by_name(self) -> dict[str, list[float]]:
         out: dict[str, list[float]] = {}

@@ -34,8 +34,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import rcp  # noqa: E402
+from rcp.daemon import rcpd_path  # noqa: E402
 from goals import Goal, Row, save  # noqa: E402
-from lab import Lab, WanConditions  # noqa: E402
+from lab import Lab, WanConditions, wanem_path  # noqa: E402
 from measure import CpuSampler  # noqa: E402
 from sshd import Sshd, start_sshd, stop_sshd  # noqa: E402
 
@@ -153,7 +154,8 @@ def run_scenario(lab: Lab, sc: Scenario, args: argparse.Namespace, src: Path,
             shutil.rmtree(out)
             if tool in ("rcp", "rcp-tcp"):  # rcp-tcp: the TCP+TLS data link beside QUIC's
                 out.mkdir()
-                with CpuSampler(("rcpd", "rcp-wanem")) as sampler:
+                # Only this lab's: other rcpds on the machine (tests, other benches) are not counted.
+                with CpuSampler(("rcpd", "rcp-wanem"), (rcpd_path(), wanem_path())) as sampler:
                     seconds = copy_boxed(lab, src, out, size, tool, args.rcp_time_box)
                 shutil.rmtree(out)
                 if tool == "rcp":
