@@ -117,9 +117,13 @@ class CpuSampler:
     """CPU seconds of every process with one of `names` (its comm), sampled every
     `period` s from /proc while running: what each used, up to its last sample."""
 
-    def __init__(self, names: tuple[str, ...], exes: tuple[Path, ...] = (), period: float = 0.25) -> None:
+    def __init__(self, names: tuple[str, ...], exes: tuple[Path, ...] = (), period: float = 0.25,
+                 other_netns: tuple[str, ...] = ()) -> None:
         import threading
 
+        # other_netns: names counted only outside this network namespace (a lab's hosts, not loopback copies)
+        self.other_netns = other_netns
+        self.own_netns = os.readlink("/proc/self/ns/net")
         self.names = names
         self.exes = {str(e.resolve()) for e in exes}  # if given, only processes running one of these
         self.period = period
@@ -146,7 +150,8 @@ class CpuSampler:
                 except OSError:
                     continue
                 comm = head.split("(", 1)[1]
-                if comm in self.names and (not self.exes or self._exe(proc) in self.exes):
+                if comm in self.names and (not self.exes or self._exe(proc) in self.exes) and (
+                        comm not in self.other_netns or self._netns(proc) not in ("", self.own_netns)):
                     fields = rest.split()
                     self.cpu[int(proc.name), comm] = (int(fields[11]) + int(fields[12])) / ticks
 
@@ -154,6 +159,13 @@ class CpuSampler:
     def _exe(proc: Path) -> str:
         try:
             return os.readlink(proc / "exe")
+        except OSError:
+            return ""
+
+    @staticmethod
+    def _netns(proc: Path) -> str:
+        try:
+            return os.readlink(proc / "ns" / "net")
         except OSError:
             return ""
 

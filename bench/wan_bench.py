@@ -38,7 +38,7 @@ from rcp.daemon import rcpd_path  # noqa: E402
 from goals import Goal, Row, save  # noqa: E402
 from lab import Lab, WanConditions, wanem_path  # noqa: E402
 from measure import CpuSampler  # noqa: E402
-from sshd import Sshd, start_sshd, stop_sshd  # noqa: E402
+from sshd import public_key  # noqa: E402
 
 
 def bytes_under(path: Path) -> int:
@@ -74,6 +74,22 @@ def run_tcp_tool(lab: Lab, tool: str, config: Path, src: Path, out: Path, size: 
         return elapsed * size / max(done, 1)
     finally:
         shutil.rmtree(out, ignore_errors=True)
+
+
+def wan_ssh_config(lab: Lab, directory: Path) -> Path:
+    """ssh config naming the source host's lab sshd at its WAN address ("wansrc"), for scp
+    and rsync run on the destination host: the lab's sshd listens there too (port 2222)."""
+    assert lab.src and lab.src.sshd
+    server = lab.src.sshd
+    directory.mkdir()
+    known = directory / "known_hosts"
+    known.write_text(f"[{lab.src.wan4}]:{server.port} {public_key(server.host_key)}\n")
+    config = directory / "ssh_config"
+    config.write_text("\n".join([
+        "Host wansrc", f"  HostName {lab.src.wan4}", f"  Port {server.port}", f"  User {server.user}",
+        f"  IdentityFile {server.key}", f"  UserKnownHostsFile {known}", "  GlobalKnownHostsFile /dev/null",
+        "  StrictHostKeyChecking yes", "  IdentitiesOnly yes", "  BatchMode yes", ""]))
+    return config
 
 
 def writers_into(directory: Path) -> list[int]:
@@ -136,7 +152,7 @@ DEFAULT_SCENARIOS = ["4a", "4b"]
 
 
 def run_scenario(lab: Lab, sc: Scenario, args: argparse.Namespace, src: Path,
-                 wan_sshd: Sshd) -> tuple[dict[str, list[float]], dict[str, float]]:
+                 wan_config: Path) -> tuple[dict[str, list[float]], dict[str, float]]:
     """Times per tool, and the CPU share (of one core) of the emulator and each rcpd during rcp's runs."""
     size = args.mib << 20
     # Queue: one bandwidth-delay product, as a reasonably provisioned router has.
@@ -155,7 +171,7 @@ def run_scenario(lab: Lab, sc: Scenario, args: argparse.Namespace, src: Path,
             if tool in ("rcp", "rcp-tcp"):  # rcp-tcp: the TCP+TLS data link beside QUIC's
                 out.mkdir()
                 # Only this lab's: other rcpds on the machine (tests, other benches) are not counted.
-                with CpuSampler(("rcpd", "rcp-wanem"), (rcpd_path(), wanem_path())) as sampler:
+                with CpuSampler(("rcpd", "rcp-wanem"), (rcpd_path(), wanem_path()), other_netns=("rcpd",)) as sampler:
                     seconds = copy_boxed(lab, src, out, size, tool, args.rcp_time_box)
                 shutil.rmtree(out)
                 if tool == "rcp":
@@ -164,7 +180,7 @@ def run_scenario(lab: Lab, sc: Scenario, args: argparse.Namespace, src: Path,
                             cpu.setdefault(f"{name}{'' if name != 'rcpd' else ' ' + str(i + 1)}", []).append(
                                 s / seconds)
             else:
-                boxed = run_tcp_tool(lab, tool, wan_sshd.config, src, out, size, args.time_box)
+                boxed = run_tcp_tool(lab, tool, wan_config, src, out, size, args.time_box)
                 if boxed is None:
                     continue
                 seconds = boxed
@@ -201,30 +217,26 @@ def main() -> int:
         with open(src, "wb") as f:
             for _ in range(args.mib):
                 f.write(os.urandom(1 << 20))
-        (lab.dir / "sshd-wan").mkdir()
-        wan_sshd = start_sshd(lab.dir / "sshd-wan", lab.src.wan4, netns=lab.src.netns, alias="wansrc")
-        try:
-            for key in args.scenarios:
-                sc = SCENARIOS[key]
-                times, cpu = run_scenario(lab, sc, args, src, wan_sshd)
-                base = statistics.median(times["rcp"])
-                print(f"\n{sc.name}\n{'tool':<7} {'median s':>9} {'Mbit/s':>8} {'vs rcp':>8}")
-                for tool, ts in times.items():
-                    med = statistics.median(ts)
-                    print(f"{tool:<7} {med:9.2f} {size * 8 / med / 1e6:8.1f} {med / base:7.2f}x")
-                    rows.append(Row(f"{args.mib} MiB, lab WAN {sc.name}", tool, med, size, 1))
-                share = size * 8 / base / 1e6 / sc.rate_mbit
-                load = "  ".join(f"{k} {v:.0%}" for k, v in sorted(cpu.items()))
-                print(f"CPU during rcp's copy (share of one core): {load}")
-                others = "  ".join(f"{t} {size * 8 / statistics.median(ts) / 1e6:.0f} Mbit/s"
-                                   for t, ts in times.items() if t != "rcp")
-                figures = (f"rcp {base:.1f} s = {share:.0%} of the link  {others}  "
-                           f"(CPU, share of a core: {load})")
-                goals.append(Goal(sc.key, f"lab WAN {sc.name}, {args.mib} MiB end to end", figures,
-                                  f">= {sc.share_goal:.0%} of the link" if sc.share_goal else "",
-                                  None if sc.share_goal is None else share >= sc.share_goal))
-        finally:
-            stop_sshd(wan_sshd)
+        wan_config = wan_ssh_config(lab, lab.dir / "ssh-wan")
+        for key in args.scenarios:
+            sc = SCENARIOS[key]
+            times, cpu = run_scenario(lab, sc, args, src, wan_config)
+            base = statistics.median(times["rcp"])
+            print(f"\n{sc.name}\n{'tool':<7} {'median s':>9} {'Mbit/s':>8} {'vs rcp':>8}")
+            for tool, ts in times.items():
+                med = statistics.median(ts)
+                print(f"{tool:<7} {med:9.2f} {size * 8 / med / 1e6:8.1f} {med / base:7.2f}x")
+                rows.append(Row(f"{args.mib} MiB, lab WAN {sc.name}", tool, med, size, 1))
+            share = size * 8 / base / 1e6 / sc.rate_mbit
+            load = "  ".join(f"{k} {v:.0%}" for k, v in sorted(cpu.items()))
+            print(f"CPU during rcp's copy (share of one core): {load}")
+            others = "  ".join(f"{t} {size * 8 / statistics.median(ts) / 1e6:.0f} Mbit/s"
+                               for t, ts in times.items() if t != "rcp")
+            figures = (f"rcp {base:.1f} s = {share:.0%} of the link  {others}  "
+                       f"(CPU, share of a core: {load})")
+            goals.append(Goal(sc.key, f"lab WAN {sc.name}, {args.mib} MiB end to end", figures,
+                              f">= {sc.share_goal:.0%} of the link" if sc.share_goal else "",
+                              None if sc.share_goal is None else share >= sc.share_goal))
     print("(runs that hit their time box are extrapolated from the bytes that arrived; "
           "rcp's time counts SSH logins and rcpd start-up)")
     save("wan", goals, rows, [f"{args.runs} runs per tool, medians; scp/rsync time-boxed at {args.time_box:g} s"])
