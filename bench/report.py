@@ -49,6 +49,8 @@ def gather() -> tuple[list[dict], list[Goal], list[str]]:  # type: ignore[type-a
 
 def cell(row: dict) -> str:  # type: ignore[type-arg]
     s = row["seconds"]
+    if "note" in row:
+        return f"{s:.3f} s ({row['note']})"
     if row["files"] > 1:
         return f"{s:.2f} s ({row['files'] / s:,.0f} files/s)"
     if row["nbytes"] > 1 << 20:
@@ -56,7 +58,17 @@ def cell(row: dict) -> str:  # type: ignore[type-arg]
     return f"{s:.3f} s"
 
 
+def normalized(row: dict) -> dict:  # type: ignore[type-arg]
+    """Into the four columns: the bare link under rcp (its datagram size in the workload), scp -3 under scp."""
+    if row["tool"].startswith("QUIC"):
+        return {**row, "workload": f"{row['workload']}, {row['tool']}", "tool": "rcp"}
+    if row["tool"] == "scp -3":
+        return {**row, "tool": "scp", "note": "scp -3"}
+    return row
+
+
 def table(rows: list[dict]) -> list[str]:  # type: ignore[type-arg]
+    rows = [normalized(r) for r in rows]
     workloads = list(dict.fromkeys(r["workload"] for r in rows))
     others = [t for t in dict.fromkeys(r["tool"] for r in rows) if t not in TOOLS]
     tools = list(TOOLS) + others
@@ -75,9 +87,10 @@ def goal_lines(goals: list[Goal]) -> list[str]:
     return sorted(lines, key=lambda line: line.split(":")[0].split()[1])
 
 
-def write_markdown(rows: list[dict], goals: list[Goal], notes: list[str]) -> list[str]:  # type: ignore[type-arg]
+def write_markdown(rows: list[dict], goals: list[Goal], notes: list[str],  # type: ignore[type-arg]
+                   note: str) -> list[str]:
     md = ["# rcp bench results", "", "Medians in seconds (and throughput), written by `make bench` "
-          "(bench/report.py). Issue 15's goals follow the table.", ""]
+          "(bench/report.py). Issue 15's goals follow the table." + (f" {note}" if note else ""), ""]
     md += table(rows)
     md += ["", "## Goals", ""] + [f"- {line}" for line in goal_lines(goals)]
     md += ["", "## Runs", ""] + [f"- {n}" for n in notes] + ["", "![rcp against scp, rsync and cp](results.png)", ""]
@@ -91,6 +104,7 @@ def write_png(rows: list[dict]) -> None:  # type: ignore[type-arg]
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    rows = [normalized(r) for r in rows]
     workloads = list(dict.fromkeys(r["workload"] for r in rows))
     cols = 3
     nrows = (len(workloads) + cols - 1) // cols
@@ -127,16 +141,17 @@ def update_readme(lines: list[str]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-readme", dest="readme", action="store_false", help="leave README.md as it is")
+    parser.add_argument("--note", default="", help="a sentence on the run (the machine, its load) for both tables")
     args = parser.parse_args()
     rows, goals, notes = gather()
     print("\nissue 15 goals (every figure from bench/results/raw/, written by the benches just run):")
     for line in goal_lines(goals):
         print("  " + line)
-    write_markdown(rows, goals, notes)
+    write_markdown(rows, goals, notes, args.note)
     write_png(rows)
     print(f"wrote {RESULTS / 'results.md'} and {RESULTS / 'results.png'}")
     if args.readme:
-        update_readme(table(rows) + ["", "Issue 15's goals in that run:", ""]
+        update_readme(([args.note, ""] if args.note else []) + table(rows) + ["", "Issue 15's goals in that run:", ""]
                       + [f"- {line}" for line in goal_lines(goals)])
     return 0
 
