@@ -33,6 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import rcp.daemon  # noqa: E402
+from goals import Goal, Row, load, ratio_goal, save  # noqa: E402
+from measure import RcpdMeter, children_cpu, master_command, master_usage, own_children_cpu  # noqa: E402
+from measure import wait_no_children  # noqa: E402
 from sshd import Sshd, env_without_agent, start_sshd, stop_sshd  # noqa: E402
 
 
@@ -44,6 +47,15 @@ class Dataset:
     nbytes: int
     times: dict[str, list[float]] = field(default_factory=dict)
     again: dict[str, list[float]] = field(default_factory=dict)  # re-runs, nothing changed
+    usage: dict[str, list[Resources]] = field(default_factory=dict)  # measured runs (rcp, scp)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """One copy's peak RSS per rcpd (MiB) and CPU seconds: the rcpds, and all the tool's processes."""
+    rcpd_peaks: tuple[tuple[str, float], ...]  # (role, MiB)
+    rcpd_cpu: float
+    total_cpu: float
 
 
 def make_big(path: Path, mib: int) -> Dataset:
@@ -62,12 +74,14 @@ def make_small(root: Path, dirs: int, per_dir: int, size: int) -> Dataset:
     return Dataset(f"{dirs * per_dir} x {size // 1024} KiB", root, dirs * per_dir, dirs * per_dir * size)
 
 
-def commands(tool: str, server: Sshd, src: Path, dst: Path) -> list[str]:
+def commands(tool: str, server: Sshd, src: Path, dst: Path, meter: RcpdMeter | None = None) -> list[str]:
     remote = f"{server.alias}:{dst}"
     ssh = f"ssh -F {server.config}"
     if tool in ("rcp", "rcp-tcp"):  # rcp-tcp: the TCP+TLS data link, to set beside QUIC's
-        return [sys.executable, "-m", "rcp.cli", "--no-progress", "--ssh-config", str(server.config),
-                "--rcpd-path", str(rcp.daemon.rcpd_path()), "--transport", "tcp" if tool == "rcp-tcp" else "quic",
+        start = master_command(meter.dir / "master") if meter else [sys.executable, "-m", "rcp.cli"]
+        rcpd = meter.wrapper if meter else rcp.daemon.rcpd_path()
+        return [*start, "--no-progress", "--ssh-config", str(server.config),
+                "--rcpd-path", str(rcpd), "--transport", "tcp" if tool == "rcp-tcp" else "quic",
                 str(src), remote]
     if tool == "scp":
         return ["scp", "-q", "-r", "-p", "-F", str(server.config), str(src), remote]
@@ -93,15 +107,28 @@ def check_copy(ds: Dataset, dst: Path) -> None:
             raise SystemExit(f"bench: {b} differs from {a}")
 
 
-def run_once(tool: str, server: Sshd, ds: Dataset, out: Path) -> float:
+def run_once(tool: str, server: Sshd, ds: Dataset, out: Path, meter: RcpdMeter | None = None) -> float:
+    """Seconds for one copy; with a meter (rcp and scp only), its resources go into ds.usage."""
     dst = out / f"{tool}-{time.monotonic_ns()}"
     subprocess.run(["sync"], check=True)
+    measured = meter is not None and tool in ("rcp", "scp")
+    env = env_without_agent() | (meter.env() if meter and measured else {})
+    wait_no_children(server.proc.pid)
+    sshd_before, own_before = children_cpu(server.proc.pid), own_children_cpu()
     started = time.perf_counter()
-    proc = subprocess.run(commands(tool, server, ds.path, dst), capture_output=True, text=True,
-                          env=env_without_agent(), timeout=900)
+    proc = subprocess.run(commands(tool, server, ds.path, dst, meter if measured else None), capture_output=True,
+                          text=True, env=env, timeout=900)
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"bench: {tool} failed ({proc.returncode}): {proc.stderr.strip()}")
+    if meter and measured:
+        rcpds = meter.take(2) if tool == "rcp" else []
+        if tool == "rcp":
+            master_usage(meter.dir / "master")
+        wait_no_children(server.proc.pid)
+        total = own_children_cpu() - own_before + children_cpu(server.proc.pid) - sshd_before
+        ds.usage.setdefault(tool, []).append(Resources(tuple((u.role, u.peak_mib) for u in rcpds),
+                                                       sum(u.cpu_s for u in rcpds), total))
     check_copy(ds, dst)
     # Small-file trees stay until the end: deleting 10,000 inodes makes the
     # next run's inode allocation slower (ext4), which would tax whoever is next.
@@ -148,6 +175,54 @@ def report(ds: Dataset, tools: list[str]) -> None:
         for tool, times in ds.again.items():
             med = statistics.median(times)
             print(f"  {tool:<6} {med:9.2f} {'':>8} {med / base:7.2f}x   {' '.join(f'{t:.2f}' for t in times)}")
+
+
+def goals(datasets: list[Dataset]) -> list[Goal]:
+    """Issue 15's goals 2 (1 GiB against scp and the bare link), 3a (10k files against rsync) and 5 (resources)."""
+    out: list[Goal] = []
+    for ds in datasets:
+        rcp_s = statistics.median(ds.times["rcp"])
+        if ds.path.is_file():
+            if "scp" in ds.times:
+                scp_s = statistics.median(ds.times["scp"])
+                out.append(ratio_goal("2a", f"{ds.name} vs scp", f"rcp {rcp_s:.2f} s  scp {scp_s:.2f} s",
+                                      scp_s / rcp_s, 2.0))
+            link = load("link")
+            if link and link["rows"]:
+                link_mbs = max(r["nbytes"] / r["seconds"] for r in link["rows"]) / 1e6
+                rcp_mbs = ds.nbytes / rcp_s / 1e6
+                out.append(Goal("2b", f"{ds.name} vs the bare link (bench/run.py, {link['when']})",
+                                f"rcp {rcp_mbs:.0f} MB/s  link {link_mbs:.0f} MB/s  share {rcp_mbs / link_mbs:.0%}",
+                                ">= 60%", rcp_mbs >= 0.6 * link_mbs))
+            else:
+                out.append(Goal("2b", f"{ds.name} vs the bare link", "no figure: run bench/run.py first", ">= 60%",
+                                False))
+            out += resource_goals(ds)
+        elif "rsync" in ds.times:
+            rsync_s = statistics.median(ds.times["rsync"])
+            out.append(ratio_goal("3a", ds.name, f"rcp {rcp_s:.2f} s  rsync {rsync_s:.2f} s", rsync_s / rcp_s, 2.0))
+    return out
+
+
+def resource_goals(ds: Dataset) -> list[Goal]:
+    rcp_runs, scp_runs = ds.usage.get("rcp", []), ds.usage.get("scp", [])
+    if not rcp_runs:
+        return []
+    gib = ds.nbytes / (1 << 30)
+    peaks: dict[str, float] = {}
+    for r in rcp_runs:
+        for role, mib in r.rcpd_peaks:
+            peaks[role] = max(peaks.get(role, 0.0), mib)
+    sides = "  ".join(f"{role} {mib:.1f} MiB" for role, mib in sorted(peaks.items(), reverse=True))
+    out = [Goal("5a", f"rcpd peak RSS, {ds.name}", f"{sides} (max over {len(rcp_runs)} runs)",
+                "<= 64 MiB per side", len(peaks) == 2 and max(peaks.values()) <= 64)]
+    rcpd = statistics.median(r.rcpd_cpu for r in rcp_runs) / gib
+    total = statistics.median(r.total_cpu for r in rcp_runs) / gib
+    if scp_runs:
+        scp = statistics.median(r.total_cpu for r in scp_runs) / gib
+        out.append(ratio_goal("5b", "CPU s/GiB, both rcpds vs scp (scp + ssh + sshd + scp -t)",
+                              f"rcpds {rcpd:.2f}  scp {scp:.2f}  (rcp all processes {total:.2f})", scp / rcpd, 1.0))
+    return out
 
 
 def main() -> int:
@@ -215,9 +290,10 @@ def run(args: argparse.Namespace, where: str | None) -> int:
             for tool in args.tools:
                 ds.times[tool] = []
                 run_once(tool, server, ds, out)  # warm-up, not counted: caches, first-use costs
+            meter = RcpdMeter(work / "usage", rcp.daemon.rcpd_path()) if ds.path.is_file() else None
             for run in range(args.runs):
                 for tool in args.tools:
-                    ds.times[tool].append(run_once(tool, server, ds, out))
+                    ds.times[tool].append(run_once(tool, server, ds, out, meter))
                 print(f"  {ds.name} run {run + 1}: " +
                       ", ".join(f"{t} {ds.times[t][-1]:.2f}s" for t in args.tools), flush=True)
             for tool in [t for t in args.tools if t in RERUN_TOOLS] if args.rerun else []:
@@ -226,6 +302,8 @@ def run(args: argparse.Namespace, where: str | None) -> int:
                       " ".join(f"{t:.2f}s" for t in ds.again[tool]), flush=True)
         for ds in datasets:
             report(ds, args.tools)
+        save("copy", goals(datasets), [Row(ds.name, tool, statistics.median(ds.times[tool]), ds.nbytes, ds.files)
+                                       for ds in datasets for tool in args.tools])
         return 0
     finally:
         stop_sshd(server)

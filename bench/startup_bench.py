@@ -21,8 +21,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import rcp.daemon  # noqa: E402
+from goals import Goal, Row, save  # noqa: E402
 from sshd import Sshd, env_without_agent, start_sshd, stop_sshd  # noqa: E402
 
 GOALS = {"local->remote": ("scp", 1.5), "remote->remote": ("scp -3", 2.0)}
@@ -85,6 +87,7 @@ def main() -> int:
                 "local->remote": (["rcp", "rcp-tcp", "scp"], str(one)),
                 "remote->remote": (["rcp", "scp -3"], f"{server.alias}:{one}"),
             }
+            goals, rows = [], []
             for case, (tools, src) in cases.items():
                 times: dict[str, list[float]] = {t: [] for t in tools}
                 steps: dict[str, list[float]] = {}
@@ -105,6 +108,11 @@ def main() -> int:
                 if steps:
                     print("  rcp's steps (medians since the launch):")
                     print_steps(steps)
+                goals.append(Goal("1a" if case == "local->remote" else "1b", f"1-byte copy {case}",
+                                  f"rcp {med['rcp']:.3f} s  {base} {med[base]:.3f} s  rcp/{base} {ratio:.2f}x",
+                                  f"<= {goal:g}x", ratio <= goal))
+                rows += [Row(f"1 byte, {case}", tool, med[tool], 1, 1) for tool in tools]
+            save("startup", goals, rows)
         finally:
             stop_sshd(server)
     return 0

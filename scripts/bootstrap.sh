@@ -20,6 +20,7 @@ PACKAGES=(cmake g++ make autoconf automake libtool pkg-config dpkg-dev
   clang libclang-rt-14-dev  # libFuzzer with ASan/UBSan for scripts/fuzz.sh
   tcpdump  # the wire check in tests/test_wire.py
   strace  # the --fsync check in tests/test_copy_local.py
+  time  # /usr/bin/time: the rcpds' peak RSS and CPU in make bench (bench/measure.py)
   python3-flake8 python3-mypy clang-format clang-tidy  # make lint (flake8, mypy + stubtest, C++ checks)
   python3-ipykernel python3-nbclient python3-nbformat python3-matplotlib  # the notebooks, run in a kernel
   python3-jsonschema  # rcp --json checked against docs/rcp-json.schema.json
