@@ -383,6 +383,20 @@ class Lab:
         self._state["index"] = self.index
         (STATE_DIR / f"{self.id}.json").write_text(json.dumps(self._state))
 
+    def _add_namespace(self, h: LabHost) -> None:
+        """h's namespace and its veth to the master (recorded as made, for cleanup)."""
+        _ip("netns", "add", h.netns)
+        self._state["netns"].append(h.netns)
+        self._save()
+        _ip("link", "add", h.root_if, "type", "veth", "peer", "name", HOST_IF, "netns", h.netns)
+        self._state["root_ifs"].append(h.root_if)
+        self._save()
+        _ip("addr", "add", f"{h.master_addr}/30", "dev", h.root_if)
+        _ip("link", "set", h.root_if, "up")
+        _ip("link", "set", "lo", "up", netns=h.netns)
+        _ip("addr", "add", f"{h.addr}/30", "dev", HOST_IF, netns=h.netns)
+        _ip("link", "set", HOST_IF, "up", netns=h.netns)
+
     def _build_network(self) -> None:
         n = self.index
         hosts = []
@@ -395,17 +409,7 @@ class Lab:
                                  alias=f"lab{role}", via_alias=f"lab{role}-via-{'dst' if k == 0 else 'src'}"))
         self.src, self.dst = hosts
         for h in hosts:
-            _ip("netns", "add", h.netns)
-            self._state["netns"].append(h.netns)
-            self._save()
-            _ip("link", "add", h.root_if, "type", "veth", "peer", "name", HOST_IF, "netns", h.netns)
-            self._state["root_ifs"].append(h.root_if)
-            self._save()
-            _ip("addr", "add", f"{h.master_addr}/30", "dev", h.root_if)
-            _ip("link", "set", h.root_if, "up")
-            _ip("link", "set", "lo", "up", netns=h.netns)
-            _ip("addr", "add", f"{h.addr}/30", "dev", HOST_IF, netns=h.netns)
-            _ip("link", "set", HOST_IF, "up", netns=h.netns)
+            self._add_namespace(h)
             # The WAN end: a persistent TUN that rcp-wanem attaches to.
             _ip("tuntap", "add", "dev", WAN_IF, "mode", "tun", netns=h.netns)
             _ip("link", "set", WAN_IF, "mtu", "1500", "up", netns=h.netns)

@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab import HOST_IF, PREFIX, STATE_DIR, WAN_IF, Lab, LabHost, _ip, _run
+from lab import PREFIX, STATE_DIR, WAN_IF, Lab, LabHost, _ip, _run
 from sshd import start_sshd, stop_sshd
 
 SWITCH_BR = "br0"
@@ -78,17 +78,7 @@ class MultiLab(Lab):
         self._save()
 
     def _add_host(self, h: LabHost, k: int) -> None:
-        _ip("netns", "add", h.netns)
-        self._state["netns"].append(h.netns)
-        self._save()
-        _ip("link", "add", h.root_if, "type", "veth", "peer", "name", HOST_IF, "netns", h.netns)
-        self._state["root_ifs"].append(h.root_if)
-        self._save()
-        _ip("addr", "add", f"{h.master_addr}/30", "dev", h.root_if)
-        _ip("link", "set", h.root_if, "up")
-        _ip("link", "set", "lo", "up", netns=h.netns)
-        _ip("addr", "add", f"{h.addr}/30", "dev", HOST_IF, netns=h.netns)
-        _ip("link", "set", HOST_IF, "up", netns=h.netns)
+        self._add_namespace(h)
         port = f"p{k}"
         _ip("link", "add", WAN_IF, "netns", h.netns, "type", "veth", "peer", "name", port, "netns", self.switch)
         _ip("addr", "add", f"{h.wan4}/24", "dev", WAN_IF, netns=h.netns)
