@@ -931,6 +931,22 @@ def test_a_hard_link_only_to_a_file_this_copy_writes(world, hostile: HostileSour
     assert os.stat(dest / "tree" / "secret").st_nlink == 1
 
 
+@pytest.mark.parametrize("hard_links, inode, why",
+                         [(False, [1, 2], "without -H"), (True, [1, 2, 3], "inode"), (True, [1], "inode")])
+def test_an_inode_only_with_hard_links_and_as_two_numbers(world, hostile: HostileSource, hard_links: bool,
+                                                          inode: list[int], why: str) -> None:
+    """A file entry's inode (appended in protocol 5, for a -H listing) is
+    refused in a copy without -H, and as anything but [device, inode]."""
+    dest, _ = world
+    hostile.receive_v5(dest, hard_links=hard_links, dry_run=True)
+    hostile.send(Msg.ROOT, [0, "tree", "d", ""])
+    entry = [0, "f", 9, 1_600_000_000, 0, 0o644, b"", False, [], [], [], inode]
+    hostile.send(Msg.FILES, [0, [entry]])
+    kind, _ = outcome = hostile.outcome()
+    assert kind == "error" and why in errors_of(outcome), outcome
+    assert list(dest.iterdir()) == []
+
+
 BLOCK = 4 << 20  # a --partial block
 
 

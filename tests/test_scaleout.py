@@ -185,21 +185,70 @@ def test_a_listing_cut_short_is_listed_again_deeper(sshd: Sshd, tmp_path: Path,
     assert_same_tree(src, tmp_path / "dst" / "src")
 
 
-def test_hard_links_and_dry_run_take_one_pair(sshd: Sshd, tmp_path: Path) -> None:
-    """-H is not sharded (the listing has no inode numbers to keep a group
-    together): one pair copies the tree, links kept. A dry run lists nothing."""
+def test_cut_keeps_a_hard_link_group_in_one_shard() -> None:
+    """Names of one inode in several units: the units join one group, which
+    lands whole in one shard; past the rule budget a group stays out whole."""
+    files = {f"d{d}/s{s}/f{f}": 1000 for d in range(6) for s in range(4) for f in range(10)}
+    entries = [e if e.path not in ("d0/s1/f3", "d3/s2/f0", "d5/s0/f9", "d3/s2/f1") else
+               TreeEntry(e.path, e.size, (1, 42) if e.path != "d3/s2/f1" else (1, 43)) for e in _tree(files)]
+    entries.append(TreeEntry("d3/s3/f0", 0, (1, 43)))  # a second group, inside one unit's neighbour
+    shards = cut(entries, 3)
+    assert len(shards) == 3
+    holders = {p: [s.index for s in shards if _covered(s, p)] for p in ("d0/s1/f3", "d3/s2/f0", "d5/s0/f9")}
+    assert all(len(h) == 1 for h in holders.values()) and len({h[0] for h in holders.values()}) == 1, holders
+    assert [s.index for s in shards if _covered(s, "d3/s2/f1")] == [s.index for s in shards if _covered(s, "d3/s3/f0")]
+    # The same tree without inode keys spreads those names over shards (what the keys prevent).
+    plain = cut(_tree(files), 3)
+    assert len({s.index for p in holders for s in plain if _covered(s, p)}) > 1
+    # A rule budget too small for the group's units (here d0, d3, d5: 4 rules):
+    # it stays out whole, for the final pass to copy with -H; the rest is cut.
+    tight = cut(entries, 3, rule_budget=2)
+    assert tight and not any(_covered(s, p) for s in tight for p in holders)
+
+
+def _link_structure(root: Path) -> list[frozenset[str]]:
+    """The names of each file with several names under `root`, grouped by inode."""
+    groups: dict[int, set[str]] = {}
+    for p in root.rglob("*"):
+        st = p.lstat()
+        if p.is_file() and not p.is_symlink() and st.st_nlink > 1:
+            groups.setdefault(st.st_ino, set()).add(str(p.relative_to(root)))
+    return sorted((frozenset(g) for g in groups.values() if len(g) > 1), key=sorted)
+
+
+def test_sharded_copy_keeps_hard_link_groups(sshd: Sshd, tmp_path: Path) -> None:
+    """-H over several pairs: a dry run's plan names each hard-linked file's
+    inode, the planner keeps each group in one shard, and each shard links
+    its names, so the destination has the source's link structure: a group
+    inside one subtree, and groups across two and three top-level subtrees."""
     src = make_shardable(tmp_path / "src")
-    os.link(src / "big", src / "dir2" / "big-again")
+    os.link(src / "dir0" / "sub0" / "file0", src / "dir0" / "sub1" / "same-dir")  # within one subtree
+    os.link(src / "dir1" / "sub1" / "file1", src / "dir4" / "sub2" / "across")  # across two top-level dirs
+    os.link(src / "big", src / "dir2" / "big-again")  # a top-level file and a directory
+    os.link(src / "big", src / "dir5" / "sub3" / "big-too")
+    (src / "outside").write_text("one name in the tree, one outside it\n")
+    os.link(src / "outside", tmp_path / "outside-link")
     (tmp_path / "dst").mkdir()
-    config = aliases(sshd, ["a1", "a2", "b1", "b2"], tmp_path)
-    dry = rcp.copy_sharded(str(src), str(tmp_path / "dst"), ["a1", "a2"], ["b1", "b2"], dry_run=True,
-                           ssh_config=str(config), rcpd_path=RCPD)
-    assert dry.ok and dry.shards == () and dry.result.plan and not list((tmp_path / "dst").iterdir())
-    out = rcp.copy_sharded(str(src), str(tmp_path / "dst"), ["a1", "a2"], ["b1", "b2"], hard_links=True,
-                           ssh_config=str(config), rcpd_path=RCPD)
-    assert out.ok and out.shards == () and out.result.hard_links == 1
+    config = aliases(sshd, ["a1", "a2", "b1", "b2", "b3"], tmp_path)
+    plan = rcp.copy(str(src), str(tmp_path / "plan"), hard_links=True, dry_run=True, rcpd_path=RCPD)
+    keyed = {os.path.relpath(e.path, tmp_path / "plan"): e.inode for e in plan.plan if e.inode}
+    assert keyed["big"] == keyed["dir2/big-again"] == keyed["dir5/sub3/big-too"] \
+        == (os.stat(src / "big").st_dev, os.stat(src / "big").st_ino)
+    assert keyed["outside"] and "top.txt" not in keyed and len(keyed) == 8
+    out = rcp.copy_sharded(str(src), str(tmp_path / "dst"), ["a1", "a2"], ["b1", "b2", "b3"], hard_links=True,
+                           shards=4, ssh_config=str(config), rcpd_path=RCPD)
+    assert out.ok, out.result.errors
+    assert len(out.shards) == 4 and all(s.result.files_copied > 0 for s in out.shards)
     copied = tmp_path / "dst" / "src"
-    assert (copied / "big").stat().st_ino == (copied / "dir2" / "big-again").stat().st_ino
+    assert_same_tree(src, copied)
+    want = _link_structure(src)
+    assert len(want) == 3 and _link_structure(copied) == want
+    assert out.result.hard_links == 4 and out.final is not None and out.final.files_copied == 0
+    assert not leftovers(tmp_path / "dst")
+    (tmp_path / "dst2").mkdir()
+    dry = rcp.copy_sharded(str(src), str(tmp_path / "dst2"), ["a1", "a2"], ["b1", "b2"], dry_run=True,
+                           hard_links=True, ssh_config=str(config), rcpd_path=RCPD)
+    assert dry.ok and dry.shards == () and dry.result.plan and not list((tmp_path / "dst2").iterdir())
 
 
 def test_sharded_copy_on_dask(sshd: Sshd, tmp_path: Path) -> None:

@@ -146,8 +146,9 @@ void CopyDestination::apply_owner(int dir, const std::string& name, const OwnerI
                "); owners that cannot be set are left as they are, without more warnings");
 }
 
-void CopyDestination::plan(PlanAction action, const std::string& path, uint64_t size) {
-  if (dry_run_) summary_.add_plan(action, path, size);
+void CopyDestination::plan(PlanAction action, const std::string& path, uint64_t size,
+                           std::optional<std::array<uint64_t, 2>> inode) {
+  if (dry_run_) summary_.add_plan(action, path, size, inode);
 }
 
 Result<CopyDestination::Spot> CopyDestination::spot_of(uint32_t root, const std::string& rel) {
@@ -445,7 +446,7 @@ Result<void> CopyDestination::on_files(const FilesMsg& msg) {
       return make_error(Errc::protocol, "a file announced where its source says there is none");
     if (auto r = split_relative_path(file.relpath); !r) return r.error();
     // Links only when the user asked for -H: a source must not decide on its own that names share an inode.
-    if ((file.link_first || file.link_to) && !tree_->spec().hard_links)
+    if ((file.link_first || file.link_to || file.inode) && !tree_->spec().hard_links)
       return make_error(Errc::protocol, "a hard link announced, but the copy is without -H (hard_links)");
     if (tree_->spec().delete_extraneous) announced_.add(file.index, file.relpath, false);
     ResumeOffer offer;
@@ -528,7 +529,7 @@ FileVerdict CopyDestination::decide_file(const FileEntry& file, uint64_t number,
     // told there is nothing to send.
     ++summary_.files;
     summary_.bytes += file.size;
-    plan(verdict == FileVerdict::replace ? PlanAction::update : PlanAction::create, path(), file.size);
+    plan(verdict == FileVerdict::replace ? PlanAction::update : PlanAction::create, path(), file.size, file.inode);
     return FileVerdict::ignored;
   }
   switch (verdict) {

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <map>
@@ -177,7 +178,8 @@ class CopyDestination {
   // directory, unless something failed.
   void delete_extraneous();
   // mu_ held: a line of the --dry-run plan.
-  void plan(PlanAction action, const std::string& path, uint64_t size);
+  void plan(PlanAction action, const std::string& path, uint64_t size,
+            std::optional<std::array<uint64_t, 2>> inode = std::nullopt);
   // Where `rel` would go and what is there now, creating nothing in a dry run
   // (no directory yet: no parent and nothing there).
   struct Spot {

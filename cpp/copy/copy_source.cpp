@@ -444,6 +444,9 @@ std::optional<uint64_t> CopySource::announce(const std::shared_ptr<SourceFile>& 
                   {}};
   entry.link_first = file->link_first;
   entry.link_to = file->link_to;
+  if (options_.inodes && (file->link_first || file->link_to))  // a listing groups names across its runs by these
+    entry.inode =
+        std::array<uint64_t, 2>{static_cast<uint64_t>(file->st.st_dev), static_cast<uint64_t>(file->st.st_ino)};
   entry.owner = owner_of(file->st);
   entry.xattrs = xattrs_of(file->dir->get(), file->name, file->follow, file->path);
   // Hashed here, while the destination hashes the files announced before.

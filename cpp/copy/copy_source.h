@@ -48,6 +48,7 @@ struct SourceOptions {
   FilterRules filters;           // entries they exclude are never announced, excluded directories never entered
   bool sparse = true;            // holes (SEEK_DATA/SEEK_HOLE) do not travel
   bool hard_links = false;       // names of one inode announced as links to the first (-H)
+  bool inodes = false;           // with hard_links: those names announced with their [device, inode] too
   bool owners = false;           // announce each entry's uid, gid and their names
   XattrPolicy xattrs{};          // which extended attributes to announce (none by default)
   bool dereference = false;      // -L: copy what symlinks point to (loops reported, not followed)

@@ -2,9 +2,11 @@
 // that streams them to the master.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -65,11 +67,12 @@ struct CopySummary {
     ++kept;
     if (kept_paths.size() < kMaxErrors) kept_paths.push_back(std::move(path));
   }
-  void add_plan(PlanAction action, std::string path, uint64_t size) {
-    const size_t cost = path.size() + kPlanEntryCost;
+  void add_plan(PlanAction action, std::string path, uint64_t size,
+                std::optional<std::array<uint64_t, 2>> inode = std::nullopt) {
+    const size_t cost = path.size() + kPlanEntryCost + (inode ? kPlanInodeCost : 0);
     if (plan.size() < kMaxPlanEntries && plan_bytes + cost <= kMaxPlanBytes) {
       plan_bytes += cost;
-      plan.push_back({action, std::move(path), size});
+      plan.push_back({action, std::move(path), size, inode});
     } else {
       ++plan_omitted;
     }

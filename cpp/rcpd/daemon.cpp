@@ -390,6 +390,7 @@ Result<CopySummary> Daemon::send_job(std::shared_ptr<Link> peer) {
                         .filters = std::move(*filters),
                         .sparse = job->sparse,
                         .hard_links = job->hard_links,
+                        .inodes = job->inodes,
                         .owners = job->owners,
                         .bandwidth_limit = job->bandwidth_limit,
                         .partial = job->partial};

@@ -31,6 +31,16 @@ uint32_t take_u32(const Message& m, size_t i, const char* what, Error& err, uint
   return static_cast<uint32_t>(take(m.get_uint(i, what, max), err));
 }
 
+// [device, inode], or [] for none; any other length is refused.
+std::optional<std::array<uint64_t, 2>> take_inode(const Message& m, size_t i, const char* what, Error& err) {
+  auto list = take(m.get_uint_list(i, what, 2), err);
+  if (list.empty()) return std::nullopt;
+  if (list.size() != 2 && !is_error(err))
+    err = make_error(Errc::protocol, std::string("message field '") + what + "' must be [] or [device, inode]");
+  if (list.size() != 2) return std::nullopt;
+  return std::array<uint64_t, 2>{list[0], list[1]};
+}
+
 std::vector<std::vector<std::string>> pairs_of(const std::vector<std::pair<std::string, std::string>>& v) {
   std::vector<std::vector<std::string>> out;
   out.reserve(v.size());
@@ -108,7 +118,10 @@ Result<PeerConnectedMsg> PeerConnectedMsg::decode(const Message& m) {
 
 std::vector<uint8_t> SendMsg::encode() const {
   const bool v5 = !filters.empty() || !sparse || hard_links || owners || xattrs || acls || keep_capabilities ||
-                  dereference || bandwidth_limit != 0 || partial;
+                  dereference || bandwidth_limit != 0 || partial || inodes;
+  if (inodes)
+    return encode_message(MsgType::send, paths, resolve, checksum, filters, sparse, hard_links, owners, xattrs, acls,
+                          keep_capabilities, dereference, bandwidth_limit, partial, inodes);
   if (v5)
     return encode_message(MsgType::send, paths, resolve, checksum, filters, sparse, hard_links, owners, xattrs, acls,
                           keep_capabilities, dereference, bandwidth_limit, partial);
@@ -144,6 +157,7 @@ Result<SendMsg> SendMsg::decode(const Message& m) {
   if (m.fields.size() > 10) x.dereference = take(m.get_bool(10, "dereference"), err);
   if (m.fields.size() > 11) x.bandwidth_limit = take(m.get_uint(11, "bandwidth_limit"), err);
   if (m.fields.size() > 12) x.partial = take(m.get_bool(12, "partial"), err);
+  if (m.fields.size() > 13) x.inodes = take(m.get_bool(13, "inodes"), err);
   if (is_error(err)) return err;
   return x;
 }
@@ -325,10 +339,11 @@ std::vector<uint8_t> PlanMsg::encode() const {
   pk.pack(static_cast<uint32_t>(MsgType::plan));
   pk.pack_array(static_cast<uint32_t>(entries.size()));
   for (const auto& e : entries) {
-    pk.pack_array(3);
+    pk.pack_array(e.inode ? 4 : 3);
     pk.pack(std::string(plan_action_name(e.action)));
     pk.pack(e.path);
     pk.pack(e.size);
+    if (e.inode) pk.pack(std::vector<uint64_t>{(*e.inode)[0], (*e.inode)[1]});
   }
   return {reinterpret_cast<const uint8_t*>(buf.data()), reinterpret_cast<const uint8_t*>(buf.data()) + buf.size()};
 }
@@ -351,6 +366,7 @@ Result<PlanMsg> PlanMsg::decode(const Message& m) {
     PlanEntry pe;
     pe.path = take(entry.get_str(1, "plan path", kMaxPathBytes), err);
     pe.size = take(entry.get_uint(2, "plan size"), err);
+    if (entry.fields.size() > 3) pe.inode = take_inode(entry, 3, "plan inode", err);  // appended in protocol 5
     if (is_error(err)) return err;
     bool known = false;
     for (auto a : {PlanAction::create, PlanAction::update, PlanAction::unchanged, PlanAction::kept, PlanAction::ignored,
@@ -540,8 +556,8 @@ std::vector<uint8_t> FilesMsg::encode() const {
   pk.pack(first);
   pk.pack_array(static_cast<uint32_t>(files.size()));
   for (const auto& f : files) {
-    const bool more = f.owner || !f.xattrs.empty();
-    pk.pack_array(more ? 11 : f.link_to || f.link_first ? 9 : 7);
+    const bool more = f.owner || !f.xattrs.empty() || f.inode;
+    pk.pack_array(f.inode ? 12 : more ? 11 : f.link_to || f.link_first ? 9 : 7);
     pk.pack(f.index);
     pk.pack(f.relpath);
     pk.pack(f.size);
@@ -559,6 +575,7 @@ std::vector<uint8_t> FilesMsg::encode() const {
       pk.pack(OwnerField{f.owner});
       pk.pack(XattrsField{f.xattrs});
     }
+    if (f.inode) pk.pack(std::vector<uint64_t>{(*f.inode)[0], (*f.inode)[1]});
   }
   const auto* p = reinterpret_cast<const uint8_t*>(buf.data());
   return std::vector<uint8_t>(p, p + buf.size());
@@ -595,6 +612,7 @@ Result<FilesMsg> FilesMsg::decode(const Message& m) {
     }
     f.owner = take_owner(entry, 9, err);
     f.xattrs = take_xattrs(entry, 10, err);
+    if (entry.fields.size() > 11) f.inode = take_inode(entry, 11, "inode", err);  // appended in protocol 5
     if (is_error(err)) return err;
     if (f.link_to && (f.link_first || *f.link_to >= x.first + i))
       return refuse("files", "a hard link to a file not announced before it");

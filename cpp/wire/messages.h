@@ -5,6 +5,7 @@
 // each message's fields, types and limits.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -92,6 +93,9 @@ struct SendMsg {  // to the source: the operands' paths
   // this many bytes per second (rcp -l); 0 = no limit.
   uint64_t bandwidth_limit = 0;
   bool partial = false;  // appended (protocol 5): a large file's chunks are its blocks (wire/partial_blocks.h)
+  // Appended (protocol 5): with hard_links, announce each name of a file with
+  // several with its FileEntry::inode (a sharded copy's listing: docs/scale-out.md).
+  bool inodes = false;
   std::vector<uint8_t> encode() const;
   static Result<SendMsg> decode(const Message& m);
 };
@@ -215,6 +219,9 @@ struct PlanEntry {
   PlanAction action = PlanAction::create;
   std::string path;  // as the destination displays it
   uint64_t size = 0;
+  // Appended (protocol 5): the source's [device, inode] of a file with
+  // several names, as its announcement said (FileEntry::inode); else none.
+  std::optional<std::array<uint64_t, 2>> inode{};
   bool operator==(const PlanEntry&) const = default;
 };
 constexpr size_t kMaxPlanEntries = 100000;  // sent in all; the rest are counted (ResultMsg::plan_omitted)
@@ -224,6 +231,7 @@ constexpr size_t kMaxPlanEntries = 100000;  // sent in all; the rest are counted
 // must stay under what a control stream holds unread (16 MiB).
 constexpr size_t kMaxPlanBytes = 12u << 20;
 constexpr size_t kPlanEntryCost = 24;
+constexpr size_t kPlanInodeCost = 20;  // added for an entry with an inode (two 64-bit numbers)
 
 struct PlanMsg {                   // destination -> master, control, before the result (protocol 5)
   std::vector<PlanEntry> entries;  // 1..kMaxPlanPerMsg
@@ -306,6 +314,10 @@ struct FileEntry {
   std::optional<uint64_t> link_to{};
   std::optional<Ownership> owner{};  // appended (protocol 5), after the two above: [] or [uid, gid, user, group]
   Xattrs xattrs{};                   // appended (protocol 5): [name, value, ...]
+  // Appended (protocol 5), when the master asked for SendMsg::inodes: the
+  // source's [device, inode] of a file with several names. On the wire a
+  // list of 0 or 2 numbers.
+  std::optional<std::array<uint64_t, 2>> inode{};
   bool operator==(const FileEntry&) const = default;
 };
 

@@ -164,6 +164,7 @@ MAX_PLAN_ENTRIES = 100000  # kept in CopyResult.plan; the rest are counted (plan
 # PLAN_ENTRY_COST (as the destination rcpd bounds its own: wire/messages.h).
 MAX_PLAN_BYTES = 12 << 20
 PLAN_ENTRY_COST = 24
+PLAN_INODE_COST = 20  # added for an entry with an inode
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,8 @@ class PlanEntry:
     action: str  # one of PLAN_ACTIONS
     path: str  # as the destination names it; a directory to delete ends in '/'
     size: int  # bytes of a file, 0 otherwise
+    # hard_links: the source's (device, inode) of a file with several names, else None
+    inode: tuple[int, int] | None = None
 
 
 def _size(n: float) -> str:

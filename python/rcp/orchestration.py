@@ -27,8 +27,8 @@ from rcp import _core, deploy, ssh
 from rcp.daemon import Daemon, LocalDaemon, RemoteDaemon, daemon_args, rcpd_path
 from rcp.errors import ConnectionFailure, RcpdError, UsageError
 from rcp.model import (
-    MAX_FALLBACK_TIMEOUT, MAX_PLAN_BYTES, MAX_PLAN_ENTRIES, PLAN_ACTIONS, PLAN_ENTRY_COST, TRANSPORTS, CopyOptions,
-    CopyResult, Endpoint, PlanEntry, Progress, host_label,
+    MAX_FALLBACK_TIMEOUT, MAX_PLAN_BYTES, MAX_PLAN_ENTRIES, PLAN_ACTIONS, PLAN_ENTRY_COST, PLAN_INODE_COST, TRANSPORTS,
+    CopyOptions, CopyResult, Endpoint, PlanEntry, Progress, host_label,
 )
 from rcp.operands import has_wildcard, root_rule
 from rcp.progress import NullProgress, ProgressSink
@@ -318,19 +318,29 @@ def _wait_result(side: Side, changed: threading.Event) -> None:
 
 
 def _add_plan(side: Side, fields: list[Any]) -> None:
-    """[[[action, path, size]...]]: kept up to MAX_PLAN_ENTRIES and MAX_PLAN_BYTES, the rest counted."""
+    """[[[action, path, size, (appended) [device, inode] or []]...]]: kept up to
+    MAX_PLAN_ENTRIES and MAX_PLAN_BYTES, the rest counted."""
     if not fields or not isinstance(fields[0], list):
         raise ValueError("plan entries are not a list")
     for entry in fields[0]:
         if (not isinstance(entry, list) or len(entry) < 3 or entry[0] not in PLAN_ACTIONS
                 or not isinstance(entry[2], int) or entry[2] < 0):
             raise ValueError("a plan entry is not [action, path, size]")
-        cost = len(str(entry[1])) + PLAN_ENTRY_COST
+        inode = _inode(entry[3]) if len(entry) > 3 else None
+        cost = len(str(entry[1])) + PLAN_ENTRY_COST + (PLAN_INODE_COST if inode else 0)
         if len(side.plan) < MAX_PLAN_ENTRIES and side.plan_bytes + cost <= MAX_PLAN_BYTES:
             side.plan_bytes += cost
-            side.plan.append(PlanEntry(str(entry[0]), printable(str(entry[1])), int(entry[2])))
+            side.plan.append(PlanEntry(str(entry[0]), printable(str(entry[1])), int(entry[2]), inode))
         else:
             side.plan_dropped += 1
+
+
+def _inode(field: Any) -> tuple[int, int] | None:
+    """A plan entry's [device, inode] (or [] for none), checked."""
+    if not isinstance(field, list) or len(field) not in (0, 2) or not all(
+            isinstance(n, int) and 0 <= n < 1 << 64 for n in field):
+        raise ValueError("a plan entry's inode is not [device, inode]")
+    return (int(field[0]), int(field[1])) if field else None
 
 
 def _result_fields(fields: list[Any]) -> list[Any]:
@@ -579,12 +589,14 @@ def _hand_out_job(src: Side, dst: Side, sources: list[Endpoint], destination: En
     A remote side's rcpd resolves its paths as scp means them (home, ~user,
     wildcards: rcp.operands); a local side's are the local shell's, literal."""
     assert src.link is not None and dst.link is not None
-    # Fields appended in protocol 5 (docs/protocol.md): filters, the fidelity options, bandwidth_limit, partial.
+    # Fields appended in protocol 5 (docs/protocol.md): filters, the fidelity options, bandwidth_limit, partial,
+    # inodes (a -H dry run's plan names each hard-linked file's inode: a sharded copy groups names by it).
     src.link.send(Msg.SEND, [[s.path for s in sources], not src.endpoint.is_local, bool(options.checksum),
                              list(options.filters), bool(options.sparse), bool(options.hard_links),
                              options.owner is not False or options.group is not False,
                              bool(options.xattrs), bool(options.acls), bool(options.keep_capabilities),
-                             bool(options.dereference), int(options.bandwidth_limit), bool(options.partial)])
+                             bool(options.dereference), int(options.bandwidth_limit), bool(options.partial),
+                             bool(options.hard_links and options.dry_run)])
     rules = [part for s in sources for part in root_rule(s.path, local=s.is_local)]
     # Which operands may stand for several roots: one without a wildcard stands for one.
     wildcards = bytes(has_wildcard(s.path, local=s.is_local) for s in sources)

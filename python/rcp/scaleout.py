@@ -332,6 +332,12 @@ def list_tree(src_path: str, sources: list[Host], options: CopyOptions) -> list[
         for part in pool.map(lambda job: _list_names(job[0], src_path, options, "", job[1]), jobs):
             for e in part:
                 seen[e.path] = e
+    if len(sources) > 1:
+        # Each host numbers its mounts (st_dev) its own way, while a shared
+        # filesystem's inode numbers are the same everywhere: names are
+        # grouped by inode alone. Two files of different filesystems that
+        # share a number only join two units of the same shard.
+        return [replace(e, inode=(0, e.inode[1])) if e.inode else e for e in seen.values()]
     return list(seen.values())
 
 
@@ -435,9 +441,7 @@ def copy_sharded(src_path: str, dst_path: str, source_hosts: Sequence[str] | str
     started = time.monotonic()
     plans: list[Shard] = []
     entries: list[TreeEntry] = []
-    if options.hard_links:
-        log.warning("sharded copy with hard_links: one pair copies the tree (hard-link groups are not listed yet)")
-    elif not options.dry_run:
+    if not options.dry_run:
         entries = list_tree(src_path, sources, options)
         plans = cut(entries, count, MAX_RULES - 1 - len(options.filters))
     listed = time.monotonic()

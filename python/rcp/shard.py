@@ -11,9 +11,12 @@ finely one shard can be cut.
 Units are found top-down: start with the root's children, and split the
 heaviest directory unit into its children while it weighs more than a share
 of the tree (cost: bytes and file count, each relative to the tree's total)
-and the rule budget allows. Units are then dealt out largest first to the
-lightest shard (LPT), which keeps shards within one unit of each other.
-A file is never split across shards.
+and the rule budget allows. Units holding names of one hard-linked file
+(TreeEntry.inode, listed with hard_links) are then joined into one group, so
+the group's copy, with -H, sees every name and links them. Groups (most are
+one unit) are dealt out largest first to the lightest shard (LPT), which
+keeps shards within one group of each other. A file is never split across
+shards, nor a hard-link group.
 """
 
 from __future__ import annotations
@@ -31,10 +34,13 @@ _SPECIAL = "*?[]\\"
 
 @dataclass(frozen=True)
 class TreeEntry:
-    """One entry of the listed tree: its path relative to the copied directory, and its bytes."""
+    """One entry of the listed tree: its path relative to the copied directory,
+    its bytes, and for a file with several names (listed with hard_links) the
+    key its names share: the source's (device, inode)."""
 
     path: str
     size: int
+    inode: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,7 @@ def listed_entries(plan: Iterable[PlanEntry], root: str) -> list[TreeEntry]:
     """A dry run's plan (into a fresh destination `root`) as paths relative to
     it; the root itself and entries outside it are left out."""
     prefix = root.rstrip("/") + "/"
-    return [TreeEntry(e.path[len(prefix):], e.size) for e in plan
+    return [TreeEntry(e.path[len(prefix):], e.size, e.inode) for e in plan
             if e.action == "create" and e.path.startswith(prefix) and len(e.path) > len(prefix)]
 
 
@@ -125,23 +131,65 @@ def cut(entries: list[TreeEntry], shards: int, rule_budget: int = MAX_RULES - 1)
             sub = f"{path}/{name}"
             nodes[sub] = child
             heapq.heappush(heap, (-cost(child), sub))
-    # LPT: largest unit first, to the lightest shard.
+    groups = _link_groups(entries, nodes)
+
+    def group_cost(g: list[str]) -> float:
+        return sum(cost(nodes[u]) for u in g)
+
+    # LPT: largest group first, to the lightest shard.
     loads = [(0.0, k) for k in range(shards)]
-    members: list[list[str]] = [[] for _ in range(shards)]
-    for path in sorted(nodes, key=lambda p: (-cost(nodes[p]), p)):
+    members: list[list[list[str]]] = [[] for _ in range(shards)]
+    for group in sorted(groups, key=lambda g: (-group_cost(g), g)):
         load, k = heapq.heappop(loads)
-        members[k].append(path)
-        heapq.heappush(loads, (load + cost(nodes[path]), k))
+        members[k].append(group)
+        heapq.heappush(loads, (load + group_cost(group), k))
     out: list[Shard] = []
-    for units in members:
-        units.sort(key=lambda p: (-cost(nodes[p]), p))
+    for held in members:
+        held.sort(key=lambda g: (-group_cost(g), g))
         # Past the rule budget (a directory with more entries than rules):
-        # the lightest units stay out, for the final pass to copy.
-        while units and len(Shard(0, tuple(units), 0, 0).rules()) > rule_budget + 1:
-            units.pop()
+        # the lightest groups stay out, whole, for the final pass to copy.
+        while held and len(Shard(0, tuple(u for g in held for u in g), 0, 0).rules()) > rule_budget + 1:
+            held.pop()
+        units = sorted(u for g in held for u in g)
         if not units:
             continue
-        units.sort()
         out.append(Shard(len(out), tuple(units), sum(nodes[u].bytes for u in units),
                          sum(nodes[u].files for u in units)))
     return out
+
+
+def _unit_of(path: str, nodes: dict[str, _Node]) -> str | None:
+    """The unit holding `path`: itself or its nearest ancestor among the units."""
+    while path:
+        if path in nodes:
+            return path
+        path = path.rpartition("/")[0]
+    return None
+
+
+def _link_groups(entries: Iterable[TreeEntry], nodes: dict[str, _Node]) -> list[list[str]]:
+    """The units, joined into groups where names of one hard-linked file
+    (one inode key) fall in several units (union-find); each group sorted."""
+    parent = {u: u for u in nodes}
+
+    def find(u: str) -> str:
+        while parent[u] != u:
+            parent[u] = parent[parent[u]]
+            u = parent[u]
+        return u
+
+    first: dict[tuple[int, int], str] = {}
+    for e in entries:
+        if e.inode is None:
+            continue
+        unit = _unit_of(e.path, nodes)
+        if unit is None:
+            continue
+        seen = first.setdefault(e.inode, unit)
+        a, b = find(seen), find(unit)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    groups: dict[str, list[str]] = {}
+    for u in nodes:
+        groups.setdefault(find(u), []).append(u)
+    return [sorted(g) for g in groups.values()]

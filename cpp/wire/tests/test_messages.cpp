@@ -2,6 +2,7 @@
 // each malformed field refused with an error naming it.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -75,6 +76,40 @@ TEST(Messages, Files) {
   expect_refused<FilesMsg>(encode_message(MsgType::files, 0u, std::vector<int>{1}), "not a list");
   std::vector<Entry> many(FilesMsg::kMaxFilesPerMsg + 1, Entry{0, p, 1, 0, 0, 0644, {}});
   expect_refused<FilesMsg>(encode_message(MsgType::files, 0u, many), "1 to 1024");
+}
+
+TEST(Messages, FilesWithInodes) {
+  FileEntry first{0, "a", 5, 1, 2, 0644, {}};
+  first.link_first = true;
+  first.inode = std::array<uint64_t, 2>{64769, 1ull << 40};
+  FileEntry later{0, "b", 5, 1, 2, 0644, {}};
+  later.link_to = 7;
+  later.inode = first.inode;
+  FilesMsg f{7, {first, later}};
+  auto x = decode_as<FilesMsg>(f.encode());
+  ASSERT_TRUE(x.ok()) << x.error().message;
+  EXPECT_EQ(x->files, f.files);
+  // Anything but [] or [device, inode] is refused.
+  using Entry = std::tuple<unsigned, std::string, unsigned, int, unsigned, unsigned, Bytes, bool, std::vector<unsigned>,
+                           std::vector<unsigned>, std::vector<unsigned>, std::vector<unsigned>>;
+  auto with = [](std::vector<unsigned> inode) {
+    return encode_message(MsgType::files, 0u,
+                          std::vector<Entry>{{0, "p", 1, 0, 0, 0644, {}, false, {}, {}, {}, std::move(inode)}});
+  };
+  EXPECT_TRUE(decode_as<FilesMsg>(with({})).ok());
+  EXPECT_FALSE(decode_as<FilesMsg>(with({})).value().files[0].inode.has_value());
+  expect_refused<FilesMsg>(with({1}), "inode");
+  expect_refused<FilesMsg>(with({1, 2, 3}), "inode");
+}
+
+TEST(Messages, SendInodes) {
+  SendMsg s{{"a"}};
+  s.hard_links = true;
+  s.inodes = true;
+  auto x = decode_as<SendMsg>(s.encode());
+  ASSERT_TRUE(x.ok()) << x.error().message;
+  EXPECT_TRUE(x->inodes);
+  EXPECT_FALSE(decode_as<SendMsg>(SendMsg{{"a"}}.encode())->inodes);  // absent: false
 }
 
 TEST(Messages, Verdicts) {
@@ -192,6 +227,16 @@ TEST(Messages, Plan) {
   PlanMsg many;
   many.entries.assign(PlanMsg::kMaxPlanPerMsg + 1, PlanEntry{PlanAction::create, "a", 0});
   expect_refused<PlanMsg>(many.encode(), "entries");
+}
+
+TEST(Messages, PlanWithInodes) {
+  PlanMsg p{{{PlanAction::create, "d/a", 5, std::array<uint64_t, 2>{3, 99}}, {PlanAction::create, "d/b", 1}}};
+  auto x = decode_as<PlanMsg>(p.encode());
+  ASSERT_TRUE(x.ok()) << x.error().message;
+  EXPECT_EQ(x->entries, p.entries);
+  using Row = std::tuple<std::string, std::string, unsigned, std::vector<unsigned>>;
+  expect_refused<PlanMsg>(encode_message(MsgType::plan, std::vector<Row>{{"create", "x", 1u, {5}}}), "inode");
+  EXPECT_TRUE(decode_as<PlanMsg>(encode_message(MsgType::plan, std::vector<Row>{{"create", "x", 1u, {}}})).ok());
 }
 
 TEST(Messages, ExpectPeer) {
