@@ -149,3 +149,46 @@ def test_rcpd_is_not_dumpable() -> None:
         proc.wait(timeout=5)
         if directory is not None:
             shutil.rmtree(directory)
+
+
+def test_a_rerun_after_a_killed_copy_gives_directories_their_mode(tmp_path: Path) -> None:
+    """A destination killed mid-copy never reaches the end, where directories
+    get the source's mode; a rerun (a sharded copy's rerun shard, a user's
+    retry) only narrows an existing directory's mode. So directories are made
+    with the source's read and search bits at once (before, they stayed 0700)."""
+    src = tmp_path / "tree"
+    (src / "open" / "inner").mkdir(parents=True)
+    (src / "private").mkdir()
+    with open(src / "open" / "inner" / "big", "wb") as f:
+        f.truncate(1 << 30)  # sparse: cheap to make, seconds to copy as zeros (sparse=False)
+    os.chmod(src / "open", 0o755)
+    os.chmod(src / "open" / "inner", 0o751)
+    os.chmod(src / "private", 0o700)
+    os.chmod(src, 0o775)
+    out = tmp_path / "out"
+    out.mkdir()
+    dst = out / "tree"
+    watch = Watch()
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = rcp.copy(str(src), str(out), progress=watch, sparse=False)
+        except rcp.RcpError as exc:
+            outcome["error"] = exc
+
+    t = threading.Thread(target=run)
+    t.start()
+    assert watch.flowing.wait(timeout=60), "the copy never started"
+    pids = rcpd_pids("destination")
+    assert len(pids) == 1, pids
+    os.kill(pids[0], signal.SIGKILL)
+    t.join(timeout=60)
+    assert not t.is_alive()
+    assert (dst / "open" / "inner").is_dir() and not (dst / "open" / "inner" / "big").exists()
+    again = rcp.copy(str(src), str(out), sparse=False)
+    assert again.ok, again.errors
+    modes = {p: os.stat(dst / p).st_mode & 0o7777 for p in ("open", "open/inner", "private")}
+    assert modes == {"open": 0o755, "open/inner": 0o751, "private": 0o700}, {k: oct(v) for k, v in modes.items()}
+    # g+w is never given while a copy runs, so a rerun narrows it away: the root keeps 0755, not 0775.
+    assert os.stat(dst).st_mode & 0o7777 == 0o755

@@ -4,10 +4,14 @@ tests/test_lab_scaleout.py, has really separate hosts)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -272,6 +276,69 @@ def test_sharded_copy_on_dask(sshd: Sshd, tmp_path: Path) -> None:
     assert_same_tree(src, tmp_path / "dst" / "src")
     # The workers' progress, aggregated here: both shards' bytes in the end.
     assert max(p.bytes_done for p in seen if p.role == "destination") == out.result.bytes_copied
+
+
+def _sha256_tree(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
+
+
+def test_a_lost_dask_worker_loses_no_data(sshd: Sshd, tmp_path: Path) -> None:
+    """A Dask worker process SIGKILLed while it copies a shard (paced by a
+    bandwidth limit, so the kill lands mid-file): Dask runs the shard again
+    on a live worker, the copy completes identical, and neither temporary
+    files nor rcpds of the dead worker's copy are left behind."""
+    from distributed import Client, LocalCluster
+    from test_faults import rcpd_pids
+
+    src = tmp_path / "src"
+    for half in ("left", "right"):
+        (src / half).mkdir(parents=True)
+        (src / half / "data").write_bytes(os.urandom(6 * MiB))
+        for f in range(20):
+            (src / half / f"small{f}").write_bytes(os.urandom(200 + f))
+    config = aliases(sshd, ["a1", "a2", "b1", "b2"], tmp_path)
+    (tmp_path / "dst").mkdir()
+    flowing = threading.Event()
+
+    class Sink(rcp.NullProgress):
+        def update(self, p: rcp.Progress) -> None:
+            if p.role == "destination" and p.bytes_done >= MiB:
+                flowing.set()
+
+    outcome: dict[str, object] = {}
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        workers: dict[str, int] = client.run(os.getpid)
+
+        def run() -> None:
+            try:
+                outcome["out"] = rcp.copy_sharded(str(src), str(tmp_path / "dst"), ["a1", "a2"], ["b1", "b2"],
+                                                  client=client, bandwidth_limit=2 * MiB, progress=Sink(),
+                                                  ssh_config=str(config), rcpd_path=RCPD)
+            except BaseException as exc:  # noqa: B036 - reported by the assertion below
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        assert flowing.wait(timeout=90), "no shard's data ever flowed"
+        busy = [w for w, keys in client.processing().items() if any(str(k).startswith("rcp-shard-") for k in keys)]
+        assert busy, client.processing()
+        os.kill(workers[busy[0]], signal.SIGKILL)
+        thread.join(timeout=180)
+        assert not thread.is_alive(), "the sharded copy did not end after a worker was lost"
+    assert "error" not in outcome, outcome
+    out = outcome["out"]
+    assert isinstance(out, rcp.ShardedResult)
+    assert out.ok, out.result.errors
+    assert len(out.shards) == 2
+    assert _sha256_tree(src) == _sha256_tree(tmp_path / "dst" / "src")
+    assert_same_tree(src, tmp_path / "dst" / "src")
+    assert not leftovers(tmp_path / "dst")
+    deadline = time.monotonic() + 15
+    while rcpd_pids("source", {sshd.proc.pid}) + rcpd_pids("destination", {sshd.proc.pid}):
+        assert time.monotonic() < deadline, "rcpds of the lost worker's copy are still running"
+        time.sleep(0.2)
 
 
 def test_sharded_usage_errors(tmp_path: Path) -> None:
