@@ -27,9 +27,12 @@ Error timeout_error(const char* what) {
 }  // namespace
 
 Link::Link(Transport& transport, const LinkConfig& config, bool client)
-    : transport_(transport), client_(client), role_(config.role), send_limit_(config.quic.send_buffer),
-      max_frame_(config.quic.max_frame_body), own_fp_(config.tls.identity.fingerprint),
-      opener_(config.session_key, opening_direction(client)), sealer_(config.session_key, sealing_direction(client)) {}
+    : transport_(transport), client_(client),
+      role_(config.role), window_policy_{std::min<uint64_t>(SendWindowPolicy{}.floor, config.quic.send_buffer),
+                                         config.quic.send_buffer},
+      send_limit_(window_policy_.floor), max_frame_(config.quic.max_frame_body),
+      own_fp_(config.tls.identity.fingerprint), opener_(config.session_key, opening_direction(client)),
+      sealer_(config.session_key, sealing_direction(client)) {}
 
 Link::~Link() = default;
 
@@ -503,7 +506,9 @@ void Link::on_hello(const std::vector<uint8_t>& message) {
 
 void Link::on_stream_acked(int64_t id, uint64_t freed) {
   if (!own_data_.count(id)) return;
+  const uint64_t limit = send_window_for(transport_.stats().cwnd, window_policy_);
   std::lock_guard<std::mutex> lk(mu_);
+  send_limit_ = limit;
   unacked_ -= std::min(unacked_, freed);
   // Wake writers only once a whole hand-off unit fits again.
   if (writers_waiting_ && unacked_ + kWriteChunk <= send_limit_) credit_cv_.notify_all();

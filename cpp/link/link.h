@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "link/link_config.h"
+#include "link/send_window.h"
 #include "link/transport.h"
 #include "wire/control_channel.h"
 #include "wire/frame.h"
@@ -132,7 +133,8 @@ class Link {
   const bool client_;
   bool is_local_stream(int64_t id) const { return ((id & 1) == 0) == client_; }
   const std::string role_;
-  const size_t send_limit_;
+  const SendWindowPolicy window_policy_;
+  uint64_t send_limit_;  // under mu_: follows the congestion window (send_window.h)
   const uint32_t max_frame_;
   const Fingerprint own_fp_;
 

@@ -382,7 +382,32 @@ bool QuicConnection::flush(Nanos now) {
   }
   if (off > 0 && !send_batch(txbuf_.data(), off, seg_size)) return false;
   ngtcp2_conn_update_pkt_tx_time(conn_, ts);
+  if (config_.logger.enabled(LogLevel::debug) && now >= last_trace_ + kSeconds) trace_state(now);
   return more;
+}
+
+void QuicConnection::trace_state(Nanos now) {
+  ngtcp2_conn_info ci;
+  ngtcp2_conn_get_conn_info(conn_, &ci);
+  uint64_t unsent = 0, unacked = 0;
+  for (auto& [id, sb] : streams_) {
+    unsent += sb.unsent_bytes();
+    unacked += sb.unacked();
+  }
+  const double secs = last_trace_ ? static_cast<double>(now - last_trace_) / 1e9 : 1.0;
+  char line[400];
+  std::snprintf(line, sizeof line,
+                "quic: %.1f Mbit/s out; cwnd %llu, in flight %llu, srtt %.1f ms, min rtt %.1f ms; unsent %llu, "
+                "unacked %llu in %zu streams (%zu blocked); conn credit left %llu; pmtu %zu",
+                static_cast<double>(stats_.bytes_sent - traced_bytes_) * 8 / secs / 1e6,
+                static_cast<unsigned long long>(ci.cwnd), static_cast<unsigned long long>(ci.bytes_in_flight),
+                static_cast<double>(ci.smoothed_rtt) / 1e6, static_cast<double>(ci.min_rtt) / 1e6,
+                static_cast<unsigned long long>(unsent), static_cast<unsigned long long>(unacked), streams_.size(),
+                blocked_.size(), static_cast<unsigned long long>(ngtcp2_conn_get_max_data_left(conn_)),
+                ngtcp2_conn_get_path_max_tx_udp_payload_size(conn_));
+  config_.logger.debug(line);
+  last_trace_ = now;
+  traced_bytes_ = stats_.bytes_sent;
 }
 
 Result<int64_t> QuicConnection::open_stream(bool bidi) {

@@ -147,6 +147,9 @@ class QuicConnection {
   Error pending_error_;  // set by a callback that fails the connection
   std::optional<Fingerprint> peer_fp_;
   QuicStats stats_;
+  Nanos last_trace_ = 0;  // debug: once a second, what limits sending
+  uint64_t traced_bytes_ = 0;
+  void trace_state(Nanos now);
 };
 
 }  // namespace rcp

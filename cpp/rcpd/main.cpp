@@ -103,6 +103,15 @@ int main(int argc, char** argv) {
     }
   }
   if (args.role != "source" && args.role != "destination") return usage("--role must be source or destination");
+  // The source: one malloc arena for all threads (set before any thread
+  // exists). Its blocks are allocated by 16 reader threads and freed by the
+  // loop thread once acknowledged; with an arena per thread each arena kept
+  // its own high-water mark (M_TRIM_THRESHOLD above), so the RSS grew with
+  // the file: 131 MiB for 1 GiB, 46 MiB with one arena. Allocations are per
+  // 256 KiB block, so its lock is not contended. The destination keeps the
+  // default: one arena there measured 85 MiB against 34 (its loop thread
+  // allocates every packet's data, which then mixes with the writers' buffers).
+  if (args.role == "source") mallopt(M_ARENA_MAX, 1);
   if (args.masters.empty() != master_fp.empty())
     return usage("--master and --master-fingerprint go together (without both, the link is stdin/stdout)");
   if (!args.masters.empty()) {
