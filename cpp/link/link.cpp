@@ -573,8 +573,12 @@ void Link::on_stream_acked(int64_t id, uint64_t freed) {
   if (!own_data_.count(id)) return;
   std::lock_guard<std::mutex> lk(mu_);
   unacked_ -= std::min(unacked_, freed);
-  // Wake writers only once a whole hand-off unit fits again.
-  if (writers_waiting_ && unacked_ + kWriteChunk <= send_limit_) credit_cv_.notify_all();
+  // Wake as many writers as whole hand-off units fit again, not all of
+  // them: the copy's 16 source workers wait here, and waking every one per
+  // acknowledgement to let one through was the source's futex churn.
+  if (writers_waiting_ == 0 || unacked_ + kWriteChunk > send_limit_) return;
+  const uint64_t fit = (send_limit_ - unacked_) / kWriteChunk;
+  for (uint64_t i = 0; i < fit && i < static_cast<uint64_t>(writers_waiting_); ++i) credit_cv_.notify_one();
 }
 
 void Link::on_stream_closed(int64_t id, uint64_t app_error) {
