@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,16 +24,37 @@ namespace {
 
 constexpr size_t kBlock = 1u << 20;
 
-// pwrite until all is written; 0, or the errno (a write that makes no
-// progress is a full disk: it sets no errno of its own).
-int write_all(int fd, std::span<const uint8_t> data, uint64_t offset) {
-  while (!data.empty()) {
-    ssize_t n = pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
+// pwritev until all of `views` is written at `offset`: one system call per
+// batch of received blocks, from the link's own buffers. 0, or the errno (a
+// write that makes no progress is a full disk: it sets no errno of its own).
+int write_all(int fd, const std::vector<Link::View>& views, uint64_t offset) {
+  constexpr size_t kMaxIov = 64;
+  std::array<iovec, kMaxIov> iov{};
+  size_t next = 0;  // first view not yet in iov
+  size_t skip = 0;  // bytes of views[next] already written
+  while (next < views.size()) {
+    size_t count = 0;
+    for (size_t i = next; i < views.size() && count < kMaxIov; ++i, ++count) {
+      const size_t from = i == next ? skip : 0;
+      iov[count].iov_base = const_cast<uint8_t*>(views[i].bytes.data() + from);
+      iov[count].iov_len = views[i].bytes.size() - from;
+    }
+    ssize_t n = pwritev(fd, iov.data(), static_cast<int>(count), static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errno;
     if (n == 0) return ENOSPC;
-    data = data.subspan(static_cast<size_t>(n));
     offset += static_cast<uint64_t>(n);
+    auto left = static_cast<size_t>(n);
+    while (left > 0) {
+      const size_t rest = views[next].bytes.size() - skip;
+      if (left < rest) {
+        skip += left;
+        break;
+      }
+      left -= rest;
+      skip = 0;
+      ++next;
+    }
   }
   return 0;
 }
@@ -880,7 +902,6 @@ Result<bool> CopyDestination::receive_record(int64_t stream, const uint8_t (&len
 
   Xxh128 hash;
   const uint64_t wire = h->wire_length();
-  std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(kBlock, std::max<uint64_t>(wire, 1))));
   // A sparse chunk's data extents land where they belong; its holes are never
   // written (the file is new: they read as zeros, and settle() sets the size).
   const Extents pieces = h->sparse ? h->extents : Extents{{0, h->length}};
@@ -897,22 +918,27 @@ Result<bool> CopyDestination::receive_record(int64_t stream, const uint8_t (&len
   uint64_t done = 0;
   std::string io_error;
   bool truncated = false;
+  std::vector<Link::View> views;
   for (const auto& [piece, length] : pieces) {
     for (uint64_t got = 0; got < length && !truncated;) {
-      size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), length - got));
-      auto n = peer_->read(stream, {buf.data(), want}, kReadTimeout);
+      // The bytes stay in the link's receive blocks: hashed and written from
+      // there, up to a block at a time in one pwritev (no copy, no zeroing).
+      views.clear();
+      const auto want = static_cast<size_t>(std::min<uint64_t>(kBlock, length - got));
+      auto n = peer_->read_views(stream, want, views, kReadTimeout);
       if (!n) return n.error();
       if (*n == 0) {
         io_error = "the source sent fewer bytes than it declared";
         truncated = true;
         break;
       }
-      std::span<const uint8_t> data(buf.data(), *n);
-      hash.update(data);
-      if (block_hash) block_hash->update(data);
+      for (const auto& v : views) {
+        hash.update(v.bytes);
+        if (block_hash) block_hash->update(v.bytes);
+      }
       // After a failed write the bytes are still read: the next record follows.
       if (write_it && io_error.empty()) {
-        if (int err = write_all(fd->get(), data, h->offset + piece + got); err != 0)
+        if (int err = write_all(fd->get(), views, h->offset + piece + got); err != 0)
           io_error = std::string("write failed: ") + std::strerror(err);
       }
       got += *n;
@@ -921,6 +947,7 @@ Result<bool> CopyDestination::receive_record(int64_t stream, const uint8_t (&len
     }
     if (truncated) break;
   }
+  views.clear();  // the link's blocks go back before the trailer is awaited
   const uint64_t holes = truncated ? 0 : h->length - wire;
   counters_.bytes_done += holes;
   ChunkVerdict verdict = ChunkVerdict::keep;

@@ -14,6 +14,10 @@ constexpr size_t kWriteChunk = Link::kHandOffBytes;  // unit of hand-off from wr
 // far below the stream window so a sender never waits on the batching.
 constexpr uint64_t kCreditBatch = 256u << 10;
 constexpr size_t kRecvBuffer = 64u << 10;
+// A view reader is woken per this many bytes (or at the stream's end). With
+// the credit batch it must stay well under a stream's receive window, or a
+// waiting reader would hold back the credit the sender waits for.
+constexpr size_t kReadBatch = 256u << 10;
 
 Direction sealing_direction(bool client) { return client ? Direction::client_to_server : Direction::server_to_client; }
 Direction opening_direction(bool client) { return client ? Direction::server_to_client : Direction::client_to_server; }
@@ -31,10 +35,21 @@ Link::Link(Transport& transport, const LinkConfig& config, bool client)
       role_(config.role), window_policy_{std::min<uint64_t>(SendWindowPolicy{}.floor, config.quic.send_buffer),
                                          config.quic.send_buffer},
       send_limit_(window_policy_.floor), max_frame_(config.quic.max_frame_body),
+      read_batch_(std::max<size_t>(1, std::min<uint64_t>(kReadBatch, config.quic.stream_window / 4))),
       own_fp_(config.tls.identity.fingerprint), opener_(config.session_key, opening_direction(client)),
       sealer_(config.session_key, sealing_direction(client)) {}
 
 Link::~Link() = default;
+
+// Received stream bytes: filled by the loop thread at [size, capacity) under
+// mu_, read by views at [0, size) without it. It never reallocates, so a view
+// stays valid while the loop appends behind it. Not zero-filled.
+struct Link::RecvBlock {
+  explicit RecvBlock(size_t cap) : bytes(std::make_unique_for_overwrite<uint8_t[]>(cap)), capacity(cap) {}
+  std::unique_ptr<uint8_t[]> bytes;
+  size_t capacity;
+  size_t size = 0;
+};
 
 void Link::post(std::function<void(Transport&)> fn) {
   transport_.execute([fn = std::move(fn)](Transport* t) {
@@ -240,40 +255,31 @@ void Link::stop_accepting_data() {
   cv_.notify_all();
 }
 
-Result<size_t> Link::read(int64_t id, std::span<uint8_t> out, Nanos timeout) {
-  std::unique_lock<std::mutex> lk(mu_);
-  auto it = in_.find(id);
-  if (it == in_.end()) return make_error(Errc::invalid_argument, "no such data stream " + std::to_string(id));
-  InStream& s = it->second;
+bool Link::wait_readable(std::unique_lock<std::mutex>& lk, InStream& s, size_t want, Nanos timeout) {
+  s.want = std::max<size_t>(want, 1);
   ++s.readers;
   bool ready = s.cv.wait_until(lk, deadline_after(timeout),
-                               [&] { return !s.chunks.empty() || s.fin || s.reset_code || closed_; });
+                               [&] { return s.buffered >= s.want || s.fin || s.reset_code || closed_; });
   --s.readers;
-  if (!ready) return timeout_error("stream data");
-  size_t n = 0;
-  while (n < out.size() && !s.chunks.empty()) {
-    auto& front = s.chunks.front();
-    size_t take = std::min(out.size() - n, front.size() - s.front_pos);
-    std::memcpy(out.data() + n, front.data() + s.front_pos, take);
-    n += take;
-    s.front_pos += take;
-    if (s.front_pos == front.size()) {
-      s.chunks.pop_front();
-      s.front_pos = 0;
-    }
+  s.want = 1;
+  return ready;
+}
+
+void Link::credit_read(std::unique_lock<std::mutex>& lk, int64_t id, InStream& s, size_t n) {
+  s.buffered -= n;
+  s.unconsumed += n;
+  // A drained, finished stream returns its credit at once: small streams
+  // would otherwise starve the connection-level window.
+  if (s.unconsumed >= kCreditBatch || (s.fin && s.chunks.empty())) {
+    uint64_t credit = s.unconsumed;
+    s.unconsumed = 0;
+    lk.unlock();
+    post([id, credit](Transport& c) { c.consume(id, credit); });
   }
-  if (n > 0) {
-    s.unconsumed += n;
-    // A drained, finished stream returns its credit at once: small streams
-    // would otherwise starve the connection-level window.
-    if (s.unconsumed >= kCreditBatch || (s.fin && s.chunks.empty())) {
-      uint64_t credit = s.unconsumed;
-      s.unconsumed = 0;
-      lk.unlock();
-      post([id, credit](Transport& c) { c.consume(id, credit); });
-    }
-    return n;
-  }
+}
+
+Result<size_t> Link::end_of(std::unique_lock<std::mutex>& lk, std::map<int64_t, InStream>::iterator it) {
+  InStream& s = it->second;
   if (s.reset_code || s.fin) {
     // Read to its end (or reset): the peer may open another stream.
     const uint64_t reset = s.reset_code;
@@ -284,6 +290,59 @@ Result<size_t> Link::read(int64_t id, std::span<uint8_t> out, Nanos timeout) {
     return size_t{0};
   }
   return closed_error();
+}
+
+Result<size_t> Link::read(int64_t id, std::span<uint8_t> out, Nanos timeout) {
+  std::unique_lock<std::mutex> lk(mu_);
+  auto it = in_.find(id);
+  if (it == in_.end()) return make_error(Errc::invalid_argument, "no such data stream " + std::to_string(id));
+  InStream& s = it->second;
+  if (!wait_readable(lk, s, 1, timeout)) return timeout_error("stream data");
+  size_t n = 0;
+  while (n < out.size() && !s.chunks.empty()) {
+    const RecvBlock& front = *s.chunks.front();
+    size_t take = std::min(out.size() - n, front.size - s.front_pos);
+    std::memcpy(out.data() + n, front.bytes.get() + s.front_pos, take);
+    n += take;
+    s.front_pos += take;
+    if (s.front_pos == front.size) {
+      s.chunks.pop_front();
+      s.front_pos = 0;
+    }
+  }
+  if (n > 0) {
+    credit_read(lk, id, s, n);
+    return n;
+  }
+  return end_of(lk, it);
+}
+
+Result<size_t> Link::read_views(int64_t id, size_t max, std::vector<View>& out, Nanos timeout) {
+  std::unique_lock<std::mutex> lk(mu_);
+  auto it = in_.find(id);
+  if (it == in_.end()) return make_error(Errc::invalid_argument, "no such data stream " + std::to_string(id));
+  InStream& s = it->second;
+  if (!wait_readable(lk, s, std::min(max, read_batch_), timeout)) return timeout_error("stream data");
+  size_t n = 0;
+  while (n < max && !s.chunks.empty()) {
+    const std::shared_ptr<RecvBlock>& front = s.chunks.front();
+    const size_t take = std::min(max - n, front->size - s.front_pos);
+    out.push_back({front, {front->bytes.get() + s.front_pos, take}});
+    n += take;
+    s.front_pos += take;
+    // The block being filled stays queued (the loop appends behind the view).
+    if (s.front_pos == front->size && (s.chunks.size() > 1 || front->size == front->capacity || s.fin)) {
+      s.chunks.pop_front();
+      s.front_pos = 0;
+    } else if (s.front_pos == front->size) {
+      break;
+    }
+  }
+  if (n > 0) {
+    credit_read(lk, id, s, n);
+    return n;
+  }
+  return end_of(lk, it);
 }
 
 void Link::close(const std::string& reason) {
@@ -405,19 +464,27 @@ void Link::on_stream_data(int64_t id, std::span<const uint8_t> data, bool fin) {
   if (kind_it->second == StreamKind::data) {
     std::lock_guard<std::mutex> lk(mu_);
     auto& s = in_[id];
-    if (!data.empty()) {
-      // Packets land in shared buffers that grow with the stream (up to 64 KiB):
+    while (!data.empty()) {
+      // Packets land in shared blocks that grow with the stream (up to 64 KiB):
       // bulk streams make one allocation per ~45 packets, small ones stay small.
-      if (s.chunks.empty() || s.chunks.back().capacity() - s.chunks.back().size() < data.size()) {
+      // This is the one copy out of QUIC's decryption buffer: readers hash
+      // and write straight from these blocks (read_views).
+      if (s.chunks.empty() || s.chunks.back()->size == s.chunks.back()->capacity) {
         s.received = std::min<uint64_t>(s.received * 2 + data.size(), kRecvBuffer);
-        s.chunks.emplace_back();
-        s.chunks.back().reserve(std::max<size_t>(data.size(), s.received));
+        s.chunks.push_back(std::make_shared<RecvBlock>(std::max<size_t>(s.received, 1)));
       }
-      s.chunks.back().insert(s.chunks.back().end(), data.begin(), data.end());
+      RecvBlock& back = *s.chunks.back();
+      const size_t n = std::min(data.size(), back.capacity - back.size);
+      std::memcpy(back.bytes.get() + back.size, data.data(), n);
+      back.size += n;
+      s.buffered += n;
+      data = data.subspan(n);
     }
     if (fin) s.fin = true;
-    // Readers are woken once per batch of datagrams (wake_readers), not per packet.
-    if (s.readers && std::find(wake_.begin(), wake_.end(), id) == wake_.end()) wake_.push_back(id);
+    // Readers are woken once per batch of datagrams (wake_readers), not per
+    // packet, and only once what they wait for is there.
+    if (s.readers && (s.buffered >= s.want || s.fin) && std::find(wake_.begin(), wake_.end(), id) == wake_.end())
+      wake_.push_back(id);
     return;
   }
 
@@ -510,8 +577,12 @@ void Link::on_stream_acked(int64_t id, uint64_t freed) {
   std::lock_guard<std::mutex> lk(mu_);
   send_limit_ = limit;
   unacked_ -= std::min(unacked_, freed);
-  // Wake writers only once a whole hand-off unit fits again.
-  if (writers_waiting_ && unacked_ + kWriteChunk <= send_limit_) credit_cv_.notify_all();
+  // Wake as many writers as whole hand-off units fit again, not all of
+  // them: the copy's 16 source workers wait here, and waking every one per
+  // acknowledgement to let one through was the source's futex churn.
+  if (writers_waiting_ == 0 || unacked_ + kWriteChunk > send_limit_) return;
+  const uint64_t fit = (send_limit_ - unacked_) / kWriteChunk;
+  for (uint64_t i = 0; i < fit && i < static_cast<uint64_t>(writers_waiting_); ++i) credit_cv_.notify_one();
 }
 
 void Link::on_stream_closed(int64_t id, uint64_t app_error) {

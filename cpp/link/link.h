@@ -75,6 +75,19 @@ class Link {
   Result<void> write_owned(int64_t id, std::vector<uint8_t> data, Nanos timeout);
   // Returns 0 at the end of the stream.
   Result<size_t> read(int64_t id, std::span<uint8_t> out, Nanos timeout);
+  // Received bytes as they lie in the link's buffers: a view keeps its
+  // buffer alive, and nothing is copied out. The copy path hashes and writes
+  // straight from these.
+  struct RecvBlock;
+  struct View {
+    std::shared_ptr<const RecvBlock> block;
+    std::span<const uint8_t> bytes;
+  };
+  // Takes up to `max` bytes of stream `id` as views (appended to `out`), and
+  // waits until min(max, read_batch()) bytes are there or the stream ends:
+  // one wakeup per batch, not per packet. Returns the bytes taken; 0 at the end.
+  Result<size_t> read_views(int64_t id, size_t max, std::vector<View>& out, Nanos timeout);
+  size_t read_batch() const { return read_batch_; }
 
   // Writes `bytes` verbatim on a new stream and ends it: no kind byte, framing
   // or sealing. Only for tests and hostile-peer tools.
@@ -100,8 +113,10 @@ class Link {
 
  private:
   struct InStream {
-    std::deque<std::vector<uint8_t>> chunks;
+    std::deque<std::shared_ptr<RecvBlock>> chunks;
     size_t front_pos = 0;
+    size_t buffered = 0;  // bytes in chunks not yet read
+    size_t want = 1;      // a waiting reader is woken once this many are buffered
     bool fin = false;
     uint64_t reset_code = 0;
     uint64_t unconsumed = 0;     // read but not yet credited back to the peer
@@ -125,6 +140,12 @@ class Link {
   // until acknowledged (data streams).
   Result<int64_t> open_stream_sync(bool bidi, std::vector<uint8_t> first, bool fin, bool counted,
                                    Nanos timeout = 120 * kSeconds);
+  // mu_ held: waits for min(want, ...) bytes of `s`, or its end; false on timeout.
+  bool wait_readable(std::unique_lock<std::mutex>& lk, InStream& s, size_t want, Nanos timeout);
+  // mu_ held, n > 0 bytes just taken from `s`: returns their credit in batches.
+  void credit_read(std::unique_lock<std::mutex>& lk, int64_t id, InStream& s, size_t n);
+  // mu_ held, nothing left to read in `s`: its end (0), reset or the link's error.
+  Result<size_t> end_of(std::unique_lock<std::mutex>& lk, std::map<int64_t, InStream>::iterator it);
   // Blocks until `n` more unacknowledged bytes fit under the send limit.
   Result<void> reserve_send(size_t n, std::chrono::steady_clock::time_point deadline);
   Error closed_error() const;  // mu_ held
@@ -136,6 +157,7 @@ class Link {
   const SendWindowPolicy window_policy_;
   uint64_t send_limit_;  // under mu_: follows the congestion window (send_window.h)
   const uint32_t max_frame_;
+  const size_t read_batch_;
   const Fingerprint own_fp_;
 
   // transport-thread state

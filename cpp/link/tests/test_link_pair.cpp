@@ -195,5 +195,55 @@ TEST(LinkPair, OwnedHandOffsDeliverTheirBytesAndRefuseOversizedBuffers) {
   EXPECT_EQ(std::vector<uint8_t>(buf.begin(), buf.begin() + static_cast<long>(*n)), (std::vector<uint8_t>{1, 2, 3}));
 }
 
+// The destination's copy path reads through views of the link's receive
+// blocks: bytes are not copied out, a view stays valid while the link keeps
+// appending (and after the stream is gone), and a reader is woken per batch.
+TEST(LinkPair, ViewsHoldTheirBytesWhileTheLinkKeepsFilling) {
+  LinkPair lp(4);
+  lp.run(2 * kSeconds);
+  ASSERT_TRUE(lp.client->wait_ready(0).ok());
+  auto a = lp.client->open_data();
+  ASSERT_TRUE(a.ok());
+  std::vector<uint8_t> expect(3 * Link::kHandOffBytes + 12345);
+  for (size_t i = 0; i < expect.size(); ++i) expect[i] = static_cast<uint8_t>(i * 13 + i / 251);
+  // A first piece smaller than a batch, not yet ended.
+  const size_t first = 1000;
+  ASSERT_TRUE(lp.client->write(*a, {expect.data(), first}, 0).ok());
+  lp.run();
+  auto ra = lp.server->accept_data(0);
+  ASSERT_TRUE(ra.ok());
+  std::vector<Link::View> views;
+  // Fewer bytes than the batch are there, the stream goes on: the reader waits.
+  ASSERT_GT(lp.server->read_batch(), first);
+  EXPECT_EQ(lp.server->read_views(*ra, 1u << 20, views, 0).error().code, Errc::timeout);
+  // ...unless it asks for no more than is there.
+  ASSERT_EQ(lp.server->read_views(*ra, 10, views, 0).value(), 10u);
+  std::vector<uint8_t> small(20);
+  ASSERT_EQ(lp.server->read(*ra, small, 0).value(), small.size());  // plain reads mix with views
+  ASSERT_TRUE(lp.client->write(*a, {expect.data() + first, expect.size() - first}, 0).ok());
+  ASSERT_TRUE(lp.client->finish(*a).ok());
+  size_t taken = 10 + small.size();
+  for (int i = 0; i < 1000; ++i) {
+    lp.run(10 * kMillis);
+    auto n = lp.server->read_views(*ra, 100000, views, 0);
+    if (!n.ok() && n.error().code == Errc::timeout) continue;
+    ASSERT_TRUE(n.ok()) << n.error().message;
+    ASSERT_LE(*n, 100000u);
+    if (*n == 0) break;
+    taken += *n;
+  }
+  EXPECT_EQ(taken, expect.size());
+  // Every view still holds what arrived, though the link kept filling its
+  // blocks behind them and the stream is gone.
+  std::vector<uint8_t> got(views.front().bytes.begin(), views.front().bytes.end());
+  got.insert(got.end(), expect.begin() + 10, expect.begin() + 10 + static_cast<long>(small.size()));
+  EXPECT_EQ(small, std::vector<uint8_t>(expect.begin() + 10, expect.begin() + 30));
+  for (size_t i = 1; i < views.size(); ++i) got.insert(got.end(), views[i].bytes.begin(), views[i].bytes.end());
+  EXPECT_EQ(got, expect);
+  // Read to its end through views: the sender may open another stream.
+  lp.run();
+  EXPECT_TRUE(lp.client->open_data().ok());
+}
+
 }  // namespace
 }  // namespace rcp::testing
