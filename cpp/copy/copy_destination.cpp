@@ -782,8 +782,11 @@ void CopyDestination::open_file(FileState& f) {
   } else {
     f.dir = parent->first;
     f.name = parent->second;
-    if (!f.replace && tree_->exists(f.dir, f.name)) {
-      f.skipped = true;      // decided now, so no temp file is written for nothing
+    // A file that appeared since it was decided is caught when it is linked
+    // or renamed into place (no replace); a partial file is looked for now,
+    // so its kept blocks are not overwritten for nothing.
+    if (!f.replace && (f.partial || f.partial_wanted) && tree_->exists(f.dir, f.name)) {
+      f.skipped = true;
     } else if (f.partial) {  // resumed: written into the kept partial file
       f.tmp = f.partial->data_name;
       f.fd = std::shared_ptr<UniqueFd>(f.partial, &f.partial->data);
@@ -798,7 +801,7 @@ void CopyDestination::open_file(FileState& f) {
     } else if (auto made = f.partial_wanted ? start_partial(f) : false; made) {
       f.tmp = f.partial->data_name;
       f.fd = std::shared_ptr<UniqueFd>(f.partial, &f.partial->data);
-    } else if (auto anon = tree_->create_anonymous(f.dir); anon) {
+    } else if (auto anon = tree_->create_anonymous(f.dir, f.mode); anon) {
       // No name until it is complete: an interruption, even SIGKILL, leaves nothing.
       f.fd = std::make_shared<UniqueFd>(std::move(*anon));
     } else if (auto tmp = tree_->create_temp(f.dir); !tmp) {
@@ -1013,12 +1016,25 @@ bool CopyDestination::settle(FileState& f) {
     f.failed = true;
     f.error = std::string("cannot set the size: ") + std::strerror(errno);
   }
+  struct stat written {};
+  if (!f.failed && !f.skipped && fstat(f.fd->get(), &written) != 0) {
+    f.failed = true;
+    f.error = std::string("cannot stat the written file: ") + std::strerror(errno);
+  }
   if (!f.failed && !f.skipped) {
+    f.dev = written.st_dev;
+    f.ino = written.st_ino;
+    // Owner and mode only where they differ from what the file got when it
+    // was made (most often the same: two system calls less per small file).
     // The owner first: chown clears setuid bits, and the mode follows.
-    apply_owner(f.fd->get(), "", f.owner, tree_->display(f.root, f.rel));
+    OwnerIds change = f.owner;
+    if (change.uid == written.st_uid) change.uid = static_cast<uid_t>(-1);
+    if (change.gid == written.st_gid) change.gid = static_cast<gid_t>(-1);
+    apply_owner(f.fd->get(), "", change, tree_->display(f.root, f.rel));
+    const mode_t has = written.st_mode & (change.any() ? 0777 : 07777);
     timespec times[2] = {{0, UTIME_OMIT}, to_ts(f.mtime_s, f.mtime_ns)};
     std::string why;
-    if (fchmod(f.fd->get(), f.mode) != 0) {
+    if (has != f.mode && fchmod(f.fd->get(), f.mode) != 0) {
       f.failed = true;
       f.error = std::string("cannot set mode: ") + std::strerror(errno);
     } else if (!apply_xattrs(f.fd->get(), "", f.xattrs, tree_->display(f.root, f.rel), why)) {
@@ -1035,11 +1051,6 @@ bool CopyDestination::settle(FileState& f) {
     }
   }
   bool committed = false;
-  struct stat written {};
-  if (!f.skipped && !f.failed && fstat(f.fd->get(), &written) == 0) {
-    f.dev = written.st_dev;
-    f.ino = written.st_ino;
-  }
   if (!f.skipped && !f.failed && f.tmp.empty() && f.fd) {  // an anonymous file gets its name through its fd
     auto r = tree_->link_into_place(f.dir, *f.fd, f.name, f.replace);
     if (!r) {
