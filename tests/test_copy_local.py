@@ -140,8 +140,10 @@ def test_fsync_flushes_each_file_before_its_rename_and_each_directory_after_its_
     # link of its fd: `temp` is the name, or the fd as strace shows it.
     renames = [(i, m.group(1), f"{m.group(1)}/{m.group(2)}") for i, line in enumerate(lines)
                if (m := re.search(r"renameat2?\(\d+<([^>]+)>, \"(\.rcp-[0-9a-f]+\.tmp)\"", line))]
-    links = [(i, m.group(3), (line.split()[0], m.group(1))) for i, line in enumerate(lines)
-             if (m := re.search(r"linkat\(AT_FDCWD(?:<[^>]*>)?, \"/proc/self/fd/(\d+)\", (\d+)<([^>]+)>", line))]
+    # ...linked by the fd itself (AT_EMPTY_PATH) or through /proc/self/fd.
+    links = [(i, m.group(4), (line.split()[0], m.group(1) or m.group(2))) for i, line in enumerate(lines)
+             if (m := re.search(r"linkat\((?:AT_FDCWD(?:<[^>]*>)?, \"/proc/self/fd/(\d+)\""
+                                r"|(\d+)<[^>]*>(?:\(deleted\))?, \"\"), (\d+)<([^>]+)>", line))]
     fd_fsynced = [(i, (line.split()[0], m.group(1))) for i, line in enumerate(lines)
                   if (m := re.search(r"\bfsync\((\d+)<", line))]
     assert len(renames) + len(links) == 4, lines
