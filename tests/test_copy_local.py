@@ -234,6 +234,26 @@ def test_sslkeylogfile_is_owner_only_for_rcpds_too(tmp_path: Path, monkeypatch: 
     assert stat.S_IMODE(keylog.stat().st_mode) == 0o600
 
 
+def test_each_file_gets_its_mode_exactly_whatever_the_umask(tmp_path: Path) -> None:
+    """Files are made with their permission bits and chmod'ed only when those
+    differ: a mode the umask narrows, or a read-only one, must still come out exact."""
+    src = tmp_path / "src"
+    src.mkdir()
+    modes = {"m600": 0o600, "m644": 0o644, "m664": 0o664, "m777": 0o777, "m400": 0o400, "m000": 0o000}
+    for name, mode in modes.items():
+        (src / name).write_bytes(name.encode())
+        os.chmod(src / name, mode)
+    old_umask = os.umask(0o027)
+    try:
+        result = rcp.copy(str(src), str(tmp_path / "dst"))
+    finally:
+        os.umask(old_umask)
+    assert result.ok and result.files_copied == len(modes), result
+    for name, mode in modes.items():
+        assert stat.S_IMODE((tmp_path / "dst" / name).stat().st_mode) == mode, name
+    assert (tmp_path / "dst" / "m664").read_bytes() == b"m664"
+
+
 def test_operands_from_any_iterable(tmp_path: Path) -> None:
     (tmp_path / "a").write_bytes(b"A")
     (tmp_path / "b").write_bytes(b"B")
