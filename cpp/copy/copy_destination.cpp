@@ -816,7 +816,7 @@ void CopyDestination::open_file(FileState& f) {
   }
   std::lock_guard<std::mutex> lk(mu_);
   f.opened = true;
-  cv_.notify_all();
+  opened_cv_.notify_all();
 }
 
 Result<void> CopyDestination::receive_stream(int64_t stream) {
@@ -869,7 +869,7 @@ Result<bool> CopyDestination::receive_record(int64_t stream, const uint8_t (&len
       open_file(*file);
       lk.lock();
     }
-    cv_.wait(lk, [&] { return file->opened; });  // another chunk of this file may be creating it
+    opened_cv_.wait(lk, [&] { return file->opened; });  // another chunk of this file may be creating it
     write_it = !file->failed && !file->skipped;
     fd = file->fd;
   }
@@ -999,7 +999,9 @@ void CopyDestination::end_chunk(uint64_t id, FileState& f, uint64_t bytes, uint6
   // A settled file costs nothing more than its id in an interval set.
   settled_ids_.insert(id);
   files_.erase(id);
-  cv_.notify_all();
+  // Only wait_settled() waits for this, and only for the last file: waking
+  // it for each one was a futex round trip per small file.
+  if (expected_files_ >= 0 && settled_ >= static_cast<uint64_t>(expected_files_)) cv_.notify_all();
 }
 
 bool CopyDestination::settle(FileState& f) {
