@@ -140,8 +140,10 @@ def test_fsync_flushes_each_file_before_its_rename_and_each_directory_after_its_
     # link of its fd: `temp` is the name, or the fd as strace shows it.
     renames = [(i, m.group(1), f"{m.group(1)}/{m.group(2)}") for i, line in enumerate(lines)
                if (m := re.search(r"renameat2?\(\d+<([^>]+)>, \"(\.rcp-[0-9a-f]+\.tmp)\"", line))]
-    links = [(i, m.group(3), (line.split()[0], m.group(1))) for i, line in enumerate(lines)
-             if (m := re.search(r"linkat\(AT_FDCWD(?:<[^>]*>)?, \"/proc/self/fd/(\d+)\", (\d+)<([^>]+)>", line))]
+    # ...linked by the fd itself (AT_EMPTY_PATH) or through /proc/self/fd.
+    links = [(i, m.group(4), (line.split()[0], m.group(1) or m.group(2))) for i, line in enumerate(lines)
+             if (m := re.search(r"linkat\((?:AT_FDCWD(?:<[^>]*>)?, \"/proc/self/fd/(\d+)\""
+                                r"|(\d+)<[^>]*>(?:\(deleted\))?, \"\"), (\d+)<([^>]+)>", line))]
     fd_fsynced = [(i, (line.split()[0], m.group(1))) for i, line in enumerate(lines)
                   if (m := re.search(r"\bfsync\((\d+)<", line))]
     assert len(renames) + len(links) == 4, lines
@@ -230,6 +232,26 @@ def test_sslkeylogfile_is_owner_only_for_rcpds_too(tmp_path: Path, monkeypatch: 
     # control links are the rcpds' pipes: no TLS there).
     assert text.count("CLIENT_TRAFFIC_SECRET_0") >= 1
     assert stat.S_IMODE(keylog.stat().st_mode) == 0o600
+
+
+def test_each_file_gets_its_mode_exactly_whatever_the_umask(tmp_path: Path) -> None:
+    """Files are made with their permission bits and chmod'ed only when those
+    differ: a mode the umask narrows, or a read-only one, must still come out exact."""
+    src = tmp_path / "src"
+    src.mkdir()
+    modes = {"m600": 0o600, "m644": 0o644, "m664": 0o664, "m777": 0o777, "m400": 0o400, "m000": 0o000}
+    for name, mode in modes.items():
+        (src / name).write_bytes(name.encode())
+        os.chmod(src / name, mode)
+    old_umask = os.umask(0o027)
+    try:
+        result = rcp.copy(str(src), str(tmp_path / "dst"))
+    finally:
+        os.umask(old_umask)
+    assert result.ok and result.files_copied == len(modes), result
+    for name, mode in modes.items():
+        assert stat.S_IMODE((tmp_path / "dst" / name).stat().st_mode) == mode, name
+    assert (tmp_path / "dst" / "m664").read_bytes() == b"m664"
 
 
 def test_operands_from_any_iterable(tmp_path: Path) -> None:

@@ -808,8 +808,11 @@ void CopyDestination::open_file(FileState& f) {
   } else {
     f.dir = parent->first;
     f.name = parent->second;
-    if (!f.replace && tree_->exists(f.dir, f.name)) {
-      f.skipped = true;      // decided now, so no temp file is written for nothing
+    // A file that appeared since it was decided is caught when it is linked
+    // or renamed into place (no replace); a partial file is looked for now,
+    // so its kept blocks are not overwritten for nothing.
+    if (!f.replace && (f.partial || f.partial_wanted) && tree_->exists(f.dir, f.name)) {
+      f.skipped = true;
     } else if (f.partial) {  // resumed: written into the kept partial file
       f.tmp = f.partial->data_name;
       f.fd = std::shared_ptr<UniqueFd>(f.partial, &f.partial->data);
@@ -824,7 +827,7 @@ void CopyDestination::open_file(FileState& f) {
     } else if (auto made = f.partial_wanted ? start_partial(f) : false; made) {
       f.tmp = f.partial->data_name;
       f.fd = std::shared_ptr<UniqueFd>(f.partial, &f.partial->data);
-    } else if (auto anon = tree_->create_anonymous(f.dir); anon) {
+    } else if (auto anon = tree_->create_anonymous(f.dir, f.mode); anon) {
       // No name until it is complete: an interruption, even SIGKILL, leaves nothing.
       f.fd = std::make_shared<UniqueFd>(std::move(*anon));
     } else if (auto tmp = tree_->create_temp(f.dir); !tmp) {
@@ -839,7 +842,7 @@ void CopyDestination::open_file(FileState& f) {
   }
   std::lock_guard<std::mutex> lk(mu_);
   f.opened = true;
-  cv_.notify_all();
+  opened_cv_.notify_all();
 }
 
 Result<void> CopyDestination::receive_stream(int64_t stream) {
@@ -892,7 +895,7 @@ Result<bool> CopyDestination::receive_record(int64_t stream, const uint8_t (&len
       open_file(*file);
       lk.lock();
     }
-    cv_.wait(lk, [&] { return file->opened; });  // another chunk of this file may be creating it
+    opened_cv_.wait(lk, [&] { return file->opened; });  // another chunk of this file may be creating it
     write_it = !file->failed && !file->skipped;
     fd = file->fd;
   }
@@ -1027,7 +1030,9 @@ void CopyDestination::end_chunk(uint64_t id, FileState& f, uint64_t bytes, uint6
   // A settled file costs nothing more than its id in an interval set.
   settled_ids_.insert(id);
   files_.erase(id);
-  cv_.notify_all();
+  // Only wait_settled() waits for this, and only for the last file: waking
+  // it for each one was a futex round trip per small file.
+  if (expected_files_ >= 0 && settled_ >= static_cast<uint64_t>(expected_files_)) cv_.notify_all();
 }
 
 bool CopyDestination::settle(FileState& f) {
@@ -1044,12 +1049,25 @@ bool CopyDestination::settle(FileState& f) {
     f.failed = true;
     f.error = std::string("cannot set the size: ") + std::strerror(errno);
   }
+  struct stat written {};
+  if (!f.failed && !f.skipped && fstat(f.fd->get(), &written) != 0) {
+    f.failed = true;
+    f.error = std::string("cannot stat the written file: ") + std::strerror(errno);
+  }
   if (!f.failed && !f.skipped) {
+    f.dev = written.st_dev;
+    f.ino = written.st_ino;
+    // Owner and mode only where they differ from what the file got when it
+    // was made (most often the same: two system calls less per small file).
     // The owner first: chown clears setuid bits, and the mode follows.
-    apply_owner(f.fd->get(), "", f.owner, tree_->display(f.root, f.rel));
+    OwnerIds change = f.owner;
+    if (change.uid == written.st_uid) change.uid = static_cast<uid_t>(-1);
+    if (change.gid == written.st_gid) change.gid = static_cast<gid_t>(-1);
+    apply_owner(f.fd->get(), "", change, tree_->display(f.root, f.rel));
+    const mode_t has = written.st_mode & (change.any() ? 0777 : 07777);
     timespec times[2] = {{0, UTIME_OMIT}, to_ts(f.mtime_s, f.mtime_ns)};
     std::string why;
-    if (fchmod(f.fd->get(), f.mode) != 0) {
+    if (has != f.mode && fchmod(f.fd->get(), f.mode) != 0) {
       f.failed = true;
       f.error = std::string("cannot set mode: ") + std::strerror(errno);
     } else if (!apply_xattrs(f.fd->get(), "", f.xattrs, tree_->display(f.root, f.rel), why)) {
@@ -1066,11 +1084,6 @@ bool CopyDestination::settle(FileState& f) {
     }
   }
   bool committed = false;
-  struct stat written {};
-  if (!f.skipped && !f.failed && fstat(f.fd->get(), &written) == 0) {
-    f.dev = written.st_dev;
-    f.ino = written.st_ino;
-  }
   if (!f.skipped && !f.failed && f.tmp.empty() && f.fd) {  // an anonymous file gets its name through its fd
     auto r = tree_->link_into_place(f.dir, *f.fd, f.name, f.replace);
     if (!r) {

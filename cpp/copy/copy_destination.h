@@ -201,6 +201,7 @@ class CopyDestination {
 
   std::mutex mu_;
   std::condition_variable cv_;
+  std::condition_variable opened_cv_;    // a file's `opened` (chunks of one file wait for its creation)
   std::map<uint64_t, FileState> files_;  // files with chunks still to come
   IntervalSet settled_ids_;
   uint64_t settled_ = 0;

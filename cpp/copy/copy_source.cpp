@@ -627,14 +627,16 @@ Result<UniqueFd> CopySource::open_checked(const SourceFile& file) {
   return fd;
 }
 
-bool CopySource::unchanged(int fd, const SourceFile& file) {
-  struct stat now {};
-  if (fstat(fd, &now) != 0) return false;
-  const struct stat& was = file.st;
+bool CopySource::same_as_walked(const struct stat& now, const struct stat& was) {
   // ctime too: a writer can put mtime back, but not ctime.
   return now.st_size == was.st_size && now.st_mtim.tv_sec == was.st_mtim.tv_sec &&
          now.st_mtim.tv_nsec == was.st_mtim.tv_nsec && now.st_ctim.tv_sec == was.st_ctim.tv_sec &&
          now.st_ctim.tv_nsec == was.st_ctim.tv_nsec;
+}
+
+bool CopySource::unchanged(int fd, const SourceFile& file) {
+  struct stat now {};
+  return fstat(fd, &now) == 0 && same_as_walked(now, file.st);
 }
 
 ChunkHeader CopySource::with_extents(const Job& job, int fd) const {
@@ -663,9 +665,15 @@ Extents pieces_of(const ChunkHeader& h) { return h.sparse ? h.extents : Extents{
 }  // namespace
 
 bool CopySource::append_record(const Job& job, std::vector<uint8_t>& body) {
-  auto fd = open_checked(*job.file);
-  if (!fd) return false;
-  const ChunkHeader h = with_extents(job, fd->get());
+  // One fstat after the read says both what open_checked() would (the very
+  // inode the walk saw) and what verdict() would (unchanged): a system call
+  // less per small file. Anything amiss and the record is not used: the
+  // streamed path opens the file again and reports why.
+  const SourceFile& file = *job.file;
+  UniqueFd fd(
+      openat(file.dir->get(), file.name.c_str(), O_RDONLY | (file.follow ? 0 : O_NOFOLLOW) | O_NONBLOCK | O_CLOEXEC));
+  if (fd.get() < 0) return false;
+  const ChunkHeader h = with_extents(job, fd.get());
   const size_t start = body.size();
   std::vector<uint8_t> head = encode_frame(h.encode());
   body.insert(body.end(), head.begin(), head.end());
@@ -676,7 +684,7 @@ bool CopySource::append_record(const Job& job, std::vector<uint8_t>& body) {
   for (const auto& [piece, length] : pieces_of(h)) {
     uint64_t done = 0;
     while (done < length) {
-      ssize_t n = pread(fd->get(), body.data() + data + at, length - done, static_cast<off_t>(h.offset + piece + done));
+      ssize_t n = pread(fd.get(), body.data() + data + at, length - done, static_cast<off_t>(h.offset + piece + done));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         body.resize(start);
@@ -686,9 +694,20 @@ bool CopySource::append_record(const Job& job, std::vector<uint8_t>& body) {
       at += static_cast<uint64_t>(n);
     }
   }
+  struct stat now {};
+  if (fstat(fd.get(), &now) != 0 || !S_ISREG(now.st_mode) || now.st_dev != file.st.st_dev ||
+      now.st_ino != file.st.st_ino) {
+    body.resize(start);
+    return false;
+  }
   Digest128 d = Xxh128::of({body.data() + data, wire});
   std::memcpy(body.data() + data + wire, d.data(), d.size());
-  body[data + wire + kDigestSize] = static_cast<uint8_t>(verdict(fd->get(), *job.file));
+  ChunkVerdict v = ChunkVerdict::keep;
+  if (!same_as_walked(now, file.st)) {
+    job.file->changed = true;
+    v = ChunkVerdict::void_attempt;
+  }
+  body[data + wire + kDigestSize] = static_cast<uint8_t>(v);
   return true;
 }
 

@@ -84,6 +84,7 @@ class CopySource {
   static Result<UniqueFd> open_checked(const SourceFile& file);
   // Size, mtime and ctime still as the walk saw them.
   static bool unchanged(int fd, const SourceFile& file);
+  static bool same_as_walked(const struct stat& now, const struct stat& was);
   // After a chunk's bytes are read: keep, or void (the file changed meanwhile).
   static ChunkVerdict verdict(int fd, SourceFile& file);
   // Whole small chunks, as records of one data stream; a result per job.

@@ -274,12 +274,13 @@ Result<std::pair<UniqueFd, std::string>> DestTree::create_temp(const DirFd& dir)
   return make_error(Errc::io, "cannot find a free temporary name");
 }
 
-Result<UniqueFd> DestTree::create_anonymous(const DirFd& dir) {
-  // linkat() gives it a name through /proc/self/fd (AT_EMPTY_PATH would need
-  // CAP_DAC_READ_SEARCH): without /proc, named temporaries it is.
-  if (anonymous_ok_.load() && access("/proc/self/fd", X_OK) != 0) anonymous_ok_.store(false);
+Result<UniqueFd> DestTree::create_anonymous(const DirFd& dir, mode_t mode) {
+  // linkat() gives it a name by its fd (AT_EMPTY_PATH) or through
+  // /proc/self/fd: without /proc, named temporaries it is. Looked at once,
+  // not per file (a path lookup each time).
+  if (!proc_checked_.exchange(true) && access("/proc/self/fd", X_OK) != 0) anonymous_ok_.store(false);
   if (!anonymous_ok_.load()) return make_error(Errc::io, "no O_TMPFILE here");
-  int fd = openat(dir->get(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  int fd = openat(dir->get(), ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode & 0777);
   if (fd >= 0) return UniqueFd(fd);
   const int err = errno;
   // EOPNOTSUPP/EISDIR/EINVAL: this kernel or filesystem has none; anything
@@ -288,13 +289,26 @@ Result<UniqueFd> DestTree::create_anonymous(const DirFd& dir) {
   return fs_error("create temporary file", err);
 }
 
-Result<bool> DestTree::link_into_place(const DirFd& dir, const UniqueFd& fd, const std::string& name, bool replace) {
+int DestTree::link_fd(const UniqueFd& fd, const DirFd& dir, const std::string& name) {
+  // By the fd itself where the kernel lets this process (CAP_DAC_READ_SEARCH,
+  // or Linux >= 6.10 for a file it opened): no /proc path to resolve per
+  // file. Refused (ENOENT), it is /proc/self/fd from then on.
+  if (empty_path_ok_.load()) {
+    if (linkat(fd.get(), "", dir->get(), name.c_str(), AT_EMPTY_PATH) == 0) return 0;
+    if (errno != ENOENT) return errno;
+    empty_path_ok_.store(false);
+  }
   const std::string self = "/proc/self/fd/" + std::to_string(fd.get());
+  return linkat(AT_FDCWD, self.c_str(), dir->get(), name.c_str(), AT_SYMLINK_FOLLOW) == 0 ? 0 : errno;
+}
+
+Result<bool> DestTree::link_into_place(const DirFd& dir, const UniqueFd& fd, const std::string& name, bool replace) {
   if (!replace) {
     // A new link fails with EEXIST when the name exists: as atomic as RENAME_NOREPLACE.
-    if (linkat(AT_FDCWD, self.c_str(), dir->get(), name.c_str(), AT_SYMLINK_FOLLOW) == 0) return true;
-    if (errno == EEXIST) return false;
-    return fs_error("link into place", errno);
+    const int err = link_fd(fd, dir, name);
+    if (err == 0) return true;
+    if (err == EEXIST) return false;
+    return fs_error("link into place", err);
   }
   // Replacing: a hidden name for an instant, then the rename over `name`
   // (a run killed in that instant leaves it: the next one here removes it).
@@ -302,9 +316,9 @@ Result<bool> DestTree::link_into_place(const DirFd& dir, const UniqueFd& fd, con
   for (int attempt = 0; attempt < 8; ++attempt) {
     std::string tmp = temp_name();
     if (tmp.empty()) return make_error(Errc::io, "no randomness for a temporary name");
-    if (linkat(AT_FDCWD, self.c_str(), dir->get(), tmp.c_str(), AT_SYMLINK_FOLLOW) != 0) {
-      if (errno == EEXIST) continue;
-      return fs_error("link into place", errno);
+    if (const int err = link_fd(fd, dir, tmp); err != 0) {
+      if (err == EEXIST) continue;
+      return fs_error("link into place", err);
     }
     if (renameat(dir->get(), tmp.c_str(), dir->get(), name.c_str()) == 0) return true;
     const int err = errno;

@@ -95,7 +95,9 @@ class DestTree {
   // A new file in `dir` with no name at all (O_TMPFILE): whatever kills this
   // process, nothing is left behind. Fails (for good, once seen) where the
   // filesystem or kernel can't, or /proc is missing: then create_temp.
-  Result<UniqueFd> create_anonymous(const DirFd& dir);
+  // `mode`: its permission bits from the start (no name: nobody else can open
+  // it), so the usual file needs no chmod once written.
+  Result<UniqueFd> create_anonymous(const DirFd& dir, mode_t mode = 0600);
   // Gives an anonymous file its name: false when `name` exists and `replace` is off.
   Result<bool> link_into_place(const DirFd& dir, const UniqueFd& fd, const std::string& name, bool replace);
   Result<void> create_temp_symlink(const DirFd& dir, const std::string& target, std::string& tmp_name);
@@ -139,6 +141,8 @@ class DestTree {
   void sweep_stale_temps(const DirFd& dir);
   // Renames tmp to name unless name exists: 0, or an errno (EEXIST: it exists).
   int rename_no_replace(int dir, const std::string& tmp, const std::string& name);
+  // linkat() of fd to dir/name; 0 or the errno.
+  int link_fd(const UniqueFd& fd, const DirFd& dir, const std::string& name);
 
   DestSpec spec_;
   bool into_ = true;
@@ -152,6 +156,8 @@ class DestTree {
   std::set<std::pair<dev_t, ino_t>> created_;
   std::atomic<NoReplace> no_replace_{NoReplace::renameat2};  // steps down only
   std::atomic<bool> anonymous_ok_{true};                     // O_TMPFILE worked, or was not tried yet
+  std::atomic<bool> proc_checked_{false};                    // /proc/self/fd was looked at (once per copy)
+  std::atomic<bool> empty_path_ok_{true};                    // linkat(AT_EMPTY_PATH) worked, or was not tried yet
   std::string temp_prefix_;                                  // ".rcp-<host>-": this host's temporaries
   std::set<std::pair<dev_t, ino_t>> swept_;                  // directories already swept
 };

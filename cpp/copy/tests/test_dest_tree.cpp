@@ -266,5 +266,41 @@ TEST_F(DestTreeTest, AGoneRcpdsTemporarySymlinkIsSweptEvenWithTmpfile) {
   t->discard(*dir, tmp);
 }
 
+TEST_F(DestTreeTest, AnonymousFileHasItsModeAndIsLinkedByItsFd) {
+  // The small-file path: made with its permission bits (no chmod after), and
+  // named by linkat() on the fd; a name that exists is kept unless replacing.
+  auto t = tree();
+  ASSERT_TRUE(t->set_root(0, "src", 'd').ok());
+  auto dir = t->directory(0, "");
+  ASSERT_TRUE(dir.ok());
+  const mode_t old_mask = umask(022);
+  auto fd = t->create_anonymous(*dir, 04751);
+  umask(old_mask);
+  ASSERT_TRUE(fd.ok()) << fd.error().message;
+  struct stat st {};
+  ASSERT_EQ(fstat(fd->get(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0751u);  // the umask applies, special bits never at creation
+  ASSERT_EQ(write(fd->get(), "new", 3), 3);
+  auto linked = t->link_into_place(*dir, *fd, "f", false);
+  ASSERT_TRUE(linked.ok()) << linked.error().message;
+  EXPECT_TRUE(*linked);
+  EXPECT_EQ(slurp(root_ / "dst/src/f"), "new");
+  std::ofstream(root_ / "dst/src/g") << "old";
+  auto second = t->create_anonymous(*dir);
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(write(second->get(), "two", 3), 3);
+  auto kept = t->link_into_place(*dir, *second, "g", false);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_FALSE(*kept);
+  EXPECT_EQ(slurp(root_ / "dst/src/g"), "old");
+  auto replaced = t->link_into_place(*dir, *second, "g", true);
+  ASSERT_TRUE(replaced.ok()) << replaced.error().message;
+  EXPECT_TRUE(*replaced);
+  EXPECT_EQ(slurp(root_ / "dst/src/g"), "two");
+  size_t entries = 0;
+  for ([[maybe_unused]] auto& e : fs::directory_iterator(root_ / "dst/src")) ++entries;
+  EXPECT_EQ(entries, 2u);  // f and g: no temporary name left
+}
+
 }  // namespace
 }  // namespace rcp
