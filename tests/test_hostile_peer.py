@@ -153,6 +153,12 @@ class HostileSource:
     def peak_rss_kib(self) -> int:
         return status_kib(self.daemon._proc.pid, "VmHWM")  # noqa: SLF001 - the test owns this process
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU the destination used so far (/proc/PID/stat fields 14 and 15)."""
+        stat = Path(f"/proc/{self.daemon._proc.pid}/stat").read_text()  # noqa: SLF001 - the test owns it
+        fields = stat[stat.rindex(")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def close(self) -> None:
         rss = self.peak_rss_kib()
         for link in (self.peer, self.ctl):
@@ -500,7 +506,9 @@ C = 1 << 20  # the protocol's minimum chunk length
 ])
 def test_declared_chunk_counts_cost_no_memory(world, size: int, nchunks: int) -> None:
     """The review's attack: records declaring 2^32-1 chunks made the destination
-    allocate 512 MiB each. Four of them must leave it small (close() checks the peak)."""
+    allocate 512 MiB each. Four of them must leave it small (close() checks the peak),
+    and cost no work per declared chunk either: a loop over them held the destination's
+    lock for seconds per record, so verdicts for the next files came late."""
     dest, _ = world
     hostile = HostileSource(["--stall-timeout", "2"])
     try:
@@ -512,6 +520,7 @@ def test_declared_chunk_counts_cost_no_memory(world, size: int, nchunks: int) ->
         outcome = hostile.outcome()
         assert outcome[0] != "result" or outcome[1][5] >= 4, outcome
         assert [p.name for p in dest.rglob("*") if p.name != "tree"] == []
+        assert hostile.cpu_seconds() < 1.0, f"the destination spent {hostile.cpu_seconds():.1f} s of CPU"
     finally:
         hostile.close()
 

@@ -761,7 +761,8 @@ CopyDestination::FileState* CopyDestination::begin_chunk(const ChunkHeader& h, s
         tree_->spec().partial && partial_applies(h.size) && h.chunk_bytes() == partial_block_bytes(h.size);
     f.reused = h.reused;
     f.reused_count = bits_set(h.reused);
-    for (uint32_t b = 0; b < h.nchunks; ++b)
+    // Over the bitmap, not the declared count: a peer may declare 2^32-1 chunks, and this runs under mu_.
+    for (uint32_t b = 0; b < bitmap_span(h.reused, h.nchunks); ++b)
       if (bit_set(h.reused, b)) f.reused_bytes += std::min(h.chunk_bytes(), h.size - b * h.chunk_bytes());
     f.root = h.root;
     f.rel = h.relpath;
@@ -818,7 +819,7 @@ void CopyDestination::open_file(FileState& f) {
       f.fd = std::shared_ptr<UniqueFd>(f.partial, &f.partial->data);
       // The record keeps only what the source reuses: the rest is recorded again as it verifies.
       std::vector<uint32_t> reused;
-      for (uint32_t b = 0; b < f.nchunks; ++b)
+      for (uint32_t b = 0; b < bitmap_span(f.reused, f.nchunks); ++b)
         if (bit_set(f.reused, b)) reused.push_back(b);
       if (auto r = rewrite_record(*f.partial, PartialKey{f.name, f.size, f.mtime_s, f.mtime_ns}, reused); !r) {
         f.failed = true;

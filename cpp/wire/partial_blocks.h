@@ -4,6 +4,7 @@
 // records a block once its chunk verified, and a later run reuses it.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -35,6 +36,11 @@ constexpr bool partial_applies(uint64_t size) { return size > partial_block_byte
 constexpr size_t bitmap_bytes(uint32_t blocks) { return blocks / 8 + (blocks % 8 != 0); }
 inline bool bit_set(const std::vector<uint8_t>& map, uint32_t i) {
   return i / 8 < map.size() && ((map[i / 8] >> (i % 8)) & 1) != 0;
+}
+// How many of `blocks` a loop over `map`'s set bits must visit: no further
+// than the map goes, whatever count a peer declared.
+inline uint32_t bitmap_span(const std::vector<uint8_t>& map, uint32_t blocks) {
+  return static_cast<uint32_t>(std::min<uint64_t>(blocks, uint64_t{map.size()} * 8));
 }
 inline void set_bit(std::vector<uint8_t>& map, uint32_t i, bool on = true) {
   if (map.size() <= i / 8) map.resize(i / 8 + 1, 0);
