@@ -128,10 +128,14 @@ class CpuSampler:
         self.exes = {str(e.resolve()) for e in exes}  # if given, only processes running one of these
         self.period = period
         self.cpu: dict[tuple[int, str], float] = {}
+        self._baseline: dict[tuple[int, str], float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> CpuSampler:
+        # What a process already used counts against it: a long-lived one (the lab's
+        # emulator) must show only its CPU while this sampler runs, not since it started.
+        self._baseline = self._scan()
         self._thread.start()
         return self
 
@@ -140,20 +144,27 @@ class CpuSampler:
         self._thread.join()
 
     def _run(self) -> None:
-        ticks = os.sysconf("SC_CLK_TCK")
         while not self._stop.wait(self.period):
-            for proc in Path("/proc").iterdir():
-                if not proc.name.isdigit():
-                    continue
-                try:
-                    head, rest = (proc / "stat").read_text().rsplit(")", 1)
-                except OSError:
-                    continue
-                comm = head.split("(", 1)[1]
-                if comm in self.names and (not self.exes or self._exe(proc) in self.exes) and (
-                        comm not in self.other_netns or self._netns(proc) not in ("", self.own_netns)):
-                    fields = rest.split()
-                    self.cpu[int(proc.name), comm] = (int(fields[11]) + int(fields[12])) / ticks
+            for key, seconds in self._scan().items():
+                self.cpu[key] = seconds - self._baseline.get(key, 0.0)
+
+    def _scan(self) -> dict[tuple[int, str], float]:
+        """CPU seconds so far of each matching process."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        found: dict[tuple[int, str], float] = {}
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                head, rest = (proc / "stat").read_text().rsplit(")", 1)
+            except OSError:
+                continue
+            comm = head.split("(", 1)[1]
+            if comm in self.names and (not self.exes or self._exe(proc) in self.exes) and (
+                    comm not in self.other_netns or self._netns(proc) not in ("", self.own_netns)):
+                fields = rest.split()
+                found[int(proc.name), comm] = (int(fields[11]) + int(fields[12])) / ticks
+        return found
 
     @staticmethod
     def _exe(proc: Path) -> str:

@@ -12,12 +12,13 @@ import rcp
 from test_faults import rcpd_pids, status_kib
 
 
-def _peak_destination_kib(src: Path, dst: Path) -> int:
+def _peak_kib(role: str, src: Path, dst: Path) -> tuple[int, rcp.CopyResult]:
+    """The copy's result and the peak RSS of its `role` rcpd, sampled every 20 ms."""
     peak, stop = [0], threading.Event()
 
     def watch() -> None:
         while not stop.is_set():
-            for pid in rcpd_pids("destination"):
+            for pid in rcpd_pids(role):
                 peak[0] = max(peak[0], status_kib(pid, "VmHWM"))
             stop.wait(0.02)
 
@@ -28,8 +29,13 @@ def _peak_destination_kib(src: Path, dst: Path) -> int:
     finally:
         stop.set()
         w.join(timeout=5)
+    return peak[0], result
+
+
+def _peak_destination_kib(src: Path, dst: Path) -> int:
+    peak, result = _peak_kib("destination", src, dst)
     assert result.ok and result.files_copied == len(os.listdir(src)), result
-    return peak[0]
+    return peak
 
 
 def _empty_files(top: Path, n: int) -> Path:
@@ -47,26 +53,6 @@ def test_destination_memory_does_not_grow_with_the_number_of_files(tmp_path: Pat
     assert per_file < 0.1, f"{per_file:.3f} KiB per file ({few} KiB for 2k files, {many} KiB for 40k)"
 
 
-def _peak_source_kib(src: Path, dst: Path) -> int:
-    peak, stop = [0], threading.Event()
-
-    def watch() -> None:
-        while not stop.is_set():
-            for pid in rcpd_pids("source"):
-                peak[0] = max(peak[0], status_kib(pid, "VmHWM"))
-            stop.wait(0.02)
-
-    w = threading.Thread(target=watch, daemon=True)
-    w.start()
-    try:
-        result = rcp.copy(str(src), str(dst))
-    finally:
-        stop.set()
-        w.join(timeout=5)
-    assert result.ok and result.files_copied == 1, result
-    return peak[0]
-
-
 def test_source_memory_stays_bounded_for_a_large_file(tmp_path: Path) -> None:
     """The source's blocks are allocated by its reader threads and freed by the
     loop thread: with a malloc arena per thread every arena kept its own
@@ -77,6 +63,7 @@ def test_source_memory_stays_bounded_for_a_large_file(tmp_path: Path) -> None:
     with open(src, "wb") as f:
         for _ in range(512):
             f.write(block)
-    peak = _peak_source_kib(src, tmp_path / "dst.bin")
+    peak, result = _peak_kib("source", src, tmp_path / "dst.bin")
+    assert result.ok and result.files_copied == 1, result
     assert (tmp_path / "dst.bin").stat().st_size == 512 << 20
     assert 0 < peak < 80 * 1024, f"source rcpd peak RSS {peak / 1024:.1f} MiB for a 512 MiB file"
