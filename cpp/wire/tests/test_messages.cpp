@@ -94,7 +94,7 @@ TEST(Messages, FilesWithInodes) {
                            std::vector<unsigned>, std::vector<unsigned>, std::vector<unsigned>>;
   auto with = [](std::vector<unsigned> inode) {
     return encode_message(MsgType::files, 0u,
-                          std::vector<Entry>{{0, "p", 1, 0, 0, 0644, {}, false, {}, {}, {}, std::move(inode)}});
+                          std::vector<Entry>{{0, "p", 1, 0, 0, 0644, {}, false, {}, {}, {}, inode}});
   };
   EXPECT_TRUE(decode_as<FilesMsg>(with({})).ok());
   EXPECT_FALSE(decode_as<FilesMsg>(with({})).value().files[0].inode.has_value());
