@@ -3,6 +3,7 @@ running and no partial file under a final name."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -192,3 +193,39 @@ def test_a_rerun_after_a_killed_copy_gives_directories_their_mode(tmp_path: Path
     assert modes == {"open": 0o755, "open/inner": 0o751, "private": 0o700}, {k: oct(v) for k, v in modes.items()}
     # g+w is never given while a copy runs, so a rerun narrows it away: the root keeps 0755, not 0775.
     assert os.stat(dst).st_mode & 0o7777 == 0o755
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (CI runs as root): chown")
+def test_a_new_directory_has_its_owner_before_others_may_enter_it(tmp_path: Path) -> None:
+    """A new directory gets the source's read and search bits at once (above),
+    so it must have the source's owner and group by then: else, until the copy
+    ends, the destination's default group may list and enter a directory meant
+    for another group (0750 here), e.g. to read the world-readable files in it."""
+    src = tmp_path / "tree"
+    (src / "team" / "inner").mkdir(parents=True)
+    with open(src / "team" / "inner" / "big", "wb") as f:
+        f.truncate(1 << 30)  # sparse: seconds to copy as zeros (sparse=False)
+    os.chmod(src / "team", 0o750)
+    os.chmod(src / "team" / "inner", 0o755)
+    os.chown(src / "team", 4242, 4343)
+    os.chown(src / "team" / "inner", 4242, 4343)
+    out = tmp_path / "out"
+    out.mkdir()
+    watch = Watch()
+    t = threading.Thread(target=lambda: _copy_expecting_a_failure(src, out, watch))
+    t.start()
+    assert watch.flowing.wait(timeout=60), "the copy never started"
+    pids = rcpd_pids("destination")
+    assert len(pids) == 1, pids
+    os.kill(pids[0], signal.SIGKILL)
+    t.join(timeout=60)
+    assert not t.is_alive()
+    for rel in ("team", "team/inner"):
+        st = os.stat(out / "tree" / rel)
+        assert st.st_mode & 0o077, f"{rel}: still {oct(st.st_mode)}"  # opened up already...
+        assert (st.st_uid, st.st_gid) == (4242, 4343), rel  # ...so owned already
+
+
+def _copy_expecting_a_failure(src: Path, out: Path, watch: Watch) -> None:
+    with contextlib.suppress(rcp.RcpError):
+        rcp.copy(str(src), str(out), progress=watch, sparse=False)

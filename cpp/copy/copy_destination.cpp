@@ -353,10 +353,16 @@ Result<void> CopyDestination::on_dir(const DirMsg& d) {
     if (!*dir) plan(PlanAction::create, tree_->display(d.index, d.relpath), 0);
     return {};
   }
-  // Made with the source's read and search bits (never group/other write
-  // while the copy runs): a copy killed before its end leaves no 0700
-  // directory that a rerun, which only narrows existing modes, would keep.
-  auto dir = tree_->directory(d.index, d.relpath, 0700 | (d.mode & 0755));
+  auto dir = tree_->directory(d.index, d.relpath);
+  if (dir && tree_->created(*dir)) {
+    // Given the source's read and search bits now (never group/other write
+    // while the copy runs): a copy killed before its end leaves no 0700
+    // directory that a rerun, which only narrows existing modes, would keep.
+    // Its owner first, so no other group may enter it meanwhile.
+    const OwnerIds ids = owner_ids(d.owner);
+    apply_owner((*dir)->get(), "", ids, tree_->display(d.index, d.relpath));
+    (void)fchmod((*dir)->get(), 0700 | (d.mode & 0755));
+  }
   std::lock_guard<std::mutex> lk(mu_);
   if (!dir) {
     if (dir.error().code == Errc::protocol) return dir.error();

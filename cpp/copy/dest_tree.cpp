@@ -103,16 +103,13 @@ std::string DestTree::display(uint32_t root, const std::string& rel) const {
   return rel.empty() ? out : out + "/" + rel;
 }
 
-Result<DirFd> DestTree::open_child_dir(const DirFd& parent, const std::string& name, bool create, uint32_t mode) {
+Result<DirFd> DestTree::open_child_dir(const DirFd& parent, const std::string& name, bool create) {
   bool made = false;
   for (int attempt = 0; attempt < 2; ++attempt) {
     int fd = openat(parent->get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd >= 0) {
       auto dir = std::make_shared<UniqueFd>(fd);
       struct stat st {};
-      // Not left at 0700 should the copy die before its end: a rerun finds
-      // the directory there, and only ever narrows an existing one's mode.
-      if (made && mode != 0700) (void)fchmod(fd, mode);
       if (made && fstat(fd, &st) == 0) {
         std::lock_guard<std::mutex> lk(mu_);
         created_.insert({st.st_dev, st.st_ino});
@@ -123,7 +120,7 @@ Result<DirFd> DestTree::open_child_dir(const DirFd& parent, const std::string& n
       return make_error(Errc::io, "'" + name + "' exists and is not a directory (symlinks are never followed)");
     if (errno != ENOENT) return fs_error(name, errno);
     if (!create) return DirFd{};
-    // Created private (then `mode`, above); the source's mode is applied when the copy ends.
+    // Created private; the source's mode is applied when the copy ends.
     if (mkdirat(parent->get(), name.c_str(), 0700) == 0)
       made = true;
     else if (errno != EEXIST)
@@ -132,7 +129,7 @@ Result<DirFd> DestTree::open_child_dir(const DirFd& parent, const std::string& n
   return make_error(Errc::io, "cannot create directory " + name);
 }
 
-Result<DirFd> DestTree::directory(uint32_t root, const std::string& rel, uint32_t mode) {
+Result<DirFd> DestTree::directory(uint32_t root, const std::string& rel) {
   // Nothing is created in a dry run, whoever asks.
   if (spec_.dry_run) {
     auto dir = existing_directory(root, rel);
@@ -140,7 +137,7 @@ Result<DirFd> DestTree::directory(uint32_t root, const std::string& rel, uint32_
     if (!*dir) return make_error(Errc::io, "does not exist (dry run)");
     return **dir;
   }
-  return walk_to(root, rel, true, mode);
+  return walk_to(root, rel, true);
 }
 
 Result<std::optional<DirFd>> DestTree::existing_directory(uint32_t root, const std::string& rel) {
@@ -177,7 +174,7 @@ std::vector<uint32_t> DestTree::directory_roots() const {
   return out;
 }
 
-Result<DirFd> DestTree::walk_to(uint32_t root, const std::string& rel, bool create, uint32_t mode) {
+Result<DirFd> DestTree::walk_to(uint32_t root, const std::string& rel, bool create) {
   auto parts = split_relative_path(rel);
   if (!parts) return parts.error();
   Root r;
@@ -190,12 +187,11 @@ Result<DirFd> DestTree::walk_to(uint32_t root, const std::string& rel, bool crea
     auto cached = dirs_.find(std::to_string(root) + "/" + rel);
     if (cached != dirs_.end()) return cached->second;
   }
-  auto cur = open_child_dir(base_, r.name, create, parts->empty() ? mode : 0700);
+  auto cur = open_child_dir(base_, r.name, create);
   if (!cur || !*cur) return cur;
   DirFd dir = *cur;
-  for (size_t i = 0; i < parts->size(); ++i) {
-    const auto& p = (*parts)[i];
-    auto next = open_child_dir(dir, p, create, i + 1 == parts->size() ? mode : 0700);
+  for (const auto& p : *parts) {
+    auto next = open_child_dir(dir, p, create);
     if (!next || !*next) return next;
     dir = *next;
   }

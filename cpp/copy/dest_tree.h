@@ -78,10 +78,7 @@ class DestTree {
   char root_kind(uint32_t index) const;  // 'f', 'd', 'l', or 0 when not announced
   // The directory that holds `rel` (created as needed) and the leaf name.
   Result<std::pair<DirFd, std::string>> parent_of(uint32_t root, const std::string& rel);
-  // mkdir -p, no symlinks. A directory made here gets `mode` at once (the
-  // caller's choice: owner rwx, never group/other write); its full mode is
-  // set when the copy ends. Parents made on the way get 0700.
-  Result<DirFd> directory(uint32_t root, const std::string& rel, uint32_t mode = 0700);
+  Result<DirFd> directory(uint32_t root, const std::string& rel);  // mkdir -p, no symlinks
   // As directory() and parent_of(), creating nothing (--dry-run): nullopt
   // when a directory on the way does not exist yet.
   Result<std::optional<DirFd>> existing_directory(uint32_t root, const std::string& rel);
@@ -135,8 +132,8 @@ class DestTree {
     char kind = '?';
   };
   // With `create` off, nullptr when `name` does not exist.
-  Result<DirFd> open_child_dir(const DirFd& parent, const std::string& name, bool create = true, uint32_t mode = 0700);
-  Result<DirFd> walk_to(uint32_t root, const std::string& rel, bool create, uint32_t mode = 0700);
+  Result<DirFd> open_child_dir(const DirFd& parent, const std::string& name, bool create = true);
+  Result<DirFd> walk_to(uint32_t root, const std::string& rel, bool create);
   std::string temp_name() const;  // .rcp-<host>-<pid>-<random>.tmp, or "" without randomness
   void sweep_stale_temps(const DirFd& dir);
   // Renames tmp to name unless name exists: 0, or an errno (EEXIST: it exists).
