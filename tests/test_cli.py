@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import rcp
 from rcp.daemon import rcpd_path
@@ -19,6 +21,17 @@ def test_console_script_installed() -> None:
     assert exe, "the rcp console script is not installed in the venv"
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and out.stdout.startswith("rcp ")
+
+
+def test_the_command_exits_with_what_it_printed_flushed() -> None:
+    """`rcp` leaves through os._exit, skipping the interpreter's teardown and
+    with it Python's own flush: what it printed into a pipe (block-buffered
+    without PYTHONUNBUFFERED) must still arrive, whichever way it is started."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    console = str(Path(sys.executable).parent / "rcp")
+    for command in ([console], [sys.executable, "-m", "rcp"], [sys.executable, "-m", "rcp.cli"]):
+        out = subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=30, env=env)
+        assert (out.returncode, out.stdout[:4]) == (0, "rcp "), (command, out)
 
 
 def test_no_arguments_is_usage_error() -> None:

@@ -31,9 +31,8 @@ from rcp.errors import (
     SshError,
     UsageError,
 )
-from rcp.model import CopyOptions, CopyResult, Endpoint, PlanEntry, Progress
+from rcp.model import CopyOptions, CopyResult, Endpoint, PlanEntry, Progress, ShardedResult, ShardResult
 from rcp.progress import NotebookProgress, NullProgress, ProgressSink, TerminalProgress, make_progress
-from rcp.scaleout import ShardedResult, ShardResult
 from rcp.transfer import Transfer
 
 __version__: str = _core.__version__

@@ -1,7 +1,5 @@
 """`python -m rcp`: the rcp command line."""
 
-import sys
+from rcp.cli import run
 
-from rcp.cli import main
-
-sys.exit(main())
+run()

@@ -13,15 +13,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields, replace
 from typing import Any
 
-from rcp import scaleout
 from rcp.checks import check_options
 from rcp.errors import UsageError
 from rcp.filters import check_filters
-from rcp.model import CopyOptions, CopyResult
+from rcp.model import CopyOptions, CopyResult, ShardedResult
 from rcp.operands import resolve_plan
 from rcp.orchestration import run_copy
 from rcp.progress import ProgressSink, make_progress
-from rcp.scaleout import ShardedResult
 from rcp.transfer import Plan, Transfer
 
 __all__ = ["Operand", "copy", "copy_async", "copy_sharded", "start"]
@@ -160,6 +158,8 @@ def copy_sharded(src: Operand, dst: Operand, source_hosts: Sequence[str] | str, 
     opts = replace(options or CopyOptions(), **{k: given[k] for k in FIELDS if given.get(k) is not None})
     check_options(opts)
     opts = replace(opts, filters=check_filters(opts.filters))
+    from rcp import scaleout  # imported when needed: it costs every plain copy's start-up
+
     return scaleout.copy_sharded(operands[0], operands[1], source_hosts, destination_hosts, opts,
                                  make_progress(progress), client=client, shards=shards)
 

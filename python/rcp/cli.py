@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TextIO
+from typing import Any, NamedTuple, NoReturn, TextIO
 
 from rcp import __version__
 from rcp.daemon import rcpd_path
@@ -599,5 +599,19 @@ def _copy_sharded(invocation: Invocation, sharding: Sharding, sink: TerminalProg
             client.close()
 
 
+def run() -> NoReturn:
+    """The `rcp` command: main(), then out without the interpreter's teardown of
+    every module and object (15-20 ms of a 0.4 s one-file copy), as nothing is
+    left to do but flush what was printed."""
+    code = main()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: what Python's own exit gives it
+            code = code or 120
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -17,10 +17,9 @@ ever compared with what the master expects.
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import os
 import re
-import secrets
 import stat
 import threading
 import time
@@ -131,6 +130,8 @@ def local_rcpd(path: Path | None = None) -> LocalRcpd:
         key = (str(path), st.st_size, st.st_mtime_ns)
         with _local_lock:
             if key not in _local_cache:
+                import hashlib  # here, not at the top: loading OpenSSL costs start-up, and --rcpd-path needs none
+
                 data = path.read_bytes()
                 _local_cache[key] = LocalRcpd(path, data, hashlib.sha256(data).hexdigest(), _core.__version__,
                                               parse_elf(data[:20], str(path)))
@@ -460,7 +461,7 @@ def ensure_rcpd(ssh: _core.SshSession, where: str, deploy_dir: str | None, notic
     replacing = " (replacing a cached copy that does not match)" if p.cached == "mismatch" else ""
     notice(f"deploying rcpd {binary.version} to {p.shown} ({size}){replacing}")
     started = time.monotonic()
-    tmp = f"{p.directory}/.{binary.name}.{secrets.token_hex(8)}.tmp"
+    tmp = f"{p.directory}/.{binary.name}.{os.urandom(8).hex()}.tmp"
     try:
         sftp = ssh.sftp()
     except _core.RcpError as exc:

@@ -274,3 +274,35 @@ class CopyResult:
         rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
                        f"<td style='text-align:left'>{html.escape(v)}</td></tr>" for k, v in self._facts())
         return f"<table class='rcp-result'><caption>rcp copy</caption>{rows}</table>"
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """What one shard's copy did: the pair of its last attempt, how many attempts."""
+
+    index: int
+    pair: str
+    attempts: int
+    result: CopyResult
+    error: str = ""  # the last attempt's failure, "" when it succeeded
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+@dataclass(frozen=True)
+class ShardedResult:
+    """A sharded copy: the total (as one copy's result), each shard's, and the final pass's."""
+
+    result: CopyResult
+    shards: tuple[ShardResult, ...]
+    final: CopyResult | None
+    entries: int  # entries the listing found
+    listing_seconds: float
+    shards_seconds: float
+    final_seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.result.ok

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-import secrets
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from rcp.errors import RcpError, UsageError
-from rcp.model import CopyOptions, CopyResult, Endpoint, Progress
+from rcp.model import CopyOptions, CopyResult, Endpoint, Progress, ShardedResult, ShardResult
 from rcp.orchestration import run_copy
 from rcp.progress import NullProgress, ProgressSink
 from rcp.shard import MAX_RULES, Shard, TreeEntry, cut, escape, listed_entries
@@ -111,38 +111,6 @@ class ShardTask:
     first: int  # index of the pair tried first; each retry takes the next
     options: CopyOptions
     topic: str = ""  # Dask: where the task publishes its progress ("" = nowhere)
-
-
-@dataclass(frozen=True)
-class ShardResult:
-    """What one shard's copy did: the pair of its last attempt, how many attempts."""
-
-    index: int
-    pair: str
-    attempts: int
-    result: CopyResult
-    error: str = ""  # the last attempt's failure, "" when it succeeded
-
-    @property
-    def ok(self) -> bool:
-        return not self.error
-
-
-@dataclass(frozen=True)
-class ShardedResult:
-    """A sharded copy: the total (as one copy's result), each shard's, and the final pass's."""
-
-    result: CopyResult
-    shards: tuple[ShardResult, ...]
-    final: CopyResult | None
-    entries: int  # entries the listing found
-    listing_seconds: float
-    shards_seconds: float
-    final_seconds: float
-
-    @property
-    def ok(self) -> bool:
-        return self.result.ok
 
 
 def _failure(result: CopyResult) -> str:
@@ -274,7 +242,7 @@ def _parent(path: str) -> str:
 
 def _list_one(host: Host, src_path: str, options: CopyOptions, filters: list[str]) -> tuple[list[TreeEntry], int]:
     """One listing run: the entries, and how many the plan's cap left out."""
-    target = f"{_parent(src_path).rstrip('/')}/.rcp-list-{secrets.token_hex(6)}"
+    target = f"{_parent(src_path).rstrip('/')}/.rcp-list-{os.urandom(6).hex()}"
     result = run_copy([host.endpoint(src_path)], host.endpoint(target), _listing_options(options, filters),
                       NullProgress())
     error = _failure(result)
@@ -448,7 +416,7 @@ def copy_sharded(src_path: str, dst_path: str, source_hosts: Sequence[str] | str
     total_bytes = sum(s.bytes for s in plans)
     total_files = sum(s.files for s in plans)
     agg = _Aggregate(sink, total_bytes, total_files)
-    topic = f"rcp-progress-{secrets.token_hex(6)}" if client is not None else ""
+    topic = f"rcp-progress-{os.urandom(6).hex()}" if client is not None else ""
     tasks = [ShardTask(s, src_path, dst_path, tuple(pairs), s.index % len(pairs), options, topic) for s in plans]
     log.info("sharded copy: %d entries in %d shards over %d pairs (listed in %.2f s)", len(entries),
              len(tasks), len(pairs), listed - started)
