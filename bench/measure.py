@@ -72,14 +72,19 @@ class RcpdMeter:
             time.sleep(0.05)
 
 
+# As the `rcp` command (rcp.cli:run), which leaves through os._exit, so no
+# atexit hook would run: the usage is taken after main() returns.
 MASTER_PRELUDE = (
-    "import atexit, resource, runpy, sys\n"
-    "def _usage(path=sys.argv.pop(1)):\n"
-    "    u = resource.getrusage(resource.RUSAGE_SELF)\n"
-    "    open(path, 'w').write(f'{u.ru_maxrss} {u.ru_utime} {u.ru_stime}\\n')\n"
-    "atexit.register(_usage)\n"
+    "import os, resource, sys\n"
+    "path = sys.argv.pop(1)\n"
     "sys.argv[0] = 'rcp'\n"
-    "runpy.run_module('rcp.cli', run_name='__main__', alter_sys=True)\n"
+    "from rcp.cli import main\n"
+    "code = main()\n"
+    "u = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "open(path, 'w').write(f'{u.ru_maxrss} {u.ru_utime} {u.ru_stime}\\n')\n"
+    "sys.stdout.flush()\n"
+    "sys.stderr.flush()\n"
+    "os._exit(code)\n"
 )
 
 
