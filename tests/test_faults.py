@@ -169,23 +169,7 @@ def test_a_rerun_after_a_killed_copy_gives_directories_their_mode(tmp_path: Path
     out = tmp_path / "out"
     out.mkdir()
     dst = out / "tree"
-    watch = Watch()
-    outcome: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            outcome["result"] = rcp.copy(str(src), str(out), progress=watch, sparse=False)
-        except rcp.RcpError as exc:
-            outcome["error"] = exc
-
-    t = threading.Thread(target=run)
-    t.start()
-    assert watch.flowing.wait(timeout=60), "the copy never started"
-    pids = rcpd_pids("destination")
-    assert len(pids) == 1, pids
-    os.kill(pids[0], signal.SIGKILL)
-    t.join(timeout=60)
-    assert not t.is_alive()
+    kill_the_destination_mid_copy(src, out)
     assert (dst / "open" / "inner").is_dir() and not (dst / "open" / "inner" / "big").exists()
     again = rcp.copy(str(src), str(out), sparse=False)
     assert again.ok, again.errors
@@ -211,8 +195,23 @@ def test_a_new_directory_has_its_owner_before_others_may_enter_it(tmp_path: Path
     os.chown(src / "team" / "inner", 4242, 4343)
     out = tmp_path / "out"
     out.mkdir()
+    kill_the_destination_mid_copy(src, out)
+    for rel in ("team", "team/inner"):
+        st = os.stat(out / "tree" / rel)
+        assert st.st_mode & 0o077, f"{rel}: still {oct(st.st_mode)}"  # opened up already...
+        assert (st.st_uid, st.st_gid) == (4242, 4343), rel  # ...so owned already
+
+
+def kill_the_destination_mid_copy(src: Path, out: Path) -> None:
+    """Copies src into out (dense, so a sparse GiB takes seconds) and SIGKILLs
+    the destination rcpd once bytes flow; returns when the copy has failed."""
     watch = Watch()
-    t = threading.Thread(target=lambda: _copy_expecting_a_failure(src, out, watch))
+
+    def run() -> None:
+        with contextlib.suppress(rcp.RcpError):
+            rcp.copy(str(src), str(out), progress=watch, sparse=False)
+
+    t = threading.Thread(target=run)
     t.start()
     assert watch.flowing.wait(timeout=60), "the copy never started"
     pids = rcpd_pids("destination")
@@ -220,12 +219,3 @@ def test_a_new_directory_has_its_owner_before_others_may_enter_it(tmp_path: Path
     os.kill(pids[0], signal.SIGKILL)
     t.join(timeout=60)
     assert not t.is_alive()
-    for rel in ("team", "team/inner"):
-        st = os.stat(out / "tree" / rel)
-        assert st.st_mode & 0o077, f"{rel}: still {oct(st.st_mode)}"  # opened up already...
-        assert (st.st_uid, st.st_gid) == (4242, 4343), rel  # ...so owned already
-
-
-def _copy_expecting_a_failure(src: Path, out: Path, watch: Watch) -> None:
-    with contextlib.suppress(rcp.RcpError):
-        rcp.copy(str(src), str(out), progress=watch, sparse=False)
